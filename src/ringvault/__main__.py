@@ -1,0 +1,3 @@
+from ringvault.cli import main
+
+main()

@@ -1,0 +1,63 @@
+"""Simulator configuration: the seeded world's size, the account, token lifetimes, and fault knobs.
+
+All fault knobs are off by default. Every knob can be set from ``ringvault sim`` flags and changed at run time
+through ``/_sim/config`` and ``/_sim/faults``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+
+class FaultConfig(BaseModel):
+    """Failure modes of Ring's cloud, each a knob. Probabilities are 0..1."""
+
+    latency_ms: float = Field(0.0, ge=0, description="added to every request")
+    latency_jitter_ms: float = Field(0.0, ge=0, description="uniform extra latency 0..jitter")
+    bandwidth_kbps: float = Field(0.0, ge=0, description="per-connection cap for media bodies; 0 = unlimited")
+    rate_limit_rps: float = Field(0.0, ge=0, description="above this request rate answer 429; 0 = off")
+    rate_limit_burst: int = Field(10, ge=1, description="token-bucket burst for rate_limit_rps")
+    retry_after_s: int = Field(1, ge=0, description="Retry-After sent with every 429")
+    error_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 500/503")
+    timeout_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 504")
+    drop_rate: float = Field(0.0, ge=0, le=1, description="fraction of media bodies cut off mid-body")
+    recording_delay_s: float = Field(0.0, ge=0, description="recordings are not ready for this long after an event")
+    expire_access_every: int = Field(
+        0, ge=0, description="expire the access token after this many API requests (forces refresh+rotation)"
+    )
+    path_pattern: str | None = Field(None, description="regex; when set, faults apply only to matching paths")
+    seed: int | None = Field(None, description="seed of the fault RNG; None = the world seed")
+
+
+class SimConfig(BaseModel):
+    seed: int = 1
+    # account
+    email: str = "demo@ringvault.test"
+    password: str = "ring-sim-password"
+    first_name: str = "Casey"
+    last_name: str = "Demo"
+    two_factor: bool = True
+    tsv_state: Literal["sms", "email", "totp"] = "sms"
+    phone: str = "+1xxxxxxxx89"
+    # world
+    locations: int = Field(2, ge=1, le=20)
+    events_per_device: int = Field(40, ge=0, le=5000)
+    history_days: float = Field(30.0, gt=0, description="events are spread over this many days before start-up")
+    retention_days: float = Field(60.0, gt=0, description="events older than this disappear from history")
+    # tokens and sessions
+    access_token_ttl_s: int = Field(3600, ge=1, description="expires_in of issued access tokens")
+    refresh_token_ttl_s: float = Field(15 * 86400, gt=0)
+    refresh_grace_s: float = Field(0.0, ge=0, description="a superseded refresh token still works this long")
+    session_ttl_s: float = Field(24 * 3600, gt=0)
+    session_budget_per_day: int = Field(0, ge=0, description="429 on POST session beyond this per day; 0 = off")
+    two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
+    two_factor_window_s: float = Field(600.0, gt=0)
+    # snapshots
+    snapshot_capture_delay_s: float = Field(1.0, ge=0, description="time a forced capture takes")
+    # media
+    media_cache_dir: Path | None = Field(None, description="where generated JPEG/MP4 files are cached")
+    recording_seconds: float = Field(2.0, gt=0, le=30, description="length of generated MP4 clips")
+    faults: FaultConfig = Field(default_factory=FaultConfig)

@@ -1,0 +1,40 @@
+"""The simulator's shared state: one object per running simulated cloud.
+
+Routers reach it through ``request.app.state.sim`` (see ``ringvault.sim.deps.get_state``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ringvault.sim.auth import AuthService
+from ringvault.sim.clock import SimClock
+from ringvault.sim.config import SimConfig
+from ringvault.sim.faults import FaultEngine, RequestStats
+from ringvault.sim.media import MediaStore
+from ringvault.sim.world import World
+
+
+@dataclass
+class SimState:
+    config: SimConfig
+    clock: SimClock
+    world: World
+    auth: AuthService
+    faults: FaultEngine
+    stats: RequestStats
+    media: MediaStore
+
+    @classmethod
+    def build(cls, config: SimConfig, clock: SimClock | None = None) -> SimState:
+        clock = clock or SimClock()
+        media = MediaStore(config)
+        return cls(
+            config=config,
+            clock=clock,
+            world=World.generate(config, clock),
+            auth=AuthService(config, clock),
+            faults=FaultEngine(config, clock),
+            stats=RequestStats(),
+            media=media,
+        )
