@@ -55,6 +55,7 @@ class SimConfig(BaseModel):
     session_budget_per_day: int = Field(0, ge=0, description="429 on POST session beyond this per day; 0 = off")
     two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
     two_factor_window_s: float = Field(600.0, gt=0)
+    strict_put_content_type: bool = Field(True, description="PUT without a JSON content type -> 422, as Ring does")
     # snapshots
     snapshot_capture_delay_s: float = Field(1.0, ge=0, description="time a forced capture takes")
     # media
