@@ -1,0 +1,65 @@
+"""The ``ringvault`` command line. Commands live one group per module; heavy imports happen inside commands so
+``ringvault --help`` stays fast."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from ringvault import __version__
+from ringvault.cli import auth, devices, sim
+from ringvault.cli.common import GlobalOptions
+
+app = typer.Typer(
+    name="ringvault",
+    help="Get your data out of Ring and keep it. Every command talks to Ring's cloud, or to the simulator when "
+    "RINGVAULT_CLOUD_URL / --cloud-url is set.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"ringvault {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    cloud_url: Annotated[
+        str | None,
+        typer.Option(
+            "--cloud-url",
+            envvar="RINGVAULT_CLOUD_URL",
+            help="Send Ring traffic to {URL}/HOST/PATH instead of https://HOST/PATH (e.g. the simulator).",
+            show_envvar=True,
+        ),
+    ] = None,
+    token_file: Annotated[
+        str | None,
+        typer.Option(
+            "--token-file",
+            envvar="RINGVAULT_TOKEN_FILE",
+            help="Where the login (refresh token + hardware id) is kept; default $RINGVAULT_HOME/token.json.",
+            show_envvar=True,
+        ),
+    ] = None,
+    debug: Annotated[bool, typer.Option("--debug", help="Log every request (secrets are redacted).")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    ctx.obj = GlobalOptions(cloud_url=cloud_url, token_file=token_file, debug=debug)
+
+
+auth.register(app)
+devices.register(app)
+sim.register(app)
+
+
+def main() -> None:
+    app()

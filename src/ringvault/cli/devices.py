@@ -1,0 +1,156 @@
+"""``ringvault devices``, ``health``, ``light`` and ``siren``."""
+
+from __future__ import annotations
+
+import json
+from enum import StrEnum
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ringvault.cli.common import fail, options, run, with_api
+
+if TYPE_CHECKING:
+    from ringvault.cloud.api import RingApi
+
+
+class OnOff(StrEnum):
+    on = "on"
+    off = "off"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("devices")(devices)
+    app.command("health")(health)
+    app.command("light")(light)
+    app.command("siren")(siren)
+
+
+def _device_row(device: Any, location_names: dict[str, str]) -> dict[str, Any]:
+    location_id = getattr(device, "location_id", None)
+    row: dict[str, Any] = {
+        "id": device.id,
+        "name": device.name,
+        "kind": device.kind,
+        "family": device.family,
+        "location_id": location_id,
+        "location_name": location_names.get(location_id or ""),
+        "model": device.model,
+    }
+    for attr in ("battery_level", "is_offline", "has_light", "has_siren"):
+        if hasattr(device, attr):
+            row[attr] = getattr(device, attr)
+    return row
+
+
+def devices(
+    ctx: typer.Context,
+    as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (id, name, kind, family, ...).")] = False,
+) -> None:
+    """List every device of every location."""
+    opts = options(ctx)
+
+    async def body(api: RingApi) -> list[dict[str, Any]]:
+        locations = await api.get_locations()
+        names = {loc.id: loc.name for loc in locations}
+        return [_device_row(d, names) for d in await api.get_all_devices()]
+
+    rows = run(with_api(opts, body), debug=opts.debug)
+    if as_json:
+        typer.echo(json.dumps(rows, indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"{len(rows)} devices", title_justify="left")
+    for column in ("id", "name", "model", "kind", "family", "location", "status", "battery"):
+        table.add_column(column, overflow="fold")
+    for row in sorted(rows, key=lambda r: (r["location_name"] or "", r["family"], r["name"] or "")):
+        offline = row.get("is_offline")
+        battery = row.get("battery_level")
+        table.add_row(
+            str(row["id"]),
+            row["name"] or "",
+            row["model"] or "",
+            row["kind"] or "",
+            row["family"],
+            row["location_name"] or row["location_id"] or "",
+            "" if offline is None else ("offline" if offline else "online"),
+            "" if battery is None else f"{battery}%",
+        )
+    Console().print(table)
+
+
+def health(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="Device id or name.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print Ring's health document as JSON.")] = False,
+) -> None:
+    """Show a device's health: Wi-Fi signal, battery, firmware."""
+    opts = options(ctx)
+
+    async def body(api: RingApi) -> tuple[str, dict[str, Any]]:
+        target = await api.find_device(device)
+        get_health = getattr(target, "get_health", None)
+        if get_health is None:
+            fail(f"{target.name} ({target.kind}) has no health report in Ring's API")
+        report = await get_health()
+        raw = getattr(report, "raw", None)
+        data = dict(raw) if isinstance(raw, dict) else report.model_dump(mode="json")
+        return target.name, data
+
+    name, data = run(with_api(opts, body), debug=opts.debug)
+    if as_json:
+        typer.echo(json.dumps(data, indent=2, default=str))
+        return
+    typer.echo(f"{name}")
+    for key in sorted(data):
+        value = data[key]
+        if value is None or isinstance(value, dict | list):
+            continue
+        typer.echo(f"  {key}: {value}")
+
+
+def light(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="Device id or name.")],
+    state: Annotated[OnOff, typer.Argument(help="on or off")],
+) -> None:
+    """Switch a camera's light on or off."""
+    opts = options(ctx)
+
+    async def body(api: RingApi) -> str:
+        camera = await api.find_device(device)
+        if not getattr(camera, "has_light", False):
+            fail(f"{camera.name} ({camera.model or camera.kind}) has no light")
+        await camera.set_light(state is OnOff.on)
+        return str(camera.name)
+
+    name = run(with_api(opts, body), debug=opts.debug)
+    typer.echo(f"{name}: light {state.value}")
+
+
+def siren(
+    ctx: typer.Context,
+    device: Annotated[str, typer.Argument(help="Device id or name.")],
+    state: Annotated[OnOff, typer.Argument(help="on or off")],
+    duration: Annotated[
+        int | None, typer.Option("--duration", min=1, max=120, help="Seconds the siren sounds (1-120).")
+    ] = None,
+) -> None:
+    """Sound or silence a camera's siren."""
+    opts = options(ctx)
+
+    async def body(api: RingApi) -> str:
+        camera = await api.find_device(device)
+        if not getattr(camera, "has_siren", False):
+            fail(f"{camera.name} ({camera.model or camera.kind}) has no siren")
+        if state is OnOff.on:
+            await camera.set_siren(True, duration_s=duration)
+        else:
+            await camera.set_siren(False)
+        return str(camera.name)
+
+    name = run(with_api(opts, body), debug=opts.debug)
+    suffix = f" for {duration} s" if duration and state is OnOff.on else ""
+    typer.echo(f"{name}: siren {state.value}{suffix}")

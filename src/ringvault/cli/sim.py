@@ -1,0 +1,91 @@
+"""``ringvault sim``: run the simulated Ring cloud as a real server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ringvault.cli.common import EXIT_USAGE, fail
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("sim")(sim)
+
+
+def sim(
+    port: Annotated[int, typer.Option("--port", "-p", help="TCP port.")] = 8765,
+    host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only).")] = "127.0.0.1",
+    seed: Annotated[int, typer.Option("--seed", help="World seed: same seed, same world.")] = 1,
+    locations: Annotated[int, typer.Option("--locations", min=1, max=20)] = 2,
+    events_per_device: Annotated[int, typer.Option("--events-per-device", min=0, max=5000)] = 40,
+    history_days: Annotated[float, typer.Option("--history-days", min=0.01)] = 30.0,
+    email: Annotated[str | None, typer.Option("--email", help="Account e-mail.")] = None,
+    password: Annotated[str | None, typer.Option("--password", help="Account password.")] = None,
+    no_2fa: Annotated[bool, typer.Option("--no-2fa", help="Log in without a verification code.")] = False,
+    tsv_state: Annotated[str, typer.Option("--tsv-state", help="2FA channel: sms, email or totp.")] = "sms",
+    token_ttl: Annotated[int, typer.Option("--token-ttl", min=1, help="expires_in of access tokens (s).")] = 3600,
+    session_ttl: Annotated[float, typer.Option("--session-ttl", min=1, help="Session lifetime (s).")] = 86400.0,
+    refresh_grace: Annotated[float, typer.Option("--refresh-grace", min=0, help="Superseded token grace (s).")] = 0.0,
+    latency_ms: Annotated[float, typer.Option("--latency-ms", min=0, help="Added to every request.")] = 0.0,
+    jitter_ms: Annotated[float, typer.Option("--jitter-ms", min=0, help="Random extra latency.")] = 0.0,
+    bandwidth_kbps: Annotated[float, typer.Option("--bandwidth-kbps", min=0, help="Per-connection media cap.")] = 0.0,
+    rate_limit_rps: Annotated[float, typer.Option("--rate-limit-rps", min=0, help="429 above this rate.")] = 0.0,
+    retry_after: Annotated[int, typer.Option("--retry-after", min=0, help="Retry-After sent with 429 (s).")] = 1,
+    error_rate: Annotated[float, typer.Option("--error-rate", min=0, max=1, help="Fraction answered 5xx.")] = 0.0,
+    timeout_rate: Annotated[float, typer.Option("--timeout-rate", min=0, max=1, help="Fraction answered 504.")] = 0.0,
+    drop_rate: Annotated[float, typer.Option("--drop-rate", min=0, max=1, help="Media bodies cut mid-way.")] = 0.0,
+    recording_delay: Annotated[
+        float, typer.Option("--recording-delay", min=0, help="Recordings not ready for N s after an event.")
+    ] = 0.0,
+    expire_access_every: Annotated[
+        int, typer.Option("--expire-access-every", min=0, help="Expire access tokens every N requests.")
+    ] = 0,
+    media_cache: Annotated[
+        Path | None, typer.Option("--media-cache", help="Cache directory for generated JPEG/MP4 media.")
+    ] = None,
+) -> None:
+    """Run the simulated Ring cloud on 127.0.0.1. Point ringvault at it with RINGVAULT_CLOUD_URL=http://127.0.0.1:PORT.
+
+    Control and inspection: http://127.0.0.1:PORT/_sim/ (world, 2FA code, request counts, faults, clock)."""
+    if host not in LOOPBACK:
+        fail(f"the simulator only binds to loopback (127.0.0.1), not {host!r}", code=EXIT_USAGE)
+    if tsv_state not in ("sms", "email", "totp"):
+        fail(f"--tsv-state must be sms, email or totp, not {tsv_state!r}", code=EXIT_USAGE)
+    from ringvault.sim.config import FaultConfig, SimConfig
+    from ringvault.sim.server import run
+
+    account: dict[str, str] = {}
+    if email:
+        account["email"] = email
+    if password:
+        account["password"] = password
+    config = SimConfig(
+        seed=seed,
+        locations=locations,
+        events_per_device=events_per_device,
+        history_days=history_days,
+        two_factor=not no_2fa,
+        tsv_state=tsv_state,  # type: ignore[arg-type]
+        access_token_ttl_s=token_ttl,
+        session_ttl_s=session_ttl,
+        refresh_grace_s=refresh_grace,
+        media_cache_dir=media_cache,
+        faults=FaultConfig(
+            latency_ms=latency_ms,
+            latency_jitter_ms=jitter_ms,
+            bandwidth_kbps=bandwidth_kbps,
+            rate_limit_rps=rate_limit_rps,
+            retry_after_s=retry_after,
+            error_rate=error_rate,
+            timeout_rate=timeout_rate,
+            drop_rate=drop_rate,
+            recording_delay_s=recording_delay,
+            expire_access_every=expire_access_every,
+        ),
+        **account,
+    )
+    run(config, host=host, port=port)
