@@ -1,0 +1,126 @@
+"""``make demo``: the main job against the embedded simulator, through the real CLI.
+
+Starts a simulated Ring cloud on 127.0.0.1 (small world, realistic latency), logs in with e-mail, password and the
+2FA code the simulator "sent", lists locations and devices, reads a device's health, switches a light, and says
+what it did. Everything stays under ``./.demo`` (override with ``RINGVAULT_DEMO_DIR``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.rule import Rule
+
+from ringvault.sim.config import FaultConfig, SimConfig
+from ringvault.sim.server import SimServer
+
+console = Console()
+
+
+def _cli(env: dict[str, str], *args: str, check: bool = True, quiet: bool = False) -> subprocess.CompletedProcess[str]:
+    """Run the real CLI in a subprocess, echoing the command (password masked) and its output."""
+    cmd = [sys.executable, "-m", "ringvault", *args]
+    shown = " ".join("****" if prev == "--password" else a for prev, a in zip(["", *args], args, strict=False))
+    if not quiet:
+        console.print(f"[bold cyan]$ ringvault {shown}[/]")
+    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    if quiet:
+        if check and proc.returncode != 0:
+            raise SystemExit(f"demo step failed (exit {proc.returncode}): {proc.stderr.strip()}")
+        return proc
+    if proc.stdout.strip():
+        console.print(proc.stdout.rstrip(), markup=False, highlight=False)
+    if proc.stderr.strip():
+        console.print(proc.stderr.rstrip(), style="yellow", markup=False, highlight=False)
+    if check and proc.returncode != 0:
+        raise SystemExit(f"demo step failed (exit {proc.returncode}): ringvault {' '.join(args[:1])}")
+    return proc
+
+
+def _get_json(url: str) -> Any:
+    with urllib.request.urlopen(url, timeout=10) as resp:
+        return json.loads(resp.read())
+
+
+def main() -> int:
+    demo_dir = Path(os.environ.get("RINGVAULT_DEMO_DIR", ".demo")).resolve()
+    home = demo_dir / "home"
+    home.mkdir(parents=True, exist_ok=True)
+    config = SimConfig(
+        seed=2026,
+        locations=2,
+        events_per_device=20,
+        media_cache_dir=demo_dir / "sim-media",
+        faults=FaultConfig(latency_ms=40, latency_jitter_ms=30),
+    )
+    started = time.monotonic()
+    with SimServer(config) as sim:
+        world = _get_json(f"{sim.url}/_sim/world?events=count")
+        account = world["account"]
+        console.print(Rule("ringvault demo"))
+        console.print(
+            f"Simulated Ring cloud on [bold]{sim.url}[/] (seed {config.seed}, ~40 ms latency). "
+            f"Account {account['email']}; control API at {sim.url}/_sim/"
+        )
+        env = {
+            **os.environ,
+            "RINGVAULT_CLOUD_URL": sim.url,
+            "RINGVAULT_HOME": str(home),
+            "PYTHONUNBUFFERED": "1",
+        }
+        env.pop("RINGVAULT_TOKEN_FILE", None)
+        env.pop("RINGVAULT_2FA_CODE", None)
+
+        console.print(Rule("1. log in (Ring asks for a 2FA code)"))
+        first = _cli(env, "login", "--email", account["email"], "--password", account["password"], check=False)
+        if first.returncode == 0:
+            console.print("(no 2FA needed)")
+        else:
+            code = _get_json(f"{sim.url}/_sim/2fa")["code"]
+            console.print(
+                f"The simulator 'sent' code {code} by {account['tsv_state']}; the demo reads it from /_sim/2fa."
+            )
+            _cli(env, "login", "--email", account["email"], "--password", account["password"], "--code", code)
+
+        console.print(Rule("2. locations and devices"))
+        _cli(env, "devices")
+        devices = json.loads(_cli(env, "devices", "--json", quiet=True).stdout)
+
+        console.print(Rule("3. health of a doorbell, and a light switched on and off"))
+        doorbell = next((d for d in devices if d["family"] in ("doorbots", "authorized_doorbots")), devices[0])
+        _cli(env, "health", str(doorbell["id"]))
+        lit = next((d for d in devices if d.get("has_light")), None)
+        if lit is not None:
+            _cli(env, "light", lit["name"], "on")
+            _cli(env, "light", lit["name"], "off")
+
+        stats = _get_json(f"{sim.url}/_sim/stats")
+        elapsed = time.monotonic() - started
+        console.print(Rule("what happened"))
+        locations = {d["location_name"] or d["location_id"] for d in devices}
+        families: dict[str, int] = {}
+        for d in devices:
+            families[d["family"]] = families.get(d["family"], 0) + 1
+        console.print(
+            f"Logged in with 2FA, found {len(devices)} devices in {len(locations)} locations "
+            f"({', '.join(f'{n} {f}' for f, n in sorted(families.items()))}), read the health of "
+            f"{doorbell['name']!r}" + (f" and switched the light of {lit['name']!r} on and off" if lit else "") + "."
+        )
+        total = stats.get("total") if isinstance(stats, dict) else None
+        console.print(
+            f"{total if total is not None else '?'} requests to the simulator in {elapsed:.1f} s. "
+            f"Login kept in {home / 'token.json'} (mode 0600); the next command needs no password."
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
