@@ -1,0 +1,29 @@
+"""``ringvault --help`` must stay fast: it must not import the HTTP stack, pydantic or the simulator."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+
+def test_help_imports_nothing_heavy() -> None:
+    code = (
+        "import sys, json\n"
+        "sys.argv = ['ringvault', '--help']\n"
+        "from ringvault.cli import main\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "heavy = ['httpx', 'pydantic', 'fastapi', 'uvicorn', 'av', 'PIL', 'tenacity', 'ringvault.cloud.http', 'ringvault.sim.app']\n"
+        "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "Usage" in proc.stdout
+    loaded = json.loads(proc.stderr.strip().splitlines()[-1])
+    assert loaded == []
+
+
+def test_every_command_is_listed() -> None:
+    proc = subprocess.run([sys.executable, "-m", "ringvault", "--help"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0
+    for command in ("login", "logout", "devices", "health", "light", "siren", "sim"):
+        assert command in proc.stdout
