@@ -3,17 +3,15 @@
 from __future__ import annotations
 
 import json
+import socket
 import stat
 from pathlib import Path
-
-import socket
 
 import httpx
 import pytest
 from typer.testing import CliRunner
 
 from ringvault.cli import app
-
 from ringvault.sim.server import SimServer
 from tests.cli.conftest import Invoke, two_factor_code
 
