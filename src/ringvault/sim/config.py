@@ -61,6 +61,7 @@ class SimConfig(BaseModel):
     )
     two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
     two_factor_window_s: float = Field(600.0, gt=0)
+    two_factor_code_ttl_s: float = Field(600.0, gt=0, description="an sms/email 2FA code expires after this long")
     strict_put_content_type: bool = Field(
         True, description="PUT without a JSON content type -> 422, as Ring does"
     )

@@ -1,0 +1,500 @@
+"""Fault injection, request statistics and the request log of the simulated Ring cloud.
+
+``FaultMiddleware`` is a pure ASGI middleware (streaming bodies pass through untouched). For every request to a
+Ring host (anything outside ``/_sim``) it applies the *current* ``FaultConfig``: added latency, a token-bucket
+rate limit answered 429 with ``Retry-After``, random 500/503 and 504 answers, and records the request in
+``RequestStats``. ``FaultEngine.media_response`` builds media bodies with Range support, bandwidth throttling and
+mid-body connection drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import ipaddress
+import json
+import logging
+import random
+import re
+import threading
+import time
+from collections import deque
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+from urllib.parse import parse_qsl, urlencode
+
+from starlette.responses import Response
+from starlette.routing import replace_params
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from ringvault.sim.clock import SimClock
+from ringvault.sim.config import FaultConfig, SimConfig
+
+if TYPE_CHECKING:
+    from ringvault.sim.state import SimState
+
+CONTROL_PREFIX = "/_sim"
+LOGGED_HEADERS = ("hardware_id", "user-agent", "content-type", "accept", "2fa-support")
+SECRET_HEADERS = ("authorization", "2fa-code")
+SECRET_QUERY_KEYS = frozenset(
+    {"authcode", "ticket", "access_token", "refresh_token", "password", "x-amz-signature", "x-amz-security-token"}
+)
+REDACTED = "<redacted>"
+MEDIA_CHUNK = 64 * 1024
+
+_faults_apply: contextvars.ContextVar[bool] = contextvars.ContextVar("ringvault_sim_faults_apply", default=False)
+
+
+class MediaDropped(Exception):
+    """Raised after a deliberately partial media body; the server then closes the connection."""
+
+
+class _HideMediaDrops(logging.Filter):
+    """Keep uvicorn's 'Exception in ASGI application' traceback out of the log for deliberate drops."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        while exc is not None:
+            if isinstance(exc, MediaDropped):
+                return False
+            exc = exc.__cause__ or exc.__context__ or _first_of_group(exc)
+        return True
+
+
+def _first_of_group(exc: BaseException) -> BaseException | None:
+    if isinstance(exc, BaseExceptionGroup) and exc.exceptions:
+        return exc.exceptions[0]
+    return None
+
+
+def install_log_filter() -> None:
+    """Idempotently hide deliberate media drops from uvicorn's error log."""
+    logger = logging.getLogger("uvicorn.error")
+    if not any(isinstance(f, _HideMediaDrops) for f in logger.filters):
+        logger.addFilter(_HideMediaDrops())
+
+
+# -- statistics --------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class _EndpointCount:
+    count: int = 0
+    by_status: dict[int, int] = field(default_factory=dict)
+
+
+class RequestStats:
+    """Thread-safe request counts per endpoint key (``"GET api.ring.com/clients_api/..."``) and per status,
+    plus a bounded log of recent requests with secrets redacted."""
+
+    def __init__(self, log_size: int = 1000) -> None:
+        self._lock = threading.Lock()
+        self._endpoints: dict[str, _EndpointCount] = {}
+        self._by_status: dict[int, int] = {}
+        self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
+        self._total = 0
+
+    def record(self, key: str, status: int, entry: dict[str, Any]) -> None:
+        with self._lock:
+            counter = self._endpoints.setdefault(key, _EndpointCount())
+            counter.count += 1
+            counter.by_status[status] = counter.by_status.get(status, 0) + 1
+            self._by_status[status] = self._by_status.get(status, 0) + 1
+            self._total += 1
+            self._log.append(entry)
+
+    def count(self, key: str) -> int:
+        """Requests seen for one endpoint key."""
+        with self._lock:
+            counter = self._endpoints.get(key)
+            return counter.count if counter else 0
+
+    def counts(self, prefix: str | None = None) -> dict[str, Any]:
+        """A JSON-ready summary; ``prefix`` keeps endpoint keys that start with it (method included or not)."""
+        with self._lock:
+            endpoints: dict[str, Any] = {}
+            total = 0
+            by_status: dict[str, int] = {}
+            for key, counter in sorted(self._endpoints.items()):
+                if prefix and not (key.startswith(prefix) or key.partition(" ")[2].startswith(prefix)):
+                    continue
+                endpoints[key] = {
+                    "count": counter.count,
+                    "by_status": {str(s): n for s, n in sorted(counter.by_status.items())},
+                }
+                total += counter.count
+                for status, n in counter.by_status.items():
+                    by_status[str(status)] = by_status.get(str(status), 0) + n
+            return {"total": total, "by_status": dict(sorted(by_status.items())), "endpoints": endpoints}
+
+    def requests(self, limit: int | None = None) -> list[dict[str, Any]]:
+        """The most recent requests, oldest first."""
+        with self._lock:
+            items = list(self._log)
+        return items[-limit:] if limit else items
+
+    def reset(self) -> None:
+        with self._lock:
+            self._endpoints.clear()
+            self._by_status.clear()
+            self._log.clear()
+            self._total = 0
+
+
+def endpoint_key(scope: Scope) -> str:
+    """``"METHOD host/route-template"`` of a routed request; unrouted ones become ``"METHOD host/*"``."""
+    method = str(scope.get("method", "GET"))
+    path = str(scope.get("path", "/"))
+    route = scope.get("route")
+    path_format = getattr(route, "path_format", None)
+    convertors = getattr(route, "param_convertors", None)
+    if isinstance(path_format, str) and isinstance(convertors, dict):
+        params = dict(scope.get("path_params") or {})
+        try:
+            rendered, _ = replace_params(path_format, convertors, params)
+        except (KeyError, TypeError, ValueError):
+            rendered = ""
+        # Routers included with a prefix keep a relative path_format: put the prefix back.
+        if rendered and path.endswith(rendered):
+            return f"{method} {(path[: len(path) - len(rendered)] + path_format).lstrip('/')}"
+        if path_format.count("/") > 1 and path.startswith(path_format.split("{")[0]):
+            return f"{method} {path_format.lstrip('/')}"
+    host = path.lstrip("/").partition("/")[0]
+    return f"{method} {host}/*"
+
+
+def _redact_query(query: str) -> str:
+    if not query:
+        return ""
+    pairs = parse_qsl(query, keep_blank_values=True)
+    return urlencode([(k, REDACTED if k.lower() in SECRET_QUERY_KEYS else v) for k, v in pairs], safe="[]:/,")
+
+
+def _logged_headers(headers: Mapping[str, str]) -> dict[str, str]:
+    logged = {name: headers[name] for name in LOGGED_HEADERS if name in headers}
+    for name in SECRET_HEADERS:
+        value = headers.get(name)
+        if value is None:
+            continue
+        scheme = value.split(" ", 1)[0] if name == "authorization" and " " in value else ""
+        logged[name] = f"{scheme} {REDACTED}".strip() if value.strip() else ""
+    return logged
+
+
+# -- the fault engine --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FaultDecision:
+    """What the middleware does to one request before (or instead of) the app."""
+
+    delay_s: float = 0.0
+    status: int | None = None
+    kind: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: dict[str, Any] = field(default_factory=dict)
+
+
+class FaultEngine:
+    """Seeded fault decisions from the current ``config.faults`` (read anew on every request)."""
+
+    def __init__(self, config: SimConfig, clock: SimClock) -> None:
+        self._config = config
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._rng = random.Random()
+        self._seeded_with: int | None = None
+        self._tokens: float | None = None
+        self._last_refill = time.monotonic()
+        self._pattern_source: str | None = None
+        self._pattern: re.Pattern[str] | None = None
+        self.reset()
+
+    @property
+    def faults(self) -> FaultConfig:
+        return self._config.faults
+
+    def _seed(self) -> int:
+        seed = self.faults.seed
+        return self._config.seed if seed is None else seed
+
+    def reset(self) -> None:
+        """Re-seed the RNG and refill the rate-limit bucket (called when the faults change)."""
+        with self._lock:
+            self._seeded_with = self._seed()
+            self._rng = random.Random(f"ringvault-sim-faults:{self._seeded_with}")
+            self._tokens = None
+
+    def _random(self) -> float:
+        if self._seed() != self._seeded_with:
+            self._seeded_with = self._seed()
+            self._rng = random.Random(f"ringvault-sim-faults:{self._seeded_with}")
+        return self._rng.random()
+
+    def applies(self, path: str) -> bool:
+        """Do faults apply to this request path (``path_pattern``, searched anywhere in the path)?"""
+        pattern = self.faults.path_pattern
+        if not pattern:
+            return True
+        with self._lock:
+            if pattern != self._pattern_source:
+                self._pattern_source = pattern
+                self._pattern = re.compile(pattern)
+            compiled = self._pattern
+        return compiled is not None and compiled.search(path) is not None
+
+    def _take_token(self, faults: FaultConfig) -> bool:
+        now = time.monotonic()
+        if faults.rate_limit_rps <= 0:
+            self._tokens = None
+            self._last_refill = now
+            return True
+        burst = float(faults.rate_limit_burst)
+        if self._tokens is None:
+            self._tokens = burst
+        else:
+            self._tokens = min(burst, self._tokens + (now - self._last_refill) * faults.rate_limit_rps)
+        self._last_refill = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return True
+        return False
+
+    def decide(self) -> FaultDecision:
+        """Roll the dice for one request that faults apply to."""
+        faults = self.faults
+        with self._lock:
+            delay = faults.latency_ms / 1000.0
+            if faults.latency_jitter_ms > 0:
+                delay += self._rng.uniform(0.0, faults.latency_jitter_ms) / 1000.0
+            if not self._take_token(faults):
+                return FaultDecision(
+                    delay_s=delay,
+                    status=429,
+                    kind="rate_limit",
+                    headers={"Retry-After": str(faults.retry_after_s)},
+                    body={"error": "Too Many Requests", "error_description": "rate limit exceeded"},
+                )
+            if faults.timeout_rate <= 0 and faults.error_rate <= 0:
+                return FaultDecision(delay_s=delay)
+            roll = self._random()
+            if roll < faults.timeout_rate:
+                return FaultDecision(
+                    delay_s=delay, status=504, kind="timeout", body={"error": "Gateway Timeout", "status": 504}
+                )
+            if roll < faults.timeout_rate + faults.error_rate:
+                status = 503 if self._random() < 0.5 else 500
+                text = "Service Unavailable" if status == 503 else "Internal Server Error"
+                return FaultDecision(delay_s=delay, status=status, kind="error", body={"error": text, "status": status})
+            return FaultDecision(delay_s=delay)
+
+    def roll_drop(self) -> bool:
+        """Should the media body about to be sent be cut off (``drop_rate``)?"""
+        rate = self.faults.drop_rate
+        if rate <= 0 or not _faults_apply.get():
+            return False
+        with self._lock:
+            return self._random() < rate
+
+    def bandwidth_bytes_per_s(self) -> float:
+        """The per-connection media cap in bytes/s (``bandwidth_kbps`` is kilobits/s); 0 = unlimited."""
+        kbps = self.faults.bandwidth_kbps
+        if kbps <= 0 or not _faults_apply.get():
+            return 0.0
+        return kbps * 1000.0 / 8.0
+
+    def media_response(
+        self,
+        data: bytes,
+        *,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        status: int = 200,
+        request_range: str | None = None,
+    ) -> Response:
+        """A media body with ``Range`` support, bandwidth throttling and drops, as the storage hosts serve it."""
+        return MediaResponse(
+            self, data, content_type=content_type, headers=headers, status=status, request_range=request_range
+        )
+
+
+_RANGE = re.compile(r"^\s*bytes\s*=\s*(\d*)\s*-\s*(\d*)\s*$", re.IGNORECASE)
+
+
+def parse_range(value: str | None, size: int) -> tuple[int, int] | bool | None:
+    """``(start, end_inclusive)`` for a single satisfiable range; None to serve everything; False if unsatisfiable."""
+    if not value:
+        return None
+    match = _RANGE.match(value)
+    if match is None:
+        return None  # multiple or malformed ranges: serve the whole body, as S3 does
+    first, last = match.group(1), match.group(2)
+    if not first and not last:
+        return None
+    if not first:
+        suffix = int(last)
+        if suffix == 0 or size == 0:
+            return False
+        return max(0, size - suffix), size - 1
+    start = int(first)
+    end = int(last) if last else size - 1
+    if start >= size or end < start:
+        return False
+    return start, min(end, size - 1)
+
+
+class MediaResponse(Response):
+    """A byte body sent in paced chunks; with ``drop_rate`` it may stop half-way and abort the connection."""
+
+    def __init__(
+        self,
+        engine: FaultEngine,
+        data: bytes,
+        *,
+        content_type: str,
+        headers: dict[str, str] | None = None,
+        status: int = 200,
+        request_range: str | None = None,
+    ) -> None:
+        self._engine = engine
+        extra = dict(headers or {})
+        extra.setdefault("Accept-Ranges", "bytes")
+        body = data
+        if status == 200:
+            selected = parse_range(request_range, len(data))
+            if selected is False:
+                status = 416
+                body = b""
+                extra["Content-Range"] = f"bytes */{len(data)}"
+            elif isinstance(selected, tuple):
+                start, end = selected
+                status = 206
+                body = data[start : end + 1]
+                extra["Content-Range"] = f"bytes {start}-{end}/{len(data)}"
+        super().__init__(content=body, status_code=status, headers=extra, media_type=content_type)
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        body = bytes(self.body)
+        await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+        if scope.get("method") == "HEAD" or not body:
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        drop = len(body) > 1 and self._engine.roll_drop()
+        limit = len(body) // 2 if drop else len(body)
+        rate = self._engine.bandwidth_bytes_per_s()
+        chunk = MEDIA_CHUNK if rate <= 0 else max(256, min(MEDIA_CHUNK, int(rate / 20)))
+        started = time.monotonic()
+        sent = 0
+        while sent < limit:
+            piece = body[sent : min(limit, sent + chunk)]
+            sent += len(piece)
+            await send({"type": "http.response.body", "body": piece, "more_body": True})
+            if rate > 0:
+                ahead = sent / rate - (time.monotonic() - started)
+                if ahead > 0:
+                    await asyncio.sleep(ahead)
+        if drop:
+            raise MediaDropped(f"dropped the connection after {sent} of {len(body)} bytes")
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+# -- the middleware ----------------------------------------------------------------------------------------------
+
+
+def _host_routed_path(scope: Scope) -> str | None:
+    """With a real Ring host name in ``Host`` (DNS pointed at the simulator), route as ``/HOST/PATH``."""
+    for name, value in scope.get("headers") or []:
+        if name == b"host":
+            host = value.decode("latin-1").rsplit(":", 1)[0].strip().lower().strip("[]")
+            break
+    else:
+        return None
+    if "." not in host or host.endswith(".localhost"):
+        return None
+    try:
+        ipaddress.ip_address(host)
+        return None
+    except ValueError:
+        pass
+    path = str(scope["path"])
+    if path.startswith(f"/{host}/") or path.startswith(CONTROL_PREFIX):
+        return None
+    return f"/{host}{path}"
+
+
+class FaultMiddleware:
+    """Pure ASGI middleware: faults and statistics for every Ring-host request, never for ``/_sim``."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        rerouted = _host_routed_path(scope)
+        if rerouted is not None:
+            scope = dict(scope)
+            scope["path"] = rerouted
+            scope["raw_path"] = rerouted.encode()
+        path = str(scope["path"])
+        if path == CONTROL_PREFIX or path.startswith(CONTROL_PREFIX + "/") or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        state: SimState = scope["app"].state.sim
+        await self._handle(state, scope, receive, send)
+
+    async def _handle(self, state: SimState, scope: Scope, receive: Receive, send: Send) -> None:
+        engine, stats = state.faults, state.stats
+        path = str(scope["path"])
+        started = time.monotonic()
+        status = 0
+        aborted = False
+        fault: str | None = None
+
+        async def send_wrapper(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = int(message["status"])
+            await send(message)
+
+        applies = engine.applies(path)
+        token = _faults_apply.set(applies)
+        try:
+            decision = engine.decide() if applies else FaultDecision()
+            if decision.delay_s > 0:
+                await asyncio.sleep(decision.delay_s)
+            if decision.status is not None:
+                fault = decision.kind
+                payload = json.dumps(decision.body).encode()
+                raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+                raw += [(k.lower().encode(), v.encode()) for k, v in decision.headers.items()]
+                await send_wrapper({"type": "http.response.start", "status": decision.status, "headers": raw})
+                await send({"type": "http.response.body", "body": payload, "more_body": False})
+                return
+            await self.app(scope, receive, send_wrapper)
+        except BaseException as exc:
+            aborted = True
+            if isinstance(exc, MediaDropped) or _first_of_group(exc).__class__ is MediaDropped:
+                fault = "drop"
+            if status == 0:
+                status = 500
+            raise
+        finally:
+            _faults_apply.reset(token)
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+            key = endpoint_key(scope)
+            entry: dict[str, Any] = {
+                "time": state.clock.now(),
+                "method": scope.get("method"),
+                "path": path,
+                "query": _redact_query(bytes(scope.get("query_string") or b"").decode("latin-1")),
+                "endpoint": key,
+                "status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000.0, 2),
+                "headers": _logged_headers(headers),
+                "fault": fault,
+                "aborted": aborted,
+            }
+            stats.record(key, status, entry)

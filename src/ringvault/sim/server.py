@@ -1,0 +1,119 @@
+"""Run the simulated Ring cloud: in a background thread for tests (``SimServer``) or in the foreground (``run``)."""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+
+import uvicorn
+from fastapi import FastAPI
+
+from ringvault.sim.app import create_app
+from ringvault.sim.config import SimConfig
+from ringvault.sim.state import SimState
+
+log = logging.getLogger("ringvault.sim")
+
+START_TIMEOUT_S = 15.0
+
+
+def _banner(url: str) -> str:
+    return f"simulated Ring cloud listening on {url} (control API and index: {url}/_sim/)"
+
+
+def _url(host: str, port: int) -> str:
+    shown = f"[{host}]" if ":" in host else host
+    return f"http://{shown}:{port}"
+
+
+class SimServer:
+    """A real uvicorn server for the simulator on a loopback port, run in a daemon thread.
+
+    ``port=0`` picks a free port; ``url`` holds the real one once constructed. Use as a context manager or call
+    ``start()``/``stop()``.
+    """
+
+    def __init__(self, config: SimConfig | None = None, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        self.config = config or SimConfig()
+        self.host = host
+        self.app: FastAPI = create_app(self.config)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._socket = socket.socket(family, socket.SOCK_STREAM)
+        self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._socket.bind((host, port))
+        except OSError:
+            self._socket.close()
+            raise
+        self.port: int = self._socket.getsockname()[1]
+        self.url = _url(host, self.port)
+        self._server = uvicorn.Server(
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+        )
+        self._thread: threading.Thread | None = None
+
+    @property
+    def state(self) -> SimState:
+        """The live simulator state (a new object after ``POST /_sim/reset``)."""
+        state: SimState = self.app.state.sim
+        return state
+
+    def start(self) -> SimServer:
+        """Start serving; returns once the server accepts connections."""
+        if self._thread is not None:
+            return self
+        self._thread = threading.Thread(
+            target=self._server.run, kwargs={"sockets": [self._socket]}, name=f"ringvault-sim:{self.port}", daemon=True
+        )
+        self._thread.start()
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not self._server.started:
+            if not self._thread.is_alive():
+                raise RuntimeError("the simulator server failed to start")
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError(f"the simulator server did not start within {START_TIMEOUT_S:.0f} s")
+            time.sleep(0.005)
+        log.info(_banner(self.url))
+        return self
+
+    def serve_forever(self) -> None:
+        """Serve in the calling thread until interrupted (Ctrl+C or SIGTERM in the main thread)."""
+        log.info(_banner(self.url))
+        try:
+            self._server.run(sockets=[self._socket])
+        finally:
+            self._socket.close()
+
+    def stop(self) -> None:
+        """Shut down gracefully and wait for the server thread."""
+        thread = self._thread
+        if thread is not None:
+            self._server.should_exit = True
+            thread.join(timeout=10)
+            if thread.is_alive():
+                self._server.force_exit = True
+                thread.join(timeout=5)
+            self._thread = None
+        self._socket.close()
+
+    def __enter__(self) -> SimServer:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+def run(config: SimConfig, host: str = "127.0.0.1", port: int = 8765) -> None:
+    """Serve the simulator in the foreground until interrupted (``ringvault sim``)."""
+    if not logging.getLogger().handlers and not log.handlers:
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        log.addHandler(handler)
+        log.setLevel(logging.INFO)
+    SimServer(config, host=host, port=port).serve_forever()
