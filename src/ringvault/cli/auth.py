@@ -79,7 +79,7 @@ def logout(ctx: typer.Context) -> None:
     """Forget the stored login (the hardware id is kept so Ring's Control Center shows one device)."""
     opts = options(ctx)
     store = opts.token_store()
-    if store.forget_login():
+    if store.delete():
         typer.echo(f"Logged out; removed the login from {store.path}.")
     else:
         typer.echo("Not logged in; nothing to do.")
