@@ -368,7 +368,7 @@ def test_wrong_shapes_never_fail() -> None:
         {"id": "77", "settings": [], "alerts": "online", "siren_status": None, "health": 5, "owner": "bob"}
     )
     assert entry.id == 77 and entry.settings is None and entry.alerts is None and entry.owner is None
-    assert CameraEntry.model_validate(None).id is None  # type: ignore[arg-type]
+    assert CameraEntry.model_validate(None).id is None
 
 
 # -- kinds ----------------------------------------------------------------------------------------------------------
