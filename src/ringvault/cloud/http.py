@@ -85,9 +85,7 @@ LONG_WAIT_HINT = (
 _KNOWN_SECRETS: dict[str, None] = {}
 _MAX_KNOWN_SECRETS = 512
 _MASK = "***"
-_SECRET_KEYS = (
-    r"access_token|refresh_token|id_token|password|passwd|2fa-code|code|rt|authcode|ticket|client_secret|token"
-)
+_SECRET_KEYS = r"[\w-]*token|[\w-]*secret|password|passwd|2fa-code|code|rt|authcode|ticket"
 _SIGNED_URL_PARAMS = (
     r"x-amz-signature|x-amz-credential|x-amz-security-token|signature|x-goog-signature|x-goog-credential"
     r"|key-pair-id|policy|sig"
@@ -377,7 +375,7 @@ class RingHttp:
         self._session_created_at: float | None = None
         self._session_generation = 0
         self._backoff = wait_exponential_jitter(
-            initial=options.backoff_initial_s, max=options.backoff_max_s, jitter=options.backoff_initial_s
+            multiplier=options.backoff_initial_s, max=options.backoff_max_s, jitter=options.backoff_initial_s
         )
 
     # -- lifecycle -----------------------------------------------------------------------------------------------

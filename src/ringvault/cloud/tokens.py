@@ -179,8 +179,8 @@ class TokenStore:
             }
         )
 
-    def delete(self) -> bool:
-        """Forget the login (log out). The hardware id is kept so a later login reuses it.
+    def forget_login(self) -> bool:
+        """Log out: remove the login but keep the hardware id, so a later login reuses it.
 
         Returns True when a login was removed.
         """
@@ -199,6 +199,17 @@ class TokenStore:
             else:
                 self.path.unlink(missing_ok=True)
             return had_login
+
+    def delete(self) -> bool:
+        """Remove the token file entirely (login and hardware id). Returns True when a file was removed."""
+        with self.lock():
+            try:
+                self.path.unlink()
+            except FileNotFoundError:
+                return False
+            except OSError as err:
+                raise TokenFileError(f"cannot delete token file {self.path}: {err.strerror or err}") from err
+            return True
 
     def _ensure_dir(self) -> None:
         directory = self.path.parent
