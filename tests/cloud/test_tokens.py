@@ -129,11 +129,13 @@ def test_hardware_id_is_generated_once_and_persisted_before_login(tmp_path: Path
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     store = TokenStore(path)
     store.save(_token(hardware_id=first))
-    assert store.forget_login() is True  # logout keeps the hardware id ...
+    assert store.delete() is True  # logout keeps the hardware id ...
     assert store.load() is None
     assert TokenStore(path).hardware_id() == first
+    assert store.delete() is False
     assert store.forget_login() is False
-    assert store.delete() is True  # ... delete forgets everything
+    store.save(_token(hardware_id=first))
+    assert store.delete(forget_hardware_id=True) is True  # ... unless asked to forget everything
     assert not path.exists()
     assert store.delete() is False
     assert TokenStore(path).hardware_id() != first

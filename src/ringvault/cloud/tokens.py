@@ -179,10 +179,11 @@ class TokenStore:
             }
         )
 
-    def forget_login(self) -> bool:
-        """Log out: remove the login but keep the hardware id, so a later login reuses it.
+    def delete(self, *, forget_hardware_id: bool = False) -> bool:
+        """Log out: remove the login. The hardware id is kept (so a later login reuses it and Ring's Control
+        Center keeps showing one device) unless ``forget_hardware_id`` is set, which removes the file entirely.
 
-        Returns True when a login was removed.
+        Returns True when a login was removed. A corrupt file is removed.
         """
         with self.lock():
             try:
@@ -194,22 +195,15 @@ class TokenStore:
                 return False
             had_login = bool(data.get("refresh_token"))
             hid = data.get("hardware_id")
-            if isinstance(hid, str) and hid:
-                self._write_raw({"hardware_id": hid, "refresh_token": None})
-            else:
+            if forget_hardware_id or not (isinstance(hid, str) and hid):
                 self.path.unlink(missing_ok=True)
+            else:
+                self._write_raw({"hardware_id": hid, "refresh_token": None})
             return had_login
 
-    def delete(self) -> bool:
-        """Remove the token file entirely (login and hardware id). Returns True when a file was removed."""
-        with self.lock():
-            try:
-                self.path.unlink()
-            except FileNotFoundError:
-                return False
-            except OSError as err:
-                raise TokenFileError(f"cannot delete token file {self.path}: {err.strerror or err}") from err
-            return True
+    def forget_login(self) -> bool:
+        """Same as ``delete()``: remove the login, keep the hardware id."""
+        return self.delete()
 
     def _ensure_dir(self) -> None:
         directory = self.path.parent
