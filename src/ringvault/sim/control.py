@@ -7,6 +7,7 @@ and statistics never apply to these routes.
 from __future__ import annotations
 
 import json
+import warnings
 from typing import Annotated, Any, cast
 
 from fastapi import APIRouter, Body, Query, Request
@@ -46,7 +47,9 @@ def _unknown_keys(patch: dict[str, Any], model: type[BaseModel]) -> list[str]:
 async def index(request: Request) -> dict[str, Any]:
     """This index: every control endpoint with a one-line description."""
     endpoints: list[dict[str, str]] = []
-    paths: dict[str, Any] = request.app.openapi().get("paths", {})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # e.g. duplicate operation ids of GET+HEAD routes
+        paths: dict[str, Any] = request.app.openapi().get("paths", {})
     for path, operations in sorted(paths.items()):
         if not path.startswith("/_sim"):
             continue
