@@ -399,6 +399,10 @@ def test_capabilities_from_field_presence() -> None:
     # no battery key at all: the kind table decides
     assert capabilities("stickup_cam_v3", {}).battery
     assert not capabilities("unknown_cam", {}).battery
+    # a wired model reporting a nonsense level is not a battery camera; an unknown kind with the same value is
+    assert not capabilities("lpd_v1", {"battery_life": 4081}).battery
+    assert capabilities("lpd_v1", {"battery_life": "71"}).battery
+    assert capabilities("new_kind", {"battery_life": 4081}).battery
 
 
 # -- health, locations, profile, modes ------------------------------------------------------------------------------

@@ -124,7 +124,7 @@ class RingCamera(DeviceBase[CameraEntry]):
     def battery_level(self) -> int | None:
         """The lower of the two battery values (0-100), or None for wired cameras."""
         values = [v for v in (self.data.battery_life, self.data.battery_life_2) if v is not None]
-        if not values:
+        if not values or not self.has_battery:
             return None
         return max(0, min(100, min(values)))
 

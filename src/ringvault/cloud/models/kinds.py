@@ -204,13 +204,31 @@ class Capabilities:
 def capabilities(kind: str | None, raw: Mapping[str, Any]) -> Capabilities:
     """Light/siren from the presence of ``led_status``/``siren_status``; battery from a non-null ``battery_life``.
 
-    The kind table is only consulted when the entry says nothing at all (no ``battery_life`` key, for example).
+    The kind table is only consulted when the entry says nothing at all (no ``battery_life`` key), or to discard a
+    level above 100 on a model known to be wired.
     """
     info = kind_info(kind)
     light = "led_status" in raw
     siren = "siren_status" in raw
     if "battery_life" in raw or "battery_life_2" in raw:
-        battery = raw.get("battery_life") is not None or raw.get("battery_life_2") is not None
+        values = [_number(raw.get(key)) for key in ("battery_life", "battery_life_2")]
+        present = [v for v in values if v is not None]
+        battery = bool(present)
+        if battery and info is not None and not info.battery and all(v > 100 for v in present):
+            battery = False  # a wired model reporting a nonsense level (``4081`` on an old lpd_v1)
     else:
         battery = info.battery if info is not None else False
     return Capabilities(light=light, siren=siren, battery=battery)
+
+
+def _number(value: Any) -> float | None:
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        return float(value)
+    if isinstance(value, str):
+        try:
+            return float(value.strip())
+        except ValueError:
+            return None
+    return None
