@@ -154,28 +154,21 @@ async def test_polling_feeds_on_data_after_a_change_and_tracks_devices(sim: SimS
         # a device that disappears from ring_devices is dropped; one that appears is added
         removed: list[Any] = []
         added: list[Any] = []
-        api.on_device_removed.subscribe(removed.append)
-        api.on_device_added.subscribe(added.append)
+        was_removed, was_added = asyncio.Event(), asyncio.Event()
+        api.on_device_removed.subscribe(lambda d: (removed.append(d), was_removed.set()))
+        api.on_device_added.subscribe(lambda d: (added.append(d), was_added.set()))
         world_obj = sim.state.world
         with world_obj._lock:
             gone = world_obj.devices.pop(patio["id"])
-        await _until(lambda: bool(removed))
+        await asyncio.wait_for(was_removed.wait(), timeout=5)
         assert [d.id for d in removed] == [patio["id"]] and removed[0].removed
         assert patio["id"] not in {d.id for d in await api.get_all_devices()}
         with world_obj._lock:
             world_obj.devices[gone.id] = gone
-        await _until(lambda: bool(added))
+        await asyncio.wait_for(was_added.wait(), timeout=5)
         assert [d.id for d in added] == [patio["id"]]
         assert patio["id"] in {c.id for c in await api.get_cameras()}
     assert not api.polling
-
-
-async def _until(condition: Any, timeout: float = 5.0) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not condition():
-        assert loop.time() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.05)
 
 
 async def test_location_events_every_page_matches_world(sim: SimServer, rv_home: Path) -> None:
