@@ -1,0 +1,136 @@
+"""ringvault's async client for Ring's account API.
+
+    from ringvault.cloud import RingApi, RefreshTokenAuth, TokenStore
+
+    async with RingApi(RefreshTokenAuth(token_store=TokenStore(path))) as api:
+        for camera in await api.get_cameras():
+            print(camera.name, camera.battery_level)
+
+The public names below are imported lazily, so ``import ringvault.cloud.endpoints`` (or the CLI's ``--help``)
+does not pay for httpx and pydantic.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ringvault.cloud.api import AmbiguousDeviceError, RingApi, RingDevicesSnapshot
+    from ringvault.cloud.auth import PasswordAuth, RefreshTokenAuth, RingAuth, login
+    from ringvault.cloud.camera import RingCamera, Snapshot
+    from ringvault.cloud.chime import RingChime
+    from ringvault.cloud.device import RingDevice
+    from ringvault.cloud.errors import (
+        AuthenticationError,
+        CapabilityError,
+        CloudUnreachableError,
+        DeviceNotFoundError,
+        DeviceOfflineError,
+        NotFoundError,
+        NotLoggedInError,
+        RateLimitedError,
+        RecordingNotReadyError,
+        ResponseFormatError,
+        RingError,
+        RingHttpError,
+        TokenRevokedError,
+        TwoFactorRequiredError,
+        TwoFactorThrottledError,
+        WrongPasswordError,
+        WrongTwoFactorCodeError,
+    )
+    from ringvault.cloud.http import RingHttp
+    from ringvault.cloud.intercom import IntercomUnlockError, RingIntercom
+    from ringvault.cloud.location import Location
+    from ringvault.cloud.options import RingApiOptions
+    from ringvault.cloud.tokens import StoredToken, TokenStore
+
+_EXPORTS: dict[str, str] = {
+    "RingApi": "api",
+    "RingDevicesSnapshot": "api",
+    "AmbiguousDeviceError": "api",
+    "RingApiOptions": "options",
+    "Location": "location",
+    "RingCamera": "camera",
+    "Snapshot": "camera",
+    "RingChime": "chime",
+    "RingIntercom": "intercom",
+    "IntercomUnlockError": "intercom",
+    "RingDevice": "device",
+    "RingHttp": "http",
+    "RingAuth": "auth",
+    "RefreshTokenAuth": "auth",
+    "PasswordAuth": "auth",
+    "login": "auth",
+    "TokenStore": "tokens",
+    "StoredToken": "tokens",
+    "RingError": "errors",
+    "AuthenticationError": "errors",
+    "NotLoggedInError": "errors",
+    "WrongPasswordError": "errors",
+    "TwoFactorRequiredError": "errors",
+    "WrongTwoFactorCodeError": "errors",
+    "TwoFactorThrottledError": "errors",
+    "TokenRevokedError": "errors",
+    "RingHttpError": "errors",
+    "RateLimitedError": "errors",
+    "NotFoundError": "errors",
+    "DeviceOfflineError": "errors",
+    "RecordingNotReadyError": "errors",
+    "CloudUnreachableError": "errors",
+    "ResponseFormatError": "errors",
+    "DeviceNotFoundError": "errors",
+    "CapabilityError": "errors",
+}
+
+__all__ = [
+    "AmbiguousDeviceError",
+    "AuthenticationError",
+    "CapabilityError",
+    "CloudUnreachableError",
+    "DeviceNotFoundError",
+    "DeviceOfflineError",
+    "IntercomUnlockError",
+    "Location",
+    "NotFoundError",
+    "NotLoggedInError",
+    "PasswordAuth",
+    "RateLimitedError",
+    "RecordingNotReadyError",
+    "RefreshTokenAuth",
+    "ResponseFormatError",
+    "RingApi",
+    "RingApiOptions",
+    "RingAuth",
+    "RingCamera",
+    "RingChime",
+    "RingDevice",
+    "RingDevicesSnapshot",
+    "RingError",
+    "RingHttp",
+    "RingHttpError",
+    "RingIntercom",
+    "Snapshot",
+    "StoredToken",
+    "TokenRevokedError",
+    "TokenStore",
+    "TwoFactorRequiredError",
+    "TwoFactorThrottledError",
+    "WrongPasswordError",
+    "WrongTwoFactorCodeError",
+    "login",
+]
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_EXPORTS))
