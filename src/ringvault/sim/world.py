@@ -19,7 +19,7 @@ import random
 import threading
 import uuid
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -372,6 +372,8 @@ class World:
             location = self._make_location(index)
             self.locations.append(location)
             for spec_index, spec in enumerate(self._specs_for(index)):
+                if index > 0:  # names stay unique across the account
+                    spec = replace(spec, name=f"{location.name} {spec.name}")
                 device = self._make_device(spec, location, new_device_id(), spec_index)
                 self.devices[device.id] = device
             if any(d.family == "beams_bridges" and d.location_id == location.id for d in self.devices.values()):
@@ -1149,6 +1151,10 @@ class World:
                 out[device.family].append(self._render_entry(device, now))
             return out
 
+    def ring_devices_payload(self) -> JSON:
+        """Alias of :meth:`ring_devices` (the name other test suites use)."""
+        return self.ring_devices()
+
     def device_entry(self, device_id: int) -> JSON:
         with self._lock:
             return self._render_entry(self.device(device_id), self.clock.now())
@@ -1655,7 +1661,7 @@ class World:
             return {
                 "profile": {"id": self.user_id, "email": self.config.email},
                 "locations": [
-                    {"id": loc.id, "name": loc.name, "timezone": loc.timezone, "mode": loc.mode}
+                    {"id": loc.id, **loc.user_location(self.user_id), "timezone": loc.timezone, "mode": loc.mode}
                     for loc in self.locations
                 ],
                 "devices": devices,
