@@ -42,6 +42,10 @@ def sim_post(sim: SimServer, path: str, body: Any = None) -> Any:
     return response.json() if response.content else None
 
 
+def sim_delete(sim: SimServer, path: str) -> int:
+    return httpx.delete(f"{sim.url}{path}", timeout=10).status_code
+
+
 def sim_patch_faults(sim: SimServer, **faults: Any) -> None:
     httpx.patch(f"{sim.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
 

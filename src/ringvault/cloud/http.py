@@ -71,7 +71,6 @@ DEVICE_OFFLINE_CODES = frozenset({7019, 7050, 7061, 7062, 7063})
 SESSION_MAX_AGE_S = 12 * 3600.0
 SESSION_API_VERSION = 11
 MAX_REDIRECTS = 5
-DOWNLOAD_CHUNK = 64 * 1024
 LONG_WAIT_HINT = (
     "Ring's edge is blocking this IP (HTTP 406); wait several hours (up to a day) before trying again, "
     "and avoid repeated logins."
@@ -886,7 +885,7 @@ class RingHttp:
                 f"GET {self._ring_path(url)} answered {_media_type(response.headers.get('content-type')) or 'nothing'}"
                 f", expected {expected_type}"
             )
-        async for chunk in response.aiter_raw(DOWNLOAD_CHUNK):
+        async for chunk in response.aiter_raw():  # as received: a drop loses nothing already read
             state.handle.write(chunk)
             state.sha.update(chunk)
             state.written += len(chunk)
