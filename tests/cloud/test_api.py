@@ -13,11 +13,11 @@ from ringvault.cloud.camera import RingCamera
 from ringvault.cloud.chime import RingChime
 from ringvault.cloud.device import RingDevice
 from ringvault.cloud.endpoints import clients_api
-from ringvault.cloud.errors import DeviceNotFoundError
+from ringvault.cloud.errors import CapabilityError, DeviceNotFoundError
 from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.models.devices import CameraEntry
 from ringvault.sim.server import SimServer
-from tests.cloud.api_helpers import open_api, sim_patch, world, world_device
+from tests.cloud.api_helpers import open_api, sim_patch, world, world_device, world_kind
 
 
 async def test_locations_join_user_locations_and_every_family(sim: SimServer, rv_home: Path) -> None:
@@ -104,10 +104,25 @@ async def test_find_device_by_id_name_partial_unknown_and_ambiguous(sim: SimServ
         assert await api.find_device("floodlight") is by_id  # unique partial name
         chime = await api.find_device("hall chime")
         assert isinstance(chime, RingChime)
+        assert await api.find_camera("driveway floodlight") is by_id
+        with pytest.raises(CapabilityError, match="not a camera"):
+            await api.find_camera("hall chime")
 
+        # an exact name wins over partial matches ("Front Door" is also part of other names)
+        front = world_device(sim, "Front Door")
+        assert (await api.find_device("front door")).id == front["id"]
+        with pytest.raises(AmbiguousDeviceError):
+            await api.find_device("door")  # partial: several doors
+
+        # two devices with the same name: ambiguous, and the error lists both ids
+        garden, garage = world_device(sim, "Garden"), world_device(sim, "Garage Cam")
+        for device in (garden, garage):
+            sim_patch(sim, f"/_sim/devices/{device['id']}", {"description": "Twin"})
+        await api.refresh_devices()
         with pytest.raises(AmbiguousDeviceError) as ambiguous:
-            await api.find_device("front door")  # one in each location
-        assert "Front Door" in str(ambiguous.value) and "id" in ambiguous.value.one_line
+            await api.find_device("twin")
+        assert str(garden["id"]) in str(ambiguous.value) and str(garage["id"]) in str(ambiguous.value)
+        assert "numeric" in ambiguous.value.hint
 
         with pytest.raises(DeviceNotFoundError) as missing:
             await api.find_device("Drivewya Floodlite")
@@ -143,13 +158,13 @@ async def test_polling_feeds_on_data_after_a_change_and_tracks_devices(sim: SimS
         assert api.polling
 
         # a device renamed in the cloud shows its new name after the next poll
-        patio = world_device(sim, "Patio Cam")
+        patio = world_kind(sim, "hexa_camera_2_v1")
+        patio_cam = await api.find_device(patio["id"])
+        renamed = asyncio.Event()
+        patio_cam.on_data.subscribe(lambda entry: renamed.set() if entry.description == "Patio Camera" else None)
         sim_patch(sim, f"/_sim/devices/{patio['id']}", {"description": "Patio Camera"})
-        for _ in range(50):
-            if (await api.find_device(patio["id"])).name == "Patio Camera":
-                break
-            await asyncio.sleep(0.1)
-        assert (await api.find_device("patio camera")).id == patio["id"]
+        await asyncio.wait_for(renamed.wait(), timeout=5)
+        assert (await api.find_device("patio camera")) is patio_cam
 
         # a device that disappears from ring_devices is dropped; one that appears is added
         removed: list[Any] = []

@@ -15,7 +15,7 @@ from ringvault.cloud.camera import RingCamera
 from ringvault.cloud.chime import RingChime
 from ringvault.cloud.device import DeviceBase, RingDevice, Signal
 from ringvault.cloud.endpoints import clients_api, devices_api
-from ringvault.cloud.errors import DeviceNotFoundError, ResponseFormatError, RingError
+from ringvault.cloud.errors import CapabilityError, DeviceNotFoundError, ResponseFormatError, RingError
 from ringvault.cloud.http import RingHttp
 from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.location import AnyDevice, Location
@@ -240,14 +240,25 @@ class RingApi:
         if not close:
             lowered = {n.casefold(): n for n in names}
             close = [lowered[n] for n in difflib.get_close_matches(folded, list(lowered), n=3, cutoff=0.5)]
+        listing = "`ringvault devices` lists every device with its id."
         if close:
-            hint = "Did you mean " + ", ".join(repr(n) for n in close) + "? `ringvault devices` lists every device."
+            hint = "Did you mean " + ", ".join(repr(n) for n in close) + "? " + listing
         elif names:
-            shown = ", ".join(repr(n) for n in sorted(names)[:8])
-            hint = f"Known devices: {shown}{', ...' if len(names) > 8 else ''}. Use a name or numeric id."
+            shown = ", ".join(repr(n) for n in sorted(names)[:6])
+            hint = f"Known devices include {shown}{', ...' if len(names) > 6 else ''}. {listing}"
         else:
-            hint = "This account has no devices (check location_ids)."
+            hint = "No devices are visible (check location_ids). " + listing
         raise DeviceNotFoundError(f"no device with id or name {query!r}", hint=hint)
+
+    async def find_camera(self, id_or_name: str | int) -> RingCamera:
+        """Like ``find_device``, but the device must be a camera or doorbell (``CapabilityError`` otherwise)."""
+        device = await self.find_device(id_or_name)
+        if not isinstance(device, RingCamera):
+            raise CapabilityError(
+                f"{device.name} is a {device.model} ({device.kind}), not a camera",
+                hint="`ringvault devices` lists which devices are cameras.",
+            )
+        return device
 
     # -- building and refreshing ----------------------------------------------------------------------------
     def _wanted(self, location_id: str | None) -> bool:
