@@ -225,3 +225,48 @@ async def test_disconnect_closes_and_context_manager(sim: SimServer, rv_home: Pa
         await api.disconnect()
         assert not api.polling
     assert isinstance(api, RingApi)
+
+
+async def test_unknown_families_kinds_and_locations_are_kept(
+    sim: SimServer, rv_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Quirks the seeded world does not produce on its own: an old ``beams`` family key, a brand-new kind in
+    ``other``, a device in a location the account does not list, and an entry without an id."""
+    sim_world = sim.state.world
+    home_id = world(sim)["locations"][0]["id"]
+    original = sim_world.ring_devices
+
+    def with_quirks() -> dict[str, Any]:
+        doc = original()
+        doc["beams"] = [{"id": 7001, "kind": "beams_motion_sensor_v9", "location_id": home_id, "description": "Beam"}]
+        doc["other"].append(
+            {"id": 7002, "kind": "sprinkler_v1", "location_id": home_id, "description": "Sprinkler", "zones": [1, 2]}
+        )
+        doc["other"].append({"kind": "no_id_at_all", "location_id": home_id})
+        doc["stickup_cams"].append(
+            {
+                "id": 7003,
+                "kind": "cocoa_camera_v9",
+                "location_id": "somewhere-else",
+                "description": "Stray Cam",
+                "led_status": "off",
+                "battery_life": "33",
+                "alerts": {"connection": "online"},
+            }
+        )
+        return doc
+
+    monkeypatch.setattr(sim_world, "ring_devices", with_quirks)
+    async with open_api(sim, rv_home) as api:
+        snapshot = await api.get_devices()
+        assert [d.id for d in snapshot.unknown_families["beams"]] == [7001]
+        sprinkler = next(d for d in snapshot.other if d.id == 7002)
+        assert sprinkler.raw["zones"] == [1, 2] and sprinkler.model == "Unknown Device"
+        stray = await api.find_camera("stray cam")
+        assert stray.has_light and stray.has_battery and stray.battery_level == 33
+        assert stray.model == "Unknown Camera"
+        locations = await api.get_locations()
+        extra = next(loc for loc in locations if loc.id == "somewhere-else")
+        assert not extra.known and extra.cameras == [stray]
+        assert all(d.id for d in snapshot.all)  # the entry without an id was skipped, nothing crashed
+        assert (await api.find_device("beam")).family == "beams"
