@@ -268,5 +268,24 @@ async def test_unknown_families_kinds_and_locations_are_kept(
         locations = await api.get_locations()
         extra = next(loc for loc in locations if loc.id == "somewhere-else")
         assert not extra.known and extra.cameras == [stray]
+        with pytest.raises(CapabilityError):
+            await extra.get_camera_events()
         assert all(d.id for d in snapshot.all)  # the entry without an id was skipped, nothing crashed
         assert (await api.find_device("beam")).family == "beams"
+
+
+async def test_location_mode_polling_skips_alarm_locations(sim: SimServer, rv_home: Path) -> None:
+    async with open_api(sim, rv_home, location_mode_polling_seconds=0.1) as api:
+        home, lake = await api.get_locations()
+        assert home.has_alarm_base_station and not lake.has_alarm_base_station
+        polled = asyncio.Event()
+        home_modes: list[object] = []
+        home.on_location_mode.subscribe(home_modes.append)
+
+        async def on_mode(mode: object) -> None:  # async subscribers are scheduled on the loop
+            polled.set()
+
+        lake.on_location_mode.subscribe(on_mode)
+        await asyncio.wait_for(polled.wait(), timeout=5)
+        assert lake.on_location_mode.value is not None and lake.on_location_mode.value.mode
+        assert home_modes == []  # the alarm location takes its mode from the security panel

@@ -97,6 +97,7 @@ class RingApi:
         self._build_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
         self._closed = False
+        self._http_closed = False
         self.ring_devices: RingDevices | None = None
         """The last ``ring_devices`` document read (parsed; ``.raw`` is the JSON)."""
         self.on_device_added: Signal[AnyDevice] = Signal()
@@ -121,7 +122,8 @@ class RingApi:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        if self._owns_http:
+        if self._owns_http and not self._http_closed:
+            self._http_closed = True
             await self.http.aclose()
 
     async def aclose(self) -> None:

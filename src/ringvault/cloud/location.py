@@ -9,6 +9,7 @@ from ringvault.cloud.camera import RingCamera, iter_event_pages
 from ringvault.cloud.chime import RingChime
 from ringvault.cloud.device import DeviceBase, RingDevice, Signal
 from ringvault.cloud.endpoints import app_api, clients_api
+from ringvault.cloud.errors import CapabilityError
 from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.models.events import CameraEventsPage
 from ringvault.cloud.models.kinds import DeviceClass
@@ -88,6 +89,7 @@ class Location:
         favorites: bool | None = None,
     ) -> CameraEventsPage:
         """One page of ``locations/{loc}/events`` (all cameras of the location, newest first)."""
+        self._require_known()
         params: dict[str, Any] = {"limit": limit}
         if kind:
             params["kind"] = kind
@@ -109,9 +111,17 @@ class Location:
         ):
             yield page
 
+    def _require_known(self) -> None:
+        if not self.known or not self.id:
+            raise CapabilityError(
+                f"location {self.id or '(none)'} is not one of the account's locations",
+                hint="Its devices are listed, but Ring serves events and modes only for the account's locations.",
+            )
+
     # -- location modes -------------------------------------------------------------------------------------
     async def get_location_mode(self) -> LocationMode:
         """The camera-only location mode (``home``/``away``/``disarmed``, or ``disabled``/``unset``)."""
+        self._require_known()
         mode = LocationMode.model_validate(await self._http.request_json("GET", app_api(f"mode/location/{self.id}")))
         self.on_location_mode.emit(mode)
         return mode
@@ -120,6 +130,7 @@ class Location:
         """Switch the location mode; returns the new state."""
         if mode not in ("home", "away", "disarmed"):
             raise ValueError("mode must be 'home', 'away' or 'disarmed'")
+        self._require_known()
         doc = await self._http.request_json("POST", app_api(f"mode/location/{self.id}"), json={"mode": mode})
         result = LocationMode.model_validate(doc)
         if not result.mode:
