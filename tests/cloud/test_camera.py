@@ -268,3 +268,19 @@ async def test_subscriptions(sim: SimServer, rv_home: Path) -> None:
         entry = await entry_of(api, garden.id)
         assert entry["subscribed"] is True and entry["subscribed_motions"] is True
         assert garden.data.subscribed is True
+
+
+async def test_paging_survives_a_flaky_cloud(sim: SimServer, rv_home: Path) -> None:
+    """With 30 % of API calls failing (500/503/504), every page still arrives exactly once (the HTTP layer retries)."""
+    counts = world(sim)["events"]
+    async with open_api(sim, rv_home) as api:
+        flood = await camera(api, "Driveway Floodlight")
+        sim_patch(sim, "/_sim/faults", {"error_rate": 0.15, "timeout_rate": 0.15, "seed": 3})
+        events = [e async for page in flood.iter_events(limit=4) for e in page.events]
+        history = [i async for page in flood.iter_history(page_size=4) for i in page]
+        await api.refresh_devices()
+        sim_patch(sim, "/_sim/faults", {"error_rate": 0.0, "timeout_rate": 0.0})
+        assert api.http.stats.retries > 0  # the faults really happened
+    expected = counts[str(flood.id)]
+    assert len(events) == len({e.ding_id_str for e in events}) == expected
+    assert len(history) == len({i.id_str for i in history}) == expected
