@@ -155,6 +155,19 @@ async def test_session_is_recreated_after_it_expires(short_sessions: SimConfig, 
     assert statuses == [404, 200]  # "Session not found for <hid>", then the retried call
 
 
+async def test_download_recreates_a_lost_session(short_sessions: SimConfig, sim: SimServer, tmp_path: Path) -> None:
+    auth, _store = await logged_in_auth(sim, tmp_path)
+    event = _media_event(sim)
+    async with RingHttp(auth, fast_options(sim)) as http:
+        await http.request_json("GET", PROFILE_URL)
+        sim_post(sim, "/_sim/clock", {"advance_s": 700})
+        result = await http.download(
+            f"https://api.ring.com/clients_api/dings/{event.id_str}/recording", tmp_path / "c.mp4", auth=True
+        )
+        assert http.stats.sessions_created == 2
+    assert result.sha256 == hashlib.sha256(_expected_mp4(sim, event)).hexdigest()
+
+
 async def test_session_is_renewed_after_twelve_hours(sim: SimServer, tmp_path: Path) -> None:
     auth, _store = await logged_in_auth(sim, tmp_path)
     async with RingHttp(auth, fast_options(sim)) as http:
@@ -497,6 +510,17 @@ async def test_secrets_never_appear_in_logs(
     assert "Bearer ***" in text and "X-Amz-Signature=***" in text  # the lines are there, masked
     for secret in secrets:
         assert secret not in text, f"a secret leaked into the logs: {redact(secret)}"
+
+
+async def test_child_cloud_loggers_are_redacted_too(caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.DEBUG)
+    child = logging.getLogger("ringvault.cloud.some_domain_module")
+    auth = RefreshTokenAuth("rt-child-logger-secret", hardware_id="hid")
+    async with RingHttp(auth, RingApiOptions(cloud_url=None)):
+        child.debug("refreshing with %s", "rt-child-logger-secret")
+        child.info("url https://b.s3.amazonaws.com/k.mp4?X-Amz-Signature=abcdef0123")
+    assert "rt-child-logger-secret" not in caplog.text and "abcdef0123" not in caplog.text
+    assert "refreshing with ***" in caplog.text
 
 
 def test_redact_masks_each_kind_of_secret() -> None:

@@ -90,6 +90,7 @@ class RingAuth:
         self._expires_at = expires_at
         self._refresh_at = _refresh_at(expires_at, None)
         self._lock = asyncio.Lock()
+        self._pending_updates: list[RefreshTokenUpdate] = []
         register_secret(refresh_token)
         register_secret(access_token)
 
@@ -141,6 +142,12 @@ class RingAuth:
         Concurrent callers share one refresh. With a token store, a rotation another process already did is adopted
         instead of refreshing again, and every new refresh token is saved before its access token is returned.
         """
+        try:
+            return await self._refresh_locked(http, failed_token)
+        finally:
+            await self._emit_pending()
+
+    async def _refresh_locked(self, http: RingHttp, failed_token: str | None) -> str:
         async with self._lock:
             if self._access_token and self._access_token != failed_token and self._access_fresh():
                 return self._access_token  # another task refreshed while we waited
@@ -156,6 +163,11 @@ class RingAuth:
                 if adopted is not None:
                     return adopted
                 return await self._refresh_grant(http)
+
+    async def _emit_pending(self) -> None:
+        """Tell subscribers about rotations, outside the locks (a callback may read or lock the token file)."""
+        while self._pending_updates:
+            await self.on_refresh_token_updated.emit(self._pending_updates.pop(0))
 
     async def _adopt_from_store(self, failed_token: str | None) -> str | None:
         """Under the file lock: take over a newer login from the file. Returns its access token if usable."""
@@ -174,7 +186,7 @@ class RingAuth:
             self._access_token = stored.access_token
             self._expires_at = stored.expires_at
             self._refresh_at = _refresh_at(stored.expires_at, stored.updated_at)
-            await self.on_refresh_token_updated.emit(RefreshTokenUpdate(old, stored.refresh_token))
+            self._pending_updates.append(RefreshTokenUpdate(old, stored.refresh_token))
         elif stored.access_token and stored.access_token != self._access_token:
             register_secret(stored.access_token)
             self._access_token = stored.access_token
@@ -200,7 +212,8 @@ class RingAuth:
         return grant.access_token
 
     async def _accept(self, grant: _Grant) -> None:
-        """Take a token response: persist first (atomically), then switch to it, then tell subscribers."""
+        """Take a token response: persist first (atomically), then switch to it; subscribers hear of it after the
+        locks are released."""
         old = self._refresh_token
         new_refresh = grant.refresh_token or old
         if new_refresh is None:
@@ -226,7 +239,7 @@ class RingAuth:
         self._expires_at = expires_at
         self._refresh_at = now + grant.expires_in - min(REFRESH_MARGIN_S, grant.expires_in / 2)
         if new_refresh != old:
-            await self.on_refresh_token_updated.emit(RefreshTokenUpdate(old, new_refresh))
+            self._pending_updates.append(RefreshTokenUpdate(old, new_refresh))
         if save_error is not None:
             # The new token is kept in memory (and given to subscribers) so it is not lost, but the user must know.
             raise save_error
@@ -311,8 +324,11 @@ class PasswordAuth(RingAuth):
 
     async def login(self, http: RingHttp) -> StoredToken:
         """Run the password grant (with 2FA) now; returns (and stores) the new login."""
-        async with self._lock:
-            await self._obtain_initial(http)
+        try:
+            async with self._lock:
+                await self._obtain_initial(http)
+        finally:
+            await self._emit_pending()
         token = self.stored_token()
         assert token is not None
         return token

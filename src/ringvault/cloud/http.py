@@ -153,8 +153,10 @@ _REDACTED_LOGGERS = (
 
 
 def install_log_redaction(*names: str) -> None:
-    """Attach the redaction filter to ringvault's cloud logger, httpx's loggers and any ``names`` given."""
-    for name in (*_REDACTED_LOGGERS, *names):
+    """Attach the redaction filter to ringvault's cloud loggers (``ringvault.cloud`` and every existing
+    ``ringvault.cloud.*`` child; filters are not inherited), httpx's loggers and any ``names`` given."""
+    children = [n for n in list(logging.root.manager.loggerDict) if n.startswith("ringvault.cloud.")]
+    for name in (*_REDACTED_LOGGERS, *children, *names):
         target = logging.getLogger(name)
         if _REDACTING_FILTER not in target.filters:
             target.addFilter(_REDACTING_FILTER)
@@ -358,6 +360,7 @@ class RingHttp:
         self.stats = HttpStats()
         #: fired after every new session (re-subscribe cameras, re-register push there)
         self.on_session_created: Event[None] = Event()
+        install_log_redaction()  # also covers ringvault.cloud.* loggers created since import
         self._client = httpx.AsyncClient(
             http2=True,
             timeout=httpx.Timeout(options.timeout_s),
@@ -793,12 +796,14 @@ class RingHttp:
     async def _download_once(self, url: str, state: _DownloadState, *, auth: bool, expected_type: str | None) -> None:
         current = url
         refreshed = False
+        session_retried = False
         hops = 0
         while True:
             host = self.ring_host(current)
             use_bearer = auth and host in RING_API_HOSTS
             if use_bearer and self._is_clients_api(current):
                 await self._ensure_session()
+            generation = self._session_generation
             bearer = await self.auth.access_token(self) if use_bearer else None
             extra = {"Accept-Encoding": "identity"}
             if state.written:
@@ -832,6 +837,15 @@ class RingHttp:
                     continue
                 if response.status_code >= 400:
                     await response.aread()
+                if (
+                    use_bearer
+                    and not session_retried
+                    and self._is_clients_api(current)
+                    and self._is_session_not_found(response)
+                ):
+                    session_retried = True
+                    await self._ensure_session(force_after_generation=generation)
+                    continue
                 self._check_media_status(response, current, host)
                 await self._consume_media(response, state, expected_type, current)
                 return
