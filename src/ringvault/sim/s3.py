@@ -51,6 +51,11 @@ def _signature(secret: bytes, host: str, key: str, amz_date: str, expires: str) 
 
 def signed_url(request: Request, state: SimState, host: str, key: str) -> str:
     """A pre-signed URL for ``host``/``key`` that points at this simulator (host kept as the first path segment)."""
+    return presign(state, media_base(request, host), host, key)
+
+
+def presign(state: SimState, base: str, host: str, key: str) -> str:
+    """``{base}/{key}?X-Amz-...``, signed now (simulator clock) for ``host``/``key``, valid 3600 s."""
     now = datetime.fromtimestamp(state.clock.now(), tz=UTC)
     amz_date = now.strftime(_AMZ_DATE)
     expires = str(URL_LIFETIME_S)
@@ -62,7 +67,7 @@ def signed_url(request: Request, state: SimState, host: str, key: str) -> str:
         "X-Amz-SignedHeaders": "host",
         "X-Amz-Signature": _signature(state.world.s3_secret, host, key, amz_date, expires),
     }
-    return f"{media_base(request, host)}/{quote(key)}?{urlencode(query)}"
+    return f"{base}/{quote(key)}?{urlencode(query)}"
 
 
 def media_base(request: Request, host: str) -> str:
