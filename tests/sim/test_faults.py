@@ -236,3 +236,10 @@ def test_host_header_routing(sim: SimServer, client: httpx.Client) -> None:
     )
     assert response.status_code == 401 and response.json()["error"] == "access_denied"
     assert sim.state.stats.count("POST oauth.ring.com/oauth/token") == 1
+
+
+def test_host_header_routing_keeps_paths_that_already_name_a_host(sim: SimServer, client: httpx.Client) -> None:
+    for path in ("/clients_api/ring_devices", "/api.ring.com/clients_api/ring_devices"):
+        response = client.get(sim.url + path, headers={"Host": "api.ring.com"})
+        assert response.status_code == 401 and response.json()["error"] == "invalid_token"
+    assert sim.state.stats.count("GET api.ring.com/clients_api/ring_devices") == 2

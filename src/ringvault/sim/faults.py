@@ -104,6 +104,11 @@ class RequestStats:
             self._total += 1
             self._log.append(entry)
 
+    def annotate(self, entry: dict[str, Any], **changes: Any) -> None:
+        """Update a logged request after the fact (e.g. a body that was cut off)."""
+        with self._lock:
+            entry.update(changes)
+
     def count(self, key: str) -> int:
         """Requests seen for one endpoint key."""
         with self._lock:
@@ -402,6 +407,9 @@ class MediaResponse(Response):
 # -- the middleware ----------------------------------------------------------------------------------------------
 
 
+_HOST_SEGMENT = re.compile(r"^/(?:[a-z0-9-]+\.)+(?:com|net|org|solutions|io|test|local)/", re.IGNORECASE)
+
+
 def _host_routed_path(scope: Scope) -> str | None:
     """With a real Ring host name in ``Host`` (DNS pointed at the simulator), route as ``/HOST/PATH``."""
     for name, value in scope.get("headers") or []:
@@ -418,8 +426,8 @@ def _host_routed_path(scope: Scope) -> str | None:
     except ValueError:
         pass
     path = str(scope["path"])
-    if path.startswith(f"/{host}/") or path.startswith(CONTROL_PREFIX):
-        return None
+    if path.startswith(CONTROL_PREFIX) or _HOST_SEGMENT.match(path):
+        return None  # already /HOST/PATH (e.g. a signed media URL built from this request's base URL)
     return f"/{host}{path}"
 
 
@@ -449,14 +457,32 @@ class FaultMiddleware:
         engine, stats = state.faults, state.stats
         path = str(scope["path"])
         started = time.monotonic()
-        status = 0
-        aborted = False
         fault: str | None = None
+        entry: dict[str, Any] | None = None
+
+        def record(status: int) -> dict[str, Any]:
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+            key = endpoint_key(scope)
+            logged: dict[str, Any] = {
+                "time": state.clock.now(),
+                "method": scope.get("method"),
+                "path": path,
+                "query": _redact_query(bytes(scope.get("query_string") or b"").decode("latin-1")),
+                "endpoint": key,
+                "status": status,
+                "duration_ms": round((time.monotonic() - started) * 1000.0, 2),
+                "headers": _logged_headers(headers),
+                "fault": fault,
+                "aborted": False,
+            }
+            stats.record(key, status, logged)
+            return logged
 
         async def send_wrapper(message: Message) -> None:
-            nonlocal status
-            if message["type"] == "http.response.start":
-                status = int(message["status"])
+            nonlocal entry
+            # Count when the response starts, so a client that has the answer also sees it in /_sim/stats.
+            if message["type"] == "http.response.start" and entry is None:
+                entry = record(int(message["status"]))
             await send(message)
 
         applies = engine.applies(path)
@@ -475,26 +501,12 @@ class FaultMiddleware:
                 return
             await self.app(scope, receive, send_wrapper)
         except BaseException as exc:
-            aborted = True
-            if isinstance(exc, MediaDropped) or _first_of_group(exc).__class__ is MediaDropped:
-                fault = "drop"
-            if status == 0:
-                status = 500
+            dropped = isinstance(exc, MediaDropped) or isinstance(_first_of_group(exc), MediaDropped)
+            if entry is None:
+                entry = record(500)
+            stats.annotate(entry, aborted=True, fault="drop" if dropped else entry["fault"])
             raise
         finally:
             _faults_apply.reset(token)
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
-            key = endpoint_key(scope)
-            entry: dict[str, Any] = {
-                "time": state.clock.now(),
-                "method": scope.get("method"),
-                "path": path,
-                "query": _redact_query(bytes(scope.get("query_string") or b"").decode("latin-1")),
-                "endpoint": key,
-                "status": status,
-                "duration_ms": round((time.monotonic() - started) * 1000.0, 2),
-                "headers": _logged_headers(headers),
-                "fault": fault,
-                "aborted": aborted,
-            }
-            stats.record(key, status, entry)
+            if entry is None:  # the client went away before any answer
+                record(0)
