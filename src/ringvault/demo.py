@@ -37,7 +37,8 @@ def _cli(env: dict[str, str], *args: str, check: bool = True, quiet: bool = Fals
             raise SystemExit(f"demo step failed (exit {proc.returncode}): {proc.stderr.strip()}")
         return proc
     if proc.stdout.strip():
-        console.print(proc.stdout.rstrip(), markup=False, highlight=False)
+        sys.stdout.write(proc.stdout.rstrip() + "\n")
+        sys.stdout.flush()
     if proc.stderr.strip():
         console.print(proc.stderr.rstrip(), style="yellow", markup=False, highlight=False)
     if check and proc.returncode != 0:
@@ -53,7 +54,7 @@ def _get_json(url: str) -> Any:
 def main() -> int:
     demo_dir = Path(os.environ.get("RINGVAULT_DEMO_DIR", ".demo")).resolve()
     home = demo_dir / "home"
-    home.mkdir(parents=True, exist_ok=True)
+    home.mkdir(parents=True, exist_ok=True, mode=0o700)
     config = SimConfig(
         seed=2026,
         locations=2,
@@ -75,6 +76,7 @@ def main() -> int:
             "RINGVAULT_CLOUD_URL": sim.url,
             "RINGVAULT_HOME": str(home),
             "PYTHONUNBUFFERED": "1",
+            "COLUMNS": str(console.width),
         }
         env.pop("RINGVAULT_TOKEN_FILE", None)
         env.pop("RINGVAULT_2FA_CODE", None)

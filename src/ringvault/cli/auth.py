@@ -71,7 +71,24 @@ def login(
             return token.email or email
         raise AssertionError("unreachable")
 
-    who = run(do_login(), debug=opts.debug)
+    async def login_or_explain() -> str:
+        from ringvault.cloud.errors import TwoFactorRequiredError
+
+        try:
+            return await do_login()
+        except TwoFactorRequiredError as challenge:
+            if challenge.tsv_state == "totp":
+                where = "from your authenticator app"
+            elif challenge.phone:
+                where = f"sent to {challenge.phone} via {challenge.tsv_state}"
+            else:
+                where = "sent to you by Ring"
+            fail(
+                f"Ring needs a verification code ({where}); re-run with --code CODE or RINGVAULT_2FA_CODE",
+                code=EXIT_AUTH,
+            )
+
+    who = run(login_or_explain(), debug=opts.debug)
     typer.echo(f"Logged in as {who}. Login kept in {store.path} (mode 0600).")
 
 

@@ -63,8 +63,8 @@ def devices(
     from rich.table import Table
 
     table = Table(title=f"{len(rows)} devices", title_justify="left")
-    for column in ("id", "name", "model", "kind", "family", "location", "status", "battery"):
-        table.add_column(column, overflow="fold")
+    for column in ("id", "name", "model", "kind", "location", "status", "battery"):
+        table.add_column(column, no_wrap=column in ("id", "status", "battery"), overflow="fold")
     for row in sorted(rows, key=lambda r: (r["location_name"] or "", r["family"], r["name"] or "")):
         offline = row.get("is_offline")
         battery = row.get("battery_level")
@@ -73,7 +73,6 @@ def devices(
             row["name"] or "",
             row["model"] or "",
             row["kind"] or "",
-            row["family"],
             row["location_name"] or row["location_id"] or "",
             "" if offline is None else ("offline" if offline else "online"),
             "" if battery is None else f"{battery}%",
