@@ -82,7 +82,7 @@ LONG_WAIT_HINT = (
 
 
 _KNOWN_SECRETS: dict[str, None] = {}
-_MAX_KNOWN_SECRETS = 512
+_MAX_KNOWN_SECRETS = 256
 _MASK = "***"
 _SECRET_KEYS = r"[\w-]*token|[\w-]*secret|password|passwd|2fa-code|code|rt|authcode|ticket"
 _SIGNED_URL_PARAMS = (
@@ -99,23 +99,35 @@ _HEADER_SECRET_RE = re.compile(
 )
 
 
+_known_re: re.Pattern[str] | None = None
+
+
 def register_secret(value: str | None) -> None:
     """Remember a secret (token, password, 2FA code) so ``redact`` masks it wherever it appears."""
-    if not value or len(value) < 4:
+    global _known_re
+    if not value or len(value) < 4 or value in _KNOWN_SECRETS:
         return
-    _KNOWN_SECRETS.pop(value, None)
     _KNOWN_SECRETS[value] = None
     while len(_KNOWN_SECRETS) > _MAX_KNOWN_SECRETS:
         del _KNOWN_SECRETS[next(iter(_KNOWN_SECRETS))]
+    _known_re = None
+
+
+def _known_secrets_re() -> re.Pattern[str] | None:
+    global _known_re
+    if _known_re is None and _KNOWN_SECRETS:
+        alternatives = sorted(_KNOWN_SECRETS, key=len, reverse=True)
+        _known_re = re.compile("|".join(re.escape(secret) for secret in alternatives))
+    return _known_re
 
 
 def redact(text: str) -> str:
     """Mask tokens, passwords, 2FA codes, ``Authorization`` values and signed-URL credentials in ``text``."""
     if not text:
         return text
-    for secret in sorted(_KNOWN_SECRETS, key=len, reverse=True):
-        if secret in text:
-            text = text.replace(secret, _MASK)
+    known = _known_secrets_re()
+    if known is not None:
+        text = known.sub(_MASK, text)
     text = _JSON_SECRET_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}{m.group(2)}", text)
     text = _AUTH_SCHEME_RE.sub(lambda m: f"{m.group(1)} {_MASK}", text)
     text = _HEADER_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
@@ -623,7 +635,7 @@ class RingHttp:
         timeout: float | None,  # noqa: ASYNC109 - a per-request httpx timeout, not a cancel scope
     ) -> httpx.Response:
         idempotent = method in IDEMPOTENT_METHODS
-        display = redact(f"{method} {url}")
+        display = f"{method} {url}"  # redacted by the logger's filter, only when a record is emitted
 
         async def attempt() -> httpx.Response:
             await self._limit(host)
