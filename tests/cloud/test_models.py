@@ -447,3 +447,43 @@ def test_location_mode_aliases() -> None:
     assert mode.mode == "away" and mode.is_switchable and mode.last_update_ms == 1632484698012
     assert mode.last_update is not None and mode.last_update.year == 2021
     assert not LocationMode.model_validate({"mode": "disabled"}).is_switchable
+
+
+# -- helpers of the device objects ----------------------------------------------------------------------------------
+
+
+async def test_signal_sync_async_failing_and_unsubscribe() -> None:
+    import asyncio
+
+    from ringvault.cloud.device import Signal
+
+    signal: Signal[int] = Signal()
+    got: list[tuple[str, int]] = []
+    done = asyncio.Event()
+
+    def failing(value: int) -> None:
+        raise RuntimeError("boom")
+
+    async def later(value: int) -> None:
+        got.append(("async", value))
+        done.set()
+
+    signal.subscribe(failing)  # a broken subscriber never stops the others
+    stop = signal.subscribe(lambda v: got.append(("sync", v)))
+    signal.subscribe(later)
+    signal.emit(1)
+    await asyncio.wait_for(done.wait(), timeout=2)
+    stop()
+    signal.emit(2)
+    await asyncio.sleep(0)
+    assert got[:2] == [("sync", 1), ("async", 1)] and ("sync", 2) not in got
+    assert signal.value == 2 and signal.subscriber_count == 2
+
+
+def test_deep_merge_keeps_siblings_and_copies() -> None:
+    from ringvault.cloud.device import deep_merge
+
+    base = {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}
+    merged = deep_merge(base, {"a": {"c": {"x": 3}}, "e": [2]})
+    assert merged == {"a": {"b": 1, "c": {"d": 2, "x": 3}}, "e": [2]}
+    assert base == {"a": {"b": 1, "c": {"d": 2}}, "e": [1]}

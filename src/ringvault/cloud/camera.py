@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
@@ -20,7 +20,8 @@ from ringvault.cloud.models.health import DeviceHealth
 from ringvault.cloud.models.kinds import CAMERA_FAMILIES, Capabilities, DeviceClass, capabilities
 
 if TYPE_CHECKING:
-    from ringvault.cloud.http import DownloadResult
+    from ringvault.cloud.http import DownloadResult, RingHttp
+    from ringvault.cloud.options import RingApiOptions
 
 __all__ = [
     "FORCE_SNAPSHOT_INTERVAL_S",
@@ -67,13 +68,18 @@ def ding_id_string(ding_id: str | int) -> str:
 
 
 async def iter_event_pages(
-    fetch: Any, *, limit: int, kind: str | None, state: str | None, pagination_key: str | None
+    fetch: Callable[..., Awaitable[CameraEventsPage]],
+    *,
+    limit: int,
+    kind: str | None,
+    state: str | None,
+    pagination_key: str | None,
 ) -> AsyncIterator[CameraEventsPage]:
     """Walk ``pagination_key`` until an empty page, a missing key, or a key that does not move."""
     key = pagination_key
     seen: set[str] = set()
     while True:
-        page: CameraEventsPage = await fetch(limit=limit, kind=kind, state=state, pagination_key=key)
+        page = await fetch(limit=limit, kind=kind, state=state, pagination_key=key)
         if page.events:
             yield page
         if not page.events or not page.pagination_key or page.pagination_key in seen:
@@ -89,8 +95,8 @@ class RingCamera(DeviceBase[CameraEntry]):
     enabled in ``RingApiOptions``).
     """
 
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
+    def __init__(self, entry: CameraEntry, family: str, http: RingHttp, options: RingApiOptions) -> None:
+        super().__init__(entry, family, http, options)
         self._snapshot: Snapshot | None = None
         self._snapshot_fetched_at: float | None = None  # monotonic
         self._last_forced_at: float | None = None  # monotonic

@@ -63,7 +63,14 @@ class Signal(Generic[T]):
                 log.exception("a subscriber failed")
                 continue
             if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
+                try:
+                    loop = asyncio.get_running_loop()
+                except RuntimeError:  # no running loop: an async subscriber cannot be served from here
+                    log.warning("an async subscriber was called outside an event loop; skipped")
+                    if inspect.iscoroutine(result):
+                        result.close()
+                    continue
+                task = asyncio.ensure_future(result, loop=loop)
                 self._tasks.add(task)
                 task.add_done_callback(self._done)
 
