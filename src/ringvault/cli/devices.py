@@ -119,8 +119,8 @@ def light(
     opts = options(ctx)
 
     async def body(api: RingApi) -> str:
-        camera = await api.find_device(device)
-        if not getattr(camera, "has_light", False):
+        camera = await api.find_camera(device)
+        if not camera.has_light:
             fail(f"{camera.name} ({camera.model or camera.kind}) has no light")
         await camera.set_light(state is OnOff.on)
         return str(camera.name)
@@ -141,8 +141,8 @@ def siren(
     opts = options(ctx)
 
     async def body(api: RingApi) -> str:
-        camera = await api.find_device(device)
-        if not getattr(camera, "has_siren", False):
+        camera = await api.find_camera(device)
+        if not camera.has_siren:
             fail(f"{camera.name} ({camera.model or camera.kind}) has no siren")
         if state is OnOff.on:
             await camera.set_siren(True, duration_s=duration)

@@ -69,7 +69,7 @@ def sim(
         events_per_device=events_per_device,
         history_days=history_days,
         two_factor=not no_2fa,
-        tsv_state=tsv_state,  # type: ignore[arg-type]
+        tsv_state=tsv_state,
         access_token_ttl_s=token_ttl,
         session_ttl_s=session_ttl,
         refresh_grace_s=refresh_grace,
