@@ -90,6 +90,9 @@ def test_profile_ringtones_users_and_push_registration(ring: httpx.Client) -> No
     users = ring.get(f"{CLIENTS}/locations/{location}/users").json()
     assert users[0]["object_type"] == "user"
     assert users[0]["devices"][0]["device_type"] == "intercom_handset_audio"
+    invitation = {"invitation": {"doorbot_ids": [1], "invited_email": "guest@example.com", "group_ids": []}}
+    assert ring.post(f"{CLIENTS}/locations/{location}/invitations", json=invitation).status_code == 200
+    assert ring.delete(f"{CLIENTS}/locations/{location}/invitations/123").status_code == 200
     body = {"device": {"metadata": {"api_version": 11, "pn_dict_version": "2.0.0"}, "push_notification_token": "t"}}
     assert ring.patch(f"{CLIENTS}/device", json=body).status_code == 204
 

@@ -141,6 +141,25 @@ def location_users(location_id: str, caller: SessionDep, state: StateDep) -> Res
     )
 
 
+@router.post("/locations/{location_id}/invitations")
+async def invite(location_id: str, request: Request, caller: SessionDep, state: StateDep) -> Response:
+    """Invite a shared user (prd, intercoms); the answer is ignored by clients."""
+    if state.world.location(location_id) is None:
+        raise not_found()
+    body = await read_json_object(request)
+    invitation = (body or {}).get("invitation")
+    if not isinstance(invitation, dict) or not invitation.get("invited_email"):
+        return ring_json({"error": "invitation.invited_email is required"}, status=400)
+    return ring_json({})
+
+
+@router.delete("/locations/{location_id}/invitations/{user_id}")
+def uninvite(location_id: str, user_id: str, caller: SessionDep, state: StateDep) -> Response:
+    if state.world.location(location_id) is None:
+        raise not_found()
+    return ring_json({})
+
+
 # ---------------------------------------------------------------------------------------------------------------------
 # cameras: control and settings
 
@@ -269,10 +288,8 @@ def _history(request: Request, state: SimState, device_ids: list[int]) -> Respon
     limit = _int_param(request.query_params.get("limit"), HISTORY_DEFAULT) or HISTORY_DEFAULT
     limit = max(1, min(limit, HISTORY_CAP))
     older_than = _int_param(request.query_params.get("older_than"))
-    items = state.world.history(device_ids, limit=limit, older_than=older_than)
-    if flag(request.query_params.get("favorites")):
-        items = [item for item in items if item["favorite"]]
-    return ring_json(items)
+    favorites = flag(request.query_params.get("favorites"))
+    return ring_json(state.world.history(device_ids, limit=limit, older_than=older_than, favorites=favorites))
 
 
 @router.get("/doorbots/history")

@@ -1231,11 +1231,15 @@ class World:
 
     # ----------------------------------------------------------------------------------------------- queries
 
-    def history(self, device_ids: Iterable[int], *, limit: int, older_than: int | None) -> list[JSON]:
+    def history(
+        self, device_ids: Iterable[int], *, limit: int, older_than: int | None, favorites: bool = False
+    ) -> list[JSON]:
         with self._lock:
             events = self.visible_events(device_ids)
             if older_than is not None:
                 events = [e for e in events if e.id < older_than]
+            if favorites:
+                events = [e for e in events if e.favorite]
             return [self.history_item(e) for e in events[:limit]]
 
     def event_page(
