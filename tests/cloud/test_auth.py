@@ -8,6 +8,7 @@ import stat
 import time
 from pathlib import Path
 
+import filelock
 import httpx
 import pytest
 
@@ -24,7 +25,7 @@ from ringvault.cloud.errors import (
 )
 from ringvault.cloud.http import RingHttp
 from ringvault.cloud.options import RingApiOptions
-from ringvault.cloud.tokens import TokenStore
+from ringvault.cloud.tokens import TokenFileError, TokenStore
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 from tests.cloud.http_helpers import (
@@ -324,3 +325,39 @@ async def test_refresh_survives_a_rotation_done_by_another_holder_of_the_file(si
         assert http_b.stats.refreshes == 0 and second.refresh_token == first.refresh_token
         await http_b.request_json("GET", PROFILE_URL)
     assert token_endpoint_statuses(sim).get("401", 0) == before.get("401", 0)
+
+
+async def test_the_token_file_is_not_locked_while_the_user_types_the_code(sim: SimServer, tmp_path: Path) -> None:
+    store = TokenStore(tmp_path / "token.json")
+    lock_free: list[bool] = []
+
+    async def two_factor(challenge: TwoFactorRequiredError) -> str:
+        probe = filelock.FileLock(store.lock_path)
+        try:
+            probe.acquire(timeout=0)
+        except filelock.Timeout:
+            lock_free.append(False)
+        else:
+            probe.release()
+            lock_free.append(True)
+        return current_code(sim)
+
+    config = sim.state.config
+    await login(fast_options(sim), config.email, config.password, two_factor=two_factor, token_store=store)
+    assert lock_free == [True]
+
+
+async def test_a_token_file_locked_for_too_long_is_a_clear_error(
+    sim: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth, store = await logged_in_auth(sim, tmp_path)
+    monkeypatch.setattr("ringvault.cloud.tokens.LOCK_TIMEOUT_S", 0.2)
+    other = filelock.FileLock(store.lock_path)  # another holder (its own descriptor, like another process)
+    other.acquire()
+    try:
+        async with RingHttp(auth, fast_options(sim)) as http:
+            with pytest.raises(TokenFileError) as info:
+                await auth.refresh(http, failed_token=auth.current_access_token)
+    finally:
+        other.release()
+    assert str(store.path) in str(info.value)

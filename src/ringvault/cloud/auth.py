@@ -13,14 +13,16 @@ Every token request goes through ``RingHttp`` (the one HTTP layer).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import filelock
 import httpx
 
 from ringvault.cloud import endpoints
@@ -37,7 +39,7 @@ from ringvault.cloud.errors import (
 )
 from ringvault.cloud.http import LONG_WAIT_HINT, Event, RingHttp, register_secret
 from ringvault.cloud.options import RingApiOptions
-from ringvault.cloud.tokens import StoredToken, TokenFileError, TokenStore, parse_refresh_token
+from ringvault.cloud.tokens import LOCK_TIMEOUT_S, StoredToken, TokenFileError, TokenStore, parse_refresh_token
 
 logger = logging.getLogger("ringvault.cloud")
 
@@ -158,7 +160,7 @@ class RingAuth:
                 return self._access_token
             if self.token_store is None:
                 return await self._refresh_grant(http)
-            async with self.token_store.async_lock():
+            async with _locked(self.token_store):
                 adopted = await self._adopt_from_store(failed_token)
                 if adopted is not None:
                     return adopted
@@ -316,11 +318,17 @@ class PasswordAuth(RingAuth):
         register_secret(self._code)
 
     async def _obtain_initial(self, http: RingHttp) -> None:
+        # The grant (and the user typing a 2FA code) happens without the file lock; only the save takes it.
+        grant = await self._password_grant(http)
+        self._refresh_token = None  # a new login replaces any previous one
         if self.token_store is not None:
-            async with self.token_store.async_lock():
-                await self._password_grant(http)
+            async with _locked(self.token_store):
+                await self._accept(grant)
         else:
-            await self._password_grant(http)
+            await self._accept(grant)
+        self._password = None
+        self._code = None
+        logger.info("logged in to Ring (hardware id %s)", self.hardware_id)
 
     async def login(self, http: RingHttp) -> StoredToken:
         """Run the password grant (with 2FA) now; returns (and stores) the new login."""
@@ -333,7 +341,7 @@ class PasswordAuth(RingAuth):
         assert token is not None
         return token
 
-    async def _password_grant(self, http: RingHttp) -> None:
+    async def _password_grant(self, http: RingHttp) -> _Grant:
         if self._password is None:
             raise NotLoggedInError("the password was already used; log in again")
         body = {
@@ -353,11 +361,7 @@ class PasswordAuth(RingAuth):
                 raise WrongTwoFactorCodeError("no verification code entered") from challenge
             register_secret(code)
             grant = await token_grant(http, body, hardware_id=self.hardware_id, code=code)
-        self._refresh_token = None  # a new login replaces any previous one
-        await self._accept(grant)
-        self._password = None
-        self._code = None
-        logger.info("logged in to Ring (hardware id %s)", self.hardware_id)
+        return grant
 
 
 async def login(
@@ -442,6 +446,19 @@ async def token_grant(http: RingHttp, body: Mapping[str, Any], *, hardware_id: s
     if status == 429 or status >= 500:
         http.raise_for_status(response, method="POST", url=endpoints.OAUTH_TOKEN_URL)
     raise AuthenticationError(f"Ring refused the {grant_type} grant: HTTP {status} {error}".strip())
+
+
+@contextlib.asynccontextmanager
+async def _locked(store: TokenStore) -> AsyncIterator[None]:
+    """Hold the token file's cross-process lock; a lock held elsewhere for too long is a clear error."""
+    try:
+        async with store.async_lock():
+            yield
+    except filelock.Timeout as err:
+        raise TokenFileError(
+            f"token file {store.path} stayed locked by another ringvault process for {LOCK_TIMEOUT_S:.0f} s",
+            hint="Another ringvault process may be stuck; stop it, or remove the .lock file if none runs.",
+        ) from err
 
 
 def _json_object(response: httpx.Response) -> dict[str, Any] | None:

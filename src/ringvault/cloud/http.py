@@ -460,13 +460,13 @@ class RingHttp:
         """
         all_headers = {"Accept": "application/json", **(headers or {})}
         response = await self.request(method, url, params=params, json=json, headers=all_headers, session=session)
-        if response.status_code == 204 or not response.content.strip():
-            return None
         if response.is_redirect:
             raise ResponseFormatError(
                 f"{method.upper()} {self._ring_path(url)} answered a redirect (HTTP {response.status_code}) "
                 "where JSON was expected"
             )
+        if response.status_code == 204 or not response.content.strip():
+            return None
         try:
             return jsonlib.loads(response.content)
         except ValueError as err:
