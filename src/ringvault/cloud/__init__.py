@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import AmbiguousDeviceError, RingApi, RingDevicesSnapshot
-    from ringvault.cloud.auth import PasswordAuth, RefreshTokenAuth, RingAuth, login
+    from ringvault.cloud.auth import PasswordAuth, RefreshTokenAuth, RefreshTokenUpdate, RingAuth, login
     from ringvault.cloud.camera import RingCamera, Snapshot
     from ringvault.cloud.chime import RingChime
     from ringvault.cloud.device import RingDevice
@@ -40,11 +40,11 @@ if TYPE_CHECKING:
         WrongPasswordError,
         WrongTwoFactorCodeError,
     )
-    from ringvault.cloud.http import RingHttp
+    from ringvault.cloud.http import DownloadResult, HttpStats, RingHttp, redact
     from ringvault.cloud.intercom import IntercomUnlockError, RingIntercom
     from ringvault.cloud.location import Location
     from ringvault.cloud.options import RingApiOptions
-    from ringvault.cloud.tokens import StoredToken, TokenStore
+    from ringvault.cloud.tokens import StoredToken, TokenFileError, TokenStore, parse_refresh_token
 
 _EXPORTS: dict[str, str] = {
     "RingApi": "api",
@@ -82,6 +82,12 @@ _EXPORTS: dict[str, str] = {
     "ResponseFormatError": "errors",
     "DeviceNotFoundError": "errors",
     "CapabilityError": "errors",
+    "RefreshTokenUpdate": "auth",
+    "DownloadResult": "http",
+    "HttpStats": "http",
+    "redact": "http",
+    "TokenFileError": "tokens",
+    "parse_refresh_token": "tokens",
 }
 
 __all__ = [
@@ -91,6 +97,8 @@ __all__ = [
     "CloudUnreachableError",
     "DeviceNotFoundError",
     "DeviceOfflineError",
+    "DownloadResult",
+    "HttpStats",
     "IntercomUnlockError",
     "Location",
     "NotFoundError",
@@ -99,6 +107,7 @@ __all__ = [
     "RateLimitedError",
     "RecordingNotReadyError",
     "RefreshTokenAuth",
+    "RefreshTokenUpdate",
     "ResponseFormatError",
     "RingApi",
     "RingApiOptions",
@@ -113,6 +122,7 @@ __all__ = [
     "RingIntercom",
     "Snapshot",
     "StoredToken",
+    "TokenFileError",
     "TokenRevokedError",
     "TokenStore",
     "TwoFactorRequiredError",
@@ -120,6 +130,8 @@ __all__ = [
     "WrongPasswordError",
     "WrongTwoFactorCodeError",
     "login",
+    "parse_refresh_token",
+    "redact",
 ]
 
 
