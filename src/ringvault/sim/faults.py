@@ -91,17 +91,13 @@ class RequestStats:
     def __init__(self, log_size: int = 1000) -> None:
         self._lock = threading.Lock()
         self._endpoints: dict[str, _EndpointCount] = {}
-        self._by_status: dict[int, int] = {}
         self._log: deque[dict[str, Any]] = deque(maxlen=log_size)
-        self._total = 0
 
     def record(self, key: str, status: int, entry: dict[str, Any]) -> None:
         with self._lock:
             counter = self._endpoints.setdefault(key, _EndpointCount())
             counter.count += 1
             counter.by_status[status] = counter.by_status.get(status, 0) + 1
-            self._by_status[status] = self._by_status.get(status, 0) + 1
-            self._total += 1
             self._log.append(entry)
 
     def annotate(self, entry: dict[str, Any], **changes: Any) -> None:
@@ -142,9 +138,7 @@ class RequestStats:
     def reset(self) -> None:
         with self._lock:
             self._endpoints.clear()
-            self._by_status.clear()
             self._log.clear()
-            self._total = 0
 
 
 def endpoint_key(scope: Scope) -> str:
@@ -163,8 +157,7 @@ def endpoint_key(scope: Scope) -> str:
         # Routers included with a prefix keep a relative path_format: put the prefix back.
         if rendered and path.endswith(rendered):
             return f"{method} {(path[: len(path) - len(rendered)] + path_format).lstrip('/')}"
-        if path_format.count("/") > 1 and path.startswith(path_format.split("{")[0]):
-            return f"{method} {path_format.lstrip('/')}"
+        return f"{method} {path_format.lstrip('/')}"
     host = path.lstrip("/").partition("/")[0]
     return f"{method} {host}/*"
 
@@ -202,11 +195,12 @@ class FaultDecision:
 
 
 class FaultEngine:
-    """Seeded fault decisions from the current ``config.faults`` (read anew on every request)."""
+    """Seeded fault decisions from the current ``config.faults`` (read anew on every request).
+
+    Latency, rate limits and bandwidth are real (wall-clock) time, so ``clock`` is not consulted."""
 
     def __init__(self, config: SimConfig, clock: SimClock) -> None:
         self._config = config
-        self._clock = clock
         self._lock = threading.Lock()
         self._rng = random.Random()
         self._seeded_with: int | None = None

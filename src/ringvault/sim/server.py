@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import socket
 import threading
@@ -18,6 +20,31 @@ from ringvault.sim.state import SimState
 log = logging.getLogger("ringvault.sim")
 
 START_TIMEOUT_S = 15.0
+
+
+class _Server(uvicorn.Server):
+    """uvicorn's server, except that ``wake()`` makes a requested exit take effect at once (not at the next
+    0.1 s tick): every test starts and stops a server, so this adds up."""
+
+    _loop: asyncio.AbstractEventLoop | None = None
+    _wakeup: asyncio.Event | None = None
+
+    async def main_loop(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        counter = 0
+        should_exit = await self.on_tick(counter)
+        while not should_exit:
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wakeup.wait(), 0.1)
+            should_exit = await self.on_tick(counter)
+
+    def wake(self) -> None:
+        loop, wakeup = self._loop, self._wakeup
+        if loop is not None and wakeup is not None and not loop.is_closed():
+            with contextlib.suppress(RuntimeError):  # the loop closed meanwhile
+                loop.call_soon_threadsafe(wakeup.set)
 
 
 def _banner(url: str) -> str:
@@ -50,7 +77,7 @@ class SimServer:
             raise
         self.port: int = self._socket.getsockname()[1]
         self.url = _url(host, self.port)
-        self._server = uvicorn.Server(
+        self._server = _Server(
             uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
         )
         self._thread: threading.Thread | None = None
@@ -93,6 +120,7 @@ class SimServer:
         thread = self._thread
         if thread is not None:
             self._server.should_exit = True
+            self._server.wake()
             thread.join(timeout=10)
             if thread.is_alive():
                 self._server.force_exit = True
