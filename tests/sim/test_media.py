@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import threading
 import time
 from pathlib import Path
@@ -93,3 +94,21 @@ def test_clips_are_cheap(tmp_path: Path) -> None:
         store.mp4(str(7412345678901234000 + n), seconds=2.0, label="Driveway")
     per_clip = (time.perf_counter() - started) / 20
     assert per_clip < 0.25, f"{per_clip * 1000:.0f} ms per clip"  # ~10-15 ms on a laptop; generous for CI
+
+
+def test_prune_removes_old_files_and_stale_temporaries(tmp_path: Path) -> None:
+    store = _store(tmp_path)
+    store.jpeg(1, 1000, "old")
+    store.jpeg(1, 2000, "recent")
+    old, recent = sorted(tmp_path.iterdir(), key=lambda p: p.name)
+    temporary = tmp_path / ".clip-v1-x.mp4.abc.tmp"
+    temporary.write_bytes(b"partial")
+    unrelated = tmp_path / "notes.txt"
+    unrelated.write_text("keep me")
+    week_ago = time.time() - 8 * 86400
+    os.utime(old, (week_ago, week_ago))
+    os.utime(temporary, (week_ago, week_ago))
+    os.utime(unrelated, (week_ago, week_ago))
+    fresh = _store(tmp_path)
+    assert fresh.pruned == 2
+    assert not old.exists() and not temporary.exists() and recent.exists() and unrelated.exists()

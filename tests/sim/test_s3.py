@@ -101,3 +101,16 @@ def test_thumbnail_is_a_jpeg(ring: httpx.Client) -> None:
     assert Image.open(io.BytesIO(image.content)).format == "JPEG"
     clip = httpx.get(result["untranscoded_url"])
     assert clip.status_code == 200 and clip.content[4:8] == b"ftyp"
+
+
+def test_urls_use_real_host_names_when_reached_by_host_header(ring: httpx.Client, sim: SimServer) -> None:
+    """With DNS pointed at the simulator (``Host: api.ring.com``), signed URLs name the real storage host."""
+    camera = first(ring, kind="floodlight_v2")["id"]
+    ding = world(ring)["events"][str(camera)][0]["id_str"]
+    answer = ring.get(
+        f"/clients_api/dings/{ding}/recording", params={"disable_redirect": "true"}, headers={"Host": "api.ring.com"}
+    )
+    url = httpx.URL(answer.json()["url"])
+    assert url.host == TRANSCODED_HOST and url.path.endswith(".mp4")
+    media = httpx.get(url.copy_with(scheme="http", host="127.0.0.1", port=sim.port), headers={"Host": url.host})
+    assert media.status_code == 200 and media.content[4:8] == b"ftyp"

@@ -43,6 +43,14 @@ def test_same_seed_same_world() -> None:
     assert a.s3_secret == b.s3_secret
 
 
+def test_start_ups_within_the_hour_see_the_same_world() -> None:
+    config = SimConfig(seed=7, locations=2, events_per_device=5)
+    hour_start = START // 3600 * 3600
+    early, late = FixedClock(hour_start + 10 - START), FixedClock(hour_start + 3500 - START)
+    a, b = World.generate(config, early), World.generate(config, late)
+    assert [e.id for e in a.visible_events()] == [e.id for e in b.visible_events()]
+
+
 def test_other_seed_other_world() -> None:
     a, b = _world(seed=7), _world(seed=8)
     assert {d["id"] for d in _entries(a)} != {d["id"] for d in _entries(b)}
@@ -157,7 +165,7 @@ def test_events_spread_over_history_and_per_device_count() -> None:
     for device in event_devices:
         assert summary["events"][str(device.id)] == 30
         for event in device.events:
-            assert START - 10 * 86400 <= event.created_at < START
+            assert world.start - 10 * 86400 <= event.created_at < world.start <= START
     kinds = {e.kind for e in world.visible_events()}
     assert {"ding", "motion", "on_demand"} <= kinds
     doorbell_ids = {d.id for d in world.devices.values() if d.family in ("doorbots", "authorized_doorbots")}

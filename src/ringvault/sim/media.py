@@ -14,6 +14,7 @@ import io
 import os
 import tempfile
 import threading
+import time
 from collections import OrderedDict
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -30,6 +31,10 @@ JPEG_SIZE = (320, 180)
 CLIP_SIZE = (160, 90)
 CLIP_FPS = 10
 _MEMORY_ITEMS = 256
+#: Cached files unused for this long are deleted when a store opens the directory (ids change with the world's hour
+#: anchor, so old clips would otherwise pile up); leftover temporary files after an hour.
+PRUNE_AFTER_S = 7 * 86400.0
+STALE_TEMP_S = 3600.0
 
 
 def default_cache_dir() -> Path:
@@ -72,6 +77,7 @@ class MediaStore:
         self.disk_hits = 0  # files read back from the cache directory
         self.memory_hits = 0
         self._font = ImageFont.load_default()
+        self.pruned = self.prune()
 
     # ------------------------------------------------------------------------------------------------ public API
 
@@ -87,6 +93,29 @@ class MediaStore:
 
     def path_for(self, name: str) -> Path:
         return self.cache_dir / name
+
+    def prune(self, now: float | None = None) -> int:
+        """Delete cached files not used for ``PRUNE_AFTER_S`` and stale temporary files; returns how many."""
+        now = time.time() if now is None else now
+        removed = 0
+        try:
+            entries = list(os.scandir(self.cache_dir))
+        except FileNotFoundError:
+            return 0
+        for item in entries:
+            name = item.name
+            ours = name.startswith(("snap-v", "clip-v"))
+            temporary = name.startswith(".") and name.endswith((".tmp", ".mp4"))
+            if not (ours or temporary) or not item.is_file(follow_symlinks=False):
+                continue
+            try:
+                age = now - item.stat(follow_symlinks=False).st_mtime
+                if age > (STALE_TEMP_S if temporary else PRUNE_AFTER_S):
+                    os.unlink(item.path)
+                    removed += 1
+            except FileNotFoundError:
+                continue
+        return removed
 
     # ------------------------------------------------------------------------------------------------ caching
 
@@ -127,6 +156,8 @@ class MediaStore:
                 data = None
             if data:
                 self.disk_hits += 1
+                with contextlib.suppress(OSError):
+                    os.utime(path)  # mark as used, for prune()
             else:
                 data = make()
                 self._write_atomic(path, data)

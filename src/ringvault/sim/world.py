@@ -1,9 +1,9 @@
 """The simulated Ring account: profile, locations, devices of every family, events, and device state.
 
-Everything is generated deterministically from ``SimConfig.seed`` (given the same start time) and anchored
-to the simulator clock: events are spread over ``history_days`` before start-up, and every time-dependent
-answer (retention, recording readiness, siren and do-not-disturb countdowns, snapshot captures) reads
-``SimClock.now()`` at request time.
+Everything is generated deterministically from ``SimConfig.seed`` and anchored to the simulator clock (at the
+start of the current hour, so start-ups within one hour see the same world): events are spread over
+``history_days`` before start-up, and every time-dependent answer (retention, recording readiness, siren and
+do-not-disturb countdowns, snapshot captures) reads ``SimClock.now()`` at request time.
 
 The routers never touch the data structures directly: they call the methods of :class:`World`, which hold
 one lock, so the server thread and a test thread can use the same world safely. Every method that returns
@@ -47,6 +47,8 @@ DING_ID_SHIFT = 22
 BATTERY_SNAPSHOT_INTERVAL_S = 600.0
 #: How long an event stays in ``dings/active``.
 ACTIVE_DING_S = 180.0
+#: Generated times are anchored at a multiple of this (seconds), see World.generate.
+ANCHOR_S = 3600
 #: How many capture times are kept per camera.
 SNAPSHOT_HISTORY = 50
 
@@ -349,8 +351,13 @@ class World:
 
     @classmethod
     def generate(cls, config: SimConfig, clock: SimClock) -> World:
-        """Build the world for ``config.seed``, with events spread over ``history_days`` before now."""
-        world = cls(config, clock, float(int(clock.now())))
+        """Build the world for ``config.seed``, with events spread over ``history_days`` before now.
+
+        Generated times are anchored at the start of the current hour (``ANCHOR_S``): the same seed gives the same
+        world, ids and media for every start-up within that hour, so the on-disk media cache is reused across runs.
+        """
+        now = clock.now()
+        world = cls(config, clock, float(int(now // ANCHOR_S * ANCHOR_S)))
         world._build()
         return world
 
@@ -1025,7 +1032,7 @@ class World:
             age = self.rng.uniform(BATTERY_SNAPSHOT_INTERVAL_S + 60, 3 * BATTERY_SNAPSHOT_INTERVAL_S)
         else:
             age = self.rng.uniform(5.0, 60.0)
-        device.captures.append(int((self.start - age) * 1000))
+        device.captures.append(int((self.clock.now() - age) * 1000))  # relative to the real start-up
 
     # ----------------------------------------------------------------------------------------------- lookups
 
