@@ -83,6 +83,8 @@ def test_put_replaces_and_patch_merges_faults(sim: SimServer, client: httpx.Clie
     assert sim.state.config.faults.retry_after_s == 9
     assert client.patch("/_sim/faults", json={"error_rate": 2}).status_code == 422
     assert client.put("/_sim/faults", json={"bogus": True}).status_code == 422
+    assert client.patch("/_sim/faults", json={"path_pattern": "(unclosed"}).status_code == 422
+    assert client.patch("/_sim/config", json={"faults": {"path_pattern": "[z-a]"}}).status_code == 422
     assert client.get("/_sim/faults").json() == replaced
 
 

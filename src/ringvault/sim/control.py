@@ -7,6 +7,7 @@ and statistics never apply to these routes.
 from __future__ import annotations
 
 import json
+import re
 import warnings
 from typing import Annotated, Any, cast
 
@@ -41,6 +42,17 @@ def _invalid(exc: ValidationError | None = None, *, unknown: list[str] | None = 
 
 def _unknown_keys(patch: dict[str, Any], model: type[BaseModel]) -> list[str]:
     return sorted(set(patch) - set(model.model_fields))
+
+
+def _bad_pattern(faults: FaultConfig) -> JSONResponse | None:
+    if faults.path_pattern is None:
+        return None
+    try:
+        re.compile(faults.path_pattern)
+    except re.error as exc:
+        detail = [{"type": "regex", "loc": ["path_pattern"], "msg": f"not a regular expression: {exc}"}]
+        return JSONResponse({"error": "invalid", "detail": detail}, status_code=422)
+    return None
 
 
 @router.get("/")
@@ -90,6 +102,8 @@ async def patch_config(request: Request, patch: JsonBody) -> dict[str, Any] | JS
         updated = SimConfig.model_validate(merged)
     except ValidationError as exc:
         return _invalid(exc)
+    if (refused := _bad_pattern(updated.faults)) is not None:
+        return refused
     for key in patch:
         setattr(state.config, key, getattr(updated, key))
     if "faults" in patch or "seed" in patch:
@@ -111,6 +125,8 @@ def _set_faults(state: SimState, values: dict[str, Any]) -> dict[str, Any] | JSO
         faults = FaultConfig.model_validate(values)
     except ValidationError as exc:
         return _invalid(exc)
+    if (refused := _bad_pattern(faults)) is not None:
+        return refused
     state.config.faults = faults
     state.faults.reset()
     return faults.model_dump(mode="json")

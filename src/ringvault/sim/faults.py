@@ -55,7 +55,9 @@ class _HideMediaDrops(logging.Filter):
 
     def filter(self, record: logging.LogRecord) -> bool:
         exc = record.exc_info[1] if record.exc_info else None
-        while exc is not None:
+        for _ in range(16):  # a bounded walk: exception chains can be cyclic
+            if exc is None:
+                break
             if isinstance(exc, MediaDropped):
                 return False
             exc = exc.__cause__ or exc.__context__ or _first_of_group(exc)
@@ -239,7 +241,10 @@ class FaultEngine:
         with self._lock:
             if pattern != self._pattern_source:
                 self._pattern_source = pattern
-                self._pattern = re.compile(pattern)
+                try:
+                    self._pattern = re.compile(pattern)
+                except re.error:
+                    self._pattern = None  # the control API refuses these; a direct config edit matches nothing
             compiled = self._pattern
         return compiled is not None and compiled.search(path) is not None
 
