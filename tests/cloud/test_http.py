@@ -591,7 +591,7 @@ async def test_post_is_retried_only_where_safe() -> None:
         "/commands/v1/500": 1,  # the server may have acted: not repeated
         "/commands/v1/503": 4,
         "/commands/v1/read-timeout": 1,  # the request was sent: not repeated
-        "/commands/v1/connect": 4,  # nothing was sent: safe
+        "/commands/v1/connect": 3,  # nothing was sent: safe, but a refused connection gets connect_retries (2)
         "/devices/v1/read-timeout": 4,  # GET is idempotent
     }
 

@@ -35,7 +35,6 @@ from tenacity import (
     RetryCallState,
     retry_if_exception,
     retry_if_result,
-    stop_after_attempt,
     wait_exponential_jitter,
 )
 
@@ -680,8 +679,15 @@ class RingHttp:
                 self.options.max_retries + 1,
             )
 
+        def stop(state: RetryCallState) -> bool:
+            if state.attempt_number >= self.options.max_retries + 1:
+                return True
+            outcome = state.outcome
+            unreachable = outcome is not None and isinstance(outcome.exception(), httpx.ConnectError)
+            return unreachable and state.attempt_number >= self.options.connect_retries + 1
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(self.options.max_retries + 1),
+            stop=stop,
             wait=self._wait,
             retry=retry_if_exception(lambda exc: _retryable_error(exc, idempotent))
             | retry_if_result(lambda response: _retryable_response(response, idempotent)),

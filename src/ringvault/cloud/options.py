@@ -34,6 +34,7 @@ class RingApiOptions:
     timeout_s: float = 20.0
     media_timeout_s: float = 120.0
     max_retries: int = 5
+    connect_retries: int = 2  # a refused connection or failed DNS lookup rarely heals in seconds
     backoff_initial_s: float = 1.0
     backoff_max_s: float = 30.0
     max_retry_after_s: float = 300.0
