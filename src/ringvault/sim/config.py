@@ -24,9 +24,7 @@ class FaultConfig(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 500/503")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 504")
     drop_rate: float = Field(0.0, ge=0, le=1, description="fraction of media bodies cut off mid-body")
-    recording_delay_s: float = Field(
-        0.0, ge=0, description="recordings are not ready for this long after an event"
-    )
+    recording_delay_s: float = Field(0.0, ge=0, description="recordings are not ready for this long after an event")
     expire_access_every: int = Field(
         0, ge=0, description="expire the access token after this many API requests (forces refresh+rotation)"
     )
@@ -47,24 +45,18 @@ class SimConfig(BaseModel):
     # world
     locations: int = Field(2, ge=1, le=20)
     events_per_device: int = Field(40, ge=0, le=5000)
-    history_days: float = Field(
-        30.0, gt=0, description="events are spread over this many days before start-up"
-    )
+    history_days: float = Field(30.0, gt=0, description="events are spread over this many days before start-up")
     retention_days: float = Field(60.0, gt=0, description="events older than this disappear from history")
     # tokens and sessions
     access_token_ttl_s: int = Field(3600, ge=1, description="expires_in of issued access tokens")
     refresh_token_ttl_s: float = Field(15 * 86400, gt=0)
     refresh_grace_s: float = Field(0.0, ge=0, description="a superseded refresh token still works this long")
     session_ttl_s: float = Field(24 * 3600, gt=0)
-    session_budget_per_day: int = Field(
-        0, ge=0, description="429 on POST session beyond this per day; 0 = off"
-    )
+    session_budget_per_day: int = Field(0, ge=0, description="429 on POST session beyond this per day; 0 = off")
     two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
     two_factor_window_s: float = Field(600.0, gt=0)
     two_factor_code_ttl_s: float = Field(600.0, gt=0, description="an sms/email 2FA code expires after this long")
-    strict_put_content_type: bool = Field(
-        True, description="PUT without a JSON content type -> 422, as Ring does"
-    )
+    strict_put_content_type: bool = Field(True, description="PUT without a JSON content type -> 422, as Ring does")
     # snapshots
     snapshot_capture_delay_s: float = Field(1.0, ge=0, description="time a forced capture takes")
     # media
