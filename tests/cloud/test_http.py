@@ -196,6 +196,17 @@ async def test_removing_the_device_in_control_center_revokes_the_login(sim: SimS
             await http.request_json("GET", PROFILE_URL)
 
 
+async def test_session_dropped_by_ring_is_recreated_transparently(sim: SimServer, tmp_path: Path) -> None:
+    auth, _store = await logged_in_auth(sim, tmp_path)
+    async with RingHttp(auth, fast_options(sim)) as http:
+        await http.request_json("GET", PROFILE_URL)
+        assert sim_delete(sim, f"/_sim/sessions/{auth.hardware_id}?revoke=false") == 204
+        assert await http.request_json("GET", DEVICES_URL)
+        assert http.stats.sessions_created == 2
+    statuses = [r["status"] for r in _requests(sim) if r["endpoint"] == "GET api.ring.com/clients_api/ring_devices"]
+    assert statuses == [404, 200]
+
+
 # -- retries -------------------------------------------------------------------------------------------------------
 
 

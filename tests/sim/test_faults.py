@@ -243,3 +243,28 @@ def test_host_header_routing_keeps_paths_that_already_name_a_host(sim: SimServer
         response = client.get(sim.url + path, headers={"Host": "api.ring.com"})
         assert response.status_code == 401 and response.json()["error"] == "invalid_token"
     assert sim.state.stats.count("GET api.ring.com/clients_api/ring_devices") == 2
+
+
+def test_faulted_requests_are_counted_under_their_endpoint(sim: SimServer, client: httpx.Client) -> None:
+    token = login(client, sim)["access_token"]
+    create_session(client, sim, token)
+    client.delete(sim.url + "/_sim/stats")
+    set_faults(client, sim, error_rate=1.0)
+    headers = {**bearer(token), "hardware_id": "hw-test"}
+    answered = client.get(sim.url + "/api.ring.com/clients_api/ring_devices", headers=headers)
+    assert answered.status_code in (500, 503)
+    endpoints = client.get(sim.url + "/_sim/stats").json()["endpoints"]
+    assert "GET api.ring.com/clients_api/ring_devices" in endpoints
+    assert not any(key.endswith("/*") for key in endpoints)
+
+
+def test_one_date_header_from_the_simulated_clock(sim: SimServer, client: httpx.Client) -> None:
+    from email.utils import parsedate_to_datetime
+
+    before = parsedate_to_datetime(client.get(sim.url + UNKNOWN).headers["date"])
+    client.post(sim.url + "/_sim/clock", json={"advance_s": 86400})
+    response = client.get(sim.url + UNKNOWN)
+    assert len(response.headers.get_list("date")) == 1
+    assert "server" not in response.headers
+    after = parsedate_to_datetime(response.headers["date"])
+    assert 86000 < (after - before).total_seconds() < 86800

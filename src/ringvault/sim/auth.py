@@ -374,10 +374,12 @@ class AuthService:
                 del self._sessions[key]
             return sorted(self._sessions.values(), key=lambda s: s.created_at)
 
-    def delete_session(self, hardware_id: str) -> bool:
-        """Remove an authorized client device: drop its session and revoke its tokens."""
+    def delete_session(self, hardware_id: str, *, revoke: bool = True) -> bool:
+        """Remove an authorized client device: drop its session and (unless ``revoke`` is False) revoke its tokens."""
         with self._lock:
             found = self._sessions.pop(hardware_id, None) is not None
+            if not revoke:
+                return found
             for item in self._all_tokens():
                 if item.hardware_id == hardware_id:
                     found = True

@@ -183,9 +183,10 @@ async def get_sessions(request: Request) -> dict[str, Any]:
 
 
 @router.delete("/sessions/{hardware_id}", status_code=204)
-async def delete_session(request: Request, hardware_id: str) -> Response:
-    """Remove an authorized client device: end its session and revoke its tokens."""
-    if not _state(request).auth.delete_session(hardware_id):
+async def delete_session(request: Request, hardware_id: str, revoke: bool = True) -> Response:
+    """Remove an authorized client device: end its session and revoke its tokens. With ``?revoke=false`` only the
+    session ends (as when Ring drops sessions after ~24 h), so a client must re-create it."""
+    if not _state(request).auth.delete_session(hardware_id, revoke=revoke):
         return JSONResponse({"error": f"no session or token for {hardware_id}"}, status_code=404)
     return Response(status_code=204)
 

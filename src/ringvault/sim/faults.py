@@ -21,11 +21,12 @@ import time
 from collections import deque
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode
 
 from starlette.responses import Response
-from starlette.routing import replace_params
+from starlette.routing import compile_path, replace_params
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringvault.sim.clock import SimClock
@@ -162,6 +163,29 @@ def endpoint_key(scope: Scope) -> str:
         return f"{method} {path_format.lstrip('/')}"
     host = path.lstrip("/").partition("/")[0]
     return f"{method} {host}/*"
+
+
+def _route_template(scope: Scope) -> str | None:
+    """The route template a request would reach, for requests a fault answered before routing ran, so they are
+    counted under their endpoint and not under ``host/*``. Built once per app from its OpenAPI paths."""
+    app = scope.get("app")
+    state = getattr(app, "state", None)
+    if app is None or state is None:
+        return None
+    table: list[tuple[re.Pattern[str], set[str], str]] | None = getattr(state, "route_table", None)
+    if table is None:
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # duplicate operation ids of GET+HEAD routes are harmless here
+            paths: dict[str, dict[str, Any]] = app.openapi().get("paths", {})
+        table = [(compile_path(path)[0], {m.upper() for m in ops}, path) for path, ops in paths.items()]
+        state.route_table = table
+    method, path = str(scope.get("method", "GET")), str(scope.get("path", "/"))
+    for regex, methods, template in table:
+        if method in methods and regex.match(path):
+            return template
+    return None
 
 
 def _redact_query(query: str) -> str:
@@ -462,6 +486,8 @@ class FaultMiddleware:
         def record(status: int) -> dict[str, Any]:
             headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
             key = endpoint_key(scope)
+            if scope.get("route") is None and (template := _route_template(scope)) is not None:
+                key = f"{scope.get('method', 'GET')} {template.lstrip('/')}"
             logged: dict[str, Any] = {
                 "time": state.clock.now(),
                 "method": scope.get("method"),
@@ -480,8 +506,13 @@ class FaultMiddleware:
         async def send_wrapper(message: Message) -> None:
             nonlocal entry
             # Count when the response starts, so a client that has the answer also sees it in /_sim/stats.
-            if message["type"] == "http.response.start" and entry is None:
-                entry = record(int(message["status"]))
+            if message["type"] == "http.response.start":
+                if entry is None:
+                    entry = record(int(message["status"]))
+                # Ring's Date header, from the simulated clock (moves with POST /_sim/clock).
+                headers = [(k, v) for k, v in message.get("headers", []) if k.lower() != b"date"]
+                headers.append((b"date", formatdate(state.clock.now(), usegmt=True).encode()))
+                message = {**message, "headers": headers}
             await send(message)
 
         applies = engine.applies(path)

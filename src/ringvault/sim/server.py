@@ -78,7 +78,16 @@ class SimServer:
         self.port: int = self._socket.getsockname()[1]
         self.url = _url(host, self.port)
         self._server = _Server(
-            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="off", timeout_graceful_shutdown=2)
+            uvicorn.Config(
+                self.app,
+                log_level="warning",
+                access_log=False,
+                lifespan="off",
+                timeout_graceful_shutdown=2,
+                # The middleware sends Date from the simulated clock (clients compute snapshot age from it).
+                date_header=False,
+                server_header=False,
+            )
         )
         self._thread: threading.Thread | None = None
 
