@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from ringvault.cloud.device import DeviceBase
-from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api, devices_api
+from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api
 from ringvault.cloud.errors import CapabilityError, NotFoundError, RecordingNotReadyError, ResponseFormatError
 from ringvault.cloud.models.devices import CameraEntry
 from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult
@@ -186,22 +186,15 @@ class RingCamera(DeviceBase[CameraEntry]):
         """``GET doorbots/{id}/health``: Wi-Fi signal, battery, firmware."""
         return DeviceHealth.model_validate(await self._http.request_json("GET", self._url("/health")))
 
-    async def get_settings(self) -> dict[str, Any]:
-        """The device settings document (``devices/v1/devices/{id}/settings``)."""
-        doc = await self._http.request_json("GET", devices_api(f"devices/{self.id}/settings"))
-        if not isinstance(doc, dict):
-            raise ResponseFormatError(f"settings of {self.name} are not a JSON object")
-        return doc
-
     async def update_settings(self, patch: dict[str, Any]) -> dict[str, Any]:
-        """PATCH a partial settings document (Ring deep-merges it); returns the updated document."""
-        doc = await self._http.request_json("PATCH", devices_api(f"devices/{self.id}/settings"), json=patch)
+        """PATCH a partial settings document (Ring deep-merges it); returns the updated document.
+
+        A change of ``motion_detection_enabled`` also shows at once in ``data.settings`` (as it does at Ring)."""
+        doc = await super().update_settings(patch)
         motion = patch.get("motion_settings")
         if isinstance(motion, dict) and "motion_detection_enabled" in motion:
             self._patch_local({"settings": {"motion_detection_enabled": motion["motion_detection_enabled"]}})
-        if isinstance(doc, dict) and doc:
-            return doc
-        return await self.get_settings()
+        return doc
 
     async def set_motion_detection(self, enabled: bool) -> dict[str, Any]:
         return await self.update_settings({"motion_settings": {"motion_detection_enabled": enabled}})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from ringvault.cloud.device import DeviceBase
-from ringvault.cloud.endpoints import clients_api, devices_api
+from ringvault.cloud.endpoints import clients_api
 from ringvault.cloud.errors import ResponseFormatError
 from ringvault.cloud.models.devices import ChimeEntry
 from ringvault.cloud.models.health import DeviceHealth
@@ -74,14 +74,3 @@ class RingChime(DeviceBase[ChimeEntry]):
         if not isinstance(doc, list):
             raise ResponseFormatError(f"linked doorbots of {self.name} are not a JSON array")
         return [item for item in doc if isinstance(item, dict)]
-
-    async def get_settings(self) -> dict[str, Any]:
-        doc = await self._http.request_json("GET", devices_api(f"devices/{self.id}/settings"))
-        if not isinstance(doc, dict):
-            raise ResponseFormatError(f"settings of {self.name} are not a JSON object")
-        return doc
-
-    async def update_settings(self, patch: dict[str, Any]) -> dict[str, Any]:
-        """PATCH a partial settings document, e.g. ``{"night_light_settings": {"light_sensor_enabled": True}}``."""
-        doc = await self._http.request_json("PATCH", devices_api(f"devices/{self.id}/settings"), json=patch)
-        return doc if isinstance(doc, dict) and doc else await self.get_settings()

@@ -14,6 +14,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
+from ringvault.cloud.endpoints import devices_api
+from ringvault.cloud.errors import ResponseFormatError
 from ringvault.cloud.models.devices import DeviceEntry
 from ringvault.cloud.models.kinds import DeviceClass, device_class, model_name
 
@@ -153,6 +155,19 @@ class DeviceBase(Generic[E]):
         """Apply a change we just made at Ring to the local copy (until the next ``ring_devices`` read)."""
         merged = deep_merge(self._data.raw, patch)
         self.update_data(type(self._data).model_validate(merged))
+
+    # -- the settings document (cameras, chimes and intercoms share devices/v1) ------------------------------
+    async def get_settings(self) -> dict[str, Any]:
+        """The device settings document (``devices/v1/devices/{id}/settings``)."""
+        doc = await self._http.request_json("GET", devices_api(f"devices/{self.id}/settings"))
+        if not isinstance(doc, dict):
+            raise ResponseFormatError(f"settings of {self.name} are not a JSON object")
+        return doc
+
+    async def update_settings(self, patch: dict[str, Any]) -> dict[str, Any]:
+        """PATCH a partial settings document (Ring deep-merges it); returns the updated document."""
+        doc = await self._http.request_json("PATCH", devices_api(f"devices/{self.id}/settings"), json=patch)
+        return doc if isinstance(doc, dict) and doc else await self.get_settings()
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} id={self.id} name={self.name!r} kind={self.kind!r} family={self.family!r}>"

@@ -7,7 +7,7 @@ from typing import Any
 
 from ringvault.cloud.camera import HISTORY_PAGE_MAX, ding_id_string
 from ringvault.cloud.device import DeviceBase
-from ringvault.cloud.endpoints import clients_api, commands_api, devices_api
+from ringvault.cloud.endpoints import clients_api, commands_api
 from ringvault.cloud.errors import ResponseFormatError, RingError
 from ringvault.cloud.models.base import to_int
 from ringvault.cloud.models.devices import IntercomEntry
@@ -69,16 +69,6 @@ class RingIntercom(DeviceBase[IntercomEntry]):
         if not isinstance(doc, list):
             raise ResponseFormatError(f"history of {self.name} is not a JSON array")
         return [HistoryItem.model_validate(item) for item in doc if isinstance(item, dict)]
-
-    async def get_settings(self) -> dict[str, Any]:
-        doc = await self._http.request_json("GET", devices_api(f"devices/{self.id}/settings"))
-        if not isinstance(doc, dict):
-            raise ResponseFormatError(f"settings of {self.name} are not a JSON object")
-        return doc
-
-    async def update_settings(self, patch: dict[str, Any]) -> dict[str, Any]:
-        doc = await self._http.request_json("PATCH", devices_api(f"devices/{self.id}/settings"), json=patch)
-        return doc if isinstance(doc, dict) and doc else await self.get_settings()
 
     async def subscribe_to_dings(self) -> None:
         await self._http.request("POST", clients_api(f"doorbots/{self.id}/subscribe"))
