@@ -207,6 +207,21 @@ async def test_session_dropped_by_ring_is_recreated_transparently(sim: SimServer
     assert statuses == [404, 200]
 
 
+async def test_later_processes_reuse_the_session_recorded_in_the_token_file(sim: SimServer, tmp_path: Path) -> None:
+    auth, store = await logged_in_auth(sim, tmp_path)
+    async with RingHttp(auth, fast_options(sim)) as http:
+        await http.request_json("GET", PROFILE_URL)
+        assert http.stats.sessions_created == 1
+    for _ in range(3):  # three more short-lived "processes" on the same token file
+        later = RefreshTokenAuth(token_store=store)
+        async with RingHttp(later, fast_options(sim)) as http:
+            assert await http.request_json("GET", DEVICES_URL)
+            assert http.stats.sessions_created == 0
+    session_posts = [r for r in _requests(sim) if r["endpoint"] == "POST api.ring.com/clients_api/session"]
+    assert len(session_posts) == 1
+    assert 404 not in [r["status"] for r in _requests(sim)]
+
+
 # -- retries -------------------------------------------------------------------------------------------------------
 
 

@@ -51,6 +51,7 @@ from ringvault.cloud.errors import (
     RingHttpError,
 )
 from ringvault.cloud.options import RingApiOptions
+from ringvault.cloud.tokens import TokenFileError
 
 if TYPE_CHECKING:
     from ringvault.cloud.auth import RingAuth
@@ -385,7 +386,7 @@ class RingHttp:
             burst = max(1.0, rps)
             self._limiter = AsyncLimiter(burst, burst / rps)
         self._session_lock = asyncio.Lock()
-        self._session_created_at: float | None = None
+        self._session_created_at: float | None = self._stored_session()
         self._session_generation = 0
         self._backoff = wait_exponential_jitter(
             multiplier=options.backoff_initial_s, max=options.backoff_max_s, jitter=options.backoff_initial_s
@@ -582,6 +583,17 @@ class RingHttp:
                 return
             await self.create_session()
 
+    def _stored_session(self) -> float | None:
+        """A session another process created for our hardware id less than 12 h ago (as a monotonic time)."""
+        store = self.auth.token_store
+        if store is None:
+            return None
+        created = store.session_created_at(self.auth.hardware_id)
+        if created is None:
+            return None
+        age = time.time() - created
+        return time.monotonic() - age if 0 <= age < SESSION_MAX_AGE_S else None
+
     async def create_session(self) -> None:
         """``POST clients_api/session`` for our hardware id (normally done lazily by ``request``)."""
         body = {
@@ -596,6 +608,11 @@ class RingHttp:
         }
         await self.request("POST", endpoints.clients_api("session"), json=body, session=False)
         self._session_created_at = time.monotonic()
+        if self.auth.token_store is not None:
+            try:
+                self.auth.token_store.note_session(self.auth.hardware_id, time.time())
+            except TokenFileError as err:  # only an optimisation: the next process creates its own session
+                logger.warning("could not record the session in the token file: %s", err)
         self._session_generation += 1
         self.stats.sessions_created += 1
         logger.debug("session created for this hardware id (generation %d)", self._session_generation)

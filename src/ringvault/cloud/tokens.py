@@ -36,6 +36,9 @@ FILE_VERSION = 1
 LOCK_TIMEOUT_S = 60.0
 
 
+SESSION_KEY = "session_created_at"
+
+
 class TokenFileError(RingError):
     """The token file exists but cannot be read or written."""
 
@@ -167,17 +170,46 @@ class TokenStore:
 
     # -- writing -------------------------------------------------------------------------------------------------
     def save(self, token: StoredToken) -> None:
-        """Write ``token`` atomically (temp file + fsync + ``os.replace``), mode 0600."""
-        self._write_raw(
-            {
-                "refresh_token": token.refresh_token,
-                "hardware_id": token.hardware_id,
-                "access_token": token.access_token,
-                "expires_at": token.expires_at,
-                "email": token.email,
-                "updated_at": token.updated_at,
-            }
-        )
+        """Write ``token`` atomically (temp file + fsync + ``os.replace``), mode 0600.
+
+        The time of the last session created for this hardware id is carried over (see ``session_created_at``).
+        """
+        data: dict[str, Any] = {
+            "refresh_token": token.refresh_token,
+            "hardware_id": token.hardware_id,
+            "access_token": token.access_token,
+            "expires_at": token.expires_at,
+            "email": token.email,
+            "updated_at": token.updated_at,
+        }
+        session = self.session_created_at(token.hardware_id)
+        if session is not None:
+            data[SESSION_KEY] = session
+        self._write_raw(data)
+
+    # -- the Ring session of this hardware id ----------------------------------------------------------------------
+    def session_created_at(self, hardware_id: str) -> float | None:
+        """When a Ring session was last created for ``hardware_id`` (epoch seconds), by any process sharing this
+        file; None when unknown. Lets short-lived processes (one CLI command each) reuse the session instead of
+        creating one per run: Ring is suspected to block an IP after ~50 session creations a day."""
+        try:
+            data = self._read_raw()
+        except TokenFileError:
+            return None
+        if data is None or data.get("hardware_id") != hardware_id:
+            return None
+        return _as_float(data.get(SESSION_KEY))
+
+    def note_session(self, hardware_id: str, created_at: float) -> None:
+        """Record that a session was created for ``hardware_id`` (kept across token rotations)."""
+        with self.lock():
+            data = self._read_raw() or {}
+            if data.get("hardware_id") not in (None, hardware_id):
+                return
+            data["hardware_id"] = hardware_id
+            data.setdefault("refresh_token", None)
+            data[SESSION_KEY] = created_at
+            self._write_raw(data)
 
     def delete(self, *, forget_hardware_id: bool = False) -> bool:
         """Log out: remove the login. The hardware id is kept (so a later login reuses it and Ring's Control
