@@ -97,3 +97,11 @@ def test_siren_on_with_duration_then_off(invoke: Invoke, logged_in: Path, cloud_
     assert _ring_device(cloud_env, loud["id"])["siren_status"]["seconds_remaining"] > 0
     assert invoke("siren", str(loud["id"]), "off").exit_code == 0
     assert _ring_device(cloud_env, loud["id"])["siren_status"]["seconds_remaining"] == 0
+
+
+def test_commands_share_one_ring_session(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
+    for _ in range(3):
+        assert invoke("devices", "--json").exit_code == 0
+    stats = httpx.get(f"{cloud_env.url}/_sim/stats", timeout=10).json()["endpoints"]
+    assert stats["POST api.ring.com/clients_api/session"]["count"] == 1
+    assert stats["GET api.ring.com/clients_api/ring_devices"]["count"] == 3
