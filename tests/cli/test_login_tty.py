@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import pty
 import select
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,28 +30,31 @@ def _read_until(fd: int, needle: str, seen: list[str], timeout: float = 30.0) ->
 
 def test_interactive_login_prompts_on_a_tty(cloud_env: SimServer, rv_home: Path) -> None:
     sim = cloud_env
-    master, slave = pty.openpty()
     env = {**os.environ, "RINGVAULT_CLOUD_URL": sim.url, "RINGVAULT_HOME": str(rv_home)}
     for name in ("RINGVAULT_EMAIL", "RINGVAULT_PASSWORD", "RINGVAULT_2FA_CODE", "RINGVAULT_TOKEN_FILE"):
         env.pop(name, None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ringvault", "login"], stdin=slave, stdout=slave, stderr=slave, env=env, close_fds=True
-    )
-    os.close(slave)
+    # pty.fork makes the terminal the child's controlling tty, so getpass can really turn echo off.
+    pid, master = pty.fork()
+    if pid == 0:  # pragma: no cover - the child
+        os.execve(sys.executable, [sys.executable, "-m", "ringvault", "login"], env)
     seen: list[str] = []
     try:
         _read_until(master, "Ring e-mail", seen)
         os.write(master, (sim.state.config.email + "\n").encode())
-        _read_until(master, "Ring password", seen)
+        # click prints "Ring password:", then getpass turns echo off (flushing typed input) and prints " "
+        _read_until(master, "Ring password: ", seen)
         os.write(master, (sim.state.config.password + "\n").encode())
         _read_until(master, f"sent to {sim.state.config.phone} via sms", seen)  # the 412 told us where
         os.write(master, (two_factor_code(sim) + "\n").encode())
         _read_until(master, "Logged in as", seen)
-        assert proc.wait(timeout=30) == 0
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
     finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        try:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+        except (ProcessLookupError, ChildProcessError):
+            pass
         os.close(master)
     output = "".join(seen)
     assert sim.state.config.password not in output  # typed hidden: never echoed
