@@ -3,6 +3,7 @@ pagination, migrations and concurrent writers."""
 
 from __future__ import annotations
 
+import io
 import sqlite3
 import threading
 from collections.abc import Iterator
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import create_engine
@@ -27,7 +29,9 @@ from ringvault.archive.store import (
     MediaRecord,
     MediaStatus,
     UnknownEventError,
+    UnknownSchemaError,
     UpsertResult,
+    alembic_config,
     current_revision,
     downgrade,
     head_revision,
@@ -125,6 +129,26 @@ def test_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
     with ArchiveStore.open_url(url) as store:
         store.upsert_device(DeviceRecord(id=5, family="stickup_cams"))
         assert store.counts().devices == 1
+
+
+def test_an_archive_from_a_newer_ringvault_is_refused(tmp_path: Path) -> None:
+    with ArchiveStore.open(tmp_path):
+        pass
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(UnknownSchemaError, match="9999"):
+        ArchiveStore.open(tmp_path)
+
+
+def test_the_migration_renders_for_postgresql() -> None:
+    config = alembic_config("postgresql://ringvault@localhost/ringvault")
+    config.output_buffer = buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    sql = buffer.getvalue()
+    for table in TABLES:
+        assert f"CREATE TABLE {table} (" in sql
+    assert "created_at TIMESTAMP WITH TIME ZONE NOT NULL" in sql
+    assert "id BIGINT NOT NULL" in sql and "cv_properties JSON" in sql
 
 
 def test_upserting_twice_never_duplicates(store: ArchiveStore) -> None:

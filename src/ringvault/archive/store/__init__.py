@@ -4,7 +4,14 @@
 >>> store.upsert_events(device_id, [EventRecord(id="7407512345678901234", created_at=..., kind="ding")])
 """
 
-from ringvault.archive.store.migrate import alembic_config, current_revision, downgrade, head_revision, migrate
+from ringvault.archive.store.migrate import (
+    UnknownSchemaError,
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    migrate,
+)
 from ringvault.archive.store.records import (
     AccountRecord,
     Counts,
@@ -49,6 +56,7 @@ __all__ = [
     "StoredMedia",
     "SyncState",
     "UnknownEventError",
+    "UnknownSchemaError",
     "UpsertResult",
     "alembic_config",
     "current_revision",

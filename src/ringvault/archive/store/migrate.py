@@ -13,9 +13,21 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import Engine, create_engine
 
-__all__ = ["MIGRATIONS_DIR", "alembic_config", "current_revision", "downgrade", "head_revision", "migrate"]
+__all__ = [
+    "MIGRATIONS_DIR",
+    "UnknownSchemaError",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "migrate",
+]
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class UnknownSchemaError(RuntimeError):
+    """The database is at a schema revision this version of ringvault does not know (made by a newer one)."""
 
 
 def alembic_config(url: str | None = None) -> Config:
@@ -32,6 +44,14 @@ def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
     engine = create_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
         with engine.begin() as connection:
+            known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+            current = MigrationContext.configure(connection).get_current_heads()
+            unknown = [revision for revision in current if revision not in known]
+            if unknown:
+                raise UnknownSchemaError(
+                    f"the archive database is at schema revision {', '.join(unknown)}, which this version of "
+                    "ringvault does not know; upgrade ringvault to open it"
+                )
             config = alembic_config()
             config.attributes["connection"] = connection
             if action == "upgrade":
