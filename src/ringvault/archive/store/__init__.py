@@ -1,0 +1,67 @@
+"""The archive database: SQLAlchemy 2 models, packaged Alembic migrations and :class:`ArchiveStore`.
+
+>>> store = ArchiveStore.open(Path("~/ringvault-archive").expanduser())   # doctest: +SKIP
+>>> store.upsert_events(device_id, [EventRecord(id="7407512345678901234", created_at=..., kind="ding")])
+"""
+
+from ringvault.archive.store.migrate import (
+    UnknownSchemaError,
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    migrate,
+)
+from ringvault.archive.store.records import (
+    AccountRecord,
+    Counts,
+    DeviceRecord,
+    EventPage,
+    EventRecord,
+    LocationRecord,
+    MediaKind,
+    MediaRecord,
+    MediaStatus,
+    PendingMedia,
+    StoredDevice,
+    StoredEvent,
+    StoredMedia,
+    SyncState,
+    UpsertResult,
+)
+from ringvault.archive.store.store import (
+    DB_FILENAME,
+    ArchiveStore,
+    InvalidCursorError,
+    UnknownEventError,
+    default_archive_dir,
+)
+
+__all__ = [
+    "DB_FILENAME",
+    "AccountRecord",
+    "ArchiveStore",
+    "Counts",
+    "DeviceRecord",
+    "EventPage",
+    "EventRecord",
+    "InvalidCursorError",
+    "LocationRecord",
+    "MediaKind",
+    "MediaRecord",
+    "MediaStatus",
+    "PendingMedia",
+    "StoredDevice",
+    "StoredEvent",
+    "StoredMedia",
+    "SyncState",
+    "UnknownEventError",
+    "UnknownSchemaError",
+    "UpsertResult",
+    "alembic_config",
+    "current_revision",
+    "default_archive_dir",
+    "downgrade",
+    "head_revision",
+    "migrate",
+]

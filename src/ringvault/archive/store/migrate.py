@@ -1,0 +1,84 @@
+"""Run the archive's Alembic migrations from code: ``migrate(engine_or_url)`` upgrades to head.
+
+The migration environment ships inside the package (``migrations/``); no ``alembic.ini`` is needed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Engine, create_engine
+
+__all__ = [
+    "MIGRATIONS_DIR",
+    "UnknownSchemaError",
+    "alembic_config",
+    "current_revision",
+    "downgrade",
+    "head_revision",
+    "migrate",
+]
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
+
+
+class UnknownSchemaError(RuntimeError):
+    """The database is at a schema revision this version of ringvault does not know (made by a newer one)."""
+
+
+def alembic_config(url: str | None = None) -> Config:
+    """An Alembic ``Config`` pointing at the packaged migrations (``url`` only for command-line style use)."""
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("path_separator", "os")
+    if url is not None:
+        config.set_main_option("sqlalchemy.url", url.replace("%", "%%"))
+    return config
+
+
+def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
+    engine = create_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
+    try:
+        with engine.begin() as connection:
+            known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+            current = MigrationContext.configure(connection).get_current_heads()
+            unknown = [revision for revision in current if revision not in known]
+            if unknown:
+                raise UnknownSchemaError(
+                    f"the archive database is at schema revision {', '.join(unknown)}, which this version of "
+                    "ringvault does not know; upgrade ringvault to open it"
+                )
+            config = alembic_config()
+            config.attributes["connection"] = connection
+            if action == "upgrade":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+    finally:
+        if isinstance(engine_or_url, str):
+            engine.dispose()
+
+
+def migrate(engine_or_url: Engine | str, revision: str = "head") -> None:
+    """Upgrade the database to ``revision`` (default: the newest). A database already there is left untouched."""
+    _run(engine_or_url, "upgrade", revision)
+
+
+def downgrade(engine_or_url: Engine | str, revision: str) -> None:
+    """Downgrade the database to ``revision`` (``"base"`` drops every archive table)."""
+    _run(engine_or_url, "downgrade", revision)
+
+
+def head_revision() -> str | None:
+    """The newest revision shipped with this version of ringvault."""
+    return ScriptDirectory.from_config(alembic_config()).get_current_head()
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The revision the database is at (``None`` for an empty database)."""
+    with engine.connect() as connection:
+        return MigrationContext.configure(connection).get_current_revision()

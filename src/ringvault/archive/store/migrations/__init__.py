@@ -1,0 +1,1 @@
+"""Alembic migration environment of the archive (``env.py``, ``script.py.mako``, ``versions/``)."""

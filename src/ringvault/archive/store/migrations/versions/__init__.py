@@ -1,0 +1,1 @@
+"""Archive schema revisions, oldest first."""

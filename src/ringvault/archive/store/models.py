@@ -1,0 +1,203 @@
+"""SQLAlchemy 2 models of the archive: the tables a user queries with ``sqlite3`` or datasette.
+
+Only portable column types are used (Text, Integer, BigInteger, Float, Boolean, DateTime(timezone=True), JSON) so
+the same models run on SQLite and PostgreSQL. Every default is computed in Python, never by the server. Timestamps
+are stored in UTC (:class:`UTCDateTime`) and read back as aware UTC datetimes; on SQLite they are ISO-like text
+(``2024-05-01 12:00:00.000000``) that sorts chronologically.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    DateTime,
+    Dialect,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Text,
+    TypeDecorator,
+    UniqueConstraint,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Account",
+    "Base",
+    "Device",
+    "Event",
+    "Location",
+    "Media",
+    "SyncStateRow",
+    "UTCDateTime",
+    "utcnow",
+]
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+def utcnow() -> datetime:
+    """The current time, aware, in UTC."""
+    return datetime.now(UTC)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """``DateTime(timezone=True)`` that stores UTC and always returns aware UTC datetimes.
+
+    Naive datetimes are refused: a time without a zone is a bug waiting to happen in an archive.
+    """
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: the archive stores aware datetimes only")
+        value = value.astimezone(UTC)
+        # SQLite has no time zones: store the UTC wall time.
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    """Declarative base of every archive table (constraint names follow one convention, for Alembic)."""
+
+    metadata = MetaData(naming_convention=NAMING_CONVENTION)
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON(none_as_null=True)}
+
+
+class Account(Base):
+    """``accounts``: one row per Ring account (login e-mail)."""
+
+    __tablename__ = "accounts"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    email: Mapped[str] = mapped_column(Text, unique=True)
+    profile_id: Mapped[int | None] = mapped_column(BigInteger, unique=True)
+    created_at: Mapped[datetime | None]
+    raw: Mapped[dict[str, Any] | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Location(Base):
+    """``locations``: Ring locations; ``id`` is Ring's ``location_id``."""
+
+    __tablename__ = "locations"
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    name: Mapped[str | None] = mapped_column(Text)
+    time_zone: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Device(Base):
+    """``devices``: every device ever seen, with Ring's JSON kept in ``raw``."""
+
+    __tablename__ = "devices"
+
+    id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    location_id: Mapped[str | None] = mapped_column(ForeignKey("locations.id"), index=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("accounts.id"), index=True)
+    family: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    slug: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Event(Base):
+    """``events``: one row per ding id (text: ids exceed 2^53), with the state of its recording download."""
+
+    __tablename__ = "events"
+    __table_args__ = (
+        Index("ix_events_device_id_created_at", "device_id", "created_at"),
+        Index("ix_events_created_at_id", "created_at", "id"),
+        Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
+        CheckConstraint("media_status IN ('pending', 'done', 'failed', 'no_media')", name="media_status"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"))
+    location_id: Mapped[str | None] = mapped_column(Text)
+    kind: Mapped[str | None] = mapped_column(Text)
+    created_at: Mapped[datetime]
+    duration_s: Mapped[float | None] = mapped_column(Float)
+    answered: Mapped[bool | None] = mapped_column(Boolean)
+    favorite: Mapped[bool | None] = mapped_column(Boolean)
+    state: Mapped[str | None] = mapped_column(Text)
+    person_detected: Mapped[bool | None] = mapped_column(Boolean)
+    detection_type: Mapped[str | None] = mapped_column(Text)
+    cv_properties: Mapped[dict[str, Any] | None]
+    recording_status: Mapped[str | None] = mapped_column(Text)
+    raw: Mapped[dict[str, Any] | None]
+    media_status: Mapped[str] = mapped_column(Text, default="pending")
+    media_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    media_next_attempt_at: Mapped[datetime | None]
+    media_last_error: Mapped[str | None] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Media(Base):
+    """``media``: files in the archive (``path`` relative to the archive directory)."""
+
+    __tablename__ = "media"
+    __table_args__ = (
+        UniqueConstraint("event_id", "kind"),
+        CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    event_id: Mapped[str | None] = mapped_column(ForeignKey("events.id"))
+    device_id: Mapped[int | None] = mapped_column(ForeignKey("devices.id"), index=True)
+    kind: Mapped[str] = mapped_column(Text)
+    path: Mapped[str] = mapped_column(Text, unique=True)
+    bytes: Mapped[int] = mapped_column(BigInteger)
+    sha256: Mapped[str] = mapped_column(Text)
+    content_type: Mapped[str | None] = mapped_column(Text)
+    validated: Mapped[bool] = mapped_column(Boolean, default=False)
+    captured_at: Mapped[datetime | None]
+    downloaded_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class SyncStateRow(Base):
+    """``sync_state``: per device, the newest event reached (the watermark) and the oldest one reached."""
+
+    __tablename__ = "sync_state"
+
+    device_id: Mapped[int] = mapped_column(ForeignKey("devices.id"), primary_key=True, autoincrement=False)
+    newest_event_id: Mapped[str | None] = mapped_column(Text)
+    newest_created_at: Mapped[datetime | None]
+    oldest_event_id: Mapped[str | None] = mapped_column(Text)
+    oldest_created_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_full_scan_at: Mapped[datetime | None]

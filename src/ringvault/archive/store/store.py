@@ -1,0 +1,584 @@
+"""``ArchiveStore``: the archive database (SQLite by default, PostgreSQL through ``open_url``).
+
+Every write is idempotent: accounts, locations, devices and events are upserted with the dialect's
+``INSERT ... ON CONFLICT DO UPDATE`` (SQLite and PostgreSQL both have it), media are keyed by path and by
+(event, kind). Re-running a sync never duplicates a row.
+
+On SQLite the store uses WAL (readers never block the writer), foreign keys, a busy timeout, and write transactions
+that start with ``BEGIN IMMEDIATE`` so that two writers wait for each other instead of failing with "database is
+locked".
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self
+
+from sqlalchemy import ColumnElement, Engine, Table, and_, create_engine, event, func, or_, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
+from sqlalchemy.pool import ConnectionPoolEntry
+
+from ringvault.archive.store.migrate import migrate
+from ringvault.archive.store.models import Account, Device, Event, Location, Media, SyncStateRow, utcnow
+from ringvault.archive.store.records import (
+    AccountRecord,
+    Counts,
+    DeviceRecord,
+    EventPage,
+    EventRecord,
+    LocationRecord,
+    MediaKind,
+    MediaRecord,
+    MediaStatus,
+    PendingMedia,
+    StoredDevice,
+    StoredEvent,
+    StoredMedia,
+    SyncState,
+    UpsertResult,
+)
+
+__all__ = ["DB_FILENAME", "ArchiveStore", "InvalidCursorError", "UnknownEventError", "default_archive_dir"]
+
+DB_FILENAME = "archive.sqlite3"
+BUSY_TIMEOUT_S = 30.0
+_CHUNK = 500
+_WRITE_OPTION = "ringvault_write"
+
+
+class UnknownEventError(KeyError):
+    """The event id is not in the archive."""
+
+
+class InvalidCursorError(ValueError):
+    """A pagination cursor that ``query_events`` did not produce."""
+
+
+def default_archive_dir() -> Path:
+    """The platform data directory for the archive (e.g. ``~/.local/share/ringvault/archive``)."""
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("ringvault")) / "archive"
+
+
+def _sqlite_engine(path: Path) -> Engine:
+    engine = create_engine(f"sqlite:///{path}", connect_args={"timeout": BUSY_TIMEOUT_S})
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: ConnectionPoolEntry) -> None:
+        # Let SQLAlchemy (not the sqlite3 module) decide when transactions begin: see _on_begin.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+            cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        # A deferred transaction that reads then writes can fail at once with SQLITE_BUSY (no wait) when another
+        # writer got there first; taking the write lock up front makes writers queue on the busy timeout instead.
+        write = connection.get_execution_options().get(_WRITE_OPTION, False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+    return engine
+
+
+class ArchiveStore:
+    """The archive database: typed, idempotent reads and writes over SQLAlchemy 2 sessions.
+
+    Open it with :meth:`open` (a directory; SQLite) or :meth:`open_url` (any SQLAlchemy URL, e.g. PostgreSQL);
+    both bring the schema to the newest revision. Use it as a context manager or call :meth:`close`.
+    """
+
+    def __init__(self, engine: Engine, *, archive_dir: Path | None = None, clock: Callable[[], datetime] = utcnow):
+        self.engine = engine
+        self.archive_dir = archive_dir
+        self._clock = clock
+        self._writer = engine.execution_options(**{_WRITE_OPTION: True})
+
+    # -- opening ---------------------------------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, archive_dir: Path, *, clock: Callable[[], datetime] = utcnow) -> ArchiveStore:
+        """Open (creating it if needed) the archive in ``archive_dir``: ``archive.sqlite3``, migrated to head."""
+        archive_dir = Path(archive_dir).expanduser()
+        archive_dir.mkdir(parents=True, exist_ok=True)
+        store = cls(_sqlite_engine(archive_dir / DB_FILENAME), archive_dir=archive_dir, clock=clock)
+        store.migrate()
+        return store
+
+    @classmethod
+    def open_url(
+        cls, url: str, *, archive_dir: Path | None = None, clock: Callable[[], datetime] = utcnow
+    ) -> ArchiveStore:
+        """Open the archive in the database at ``url`` (``postgresql+psycopg://...``), migrated to head."""
+        if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+            engine = _sqlite_engine(Path(url.removeprefix("sqlite:///")))
+        else:
+            engine = create_engine(url)
+        store = cls(engine, archive_dir=archive_dir, clock=clock)
+        store.migrate()
+        return store
+
+    def migrate(self) -> None:
+        """Upgrade the schema to the newest revision (a no-op when already there)."""
+        migrate(self._writer)
+
+    def close(self) -> None:
+        """Close every pooled connection."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    @contextmanager
+    def _write(self) -> Iterator[Session]:
+        with Session(self._writer, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    @contextmanager
+    def _read(self) -> Iterator[Session]:
+        with Session(self.engine, expire_on_commit=False) as session, session.begin():
+            yield session
+
+    def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
+        name = self.engine.dialect.name
+        if name == "sqlite":
+            return sqlite.insert(table)
+        if name == "postgresql":
+            return postgresql.insert(table)
+        raise NotImplementedError(f"the archive supports SQLite and PostgreSQL, not {name}")
+
+    # -- accounts, locations, devices -----------------------------------------------------------------------
+
+    def upsert_account(self, record: AccountRecord) -> int:
+        """Insert or refresh an account (keyed by its lower-cased e-mail); returns its ``accounts.id``."""
+        email = record.email.strip().lower()
+        now = self._clock()
+        table = Account.__table__
+        assert isinstance(table, Table)
+        stmt = self._insert(table).values(
+            email=email, profile_id=record.profile_id, created_at=record.created_at, raw=record.raw,
+            first_seen_at=now, updated_at=now,
+        )  # fmt: skip
+        stmt = stmt.on_conflict_do_update(
+            index_elements=[table.c.email],
+            set_={
+                "profile_id": func.coalesce(stmt.excluded.profile_id, table.c.profile_id),
+                "created_at": func.coalesce(stmt.excluded.created_at, table.c.created_at),
+                "raw": func.coalesce(stmt.excluded.raw, table.c.raw),
+                "updated_at": stmt.excluded.updated_at,
+            },
+        )
+        with self._write() as session:
+            session.execute(stmt)
+            return session.execute(select(Account.id).where(Account.email == email)).scalar_one()
+
+    def upsert_location(self, record: LocationRecord) -> bool:
+        """Insert or refresh a location; returns True when it is new."""
+        table = Location.__table__
+        assert isinstance(table, Table)
+        now = self._clock()
+        row = {
+            "id": record.id, "account_id": record.account_id, "name": record.name, "time_zone": record.time_zone,
+            "raw": record.raw, "first_seen_at": now, "updated_at": now,
+        }  # fmt: skip
+        keep = ("account_id", "name", "time_zone", "raw")
+        with self._write() as session:
+            return self._upsert(session, table, [row], keep=keep, replace_=("updated_at",)).new == 1
+
+    def upsert_device(self, record: DeviceRecord) -> bool:
+        """Insert or refresh a device (``last_seen_at`` = now, ``first_seen_at`` kept); returns True when new."""
+        table = Device.__table__
+        assert isinstance(table, Table)
+        now = self._clock()
+        row = {
+            "id": record.id, "family": record.family, "kind": record.kind, "name": record.name,
+            "location_id": record.location_id, "account_id": record.account_id, "model": record.model,
+            "slug": record.slug, "raw": record.raw, "first_seen_at": now, "last_seen_at": now,
+        }  # fmt: skip
+        keep = ("kind", "name", "location_id", "account_id", "model", "slug", "raw")
+        with self._write() as session:
+            result = self._upsert(session, table, [row], keep=keep, replace_=("family", "last_seen_at"))
+            return result.new == 1
+
+    def list_devices(self) -> list[StoredDevice]:
+        """Every stored device, by location, name and id."""
+        with self._read() as session:
+            rows = session.scalars(select(Device).order_by(Device.location_id, Device.name, Device.id)).all()
+            return [_device_out(row) for row in rows]
+
+    def _upsert(
+        self,
+        session: Session,
+        table: Table,
+        rows: Sequence[dict[str, Any]],
+        *,
+        keep: Sequence[str],
+        replace_: Sequence[str],
+    ) -> UpsertResult:
+        """Upsert ``rows`` by primary key: ``keep`` columns are only overwritten by non-null values (a partial
+        record never erases what is known), ``replace_`` columns always take the new value, the others (first
+        seen, media state) are left as they are."""
+        if not rows:
+            return UpsertResult()
+        (pk,) = table.primary_key.columns
+        by_key = {row[pk.name]: row for row in rows}  # one statement must not touch a row twice (PostgreSQL)
+        existing = set(session.scalars(select(pk).where(pk.in_(list(by_key)))).all())
+        stmt = self._insert(table)
+        set_: dict[str, Any] = {name: func.coalesce(stmt.excluded[name], table.c[name]) for name in keep}
+        set_.update({name: stmt.excluded[name] for name in replace_})
+        session.execute(stmt.on_conflict_do_update(index_elements=[pk], set_=set_), list(by_key.values()))
+        return UpsertResult(new=len(by_key) - len(existing), updated=len(existing))
+
+    # -- events ----------------------------------------------------------------------------------------------
+
+    def upsert_events(self, device_id: int, events: Iterable[EventRecord]) -> UpsertResult:
+        """Insert new events of ``device_id`` and refresh known ones; ``first_seen_at`` and the media state of a
+        known event are kept. Returns how many were new and how many already stored."""
+        table = Event.__table__
+        assert isinstance(table, Table)
+        keep = (
+            "location_id", "kind", "duration_s", "answered", "favorite", "state", "person_detected",
+            "detection_type", "cv_properties", "recording_status", "raw",
+        )  # fmt: skip
+        now = self._clock()
+        rows = [_event_row(device_id, record, now) for record in events]
+        new = updated = 0
+        with self._write() as session:
+            for start in range(0, len(rows), _CHUNK):
+                chunk = rows[start : start + _CHUNK]
+                result = self._upsert(session, table, chunk, keep=keep, replace_=("created_at", "updated_at"))
+                new += result.new
+                updated += result.updated
+        return UpsertResult(new=new, updated=updated)
+
+    def get_event(self, event_id: str) -> StoredEvent | None:
+        """One event by its ding id (text)."""
+        with self._read() as session:
+            row = session.get(Event, str(event_id))
+            return None if row is None else _event_out(row)
+
+    def query_events(
+        self,
+        device_id: int | None = None,
+        kind: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+        *,
+        newest_first: bool = True,
+    ) -> EventPage:
+        """A page of events, newest first by default (``since`` inclusive, ``until`` exclusive).
+
+        Keyset pagination over (created_at, id): pass the page's ``next_cursor`` to get the next one; events
+        stored meanwhile never shift a page, and no event is returned twice.
+        """
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        conditions: list[ColumnElement[bool]] = []
+        if device_id is not None:
+            conditions.append(Event.device_id == device_id)
+        if kind is not None:
+            conditions.append(Event.kind == kind)
+        if since is not None:
+            conditions.append(Event.created_at >= since)
+        if until is not None:
+            conditions.append(Event.created_at < until)
+        if cursor is not None:
+            at, last_id = _decode_cursor(cursor)
+            if newest_first:
+                conditions.append(or_(Event.created_at < at, and_(Event.created_at == at, Event.id < last_id)))
+            else:
+                conditions.append(or_(Event.created_at > at, and_(Event.created_at == at, Event.id > last_id)))
+        order = (Event.created_at.desc(), Event.id.desc()) if newest_first else (Event.created_at, Event.id)
+        with self._read() as session:
+            rows = session.scalars(select(Event).where(*conditions).order_by(*order).limit(limit + 1)).all()
+            events = [_event_out(row) for row in rows[:limit]]
+        next_cursor = _encode_cursor(events[-1].created_at, events[-1].id) if len(rows) > limit else None
+        return EventPage(events=events, next_cursor=next_cursor)
+
+    # -- media -----------------------------------------------------------------------------------------------
+
+    def add_media(self, record: MediaRecord, *, mark_event_done: bool = False) -> int:
+        """Record a file of the archive; returns its ``media.id``.
+
+        Idempotent: a row with the same ``path`` or, for an event, the same (event_id, kind) is updated in place.
+        With ``mark_event_done`` the event's ``media_status`` becomes ``done`` in the same transaction.
+        """
+        values: dict[str, Any] = {
+            "event_id": record.event_id, "device_id": record.device_id, "kind": MediaKind(record.kind).value,
+            "path": record.path, "bytes": record.bytes, "sha256": record.sha256,
+            "content_type": record.content_type, "validated": record.validated, "captured_at": record.captured_at,
+            "downloaded_at": record.downloaded_at or self._clock(),
+        }  # fmt: skip
+        with self._write() as session:
+            by_path = session.scalars(select(Media).where(Media.path == record.path)).one_or_none()
+            by_event = None
+            if record.event_id is not None:
+                by_event = session.scalars(
+                    select(Media).where(Media.event_id == record.event_id, Media.kind == values["kind"])
+                ).one_or_none()
+            if by_path is not None and by_event is not None and by_path.id != by_event.id:
+                raise ValueError(
+                    f"{record.path!r} is already stored for another media row than {values['kind']} of event "
+                    f"{record.event_id}"
+                )
+            row = by_event or by_path
+            if row is None:
+                row = Media(**values)
+                session.add(row)
+            else:
+                for name, value in values.items():
+                    setattr(row, name, value)
+            if mark_event_done and record.event_id is not None:
+                self._set_media_status(session, record.event_id, MediaStatus.DONE, None, None)
+            session.flush()
+            return row.id
+
+    def get_media(self, media_id: int) -> StoredMedia | None:
+        """One media row by id."""
+        with self._read() as session:
+            row = session.get(Media, media_id)
+            return None if row is None else _media_out(row)
+
+    def media_for_event(self, event_id: str) -> list[StoredMedia]:
+        """The media rows of an event (recording, snapshot)."""
+        with self._read() as session:
+            rows = session.scalars(select(Media).where(Media.event_id == event_id).order_by(Media.kind)).all()
+            return [_media_out(row) for row in rows]
+
+    def mark_event_media(
+        self,
+        event_id: str,
+        status: MediaStatus | str,
+        error: str | None = None,
+        next_attempt_at: datetime | None = None,
+    ) -> None:
+        """Record the outcome of one attempt to fetch an event's recording (``media_attempts`` + 1).
+
+        ``pending`` with ``next_attempt_at``: not ready yet, try again then (``None``: at once); ``done``,
+        ``failed`` (with ``error``) and ``no_media`` end the retries. Raises :class:`UnknownEventError`.
+        """
+        status = MediaStatus(status)
+        with self._write() as session:
+            self._set_media_status(session, event_id, status, error, next_attempt_at)
+
+    def _set_media_status(
+        self,
+        session: Session,
+        event_id: str,
+        status: MediaStatus,
+        error: str | None,
+        next_attempt_at: datetime | None,
+    ) -> None:
+        result = session.execute(
+            update(Event)
+            .where(Event.id == event_id)
+            .values(
+                media_status=status.value,
+                media_attempts=Event.media_attempts + 1,
+                media_next_attempt_at=next_attempt_at if status is MediaStatus.PENDING else None,
+                media_last_error=None if status is MediaStatus.DONE else error,
+                updated_at=self._clock(),
+            )
+            .execution_options(synchronize_session=False)
+        )
+        if getattr(result, "rowcount", 0) == 0:
+            raise UnknownEventError(event_id)
+
+    def events_needing_media(
+        self, device_id: int | None = None, now: datetime | None = None, limit: int | None = None
+    ) -> list[PendingMedia]:
+        """Events still ``pending`` whose next attempt is due at ``now`` (default: the clock), oldest first."""
+        now = now or self._clock()
+        stmt = select(
+            Event.id,
+            Event.device_id,
+            Event.created_at,
+            Event.media_attempts,
+            Event.media_next_attempt_at,
+            Event.media_last_error,
+        ).where(
+            Event.media_status == MediaStatus.PENDING.value,
+            or_(Event.media_next_attempt_at.is_(None), Event.media_next_attempt_at <= now),
+        )
+        if device_id is not None:
+            stmt = stmt.where(Event.device_id == device_id)
+        stmt = stmt.order_by(Event.created_at, Event.id)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as session:
+            return [
+                PendingMedia(
+                    event_id=row.id,
+                    device_id=row.device_id,
+                    created_at=row.created_at,
+                    attempts=row.media_attempts,
+                    next_attempt_at=row.media_next_attempt_at,
+                    last_error=row.media_last_error,
+                )
+                for row in session.execute(stmt)
+            ]
+
+    # -- sync state ------------------------------------------------------------------------------------------
+
+    def get_sync_state(self, device_id: int) -> SyncState | None:
+        """The sync progress of a device (``None`` before its first sync)."""
+        with self._read() as session:
+            row = session.get(SyncStateRow, device_id)
+            return None if row is None else _sync_out(row)
+
+    def set_watermark(
+        self,
+        device_id: int,
+        *,
+        newest_event_id: str | None = None,
+        newest_created_at: datetime | None = None,
+        oldest_event_id: str | None = None,
+        oldest_created_at: datetime | None = None,
+        synced_at: datetime | None = None,
+        full_scan: bool = False,
+    ) -> SyncState:
+        """Advance a device's sync state: the newest event only moves forward in time, the oldest reached only
+        backward (a stale or partial run never loses progress). ``last_sync_at`` becomes ``synced_at`` (default
+        now), and ``last_full_scan_at`` too when ``full_scan``. Returns the new state."""
+        if (newest_event_id is None) != (newest_created_at is None):
+            raise ValueError("newest_event_id and newest_created_at go together")
+        if (oldest_event_id is None) != (oldest_created_at is None):
+            raise ValueError("oldest_event_id and oldest_created_at go together")
+        at = _utc(synced_at or self._clock())
+        newest_created_at = _utc(newest_created_at) if newest_created_at is not None else None
+        oldest_created_at = _utc(oldest_created_at) if oldest_created_at is not None else None
+        with self._write() as session:
+            row = session.get(SyncStateRow, device_id, with_for_update=True)
+            if row is None:
+                row = SyncStateRow(device_id=device_id)
+                session.add(row)
+            if newest_event_id is not None and newest_created_at is not None:
+                current = (row.newest_created_at, row.newest_event_id or "")
+                if row.newest_created_at is None or (newest_created_at, newest_event_id) > current:
+                    row.newest_event_id, row.newest_created_at = newest_event_id, newest_created_at
+            if oldest_event_id is not None and oldest_created_at is not None:
+                current = (row.oldest_created_at, row.oldest_event_id or "")
+                if row.oldest_created_at is None or (oldest_created_at, oldest_event_id) < current:
+                    row.oldest_event_id, row.oldest_created_at = oldest_event_id, oldest_created_at
+            row.last_sync_at = at
+            if full_scan:
+                row.last_full_scan_at = at
+            session.flush()
+            return _sync_out(row)
+
+    # -- overview --------------------------------------------------------------------------------------------
+
+    def counts(self) -> Counts:
+        """How many accounts, locations, devices, events and media the archive holds."""
+        with self._read() as session:
+
+            def count(model: type[Any]) -> int:
+                return session.execute(select(func.count()).select_from(model)).scalar_one()
+
+            by_status = session.execute(select(Event.media_status, func.count()).group_by(Event.media_status))
+            media_bytes = session.execute(select(func.coalesce(func.sum(Media.bytes), 0))).scalar_one()
+            return Counts(
+                accounts=count(Account),
+                locations=count(Location),
+                devices=count(Device),
+                events=count(Event),
+                media=count(Media),
+                media_bytes=int(media_bytes),
+                media_by_status={str(key): int(value) for key, value in by_status},
+            )
+
+
+# -- conversions -------------------------------------------------------------------------------------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"naive datetime {value!r}: the archive stores aware datetimes only")
+    return value.astimezone(UTC)
+
+
+def _event_row(device_id: int, record: EventRecord, now: datetime) -> dict[str, Any]:
+    if record.created_at.tzinfo is None:
+        raise ValueError(f"event {record.id}: created_at must be timezone-aware")
+    return {
+        "id": str(record.id), "device_id": device_id, "location_id": record.location_id, "kind": record.kind,
+        "created_at": record.created_at, "duration_s": record.duration_s, "answered": record.answered,
+        "favorite": record.favorite, "state": record.state, "person_detected": record.person_detected,
+        "detection_type": record.detection_type, "cv_properties": record.cv_properties,
+        "recording_status": record.recording_status, "raw": record.raw,
+        "media_status": MediaStatus(record.media_status).value, "media_attempts": 0, "media_next_attempt_at": None,
+        "media_last_error": None, "first_seen_at": now, "updated_at": now,
+    }  # fmt: skip
+
+
+def _encode_cursor(created_at: datetime, event_id: str) -> str:
+    payload = json.dumps([created_at.isoformat(), event_id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(payload).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> tuple[datetime, str]:
+    try:
+        at, event_id = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        created_at = datetime.fromisoformat(at)
+    except (binascii.Error, ValueError, TypeError) as exc:
+        raise InvalidCursorError(f"invalid cursor {cursor!r}") from exc
+    if created_at.tzinfo is None or not isinstance(event_id, str):
+        raise InvalidCursorError(f"invalid cursor {cursor!r}")
+    return created_at, event_id
+
+
+def _device_out(row: Device) -> StoredDevice:
+    return StoredDevice(
+        id=row.id, family=row.family, kind=row.kind, name=row.name, model=row.model, slug=row.slug,
+        location_id=row.location_id, account_id=row.account_id, raw=row.raw, first_seen_at=row.first_seen_at,
+        last_seen_at=row.last_seen_at,
+    )  # fmt: skip
+
+
+def _event_out(row: Event) -> StoredEvent:
+    return StoredEvent(
+        id=row.id, device_id=row.device_id, location_id=row.location_id, kind=row.kind, created_at=row.created_at,
+        duration_s=row.duration_s, answered=row.answered, favorite=row.favorite, state=row.state,
+        person_detected=row.person_detected, detection_type=row.detection_type, cv_properties=row.cv_properties,
+        recording_status=row.recording_status, raw=row.raw, media_status=MediaStatus(row.media_status),
+        media_attempts=row.media_attempts, media_next_attempt_at=row.media_next_attempt_at,
+        media_last_error=row.media_last_error, first_seen_at=row.first_seen_at, updated_at=row.updated_at,
+    )  # fmt: skip
+
+
+def _media_out(row: Media) -> StoredMedia:
+    return StoredMedia(
+        id=row.id, kind=MediaKind(row.kind), path=row.path, bytes=row.bytes, sha256=row.sha256,
+        device_id=row.device_id, event_id=row.event_id, content_type=row.content_type, validated=row.validated,
+        captured_at=row.captured_at, downloaded_at=row.downloaded_at,
+    )  # fmt: skip
+
+
+def _sync_out(row: SyncStateRow) -> SyncState:
+    return SyncState(
+        device_id=row.device_id, newest_event_id=row.newest_event_id, newest_created_at=row.newest_created_at,
+        oldest_event_id=row.oldest_event_id, oldest_created_at=row.oldest_created_at, last_sync_at=row.last_sync_at,
+        last_full_scan_at=row.last_full_scan_at,
+    )  # fmt: skip

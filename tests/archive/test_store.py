@@ -1,0 +1,345 @@
+"""The archive store against a real SQLite file: schema, idempotent upserts, ids, time zones, media states,
+pagination, migrations and concurrent writers."""
+
+from __future__ import annotations
+
+import io
+import sqlite3
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta, timezone
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.runtime.migration import MigrationContext
+from sqlalchemy import create_engine
+
+from ringvault.archive.store import (
+    DB_FILENAME,
+    AccountRecord,
+    ArchiveStore,
+    DeviceRecord,
+    EventRecord,
+    InvalidCursorError,
+    LocationRecord,
+    MediaKind,
+    MediaRecord,
+    MediaStatus,
+    UnknownEventError,
+    UnknownSchemaError,
+    UpsertResult,
+    alembic_config,
+    current_revision,
+    downgrade,
+    head_revision,
+    migrate,
+)
+from ringvault.archive.store.models import Base
+
+BIG_ID = "7407512345678901234"  # > 2^53: a float would turn it into 7407512345678901248
+T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
+DEVICE = 987654321
+TABLES = {"accounts", "locations", "devices", "events", "media", "sync_state"}
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[ArchiveStore]:
+    with ArchiveStore.open(tmp_path / "archive") as opened:
+        opened.upsert_location(LocationRecord(id="loc-1", name="Home", time_zone="Europe/Berlin"))
+        opened.upsert_device(DeviceRecord(id=DEVICE, family="doorbots", kind="lpd_v4", location_id="loc-1"))
+        yield opened
+
+
+def event(event_id: str, at: datetime, kind: str = "motion", **fields: Any) -> EventRecord:
+    return EventRecord(id=event_id, created_at=at, kind=kind, location_id="loc-1", **fields)
+
+
+def db_path(store: ArchiveStore) -> Path:
+    assert store.archive_dir is not None
+    return store.archive_dir / DB_FILENAME
+
+
+def columns(db: Path, table: str) -> list[str]:
+    with sqlite3.connect(db) as conn:
+        return [row[1] for row in conn.execute(f"PRAGMA table_info({table})")]
+
+
+def test_open_creates_every_table_queryable_with_sqlite3(tmp_path: Path) -> None:
+    archive = tmp_path / "nested" / "archive"
+    with ArchiveStore.open(archive):
+        pass
+    db = archive / DB_FILENAME
+    with sqlite3.connect(db) as conn:
+        names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
+    assert TABLES | {"alembic_version"} == names
+    assert "ix_events_device_id_created_at" in indexes
+    assert columns(db, "events")[:5] == ["id", "device_id", "location_id", "kind", "created_at"]
+    assert {"duration_s", "answered", "person_detected", "detection_type", "cv_properties", "raw"} <= set(
+        columns(db, "events")
+    )
+    assert {"media_status", "media_attempts", "media_next_attempt_at", "media_last_error"} <= set(columns(db, "events"))
+    assert {"event_id", "kind", "path", "bytes", "sha256", "content_type", "validated", "downloaded_at"} <= set(
+        columns(db, "media")
+    )
+    assert {"newest_event_id", "newest_created_at", "oldest_event_id", "last_sync_at", "last_full_scan_at"} <= set(
+        columns(db, "sync_state")
+    )
+
+
+def test_migrations_match_the_models(store: ArchiveStore) -> None:
+    with store.engine.connect() as conn:
+        diff = compare_metadata(MigrationContext.configure(conn), Base.metadata)
+    assert diff == []
+
+
+def test_reopening_is_a_noop_migration(tmp_path: Path) -> None:
+    with ArchiveStore.open(tmp_path) as first:
+        first.upsert_device(DeviceRecord(id=1, family="chimes"))
+        assert current_revision(first.engine) == head_revision()
+    db = tmp_path / DB_FILENAME
+    with sqlite3.connect(db) as conn:
+        before = conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall()
+    with ArchiveStore.open(tmp_path) as second:
+        assert current_revision(second.engine) == head_revision()
+        assert [d.id for d in second.list_devices()] == [1]
+    with sqlite3.connect(db) as conn:
+        assert conn.execute("SELECT sql FROM sqlite_master ORDER BY name").fetchall() == before
+
+
+def test_downgrade_and_upgrade_round_trip(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'rt.sqlite3'}"
+    migrate(url)
+    engine = create_engine(url)
+    try:
+        assert current_revision(engine) == head_revision()
+        downgrade(url, "base")
+        with sqlite3.connect(tmp_path / "rt.sqlite3") as conn:
+            left = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+        assert left & TABLES == set()
+        assert current_revision(engine) is None
+        migrate(url)
+        assert current_revision(engine) == head_revision()
+    finally:
+        engine.dispose()
+    with ArchiveStore.open_url(url) as store:
+        store.upsert_device(DeviceRecord(id=5, family="stickup_cams"))
+        assert store.counts().devices == 1
+
+
+def test_an_archive_from_a_newer_ringvault_is_refused(tmp_path: Path) -> None:
+    with ArchiveStore.open(tmp_path):
+        pass
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute("UPDATE alembic_version SET version_num = '9999'")
+    with pytest.raises(UnknownSchemaError, match="9999"):
+        ArchiveStore.open(tmp_path)
+
+
+def test_the_migration_renders_for_postgresql() -> None:
+    config = alembic_config("postgresql://ringvault@localhost/ringvault")
+    config.output_buffer = buffer = io.StringIO()
+    command.upgrade(config, "head", sql=True)
+    sql = buffer.getvalue()
+    for table in TABLES:
+        assert f"CREATE TABLE {table} (" in sql
+    assert "created_at TIMESTAMP WITH TIME ZONE NOT NULL" in sql
+    assert "id BIGINT NOT NULL" in sql and "cv_properties JSON" in sql
+
+
+def test_upserting_twice_never_duplicates(store: ArchiveStore) -> None:
+    events = [event(str(7_000_000_000_000_000_000 + i), T0 + timedelta(minutes=i)) for i in range(30)]
+    assert store.upsert_events(DEVICE, events) == UpsertResult(new=30, updated=0)
+    first_seen = store.get_event(events[0].id)
+    assert first_seen is not None
+    assert store.upsert_events(DEVICE, [*events, event("1", T0)]) == UpsertResult(new=1, updated=30)
+    assert store.upsert_events(DEVICE, [event("2", T0), event("2", T0, kind="ding")]) == UpsertResult(new=1)
+    again = store.get_event(events[0].id)
+    assert again is not None and again.first_seen_at == first_seen.first_seen_at
+    assert store.counts().events == 32
+    account = store.upsert_account(AccountRecord(email="Someone@Example.com", profile_id=42))
+    assert store.upsert_account(AccountRecord(email="someone@example.com")) == account
+    assert store.upsert_location(LocationRecord(id="loc-1", account_id=account)) is False
+    assert store.upsert_device(DeviceRecord(id=DEVICE, family="doorbots", name="Front Door")) is False
+    counts = store.counts()
+    assert (counts.accounts, counts.locations, counts.devices) == (1, 1, 1)
+    with sqlite3.connect(store.archive_dir / DB_FILENAME) as conn:  # type: ignore[operator]
+        assert conn.execute("SELECT COUNT(*), COUNT(DISTINCT id) FROM events").fetchone() == (32, 32)
+
+
+def test_refresh_keeps_known_fields_and_media_state(store: ArchiveStore) -> None:
+    store.upsert_events(DEVICE, [event(BIG_ID, T0, "ding", duration_s=12.5, person_detected=True, raw={"a": 1})])
+    store.mark_event_media(BIG_ID, MediaStatus.DONE)
+    store.upsert_events(DEVICE, [event(BIG_ID, T0, "ding", recording_status="ready", favorite=True)])
+    stored = store.get_event(BIG_ID)
+    assert stored is not None
+    assert (stored.duration_s, stored.person_detected, stored.raw) == (12.5, True, {"a": 1})
+    assert (stored.recording_status, stored.favorite, stored.media_status) == ("ready", True, MediaStatus.DONE)
+    device = store.list_devices()[0]
+    assert (device.kind, device.location_id) == ("lpd_v4", "loc-1")
+
+
+def test_big_ids_stay_exact_text(store: ArchiveStore) -> None:
+    raw = {"id": int(BIG_ID), "id_str": BIG_ID, "cv_properties": {"person_detected": True}}
+    store.upsert_events(
+        DEVICE,
+        [event(BIG_ID, T0, "ding", raw=raw, cv_properties={"detection_type": "human"}, detection_type="human")],
+    )
+    stored = store.get_event(BIG_ID)
+    assert stored is not None and stored.id == BIG_ID
+    assert stored.raw == raw and stored.raw["id"] == 7407512345678901234
+    assert store.get_event(str(int(BIG_ID) + 1)) is None
+    with sqlite3.connect(store.archive_dir / DB_FILENAME) as conn:  # type: ignore[operator]
+        row = conn.execute(
+            "SELECT id, typeof(id), json_extract(cv_properties, '$.detection_type') FROM events"
+        ).fetchone()
+    assert row == (BIG_ID, "text", "human")
+
+
+def test_created_at_round_trips_as_aware_utc(store: ArchiveStore) -> None:
+    berlin = timezone(timedelta(hours=2))
+    local = datetime(2024, 7, 1, 14, 30, 15, 123456, tzinfo=berlin)
+    store.upsert_events(DEVICE, [event("10", local)])
+    stored = store.get_event("10")
+    assert stored is not None
+    assert stored.created_at == local
+    assert stored.created_at.tzinfo == UTC and stored.created_at.hour == 12
+    assert stored.first_seen_at.tzinfo == UTC
+    with sqlite3.connect(store.archive_dir / DB_FILENAME) as conn:  # type: ignore[operator]
+        assert conn.execute("SELECT created_at FROM events").fetchone()[0] == "2024-07-01 12:30:15.123456"
+    with pytest.raises(ValueError, match="aware"):
+        store.upsert_events(DEVICE, [event("11", datetime(2024, 7, 1, 12))])
+
+
+def test_watermark_only_moves_forward(store: ArchiveStore) -> None:
+    assert store.get_sync_state(DEVICE) is None
+    first = store.set_watermark(
+        DEVICE, newest_event_id="30", newest_created_at=T0, oldest_event_id="10", oldest_created_at=T0 - timedelta(1)
+    )
+    assert (first.newest_event_id, first.oldest_event_id, first.last_full_scan_at) == ("30", "10", None)
+    later = T0 + timedelta(hours=1)
+    store.set_watermark(DEVICE, newest_event_id="20", newest_created_at=T0 - timedelta(hours=1), synced_at=later)
+    store.set_watermark(DEVICE, oldest_event_id="15", oldest_created_at=T0, full_scan=True, synced_at=later)
+    state = store.get_sync_state(DEVICE)
+    assert state is not None
+    assert (state.newest_event_id, state.newest_created_at) == ("30", T0)
+    assert (state.oldest_event_id, state.last_sync_at, state.last_full_scan_at) == ("10", later, later)
+    store.set_watermark(DEVICE, newest_event_id="40", newest_created_at=later.astimezone(timezone(timedelta(hours=-5))))
+    moved = store.get_sync_state(DEVICE)
+    assert moved is not None and moved.newest_event_id == "40" and moved.newest_created_at == later
+    assert moved.newest_created_at is not None and moved.newest_created_at.tzinfo == UTC
+
+
+def test_pending_to_done_lifecycle(store: ArchiveStore) -> None:
+    store.upsert_events(DEVICE, [event("1", T0), event("2", T0 + timedelta(minutes=1))])
+    store.upsert_events(DEVICE, [EventRecord(id="3", created_at=T0, media_status=MediaStatus.NO_MEDIA)])
+    now = T0 + timedelta(minutes=5)
+    assert [p.event_id for p in store.events_needing_media(now=now)] == ["1", "2"]
+
+    retry_at = now + timedelta(minutes=10)
+    store.mark_event_media("1", MediaStatus.PENDING, error="recording not ready (404)", next_attempt_at=retry_at)
+    assert [p.event_id for p in store.events_needing_media(DEVICE, now=now)] == ["2"]
+    due = store.events_needing_media(now=retry_at)
+    assert [p.event_id for p in due] == ["1", "2"]
+    assert (due[0].attempts, due[0].next_attempt_at, due[0].last_error) == (1, retry_at, "recording not ready (404)")
+
+    media_id = store.add_media(
+        MediaRecord(
+            kind=MediaKind.RECORDING, path="loc-1/987654321/2024/05/01/1.mp4", bytes=1234, sha256="ab" * 32,
+            device_id=DEVICE, event_id="1", content_type="video/mp4", validated=True, captured_at=T0,
+        ),
+        mark_event_done=True,
+    )  # fmt: skip
+    store.mark_event_media("2", "failed", error="gone from history")
+    assert store.events_needing_media(now=retry_at) == []
+    done = store.get_event("1")
+    assert done is not None
+    assert (done.media_status, done.media_attempts, done.media_last_error, done.media_next_attempt_at) == (
+        MediaStatus.DONE, 2, None, None
+    )  # fmt: skip
+    media = store.get_media(media_id)
+    assert media is not None and media.validated and media.bytes == 1234 and media.captured_at == T0
+    assert store.counts().media_by_status == {"done": 1, "failed": 1, "no_media": 1}
+    with pytest.raises(UnknownEventError):
+        store.mark_event_media("404", MediaStatus.DONE)
+
+
+def test_add_media_is_idempotent(store: ArchiveStore) -> None:
+    store.upsert_events(DEVICE, [event("1", T0)])
+    recording = MediaRecord(kind=MediaKind.RECORDING, path="a/1.mp4", bytes=10, sha256="x", event_id="1")
+    first = store.add_media(recording)
+    assert store.add_media(recording) == first
+    assert store.add_media(MediaRecord(MediaKind.RECORDING, "a/1-again.mp4", 11, "y", event_id="1")) == first
+    snapshot = MediaRecord(kind=MediaKind.SNAPSHOT, path="snaps/1.jpg", bytes=5, sha256="z", device_id=DEVICE)
+    snap_id = store.add_media(snapshot)
+    assert store.add_media(snapshot) == snap_id != first
+    counts = store.counts()
+    assert (counts.media, counts.media_bytes) == (2, 16)
+    assert [m.path for m in store.media_for_event("1")] == ["a/1-again.mp4"]
+
+
+def collect(store: ArchiveStore, *, newest_first: bool, insert_newer: bool = False) -> list[tuple[datetime, str]]:
+    seen: list[tuple[datetime, str]] = []
+    cursor: str | None = None
+    while True:
+        page = store.query_events(device_id=DEVICE, limit=40, cursor=cursor, newest_first=newest_first)
+        assert len(page.events) <= 40
+        seen.extend((e.created_at, e.id) for e in page.events)
+        if page.next_cursor is None:
+            return seen
+        cursor = page.next_cursor
+        if insert_newer:  # a sync storing new events meanwhile must not shift the pages being read
+            store.upsert_events(DEVICE, [event(f"9{len(seen):018d}", T0 + timedelta(days=1))])
+
+
+def test_keyset_pagination_returns_each_event_once_in_order(store: ArchiveStore) -> None:
+    # 250 events, three per second, so the id breaks ties; another device's events must not leak in.
+    events = [event(str(7407512345678900000 + i), T0 + timedelta(seconds=i // 3)) for i in range(250)]
+    store.upsert_events(DEVICE, events)
+    store.upsert_device(DeviceRecord(id=2, family="stickup_cams"))
+    store.upsert_events(2, [event("999", T0)])
+    expected = sorted((e.created_at, e.id) for e in events)
+
+    assert collect(store, newest_first=False) == expected
+    assert collect(store, newest_first=True) == expected[::-1]
+    assert collect(store, newest_first=True, insert_newer=True) == expected[::-1]
+
+    window = store.query_events(since=T0 + timedelta(seconds=10), until=T0 + timedelta(seconds=20), limit=1000)
+    assert len(window.events) == 30 and window.next_cursor is None
+    assert store.query_events(kind="ding").events == []
+    with pytest.raises(InvalidCursorError):
+        store.query_events(cursor="not-a-cursor")
+
+
+def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
+    with ArchiveStore.open(tmp_path) as setup:
+        setup.upsert_device(DeviceRecord(id=1, family="doorbots"))
+        setup.upsert_device(DeviceRecord(id=2, family="doorbots"))
+    errors: list[BaseException] = []
+
+    def writer(device_id: int) -> None:
+        try:
+            with ArchiveStore.open(tmp_path) as store:  # like a second process: its own engine and connections
+                for batch in range(20):
+                    records = [event(f"{device_id}-{batch}-{i}", T0 + timedelta(seconds=i)) for i in range(25)]
+                    store.upsert_events(device_id, records)
+                    store.upsert_events(device_id, records[:5])
+                    store.set_watermark(device_id, newest_event_id=records[-1].id, newest_created_at=T0)
+                    store.mark_event_media(records[0].id, MediaStatus.DONE)
+        except BaseException as exc:  # reported by the assertion below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(device_id,)) for device_id in (1, 2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert errors == []
+    with ArchiveStore.open(tmp_path) as store:
+        counts = store.counts()
+        assert counts.events == 2 * 20 * 25
+        assert counts.media_by_status == {"done": 40, "pending": 960}
