@@ -1,0 +1,1 @@
+"""The local archive: media layout, validated atomic files, sidecars (and, from its own engineer, the store)."""
