@@ -122,9 +122,10 @@ class AtomicFile:
     """Write ``dest`` through a temporary file in the same directory; it appears only complete and validated.
 
     ``validate`` is ``"auto"`` (by suffix: ``.mp4`` box structure, ``.jpg`` decode, ``.json`` parse, nothing for
-    other suffixes), a callable returning a :class:`MediaCheck`, or ``None``. On a clean exit the file is flushed,
-    fsynced, validated, hashed, renamed over ``dest`` and the directory fsynced; :attr:`result` then describes it. On
-    an exception or a failed check the temporary file is removed; a failed check raises :class:`MediaValidationError`.
+    other suffixes), a callable returning a :class:`MediaCheck` (called with the temporary path), or ``None``. On a
+    clean exit the file is flushed, fsynced, validated, hashed, renamed over ``dest`` and the directory fsynced;
+    :attr:`result` then describes it. On an exception or a failed check the temporary file is removed; a failed check
+    raises :class:`MediaValidationError`.
     Writers may use :attr:`file` (opened on first use) or write :attr:`path` themselves.
     """
 
