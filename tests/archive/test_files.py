@@ -278,3 +278,44 @@ def test_sidecar_refuses_lossy_ids(bad: object) -> None:
             video_file_name="v.mp4",
             status="s",
         )
+
+
+KILLED_WRITER = """
+import sys, time
+from pathlib import Path
+from ringvault.archive.files import AtomicFile
+with AtomicFile(Path(sys.argv[1])) as part:
+    part.write(Path(sys.argv[2]).read_bytes()[:500])
+    part.file.flush()
+    print(part.path, flush=True)
+    time.sleep(60)
+"""
+
+
+def test_a_killed_process_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGKILL in the middle of a write: the final name never exists, the next run's cleanup removes the temp."""
+    import signal
+    import subprocess
+    import sys
+
+    source = tmp_path / "src.mp4"
+    data = make_mp4(source)
+    root = tmp_path / "archive"
+    dest = root / "media" / "clip.mp4"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(Path(__file__).parents[2] / "src"), *sys.path])}
+    child = subprocess.Popen(
+        [sys.executable, "-c", KILLED_WRITER, str(dest), str(source)], stdout=subprocess.PIPE, text=True, env=env
+    )
+    try:
+        assert child.stdout is not None
+        temp = Path(child.stdout.readline().strip())
+        assert temp.exists() and not dest.exists()
+    finally:
+        child.send_signal(signal.SIGKILL)
+        child.wait(timeout=10)
+    assert not dest.exists()
+    assert cleanup_partials(root) == 1
+    assert listing(root) == []
+    # the re-run writes the file completely
+    atomic_write_bytes(dest, data)
+    assert listing(root) == ["media/clip.mp4"]
