@@ -15,7 +15,7 @@ from ringvault.cloud.device import DeviceBase
 from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api
 from ringvault.cloud.errors import CapabilityError, NotFoundError, RecordingNotReadyError, ResponseFormatError
 from ringvault.cloud.models.devices import CameraEntry
-from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult
+from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult, event_query
 from ringvault.cloud.models.health import DeviceHealth
 from ringvault.cloud.models.kinds import CAMERA_FAMILIES, Capabilities, DeviceClass, capabilities
 
@@ -214,15 +214,7 @@ class RingCamera(DeviceBase[CameraEntry]):
         favorites: bool | None = None,
     ) -> CameraEventsPage:
         """One page of ``locations/{loc}/devices/{id}/events`` (newest first)."""
-        params: dict[str, Any] = {"limit": limit}
-        if kind:
-            params["kind"] = kind
-        if state:
-            params["state"] = state
-        if favorites is not None:
-            params["favorites"] = "true" if favorites else "false"
-        if pagination_key:
-            params["pagination_key"] = pagination_key
+        params = event_query(limit=limit, kind=kind, state=state, pagination_key=pagination_key, favorites=favorites)
         url = clients_api(f"locations/{self._require_location()}/devices/{self.id}/events")
         return CameraEventsPage.model_validate(await self._http.request_json("GET", url, params=params))
 

@@ -11,7 +11,7 @@ from ringvault.cloud.device import DeviceBase, RingDevice, Signal
 from ringvault.cloud.endpoints import app_api, clients_api
 from ringvault.cloud.errors import CapabilityError
 from ringvault.cloud.intercom import RingIntercom
-from ringvault.cloud.models.events import CameraEventsPage
+from ringvault.cloud.models.events import CameraEventsPage, event_query
 from ringvault.cloud.models.kinds import DeviceClass
 from ringvault.cloud.models.locations import LocationMode, UserLocation
 
@@ -90,15 +90,7 @@ class Location:
     ) -> CameraEventsPage:
         """One page of ``locations/{loc}/events`` (all cameras of the location, newest first)."""
         self._require_known()
-        params: dict[str, Any] = {"limit": limit}
-        if kind:
-            params["kind"] = kind
-        if state:
-            params["state"] = state
-        if favorites is not None:
-            params["favorites"] = "true" if favorites else "false"
-        if pagination_key:
-            params["pagination_key"] = pagination_key
+        params = event_query(limit=limit, kind=kind, state=state, pagination_key=pagination_key, favorites=favorites)
         doc = await self._http.request_json("GET", clients_api(f"locations/{self.id}/events"), params=params)
         return CameraEventsPage.model_validate(doc)
 

@@ -179,3 +179,19 @@ class VideoSearchResult(RingModel):
     @property
     def ding_id_str(self) -> str | None:
         return self.ding_id
+
+
+def event_query(
+    *, limit: int, kind: str | None, state: str | None, pagination_key: str | None, favorites: bool | None
+) -> dict[str, Any]:
+    """Query parameters of Ring's event lists (``locations/{loc}[/devices/{id}]/events``), absent ones left out."""
+    params: dict[str, Any] = {"limit": limit}
+    if kind:
+        params["kind"] = kind
+    if state:
+        params["state"] = state
+    if favorites is not None:
+        params["favorites"] = "true" if favorites else "false"
+    if pagination_key:
+        params["pagination_key"] = pagination_key
+    return params
