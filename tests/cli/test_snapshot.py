@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 from datetime import UTC, datetime
 from pathlib import Path
@@ -10,7 +11,9 @@ from typing import Any
 import httpx
 from PIL import Image
 
+from ringvault.archive.snapshots import FolderSink, take_snapshot
 from ringvault.archive.store import ArchiveStore
+from ringvault.cloud.camera import Snapshot
 from ringvault.sim.server import SimServer
 from tests.cli.conftest import Invoke
 
@@ -142,3 +145,68 @@ def test_usage_errors(invoke: Invoke, logged_in: Path) -> None:
     assert invoke("snapshot").exit_code == 2
     assert invoke("snapshot", "--all", "x").exit_code == 2
     assert invoke("snapshot", "--all", "--count", "2").exit_code == 2
+
+
+def test_not_a_camera_is_reported_and_the_run_continues(
+    invoke: Invoke, logged_in: Path, cloud_env: SimServer, tmp_path: Path
+) -> None:
+    world = httpx.get(f"{cloud_env.url}/_sim/world", timeout=10).json()
+    chime = next(d for d in world["devices"] if d["family"] == "chimes")
+    camera = _wired(_cameras(cloud_env))
+    out = tmp_path / "mixed"
+    result = invoke("snapshot", str(chime["id"]), str(camera["id"]), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"{chime['name']}: failed:" in result.output
+    assert "not a camera" in result.output
+    assert len(list(out.glob("*.jpg"))) == 1
+
+
+def test_battery_cameras_note_below_ten_minutes(
+    invoke: Invoke, logged_in: Path, cloud_env: SimServer, tmp_path: Path
+) -> None:
+    result = invoke("snapshot", "--all", "--out", str(tmp_path / "b"), "--every", "1", "--count", "1")
+    assert result.exit_code == 0, result.output
+    assert result.output.count("note: battery cameras") == 1
+
+
+class _FakeCamera:
+    """Just enough of RingCamera for take_snapshot: Ring answers an error body instead of a JPEG."""
+
+    id = 42
+    name = "Fake Cam"
+    location_id = "loc"
+
+    def __init__(self) -> None:
+        self.raw: dict[str, Any] = {}
+        self.calls = 0
+
+    async def get_snapshot(self, *, force: bool = True) -> Snapshot:
+        self.calls += 1
+        return Snapshot(
+            image=b"<html><body>502 Bad Gateway</body></html>", captured_at=datetime.now(UTC), content_type="image/jpeg"
+        )
+
+
+def test_an_error_body_is_retried_and_never_saved(tmp_path: Path) -> None:
+    camera = _FakeCamera()
+    sleeps: list[float] = []
+
+    async def fake_sleep(seconds: float) -> None:
+        sleeps.append(seconds)
+
+    for validate in (True, False):
+        camera.calls, sleeps[:] = 0, []
+        outcome = asyncio.run(
+            take_snapshot(
+                camera,  # type: ignore[arg-type]
+                FolderSink(tmp_path),
+                max_retries=3,
+                validate=validate,
+                sleep=fake_sleep,
+            )
+        )
+        assert outcome.status == "failed"
+        assert outcome.error and "HTML" in outcome.error.upper()
+        assert camera.calls == 3
+        assert sleeps == [1.0, 1.0]
+    assert list(tmp_path.iterdir()) == []
