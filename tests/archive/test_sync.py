@@ -23,6 +23,7 @@ from tests.archive.sync_helpers import (
     stats_endpoints,
     sync_once,
 )
+from tests.cli.conftest import Invoke, two_factor_code
 
 S3 = "s3.amazonaws.com"
 HISTORY = "/history"
@@ -124,3 +125,49 @@ def test_metadata_only_and_dry_run(sim: SimServer, tmp_path: Path, archive: Path
     assert not list(archive.rglob("*.mp4"))
     with ArchiveStore.open(archive) as store:
         assert store.counts().media_by_status.get("pending") == expected
+
+
+@pytest.fixture
+def cli(cloud_env: SimServer) -> Invoke:
+    """``ringvault`` in-process, logged in the scripted way (as ``tests/cli/conftest.py`` does)."""
+    from typer.testing import CliRunner, Result
+
+    from ringvault.cli import app
+
+    runner = CliRunner()
+
+    def _invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    email, password = cloud_env.state.config.email, cloud_env.state.config.password
+    assert _invoke("login", "--email", email, "--password", password).exit_code == 3
+    code = two_factor_code(cloud_env)
+    assert _invoke("login", "--email", email, "--password", password, "--code", code).exit_code == 0
+    return _invoke
+
+
+def test_cli_sync_prints_summary(
+    cli: Invoke, cloud_env: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke = cli
+    archive = tmp_path / "cli-archive"
+    monkeypatch.setenv("RINGVAULT_ARCHIVE", str(archive))
+    result = invoke("sync", "--concurrency", "2")
+    assert result.exit_code == 0, result.output
+    expected = sum(len(events) for events in media_events(cloud_env).values())
+    assert f"{expected} downloaded" in result.output
+    assert "0 failed" in result.output
+    assert str(archive) in result.output and "archive.sqlite3" in result.output
+    assert len(list(archive.rglob("*.mp4"))) == expected
+
+    again = invoke("sync", "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert "0 new events, 0 recordings would be downloaded" in again.output
+
+
+def test_cli_sync_bad_date_is_usage_error(cli: Invoke, tmp_path: Path) -> None:
+    invoke = cli
+    result = invoke("sync", "--archive", str(tmp_path / "a"), "--since", "yesterday-ish")
+    assert result.exit_code == 2
+    assert "--since 'yesterday-ish' is not a date" in result.output
+    assert not (tmp_path / "a").exists()
