@@ -12,7 +12,9 @@ from sqlalchemy import func, select
 
 from ringvault.archive.store import ArchiveStore, MediaStatus
 from ringvault.archive.store.models import Media
+from ringvault.archive.sync import _Limiter
 from ringvault.archive.validate import validate_mp4
+from ringvault.cloud.errors import DeviceNotFoundError
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 from tests.archive.sync_helpers import (
@@ -171,3 +173,46 @@ def test_cli_sync_bad_date_is_usage_error(cli: Invoke, tmp_path: Path) -> None:
     assert result.exit_code == 2
     assert "--since 'yesterday-ish' is not a date" in result.output
     assert not (tmp_path / "a").exists()
+
+
+def test_device_and_kind_filters(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    events = media_events(sim)
+    device_id, device_events = next(iter(events.items()))
+    kind = str(device_events[0]["kind"])
+    wanted = sum(1 for e in device_events if e["kind"] == kind)
+    options = fast_sync_options(devices=[device_id], kinds=[kind])
+    summary = asyncio.run(sync_once(sim, tmp_path, archive, options))
+    assert summary.devices == 1
+    assert summary.downloaded == wanted
+    assert summary.skipped == len(device_events) - wanted
+    assert len(list(archive.rglob("*.mp4"))) == wanted
+
+
+def test_unknown_device_is_refused(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    with pytest.raises(DeviceNotFoundError):
+        asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(devices=["no such camera"])))
+
+
+def test_limiter_halves_but_never_below_one() -> None:
+    limiter = _Limiter(4)
+    limiter.halve()
+    assert limiter.limit == 2
+    limiter.halve()
+    limiter.halve()
+    assert limiter.limit == 1
+
+    async def busy() -> int:
+        peak = active = 0
+
+        async def worker() -> None:
+            nonlocal peak, active
+            async with limiter:
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.01)
+                active -= 1
+
+        await asyncio.gather(*(worker() for _ in range(5)))
+        return peak
+
+    assert asyncio.run(busy()) == 1
