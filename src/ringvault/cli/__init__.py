@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, sim, snapshot
+from ringvault.cli import auth, devices, sim, snapshot, sync
 from ringvault.cli.common import GlobalOptions
 
 app = typer.Typer(
@@ -59,6 +59,7 @@ def _root(
 auth.register(app)
 devices.register(app)
 sim.register(app)
+sync.register(app)
 snapshot.register(app)
 
 

@@ -1,0 +1,218 @@
+"""The sync engine against the real simulator: full sync, no-change re-sync, not-ready recordings, faults, CLI."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import func, select
+
+from ringvault.archive.store import ArchiveStore, MediaStatus
+from ringvault.archive.store.models import Media
+from ringvault.archive.sync import _Limiter
+from ringvault.archive.validate import validate_mp4
+from ringvault.cloud.errors import DeviceNotFoundError
+from ringvault.sim.config import SimConfig
+from ringvault.sim.server import SimServer
+from tests.archive.sync_helpers import (
+    count_matching,
+    fast_sync_options,
+    media_events,
+    sim_json,
+    stats_endpoints,
+    sync_once,
+)
+from tests.cli.conftest import Invoke, two_factor_code
+
+S3 = "s3.amazonaws.com"
+HISTORY = "/history"
+
+
+@pytest.fixture
+def sim_config(media_cache: Path) -> SimConfig:
+    return SimConfig(seed=7, locations=2, events_per_device=6, recording_seconds=1.0, media_cache_dir=media_cache)
+
+
+@pytest.fixture
+def archive(tmp_path: Path) -> Iterator[Path]:
+    yield tmp_path / "archive"
+
+
+def _assert_complete(sim: SimServer, archive: Path) -> None:
+    expected = media_events(sim)
+    with ArchiveStore.open(archive) as store:
+        total = 0
+        for device_id, events in expected.items():
+            for sim_event in events:
+                stored = store.get_event(str(sim_event["id_str"]))
+                assert stored is not None, sim_event
+                assert stored.media_status is MediaStatus.DONE, (stored.id, stored.media_last_error)
+                media = store.media_for_event(stored.id)
+                assert len(media) == 1
+                path = archive / media[0].path
+                assert validate_mp4(path).ok, path
+                sidecar = json.loads(path.with_suffix(".json").read_text())
+                assert sidecar["ringId"] == stored.id
+                assert sidecar["deviceId"] == device_id
+                total += 1
+        with store.engine.connect() as conn:
+            rows = conn.execute(select(func.count()).select_from(Media)).scalar_one()
+            distinct = conn.execute(select(func.count(func.distinct(Media.event_id)))).scalar_one()
+        assert rows == distinct == total
+    mp4s = [p for p in archive.rglob("*.mp4")]
+    assert len(mp4s) == total
+    assert not [p for p in archive.rglob("*") if ".part-" in p.name]
+
+
+def test_full_sync_then_no_change_resync(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    summary = asyncio.run(sync_once(sim, tmp_path, archive))
+    expected = sum(len(events) for events in media_events(sim).values())
+    assert expected > 0
+    assert summary.downloaded == expected
+    assert summary.failed == 0 and summary.pending == 0
+    assert summary.bytes > 0 and summary.requests > 0
+    _assert_complete(sim, archive)
+
+    sim_json(sim, "DELETE", "/_sim/stats")
+    again = asyncio.run(sync_once(sim, tmp_path, archive))
+    endpoints = stats_endpoints(sim)
+    assert count_matching(endpoints, HISTORY) <= summary.devices
+    assert count_matching(endpoints, S3) == 0
+    assert again.new == 0 and again.downloaded == 0
+    _assert_complete(sim, archive)
+
+
+def test_not_ready_recording_stays_pending_then_fetched(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    device_id = next(iter(media_events(sim)))
+    sim_json(sim, "PATCH", "/_sim/faults", {"recording_delay_s": 3600})
+    created = sim_json(sim, "POST", "/_sim/events", {"device_id": int(device_id)})
+    ding = str(created.get("id_str") or created["id"])
+
+    summary = asyncio.run(sync_once(sim, tmp_path, archive))
+    assert summary.new == 1 and summary.pending == 1 and summary.downloaded == 0
+    with ArchiveStore.open(archive) as store:
+        stored = store.get_event(ding)
+        assert stored is not None
+        assert stored.media_status is MediaStatus.PENDING
+        assert store.media_for_event(ding) == []
+
+    sim_json(sim, "POST", "/_sim/clock", {"advance_s": 4000})
+    summary = asyncio.run(sync_once(sim, tmp_path, archive))
+    assert summary.downloaded == 1 and summary.pending == 0
+    _assert_complete(sim, archive)
+
+
+def test_sync_with_faults_ends_complete(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    sim_json(sim, "PATCH", "/_sim/faults", {"error_rate": 0.05, "drop_rate": 0.2})
+    summary = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(max_attempts=5)))
+    assert summary.failed == 0, summary.errors
+    _assert_complete(sim, archive)
+
+
+def test_metadata_only_and_dry_run(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    dry = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True)))
+    expected = sum(len(events) for events in media_events(sim).values())
+    assert dry.would_download == expected and dry.new >= expected
+    assert dry.downloaded == 0
+    assert not list(archive.rglob("*.mp4"))
+    with ArchiveStore.open(archive) as store:
+        assert store.counts().events == 0
+
+    meta = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(metadata_only=True)))
+    assert meta.new == dry.new and meta.downloaded == 0
+    assert not list(archive.rglob("*.mp4"))
+    with ArchiveStore.open(archive) as store:
+        assert store.counts().media_by_status.get("pending") == expected
+
+
+@pytest.fixture
+def cli(cloud_env: SimServer) -> Invoke:
+    """``ringvault`` in-process, logged in the scripted way (as ``tests/cli/conftest.py`` does)."""
+    from typer.testing import CliRunner, Result
+
+    from ringvault.cli import app
+
+    runner = CliRunner()
+
+    def _invoke(*args: str) -> Result:
+        return runner.invoke(app, list(args), catch_exceptions=False)
+
+    email, password = cloud_env.state.config.email, cloud_env.state.config.password
+    assert _invoke("login", "--email", email, "--password", password).exit_code == 3
+    code = two_factor_code(cloud_env)
+    assert _invoke("login", "--email", email, "--password", password, "--code", code).exit_code == 0
+    return _invoke
+
+
+def test_cli_sync_prints_summary(
+    cli: Invoke, cloud_env: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    invoke = cli
+    archive = tmp_path / "cli-archive"
+    monkeypatch.setenv("RINGVAULT_ARCHIVE", str(archive))
+    result = invoke("sync", "--concurrency", "2")
+    assert result.exit_code == 0, result.output
+    expected = sum(len(events) for events in media_events(cloud_env).values())
+    assert f"{expected} downloaded" in result.output
+    assert "0 failed" in result.output
+    assert str(archive) in result.output and "archive.sqlite3" in result.output
+    assert len(list(archive.rglob("*.mp4"))) == expected
+
+    again = invoke("sync", "--dry-run")
+    assert again.exit_code == 0, again.output
+    assert "0 new events, 0 recordings would be downloaded" in again.output
+
+
+def test_cli_sync_bad_date_is_usage_error(cli: Invoke, tmp_path: Path) -> None:
+    invoke = cli
+    result = invoke("sync", "--archive", str(tmp_path / "a"), "--since", "yesterday-ish")
+    assert result.exit_code == 2
+    assert "--since 'yesterday-ish' is not a date" in result.output
+    assert not (tmp_path / "a").exists()
+
+
+def test_device_and_kind_filters(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    events = media_events(sim)
+    device_id, device_events = next(iter(events.items()))
+    kind = str(device_events[0]["kind"])
+    wanted = sum(1 for e in device_events if e["kind"] == kind)
+    options = fast_sync_options(devices=[device_id], kinds=[kind])
+    summary = asyncio.run(sync_once(sim, tmp_path, archive, options))
+    assert summary.devices == 1
+    assert summary.downloaded == wanted
+    assert summary.skipped == len(device_events) - wanted
+    assert len(list(archive.rglob("*.mp4"))) == wanted
+
+
+def test_unknown_device_is_refused(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    with pytest.raises(DeviceNotFoundError):
+        asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(devices=["no such camera"])))
+
+
+def test_limiter_halves_but_never_below_one() -> None:
+    limiter = _Limiter(4)
+    limiter.halve()
+    assert limiter.limit == 2
+    limiter.halve()
+    limiter.halve()
+    assert limiter.limit == 1
+
+    async def busy() -> int:
+        peak = active = 0
+
+        async def worker() -> None:
+            nonlocal peak, active
+            async with limiter:
+                active += 1
+                peak = max(peak, active)
+                await asyncio.sleep(0.01)
+                active -= 1
+
+        await asyncio.gather(*(worker() for _ in range(5)))
+        return peak
+
+    assert asyncio.run(busy()) == 1
