@@ -216,6 +216,18 @@ async def test_snapshot_decodes_and_uses_x_time_millis(sim: SimServer, rv_home: 
         assert any(f"after-ms={snap.time_millis}" in str(r) and "extras=force" in str(r) for r in snaps)
 
 
+async def test_first_forced_snapshot_is_a_new_capture(sim: SimServer, rv_home: Path) -> None:
+    """A fresh process knows no x-time-millis: a forced snapshot must still return the new capture, not the image
+    Ring already held (that would answer 'newer than 0' at once)."""
+    flood_id = world_device(sim, "Driveway Floodlight")["id"]
+    held = sim.state.world.latest_capture(flood_id)
+    assert held is not None
+    async with open_api(sim, rv_home) as api:
+        flood = await camera(api, "Driveway Floodlight")
+        snap = await flood.get_snapshot(force=True)
+    assert snap.time_millis is not None and snap.time_millis > held
+
+
 def _request_list(payload: object) -> list[object]:
     if isinstance(payload, dict):
         for key in ("requests", "items", "log"):

@@ -335,7 +335,20 @@ class RingCamera(DeviceBase[CameraEntry]):
                 and now - self._last_forced_at < FORCE_SNAPSHOT_INTERVAL_S
             ):
                 send_force = False
-            params: dict[str, Any] = {"after-ms": cached.time_millis if cached and cached.time_millis else 0}
+            after_ms = cached.time_millis if cached and cached.time_millis else 0
+            if send_force and not after_ms and not self.has_battery:
+                # "next" means newer than after-ms: with none known Ring answers at once with the image it already
+                # holds, and the forced capture would be lost. Learn that image's time first, then wait past it.
+                # (Battery cameras capture at most every ~10 minutes: waiting would usually end in the old image.)
+                current = await self._http.request(
+                    "GET",
+                    f"{SNAPS_API}/next/{self.id}",
+                    params={"after-ms": 0},
+                    headers={"Accept": "image/jpeg"},
+                    timeout=SNAPSHOT_TIMEOUT_S,
+                )
+                after_ms = _snapshot_from(current.content, current.headers).time_millis or 0
+            params: dict[str, Any] = {"after-ms": after_ms}
             if max_wait_ms is not None:
                 params["max-wait-ms"] = max_wait_ms
             if send_force:
