@@ -10,6 +10,8 @@ import pytest
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 
+pytest_plugins = ["tests.cli_fixtures"]
+
 
 @pytest.fixture(scope="session")
 def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:

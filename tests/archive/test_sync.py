@@ -25,7 +25,7 @@ from tests.archive.sync_helpers import (
     stats_endpoints,
     sync_once,
 )
-from tests.cli.conftest import Invoke, two_factor_code
+from tests.cli_fixtures import Invoke
 
 S3 = "s3.amazonaws.com"
 HISTORY = "/history"
@@ -130,22 +130,9 @@ def test_metadata_only_and_dry_run(sim: SimServer, tmp_path: Path, archive: Path
 
 
 @pytest.fixture
-def cli(cloud_env: SimServer) -> Invoke:
-    """``ringvault`` in-process, logged in the scripted way (as ``tests/cli/conftest.py`` does)."""
-    from typer.testing import CliRunner, Result
-
-    from ringvault.cli import app
-
-    runner = CliRunner()
-
-    def _invoke(*args: str) -> Result:
-        return runner.invoke(app, list(args), catch_exceptions=False)
-
-    email, password = cloud_env.state.config.email, cloud_env.state.config.password
-    assert _invoke("login", "--email", email, "--password", password).exit_code == 3
-    code = two_factor_code(cloud_env)
-    assert _invoke("login", "--email", email, "--password", password, "--code", code).exit_code == 0
-    return _invoke
+def cli(invoke: Invoke, logged_in: Path) -> Invoke:
+    """``ringvault`` in-process, logged in the scripted way (fixtures of ``tests/cli_fixtures.py``)."""
+    return invoke
 
 
 def test_cli_sync_prints_summary(

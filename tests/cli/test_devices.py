@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 
 from ringvault.sim.server import SimServer
-from tests.cli.conftest import Invoke
+from tests.cli_fixtures import Invoke
 
 
 def _world(sim: SimServer) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from ringvault.cli import app
 from ringvault.sim.server import SimServer
-from tests.cli.conftest import Invoke, two_factor_code
+from tests.cli_fixtures import Invoke, two_factor_code
 
 
 def test_scripted_login_with_2fa_keeps_a_private_token(invoke: Invoke, cloud_env: SimServer, rv_home: Path) -> None:

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from ringvault.sim.server import SimServer
-from tests.cli.conftest import two_factor_code
+from tests.cli_fixtures import two_factor_code
 
 
 def _read_until(fd: int, needle: str, seen: list[str], timeout: float = 30.0) -> None:

@@ -15,7 +15,7 @@ from ringvault.archive.snapshots import FolderSink, take_snapshot
 from ringvault.archive.store import ArchiveStore
 from ringvault.cloud.camera import Snapshot
 from ringvault.sim.server import SimServer
-from tests.cli.conftest import Invoke
+from tests.cli_fixtures import Invoke
 
 CAMERA_FAMILIES = {"doorbots", "authorized_doorbots", "stickup_cams"}
 

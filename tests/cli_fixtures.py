@@ -1,4 +1,5 @@
-"""CLI fixtures: run ``ringvault`` in-process (typer's runner) against the real simulator server."""
+"""CLI fixtures (``invoke``, ``logged_in``): run ``ringvault`` in-process (typer's runner) against the real simulator
+server. Registered for the whole suite by ``tests/conftest.py``."""
 
 from __future__ import annotations
 
