@@ -165,7 +165,7 @@ class ArchiveStore:
             return sqlite.insert(table)
         if name == "postgresql":
             return postgresql.insert(table)
-        raise NotImplementedError(f"the archive supports SQLite and PostgreSQL, not {name}")
+        raise ValueError(f"the archive supports SQLite and PostgreSQL, not {name}: use a sqlite or postgresql URL")
 
     # -- accounts, locations, devices -----------------------------------------------------------------------
 
