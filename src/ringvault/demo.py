@@ -135,7 +135,8 @@ def main() -> int:
             f"Login kept in {home / 'token.json'} (mode 0600); the next command needs no password."
         )
         console.print(f"Archive:  {archive}/media (one folder per location and device, a JSON sidecar per video)")
-        console.print(f"Database: {archive / DB_FILENAME}  (try: sqlite3 {archive / DB_FILENAME} 'select * from events')")
+        db = archive / DB_FILENAME
+        console.print(f"Database: {db}  (try: sqlite3 {db} 'select kind, count(*) from events group by kind')")
     return 0
 
 
