@@ -150,6 +150,14 @@ def test_event_detail_and_media_ranges(serve: Serve, cloud_env: SimServer, archi
         beyond = client.get(url, headers={"Range": f"bytes={size}-"})
         assert beyond.status_code == 416 and beyond.headers["content-range"] == f"bytes */{size}"
         assert client.get(url, headers={"Range": "lines=1-2"}).status_code == 400
+        several = client.get(url, headers={"Range": "bytes=0-9,20-29"})
+        assert several.status_code == 206
+        assert several.headers["content-type"].startswith("multipart/byteranges")
+        assert data[0:10] in several.content and data[20:30] in several.content
+        etag = full.headers["etag"]
+        assert client.get(url, headers={"Range": "bytes=0-9", "If-Range": etag}).status_code == 206
+        changed = client.get(url, headers={"Range": "bytes=0-9", "If-Range": '"another-version"'})
+        assert changed.status_code == 200 and changed.content == data
 
         path.unlink()
         missing = client.get(url)
