@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from ringvault.server import ServerSettings
 from ringvault.server.security import is_loopback
 from ringvault.sim.server import SimServer
 from tests.cli_fixtures import Invoke
@@ -50,6 +51,11 @@ def test_without_a_key_only_loopback_host_names_are_answered(serve: Serve) -> No
         assert client.get("/api/devices", headers={"Host": f"localhost:{server.port}"}).status_code == 200
         rebound = client.get("/api/devices", headers={"Host": f"attacker.example:{server.port}"})
         assert rebound.status_code == 400 and "127.0.0.1" in rebound.json()["error"]
+
+
+def test_the_key_is_not_in_the_settings_repr(tmp_path: Path) -> None:
+    settings = ServerSettings(archive_dir=tmp_path, api_key=KEY)
+    assert KEY not in repr(settings) and KEY not in str(settings)
 
 
 def test_loopback_names() -> None:
