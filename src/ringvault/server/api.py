@@ -7,6 +7,7 @@ that runs the sync jobs.
 
 from __future__ import annotations
 
+import dataclasses
 import mimetypes
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
@@ -61,8 +62,6 @@ def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None
 
 
 def _sync_options(ctx: ServerContext, body: SyncRequest) -> SyncOptions:
-    import dataclasses
-
     since = _when(body.since, "since")
     until = _when(body.until, "until", end=True)
     if since is not None and until is not None and since >= until:
