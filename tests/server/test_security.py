@@ -107,7 +107,8 @@ def test_serve_command_end_to_end(cloud_env: SimServer, logged_in: Path, tmp_pat
             assert job["state"] == "done", job
             assert client.get("/api/devices").json()
         proc.send_signal(signal.SIGINT)
-        output, _ = proc.communicate(timeout=30)
+        proc.wait(timeout=30)
+        output = proc.stdout.read()  # the same buffered reader as the banner (communicate() would skip its buffer)
     finally:
         if proc.poll() is None:
             proc.kill()
