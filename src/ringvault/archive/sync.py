@@ -80,6 +80,9 @@ class SyncOptions:
     max_attempts: int = 3
     """Attempts per recording in one run for transient errors (truncated/invalid files, HTTP errors)."""
     layout: MediaLayout = field(default_factory=MediaLayout)
+    exclude_ids: frozenset[str] = frozenset()
+    """Ding ids whose recordings this run does not download (the seed-001 connector's "already held" list); their
+    events are still stored and stay ``pending`` for a later run."""
 
 
 @dataclass
@@ -170,6 +173,8 @@ def _event_record(item: HistoryItem, location_id: str | None, media_status: Medi
 
 
 def _wanted(event: StoredEvent | EventRecord, options: SyncOptions) -> bool:
+    if event.id in options.exclude_ids:
+        return False
     if options.kinds and (event.kind or "") not in options.kinds:
         return False
     created = _utc(event.created_at)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,16 +23,12 @@ def register(app: typer.Typer) -> None:
 def parse_when(value: str, option: str, *, end: bool = False) -> datetime:
     """``YYYY-MM-DD`` (a whole day: its start, or with ``end`` the start of the next day) or an ISO date-time
     (naive = UTC). Anything else exits 2 with one clear line."""
-    text = value.strip()
+    from ringvault.archive.dates import parse_when as parse
+
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]", code=EXIT_USAGE)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return parse(value, end=end)
+    except ValueError as exc:
+        fail(f"{option} {exc}", code=EXIT_USAGE)
 
 
 def _human_bytes(size: int) -> str:
