@@ -9,6 +9,7 @@ import httpx
 
 from ringvault.sim.server import SimServer
 from tests.sim.portability.helpers import (
+    CLIENT_ID,
     COMPLETION_DELAY_S,
     NotificationSink,
     advance,
@@ -127,7 +128,7 @@ def test_one_time_transfer_allows_one_query(sim: SimServer, client: httpx.Client
 
 def test_subscription_confirmation_handshake(sim: SimServer, client: httpx.Client, sink: NotificationSink) -> None:
     patch_app(client, notification_url=sink.url)
-    sent = client.post(f"/_sim/portability/apps/{_client_id()}/subscription-confirmation", json={"region": "us-east-1"})
+    sent = client.post(f"/_sim/portability/apps/{CLIENT_ID}/subscription-confirmation", json={"region": "us-east-1"})
     assert sent.status_code == 202
     wait_until(lambda: len(sink.received) >= 1, "the SubscriptionConfirmation")
     message = sink.messages()[0]
@@ -141,9 +142,3 @@ def test_subscription_confirmation_handshake(sim: SimServer, client: httpx.Clien
     subscriptions = client.get("/_sim/portability/notifications").json()["subscriptions"]
     assert subscriptions[0]["confirmed_at"] is not None
     assert client.get(subscribe.replace("Token=", "Token=x")).status_code == 400
-
-
-def _client_id() -> str:
-    from tests.sim.portability.helpers import CLIENT_ID
-
-    return CLIENT_ID
