@@ -40,7 +40,20 @@ CONTROL_PREFIX = "/_sim"
 LOGGED_HEADERS = ("hardware_id", "user-agent", "content-type", "accept", "2fa-support")
 SECRET_HEADERS = ("authorization", "2fa-code")
 SECRET_QUERY_KEYS = frozenset(
-    {"authcode", "ticket", "access_token", "refresh_token", "password", "x-amz-signature", "x-amz-security-token"}
+    {
+        "authcode",
+        "ticket",
+        "access_token",
+        "refresh_token",
+        "password",
+        "x-amz-signature",
+        "x-amz-security-token",
+        # OAuth (Login with Ring) and SNS confirmation secrets
+        "code",
+        "code_verifier",
+        "client_secret",
+        "token",
+    }
 )
 REDACTED = "<redacted>"
 MEDIA_CHUNK = 64 * 1024

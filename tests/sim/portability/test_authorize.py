@@ -200,3 +200,10 @@ def test_blink_host_serves_the_same_flow(sim: SimServer, client: httpx.Client) -
     answer = consent(client, sim, authorize_params(challenge), host="api.oauth.blink.com")
     assert "code" in redirect_params(answer)
     assert client.get("/_sim/portability/grants").json()["grants"][0]["brand"] == "blink"
+
+
+def test_request_log_redacts_oauth_secrets(sim: SimServer, client: httpx.Client) -> None:
+    _, challenge = pkce()
+    client.get(AUTHORIZE, params={**authorize_params(challenge), "code": "leak-1", "client_secret": "leak-2"})
+    logged = client.get("/_sim/requests", params={"limit": 5}).text
+    assert "leak-1" not in logged and "leak-2" not in logged and "code=%3Credacted%3E" in logged
