@@ -18,7 +18,7 @@ SCOPE_ID = "data-portability"
 DEMO_CLIENT_ID = "amzn1.application-oa2-client.ringvaultsimulatordemo0000000001"
 DEMO_CLIENT_SECRET = "amzn1.oa2-cs.v1.simulator-only-demo-secret-not-a-ring-credential"
 DEMO_REDIRECT_URIS = ("http://127.0.0.1/portability/callback", "http://localhost/portability/callback")
-DEMO_NOTIFICATION_URL = "http://127.0.0.1:8780/portability/notifications/v1"
+DEMO_NOTIFICATION_URL = "http://127.0.0.1:8080/portability/notifications/v1"
 
 History = Literal["5d", "30d", "60d", "1y", "since"]
 Duration = Literal["once", "30d", "90d", "180d", "1y"]
