@@ -249,6 +249,10 @@ class _IncompleteBody(Exception):
     """The media body ended before Content-Length bytes arrived."""
 
 
+#: ``progress(bytes_written, total_or_None)`` after every chunk of a download (and with 0 when it starts over).
+DownloadProgress = Callable[[int, int | None], None]
+
+
 @dataclass
 class _DownloadState:
     handle: IO[bytes]
@@ -258,6 +262,7 @@ class _DownloadState:
     content_type: str | None = None
     failures_without_progress: int = 0
     last_failure_made_progress: bool = False
+    progress: DownloadProgress | None = None
 
     def restart(self) -> None:
         self.handle.seek(0)
@@ -265,6 +270,16 @@ class _DownloadState:
         self.sha = hashlib.sha256()
         self.written = 0
         self.total = None
+        self.report()
+
+    def report(self) -> None:
+        """Tell the progress callback; a failing display is logged and never breaks the download."""
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.written, self.total)
+        except Exception:
+            logger.exception("download progress callback %r failed", self.progress)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -728,6 +743,7 @@ class RingHttp:
         *,
         auth: bool = False,
         expected_type: str | None = None,
+        progress: DownloadProgress | None = None,
     ) -> DownloadResult:
         """Stream ``url`` into ``dest`` (created or truncated) in constant memory.
 
@@ -736,11 +752,13 @@ class RingHttp:
           Content-Length, retries 429/5xx with backoff.
         - 404 from a storage host → ``RecordingNotReadyError``; 403 → ``RingHttpError`` (expired URL); no retry.
         - ``expected_type`` (e.g. ``video/mp4`` or ``image/``) guards against error pages saved as media.
+        - ``progress(bytes_written, total)`` is called once the body starts (``total`` from Content-Length or
+          Content-Range, None when unknown), after every chunk, and with 0 when the download starts over.
         - On failure ``dest`` is removed.
         """
         dest = Path(dest)
         handle = _open_for_writing(dest)
-        state = _DownloadState(handle=handle)
+        state = _DownloadState(handle=handle, progress=progress)
         ok = False
         try:
             await self._download_with_retries(url, state, auth=auth, expected_type=expected_type)
@@ -934,10 +952,12 @@ class RingHttp:
                 f"GET {self._ring_path(url)} answered {_media_type(response.headers.get('content-type')) or 'nothing'}"
                 f", expected {expected_type}"
             )
+        state.report()
         async for chunk in response.aiter_raw():  # as received: a drop loses nothing already read
             state.handle.write(chunk)
             state.sha.update(chunk)
             state.written += len(chunk)
+            state.report()
         if state.total is not None and state.written < state.total:
             raise _IncompleteBody(f"{state.written} of {state.total} bytes")
         if state.total is not None and state.written > state.total:
