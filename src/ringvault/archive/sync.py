@@ -58,7 +58,7 @@ if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.models.events import HistoryItem
 
-__all__ = ["FileProgress", "SyncOptions", "SyncProgress", "SyncSummary", "run_sync"]
+__all__ = ["FileProgress", "FileProgressCallback", "SyncOptions", "SyncProgress", "SyncSummary", "run_sync"]
 
 HISTORY_PAGE = 100
 
