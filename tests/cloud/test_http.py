@@ -648,6 +648,28 @@ async def test_post_is_retried_only_where_safe() -> None:
     }
 
 
+async def test_a_refresh_grant_is_retried_after_a_500_but_a_password_grant_is_not() -> None:
+    """A refresh that met a 500 is repeated (if Ring did not rotate, the retry succeeds; if it did, the token is lost
+    either way); a password grant is not (each attempt may send the user another 2FA code)."""
+    from ringvault.cloud.auth import token_grant
+
+    token_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        grant = json.loads(request.content)["grant_type"]
+        token_calls.append(grant)
+        if token_calls.count(grant) == 1:
+            return httpx.Response(500, json={"error": "Internal Server Error"})
+        return httpx.Response(200, json={"access_token": "new-at", "refresh_token": "new-rt", "expires_in": 3600})
+
+    async with _mock(handler) as http:
+        grant = await token_grant(http, {"grant_type": "refresh_token", "refresh_token": "rt"}, hardware_id="hid")
+        assert (grant.access_token, grant.refresh_token) == ("new-at", "new-rt")
+        with pytest.raises(RingHttpError):
+            await token_grant(http, {"grant_type": "password", "username": "u", "password": "p"}, hardware_id="hid")
+    assert token_calls == ["refresh_token", "refresh_token", "password"]
+
+
 async def test_request_json_rejects_html_and_keeps_big_ints() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("html"):
