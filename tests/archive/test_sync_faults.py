@@ -1,8 +1,9 @@
 """One sync under every fault Ring's cloud is known for, at once, ending with a complete and clean archive.
 
-The simulator answers 5 % of requests 500/503 and 2 % 504, rate-limits at 15 requests per second (after a burst of
-30) with ``Retry-After: 1``, cuts 30 % of media bodies off half-way, expires the access token every 5 API requests (so the
-refresh token rotates dozens of times), and holds back the recordings of the newest events (``recording_delay_s``).
+The simulator answers 5 % of requests 500/503 and 2 % 504, rate-limits at 15 requests per second (after a burst
+of 30) with ``Retry-After: 1``, cuts 30 % of media bodies off half-way, expires the access token every 5 API
+requests (so the refresh token rotates a dozen times and more), and holds back the recordings of the newest events
+(``recording_delay_s``).
 The first run archives everything that is ready and leaves the rest ``pending``; after the simulated clock moves
 past the delay, the second run fetches the rest. Nothing may be lost, duplicated or left half-written.
 """
