@@ -7,7 +7,7 @@ One run:
    watermark plus ``overlap`` older events (a no-change re-run costs about one history request per device); the
    first run walks to the end. Every event seen is stored (ids as strings); the watermark then moves forward;
 3. downloads the recordings still pending (kind/since/until filters apply here), oldest first, with bounded and
-   adaptive concurrency: temp file -> validate (MP4) -> rename -> ``media`` row + event ``done`` -> JSON sidecar.
+   adaptive concurrency: temp file -> validate (MP4) -> rename -> JSON sidecar -> ``media`` row + event ``done``.
    A recording Ring has not prepared yet is retried until ``not_ready_deadline_s`` and otherwise left ``pending``
    for a later run; cameras without a Protect plan end as ``no_media``; other errors end as ``failed``.
 
@@ -395,16 +395,8 @@ class _Downloader:
             await dev.device.download_recording(event.id, part.path, progress=on_bytes)
         written = part.result
         assert written is not None
-        self.store.add_media(
-            MediaRecord(
-                kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
-                device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
-                captured_at=event.created_at,
-            ),
-            mark_event_done=True,
-        )  # fmt: skip
-        self.summary.downloaded += 1
-        self.summary.bytes += written.bytes
+        # The sidecar goes in place before the database row: a run killed in between leaves the event pending, so
+        # the next run downloads it again and rewrites both; a row therefore always has its file and its sidecar.
         sidecar = build_sidecar(
             SidecarEvent(
                 ding_id=event.id, created_at=event.created_at, kind=event.kind or "unknown", answered=event.answered,
@@ -415,6 +407,16 @@ class _Downloader:
             size=written.bytes, zone=layout.zone_for(dev.ref),
         )  # fmt: skip
         write_sidecar(MediaLayout.sidecar_path(dest), sidecar)
+        self.store.add_media(
+            MediaRecord(
+                kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
+                device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
+                captured_at=event.created_at,
+            ),
+            mark_event_done=True,
+        )  # fmt: skip
+        self.summary.downloaded += 1
+        self.summary.bytes += written.bytes
 
 
 def _media_roots(archive_dir: Path, layout: MediaLayout) -> list[Path]:
