@@ -65,9 +65,10 @@ def _start(archive: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
     )
 
 
-def _wait_for(child: subprocess.Popen[bytes], reached: Callable[[], bool]) -> None:
+def _wait_for(child: subprocess.Popen[bytes], sim: SimServer, counter: Callable[[SimServer], int], target: int) -> None:
+    """Until the simulator has seen ``target`` requests of the kind ``counter`` counts."""
     deadline = time.monotonic() + WAIT_LIMIT_S
-    while not reached():
+    while counter(sim) < target:
         if child.poll() is not None:
             errors = child.stderr.read().decode(errors="replace") if child.stderr else ""
             raise AssertionError(f"sync ended (exit {child.returncode}) before the kill point: {errors}")
@@ -124,16 +125,15 @@ def test_sync_killed_at_random_points_ends_complete(
         archived = len(list(archive.rglob("*.mp4"))) if archive.exists() else 0
         if phase == "media" and archived >= len(expected) - 2:
             phase = "history"
-        history0, media0 = _history_requests(sim), _media_bodies(sim)
+        counter: Callable[[SimServer], int]
         if phase == "history":
-            k = rng.randint(1, devices - 1)
-            reached: Callable[[], bool] = lambda k=k: _history_requests(sim) >= history0 + k  # noqa: E731
+            counter, k = _history_requests, rng.randint(1, devices - 1)
         else:
-            k = rng.randint(1, len(expected) - archived - 1)
-            reached = lambda k=k: _media_bodies(sim) >= media0 + k  # noqa: E731
+            counter, k = _media_bodies, rng.randint(1, len(expected) - archived - 1)
+        target = counter(sim) + k
         child = _start(archive, env)
         try:
-            _wait_for(child, reached)
+            _wait_for(child, sim, counter, target)
             time.sleep(rng.uniform(0.0, 0.05))
         finally:
             child.send_signal(signal.SIGKILL)
