@@ -153,8 +153,8 @@ def sync(
             envvar="RINGVAULT_TEMPLATE",
             show_envvar=True,
             help="Path of each recording in the archive; placeholders {location} {location_id} {device_slug} "
-            "{device_id} {YYYY} {MM} {DD} {hh} {mm} {ss} {stamp} {kind} {ding_id} {ext} (must contain {ding_id}). "
-            "Default: media/{location}/{device_slug}-{device_id}/{YYYY}/{MM}/{DD}/{stamp}-{kind}-{ding_id}.{ext}",
+            "{device_id} {YYYY} {MM} {DD} {hh} {mm} {ss} {stamp} {kind} {ding_id} {ext}; must contain {ding_id}. "
+            "Default: under media/, by location, device and day (docs/sync.md).",
         ),
     ] = None,
     time_zone: Annotated[
