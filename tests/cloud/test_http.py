@@ -236,6 +236,7 @@ async def test_429_waits_for_retry_after(sim: SimServer, tmp_path: Path) -> None
         await http.request_json("GET", PROFILE_URL)
         elapsed = time.monotonic() - started
         assert http.stats.retries >= 1
+        assert http.stats.rate_limited == len([r for r in _requests(sim) if r["status"] == 429]) >= 1
     assert elapsed >= 0.95  # waited for Retry-After: 1 (backoff alone would be 0.05-0.2 s)
     assert elapsed < 5
     limited = [r for r in _requests(sim) if r["status"] == 429]
