@@ -15,19 +15,22 @@ __all__ = ["WHEN_FORMATS", "day_window", "parse_compact_day", "parse_when", "zon
 WHEN_FORMATS = "YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]"
 
 
-def parse_when(value: str, *, end: bool = False) -> datetime:
-    """``YYYY-MM-DD`` (a whole UTC day: its start, or with ``end`` the start of the next day) or an ISO date-time
-    (naive = UTC). Returns an aware datetime."""
+def parse_when(value: str, *, end: bool = False, wall_clock: bool = False) -> datetime:
+    """``YYYY-MM-DD`` (a whole day: its start, or with ``end`` the start of the next day) or an ISO date-time.
+
+    A value without an offset is UTC (an aware result), or with ``wall_clock`` stays naive: a wall-clock time the
+    sync reads in each device's zone (``--timezone``). A value with an offset is that instant either way."""
     text = value.strip()
+    zone = None if wall_clock else UTC
     try:
         if len(text) == 10:
             day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
+            start = datetime(day.year, day.month, day.day, tzinfo=zone)
             return start + timedelta(days=1) if end else start
         parsed = datetime.fromisoformat(text)
     except ValueError:
         raise ValueError(f"{value!r} is not a date; use {WHEN_FORMATS}") from None
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+    return parsed.replace(tzinfo=zone) if parsed.tzinfo is None else parsed
 
 
 def parse_compact_day(value: str) -> date:
