@@ -223,6 +223,9 @@ class VirtualClockLoop(asyncio.SelectorEventLoop):
         self._now = 1000.0
 
     def time(self) -> float:
+        # Like a real clock, every reading is a little later than the one before (1 ns). Without this, a timer
+        # computed with floating-point error can land on the current instant and be rescheduled there forever.
+        self._now += 1e-9
         return self._now
 
     def advance(self, seconds: float) -> None:

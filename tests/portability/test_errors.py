@@ -9,6 +9,8 @@ import pytest
 from ringvault.cloud.errors import RingError
 from ringvault.portability import errors as e
 
+ISE = "INTERNAL_SERVER_ERROR"
+
 # (HTTP status, category, type, expected class, expected category base) — our own table of the seed's error list.
 DOCUMENTED: list[tuple[int, str, str, type[e.PortabilityError], type[e.PortabilityError]]] = [
     (400, "BAD_REQUEST", "INVALID_PARAMETERS", e.InvalidParametersError, e.BadRequestError),
@@ -32,17 +34,17 @@ DOCUMENTED: list[tuple[int, str, str, type[e.PortabilityError], type[e.Portabili
     (429, "TOO_MANY_REQUESTS", "TOO_MANY_REQUESTS", e.TooManyRequestsError, e.RateLimitError),
     (429, "THROTTLED", "TOO_MANY_REQUESTS", e.TooManyRequestsError, e.RateLimitError),
     (429, "TOO_MANY_REQUESTS", "QUOTA_EXCEEDED", e.QuotaExceededError, e.RateLimitError),
-    (500, "INTERNAL_SERVER_ERROR", "MISSING_PARAMETER", e.MissingParameterError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "INTERNAL_SERVER_ERROR", e.InternalServerError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "BLANK_SECURITY_PROFILE_ID", e.BlankSecurityProfileIdError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "INVALID_API_PATH", e.InvalidApiPathError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "BLANK_SCOPE_ID", e.BlankScopeIdError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "BLANK_CUSTOMER_ID", e.BlankCustomerIdError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "BLANK_QUERY_ID", e.BlankQueryIdError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "API_CONFIGURATION_ERROR", e.ApiConfigurationError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "AUTHORIZATION_CONFIGURATION_ERROR", e.AuthorizationConfigurationError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "AUTHORIZATION_FAILURE", e.AuthorizationFailureError, e.ServerError),
-    (500, "INTERNAL_SERVER_ERROR", "INTEGRATION_FAILURE", e.IntegrationFailureError, e.ServerError),
+    (500, ISE, "MISSING_PARAMETER", e.MissingParameterError, e.ServerError),
+    (500, ISE, "INTERNAL_SERVER_ERROR", e.InternalServerError, e.ServerError),
+    (500, ISE, "BLANK_SECURITY_PROFILE_ID", e.BlankSecurityProfileIdError, e.ServerError),
+    (500, ISE, "INVALID_API_PATH", e.InvalidApiPathError, e.ServerError),
+    (500, ISE, "BLANK_SCOPE_ID", e.BlankScopeIdError, e.ServerError),
+    (500, ISE, "BLANK_CUSTOMER_ID", e.BlankCustomerIdError, e.ServerError),
+    (500, ISE, "BLANK_QUERY_ID", e.BlankQueryIdError, e.ServerError),
+    (500, ISE, "API_CONFIGURATION_ERROR", e.ApiConfigurationError, e.ServerError),
+    (500, ISE, "AUTHORIZATION_CONFIGURATION_ERROR", e.AuthorizationConfigurationError, e.ServerError),
+    (500, ISE, "AUTHORIZATION_FAILURE", e.AuthorizationFailureError, e.ServerError),
+    (500, ISE, "INTEGRATION_FAILURE", e.IntegrationFailureError, e.ServerError),
     (504, "GATEWAY_TIMEOUT", "INTEGRATION_TIMEOUT", e.IntegrationTimeoutError, e.GatewayTimeoutError),
 ]
 

@@ -56,7 +56,6 @@ DEFAULT_DELAYS: tuple[float, ...] = (1.0, 2.0, 4.0, 10.0, 30.0)
 #: "All schemas and responses ... after download, will be at 2GB max."
 DEFAULT_MAX_DOWNLOAD_BYTES = 2 * 1024**3
 USER_AGENT = "ringvault-portability"
-_CHUNK = 256 * 1024
 _MAX_ERROR_BODY = 64 * 1024
 
 ErrorMapper = Callable[..., PortabilityError]
@@ -335,7 +334,7 @@ class PortabilityHttp:
                 )
             sha = hashlib.sha256()
             written = 0
-            async for chunk in response.aiter_bytes(_CHUNK):
+            async for chunk in response.aiter_bytes():
                 written += len(chunk)
                 if written > max_bytes:
                     raise DownloadTooLargeError(f"{what}: stopped after more than {max_bytes} bytes (the limit)")

@@ -46,6 +46,8 @@ def iter_json_array(path: Path | str) -> Iterator[Any]:
     (records before the fault have been delivered).
     """
     source = Path(path)
+    if source.stat().st_size == 0:
+        raise DataFileError(f"data file {source.name} is empty")
     delivered = 0
     backends = _backends()
     for position, backend in enumerate(backends):
@@ -56,7 +58,7 @@ def iter_json_array(path: Path | str) -> Iterator[Any]:
                 events = backend.parse(handle, use_float=True)
                 first = next(events, None)
                 if first is None:
-                    raise DataFileError(f"data file {source.name} is empty")
+                    raise DataFileError(f"data file {source.name} holds no JSON value")
                 if first[1] != "start_array":
                     raise DataFileError(f"data file {source.name} is not a JSON array (it starts with {first[1]})")
                 items = backend.items(itertools.chain([first], events), "item")
