@@ -315,6 +315,10 @@ async def test_token_endpoint_throttling_is_retried_too() -> None:
 FILE_URL = "https://bucket.s3.amazonaws.com/query/data-0.json?X-Amz-Signature=deadbeef&X-Amz-Expires=300"
 
 
+def _names(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
 def _leftovers(folder: Path) -> list[str]:
     return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
 
@@ -386,15 +390,43 @@ async def test_a_download_failing_with_500_is_retried(tmp_path: Path) -> None:
     assert result.bytes == 9 and sleep.waits == [1.0]
 
 
-async def test_a_body_cut_short_is_retried_and_never_kept(tmp_path: Path) -> None:
+async def test_a_body_cut_short_is_resumed_with_range(tmp_path: Path) -> None:
     service = FakeService()
-    service.files["/query/data-0.json"] = b"[1, 2, 3, 4]"
-    service.script("file", httpx.Response(200, content=chunks(b"[1, 2", 2), headers={"Content-Length": "12"}))
+    full = b"[1, 2, 3, 4]"
+    service.script(
+        "file",
+        httpx.Response(200, content=chunks(full[:5], 2), headers={"Content-Length": "12"}),
+        httpx.Response(206, content=full[5:], headers={"Content-Range": "bytes 5-11/12"}),
+    )
     sleep = RecordingSleep()
     async with client_for(service, sleep) as client:
         result = await client.download(FILE_URL, tmp_path / "f.json")
-    assert result.path.read_bytes() == b"[1, 2, 3, 4]" and sleep.waits == [1.0]
+        assert client.http.stats.resumes == 1
+    assert result.path.read_bytes() == full and result.sha256 == hashlib.sha256(full).hexdigest()
+    assert [r.headers.get("range") for r in service.routed("file")] == [None, "bytes=5-"]
+    assert sleep.waits == [0.0]  # it moved forward: go on at once, without using up the schedule
     assert _leftovers(tmp_path) == []
+
+
+async def test_a_server_ignoring_range_makes_the_download_start_over(tmp_path: Path) -> None:
+    service = FakeService()
+    service.files["/query/data-0.json"] = b"[1, 2, 3, 4]"
+    service.script("file", httpx.Response(200, content=chunks(b"[1, 2", 2), headers={"Content-Length": "12"}))
+    async with client_for(service) as client:
+        result = await client.download(FILE_URL, tmp_path / "f.json")
+        assert client.http.stats.resumes == 0
+    assert result.path.read_bytes() == b"[1, 2, 3, 4]" and result.bytes == 12
+
+
+async def test_a_download_that_never_moves_gives_up_after_the_schedule(tmp_path: Path) -> None:
+    service = FakeService()
+    service.script("file", *[httpx.ReadError("connection reset") for _ in range(6)])
+    sleep = RecordingSleep()
+    async with client_for(service, sleep) as client:
+        with pytest.raises(e.PortabilityUnreachableError, match="after 6 attempt"):
+            await client.download(FILE_URL, tmp_path / "f.json")
+    assert sleep.waits == [1.0, 2.0, 4.0, 10.0, 30.0]
+    assert _names(tmp_path) == []
 
 
 async def test_download_memory_stays_flat(tmp_path: Path) -> None:

@@ -10,8 +10,8 @@ What it does for every call:
 - every attempt passes through the caller's ``guard`` (the rate limiter), so retries count against the limits too;
 - error answers become the exception of their documented type (``errors.error_from_response``);
 - downloads stream to a temporary file next to the destination in constant memory, stop and delete it when the
-  file grows past the cap, check the announced length, fsync and rename atomically, and never send credentials
-  (presigned URLs carry their own);
+  file grows past the cap, check the announced length, resume a dropped body with ``Range``, fsync and rename
+  atomically, and never send credentials (presigned URLs carry their own);
 - logging goes to ``ringvault.portability`` with tokens, codes, secrets and URL signatures redacted.
 """
 
@@ -23,6 +23,7 @@ import hashlib
 import json
 import logging
 import os
+import re
 import tempfile
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager
@@ -33,7 +34,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import httpx
-from tenacity import AsyncRetrying, RetryCallState, retry_if_exception, stop_after_attempt
+from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from ringvault.cloud.http import install_log_redaction, parse_retry_after, redact
 from ringvault.cloud.tokens import ensure_private_dir
@@ -110,6 +111,7 @@ class TransportStats:
     retries: int = 0
     waits: list[float] = field(default_factory=list)
     bytes_downloaded: int = 0
+    resumes: int = 0
     statuses: dict[int, int] = field(default_factory=dict)
 
 
@@ -179,45 +181,67 @@ class PortabilityHttp:
         await self.aclose()
 
     # -- retries -------------------------------------------------------------------------------------------------
-    async def _with_retries(self, attempt: Callable[[], Awaitable[Any]], *, idempotent: bool, what: str) -> Any:
+    async def _with_retries(
+        self,
+        attempt: Callable[[], Awaitable[Any]],
+        *,
+        idempotent: bool,
+        what: str,
+        progress: Callable[[], int] | None = None,
+    ) -> Any:
+        """Run ``attempt`` under the retry policy.
+
+        ``progress`` (downloads: bytes written so far) lets a failure that moved forward be retried at once without
+        using up the schedule: only failures that made no progress count, so a long download over a flaky link is
+        not abandoned while it keeps advancing (a hard cap of 20 times the schedule still bounds it).
+        """
         policy = self.retry
+        attempts = 0
+        stalled = 0  # consecutive failed attempts that made no progress
+        advanced = False
 
         def wait(state: RetryCallState) -> float:
             outcome = state.outcome
             exc = outcome.exception() if outcome is not None and outcome.failed else None
-            retry_after = getattr(exc, "retry_after", None)
-            seconds = policy.wait_before(state.attempt_number, retry_after)
+            seconds = 0.0 if advanced else policy.wait_before(stalled, getattr(exc, "retry_after", None))
             self.stats.waits.append(seconds)
             return seconds
+
+        def stop(state: RetryCallState) -> bool:
+            return stalled >= policy.max_attempts or state.attempt_number >= policy.max_attempts * 20
 
         def before_sleep(state: RetryCallState) -> None:
             self.stats.retries += 1
             outcome = state.outcome
             exc = outcome.exception() if outcome is not None else None
             logger.warning(
-                "%s: %s; retrying in %.1f s (attempt %d of %d)",
+                "%s: %s; %s in %.1f s (attempt %d)",
                 what,
                 _why(exc),
+                "resuming" if advanced else "retrying",
                 state.next_action.sleep if state.next_action else 0.0,
                 state.attempt_number + 1,
-                policy.max_attempts,
             )
 
+        async def counted() -> Any:
+            nonlocal attempts, stalled, advanced
+            attempts += 1
+            before = progress() if progress is not None else 0
+            try:
+                return await attempt()
+            except BaseException:
+                advanced = progress is not None and progress() > before
+                stalled = 0 if advanced else stalled + 1
+                raise
+
         retrying = AsyncRetrying(
-            stop=stop_after_attempt(policy.max_attempts),
+            stop=stop,
             wait=wait,
             retry=retry_if_exception(lambda exc: policy.should_retry(exc, idempotent=idempotent)),
             before_sleep=before_sleep,
             sleep=policy.sleep,
             reraise=True,
         )
-        attempts = 0
-
-        async def counted() -> Any:
-            nonlocal attempts
-            attempts += 1
-            return await attempt()
-
         try:
             return await retrying(counted)
         except PortabilityError as err:
@@ -284,42 +308,45 @@ class PortabilityHttp:
         """Stream ``url`` to ``dest`` in constant memory; at most ``max_bytes`` are accepted.
 
         The body goes to a temporary file in ``dest``'s directory, which is fsynced and renamed over ``dest`` only when
-        complete: on any failure (over the cap, dropped, expired URL) ``dest`` is left as it was and the temporary
-        file is removed. No ``Authorization`` header is ever sent (presigned URLs carry their own credentials).
+        complete: on any failure (over the cap, expired URL, retries exhausted) ``dest`` is left as it was and the
+        temporary file is removed. A connection dropped mid-body is resumed with ``Range`` from the bytes already
+        written (started over when the server ignores the range). No ``Authorization`` header is ever sent (presigned
+        URLs carry their own credentials).
         """
         dest = Path(dest)
         ensure_private_dir(dest.parent)
         what = f"download of {display_url(url)}"
+        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        tmp = Path(tmp_name)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                state = _Partial(handle)
 
-        async def attempt() -> DownloadResult:
-            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-            tmp = Path(tmp_name)
-            try:
-                with os.fdopen(fd, "wb") as handle:
+                async def attempt() -> None:
                     async with guard() if guard is not None else contextlib.nullcontext():
-                        result = await self._stream_into(url, handle, tmp, max_bytes=max_bytes, what=what)
-                    handle.flush()
-                    await asyncio.to_thread(os.fsync, handle.fileno())
-                os.replace(tmp, dest)
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.unlink(tmp)
-                raise
-            _fsync_dir(dest.parent)
-            return DownloadResult(path=dest, bytes=result[0], sha256=result[1], content_type=result[2])
+                        await self._stream_into(url, state, tmp, max_bytes=max_bytes, what=what)
 
-        download: DownloadResult = await self._with_retries(attempt, idempotent=True, what=what)
-        self.stats.bytes_downloaded += download.bytes
-        return download
-
-    async def _stream_into(
-        self, url: str, handle: Any, tmp: Path, *, max_bytes: int, what: str
-    ) -> tuple[int, str, str | None]:
-        request = self._client.build_request(
-            "GET", url, headers={"Accept-Encoding": "identity"}, timeout=self._download_timeout
+                await self._with_retries(attempt, idempotent=True, what=what, progress=lambda: state.written)
+                handle.flush()
+                await asyncio.to_thread(os.fsync, handle.fileno())
+            os.replace(tmp, dest)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
+        _fsync_dir(dest.parent)
+        self.stats.bytes_downloaded += state.written
+        return DownloadResult(
+            path=dest, bytes=state.written, sha256=state.sha.hexdigest(), content_type=state.content_type
         )
+
+    async def _stream_into(self, url: str, state: _Partial, tmp: Path, *, max_bytes: int, what: str) -> None:
+        headers = {"Accept-Encoding": "identity"}
+        if state.written:
+            headers["Range"] = f"bytes={state.written}-"
+        request = self._client.build_request("GET", url, headers=headers, timeout=self._download_timeout)
         self.stats.requests += 1
-        logger.debug("→ GET %s (download to %s)", display_url(url), tmp.name)
+        logger.debug("→ GET %s (download to %s, from byte %d)", display_url(url), tmp.name, state.written)
         response = await self._client.send(request, stream=True, follow_redirects=True)
         try:
             status = response.status_code
@@ -327,24 +354,63 @@ class PortabilityHttp:
             if status >= 300:
                 body = await _read_bounded(response.aiter_bytes(), _MAX_ERROR_BODY)
                 raise _download_error(status, body, what, parse_retry_after(response.headers.get("retry-after")))
-            announced = _content_length(response)
-            if announced is not None and announced > max_bytes:
+            total = self._expected_total(response, state, what)
+            if total is not None and total > max_bytes:
                 raise DownloadTooLargeError(
-                    f"{what}: the file announces {announced} bytes, more than the limit of {max_bytes}"
+                    f"{what}: the file announces {total} bytes, more than the limit of {max_bytes}"
                 )
-            sha = hashlib.sha256()
-            written = 0
+            state.content_type = response.headers.get("content-type") or state.content_type
             async for chunk in response.aiter_bytes():
-                written += len(chunk)
-                if written > max_bytes:
+                if state.written + len(chunk) > max_bytes:
                     raise DownloadTooLargeError(f"{what}: stopped after more than {max_bytes} bytes (the limit)")
-                handle.write(chunk)
-                sha.update(chunk)
-            if announced is not None and written < announced and not response.headers.get("content-encoding"):
-                raise _IncompleteBody(f"{written} of {announced} bytes")
-            return written, sha.hexdigest(), response.headers.get("content-type")
+                state.handle.write(chunk)
+                state.sha.update(chunk)
+                state.written += len(chunk)
+            if total is not None and state.written < total and not response.headers.get("content-encoding"):
+                raise _IncompleteBody(f"{state.written} of {total} bytes")
         finally:
             await response.aclose()
+
+    def _expected_total(self, response: httpx.Response, state: _Partial, what: str) -> int | None:
+        """The full size of the file, after making the partial file match what this response continues from."""
+        if response.status_code == 206:
+            span = _content_range(response.headers.get("content-range"))
+            if span is not None and span[0] == state.written:
+                self.stats.resumes += 1
+                return span[1]
+            logger.info("%s: unusable Content-Range; starting over", what)
+            state.restart()
+            raise _IncompleteBody("unusable Content-Range")
+        if state.written:
+            logger.info("%s: the server ignored Range; starting over", what)
+            state.restart()
+        return _content_length(response)
+
+
+@dataclass
+class _Partial:
+    """A download in progress: the open temporary file, what has been written and its running hash."""
+
+    handle: Any
+    written: int = 0
+    sha: Any = field(default_factory=hashlib.sha256)
+    content_type: str | None = None
+
+    def restart(self) -> None:
+        self.handle.seek(0)
+        self.handle.truncate()
+        self.written = 0
+        self.sha = hashlib.sha256()
+
+
+def _content_range(value: str | None) -> tuple[int, int | None] | None:
+    """``bytes START-END/TOTAL`` -> ``(START, TOTAL | None)``."""
+    if not value:
+        return None
+    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value)
+    if not match:
+        return None
+    return int(match.group(1)), None if match.group(3) == "*" else int(match.group(3))
 
 
 def _download_error(status: int, body: bytes, what: str, retry_after: float | None) -> PortabilityError:
