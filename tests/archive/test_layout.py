@@ -196,11 +196,11 @@ def test_snapshot_template_errors() -> None:
         MediaLayout(time_zone="Mars/Olympus")
 
 
-def test_utc_by_default_and_device_time_zone() -> None:
+def test_device_time_zone_by_default_and_utc() -> None:
     ny = device(time_zone="America/New_York")
-    utc_path = MediaLayout().recording_path(ny, created_at=WHEN, kind="ding", ding_id=1)
+    utc_path = MediaLayout(time_zone="UTC").recording_path(ny, created_at=WHEN, kind="ding", ding_id=1)
     assert utc_path.parts[3:6] == ("2024", "03", "09") and utc_path.name.startswith("20240309-233005")
-    local = MediaLayout(time_zone="device").recording_path(ny, created_at=WHEN, kind="ding", ding_id=1)
+    local = MediaLayout().recording_path(ny, created_at=WHEN, kind="ding", ding_id=1)
     assert local.parts[3:6] == ("2024", "03", "09") and local.name.startswith("20240309-183005")
     # the device zone follows daylight saving: 2024-07-01 is EDT (UTC-4)
     summer = MediaLayout(time_zone="device").recording_path(
@@ -249,7 +249,7 @@ def test_wall_clock_bounds_are_read_in_the_layout_zone() -> None:
     assert MediaLayout(time_zone="device").wall_clock_to_utc(ny, datetime(2024, 1, 1)) == datetime(
         2024, 1, 1, 5, tzinfo=UTC
     )
-    assert MediaLayout().wall_clock_to_utc(ny, midnight) == midnight.replace(tzinfo=UTC)
+    assert MediaLayout(time_zone="UTC").wall_clock_to_utc(ny, midnight) == midnight.replace(tzinfo=UTC)
     assert MediaLayout(time_zone="Asia/Tokyo").wall_clock_to_utc(ny, midnight) == datetime(2024, 6, 30, 15, tzinfo=UTC)
     aware = datetime(2024, 7, 1, 12, tzinfo=timezone(timedelta(hours=2)))
     assert MediaLayout(time_zone="device").wall_clock_to_utc(ny, aware) == datetime(2024, 7, 1, 10, tzinfo=UTC)

@@ -236,7 +236,7 @@ class MediaLayout:
     """Turns devices, events and capture times into archive paths following a configurable template.
 
     ``template`` is for event recordings, ``snapshot_template`` for snapshots (no ``{ding_id}`` there; ``{kind}`` is
-    ``snapshot``). ``time_zone`` is ``"utc"`` (default), ``"device"`` (each device's zone, UTC if unknown),
+    ``snapshot``). ``time_zone`` is ``"device"`` (default: each device's zone, UTC if unknown), ``"utc"``,
     ``"local"`` (this machine's zone) or an IANA zone name. See the module docstring for the placeholders and
     guarantees.
     """
@@ -246,7 +246,7 @@ class MediaLayout:
         template: str = DEFAULT_TEMPLATE,
         *,
         snapshot_template: str = DEFAULT_SNAPSHOT_TEMPLATE,
-        time_zone: str = "utc",
+        time_zone: str = "device",
     ) -> None:
         self._components = _parse_template(template, what="media template")
         if "ding_id" not in _fields(template):
