@@ -74,6 +74,10 @@ def test_full_sync_then_no_change_resync(sim: SimServer, tmp_path: Path, archive
     assert summary.downloaded == expected
     assert summary.failed == 0 and summary.pending == 0
     assert summary.bytes > 0 and summary.requests > 0
+    world = sim_json(sim, "GET", "/_sim/world")
+    onvif = [d["name"] for d in world["devices"] if d["kind"] == "onvif_camera"]
+    assert onvif and all(f"{name}: Ring keeps no event history for third-party (ONVIF) cameras" in summary.errors
+                         for name in onvif)  # fmt: skip
     _assert_complete(sim, archive)
 
     sim_json(sim, "DELETE", "/_sim/stats")

@@ -85,6 +85,11 @@ def test_all_into_archive_reports_cameras_that_cannot(
     assert "offline" in result.output
     assert f"{motion_off['name']}: failed:" in result.output
     assert "motion detection off" in result.output
+    world = httpx.get(f"{cloud_env.url}/_sim/world", timeout=10).json()
+    onvif = [d for d in world["devices"] if d["kind"] == "onvif_camera"]
+    assert onvif, "the simulated world has a third-party camera"
+    for camera in onvif:  # --all includes it; its failure says why, not "check the id"
+        assert f"{camera['name']}: failed: Ring serves no snapshots for third-party (ONVIF) cameras" in result.output
 
     able = [c for c in cameras if c["id"] not in (offline["id"], motion_off["id"])]
     jpegs = sorted(archive.rglob("*.jpg"))

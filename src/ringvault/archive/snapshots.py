@@ -166,6 +166,13 @@ def _fatal(exc: BaseException) -> bool:
     return isinstance(exc, CapabilityError | DeviceOfflineError | AuthenticationError)
 
 
+#: Third-party cameras shown in the Ring app (``other`` family); Ring stores no snapshots or history for them.
+THIRD_PARTY_KIND = "onvif_camera"
+THIRD_PARTY_SNAPSHOT_NOTE = (
+    "Ring serves no snapshots for third-party (ONVIF) cameras (HTTP 404); take them from the camera itself"
+)
+
+
 def _describe(exc: BaseException) -> str:
     from ringvault.cloud.errors import RingError
 
@@ -219,4 +226,8 @@ async def take_snapshot(
             if _fatal(exc):
                 break
     assert error is not None
+    from ringvault.cloud.errors import NotFoundError
+
+    if isinstance(error, NotFoundError) and camera.kind == THIRD_PARTY_KIND:
+        return SnapshotOutcome(camera.id, camera.name, "failed", error=THIRD_PARTY_SNAPSHOT_NOTE)
     return SnapshotOutcome(camera.id, camera.name, "failed", error=_describe(error))

@@ -470,7 +470,11 @@ async def run_sync(
                 await _sync_history(dev, store, options, summary)
             except (NotFoundError, ResponseFormatError) as exc:
                 # A device without a history endpoint (e.g. an ONVIF camera): note it and go on with the others.
-                summary.errors.append(f"history of {dev.device.name or dev.device.id}: {exc}")
+                name = dev.device.name or dev.device.id
+                if isinstance(exc, NotFoundError) and dev.device.kind == "onvif_camera":
+                    summary.errors.append(f"{name}: Ring keeps no event history for third-party (ONVIF) cameras")
+                else:
+                    summary.errors.append(f"history of {name}: {exc}")
         report("history", len(devices), len(devices))
 
         by_id = {dev.device.id: dev for dev in devices}
