@@ -207,3 +207,42 @@ def test_limiter_halves_but_never_below_one() -> None:
         return peak
 
     assert asyncio.run(busy()) == 1
+
+
+def test_a_second_sync_of_the_same_archive_waits_for_the_first(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    """Another process holding the archive's sync lock (a cron job while `serve` syncs) makes this run wait, not
+    clean up the other run's temporary files under its feet."""
+    from filelock import FileLock
+
+    from ringvault.archive.sync import LOCK_FILENAME, SyncProgress, run_sync
+    from ringvault.cloud.api import RingApi
+    from tests.cloud.http_helpers import fast_options, logged_in_auth
+
+    archive.mkdir(parents=True, exist_ok=True)
+
+    async def scenario() -> None:
+        auth, _ = await logged_in_auth(sim, tmp_path)
+        other = FileLock(archive / LOCK_FILENAME, thread_local=False)
+        other.acquire()
+        phases: list[str] = []
+        with ArchiveStore.open(archive) as store:
+            async with RingApi(auth, fast_options(sim)) as api:
+
+                def progress(event: SyncProgress) -> None:
+                    phases.append(event.phase)
+
+                task = asyncio.create_task(run_sync(api, store, archive, fast_sync_options(), progress=progress))
+                for _ in range(200):
+                    if "wait" in phases:
+                        break
+                    await asyncio.sleep(0.01)
+                assert phases == ["wait"]
+                await asyncio.sleep(0.3)
+                assert not task.done() and phases == ["wait"]  # nothing happened while the other run held it
+                other.release()
+                summary = await asyncio.wait_for(task, timeout=60)
+        assert summary.failed == 0 and summary.downloaded > 0
+        assert "history" in phases and "media" in phases
+
+    asyncio.run(scenario())
+    _assert_complete(sim, archive)

@@ -116,7 +116,8 @@ class SyncSummary:
 
 @dataclass(frozen=True)
 class SyncProgress:
-    """A progress report: ``phase`` is ``history`` or ``media``; ``done`` of ``total`` (``total`` 0 = unknown)."""
+    """A progress report: ``phase`` is ``history``, ``media`` or ``wait`` (another sync holds the archive);
+    ``done`` of ``total`` (``total`` 0 = unknown)."""
 
     phase: str
     done: int
@@ -439,6 +440,11 @@ def _media_roots(archive_dir: Path, layout: MediaLayout) -> list[Path]:
     return [media] if custom.is_relative_to(media) else [media, custom]
 
 
+#: Held by a sync (not a dry run) for its whole run: two syncs of one archive (a cron job and ``ringvault serve``)
+#: would otherwise remove each other's in-flight temporary files at start-up and race on the same recordings.
+LOCK_FILENAME = ".sync.lock"
+
+
 async def run_sync(
     api: RingApi,
     store: ArchiveStore,
@@ -448,8 +454,43 @@ async def run_sync(
     progress: ProgressCallback | None = None,
     file_progress: FileProgressCallback | None = None,
 ) -> SyncSummary:
-    """Sync the account behind ``api`` into ``store`` / ``archive_dir`` (see the module docstring)."""
+    """Sync the account behind ``api`` into ``store`` / ``archive_dir`` (see the module docstring).
+
+    A second sync of the same archive (another process, or another task) waits for the first to finish."""
     options = options or SyncOptions()
+    if options.dry_run:
+        return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
+    from filelock import FileLock, Timeout
+
+    await asyncio.to_thread(archive_dir.mkdir, parents=True, exist_ok=True)
+    lock = FileLock(archive_dir / LOCK_FILENAME, thread_local=False)
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        if progress is not None:
+            progress(SyncProgress(phase="wait", done=0, total=0, message="another sync of this archive is running"))
+        # Wait in a thread, polling, so the event loop (and a cancellation) stays responsive.
+        while True:
+            try:
+                await asyncio.to_thread(lock.acquire, timeout=1.0)
+                break
+            except Timeout:
+                continue
+    try:
+        return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
+    finally:
+        lock.release()
+
+
+async def _run_sync(
+    api: RingApi,
+    store: ArchiveStore,
+    archive_dir: Path,
+    options: SyncOptions,
+    *,
+    progress: ProgressCallback | None = None,
+    file_progress: FileProgressCallback | None = None,
+) -> SyncSummary:
     summary = SyncSummary()
     started = time.monotonic()
     requests_before = api.http.stats.requests

@@ -96,6 +96,9 @@ class TtyProgress:
         self.files: dict[str, TaskID] = {}
 
     def phase(self, event: SyncProgress) -> None:
+        if event.phase == "wait":
+            self.bar.console.print(f"waiting: {event.message}")
+            return
         label = "history" if event.phase == "history" else "recordings"
         detail = f"{event.done}/{event.total}" if event.total else str(event.done)
         task = self.phases.get(event.phase)
@@ -207,7 +210,9 @@ def sync(
             last: dict[str, int] = {}
 
             def plain(event: SyncProgress) -> None:
-                if event.phase == "history" and event.message:
+                if event.phase == "wait":
+                    typer.echo(f"waiting: {event.message}")
+                elif event.phase == "history" and event.message:
                     typer.echo(f"history: {event.message} ({event.done + 1}/{event.total})")
                 elif event.phase == "media" and event.total:
                     step = max(1, event.total // 10)
