@@ -284,6 +284,9 @@ def main() -> None:
     parser.add_argument("--media-cache", type=Path, default=None, help="simulator clip cache (default: user cache)")
     parser.add_argument("--json", type=Path, default=None, help="also write the results here as JSON")
     parser.add_argument("--keep", action="store_true", help="keep the temporary directory (archives, logs)")
+    parser.add_argument(
+        "--sweep", default="", help="also time ringvault sync --concurrency N into fresh archives, e.g. 1,4,8,16"
+    )
     args = parser.parse_args()
     if args.media_cache is None:
         from ringvault.sim.media import default_cache_dir
@@ -291,6 +294,7 @@ def main() -> None:
         args.media_cache = default_cache_dir()
 
     workdir = Path(tempfile.mkdtemp(prefix="ringvault-bench-"))
+    load_before = os.getloadavg()[0]
     try:
         with simulator(args, workdir) as url:
             clips = warm_media_cache(url, args.media_cache)
@@ -324,6 +328,16 @@ def main() -> None:
             again.media_bytes -= before.media_bytes
             again.files_written -= before.files
 
+            sweep: list[Run] = []
+            for level in [int(n) for n in args.sweep.split(",") if n.strip()]:
+                print(f"running ringvault sync --concurrency {level}", file=sys.stderr)
+                out = workdir / f"archive-c{level}"
+                cmd = [*rv_cmd[:-1], str(out), "--concurrency", str(level)]
+                run, _ = timed_run(f"ringvault sync --concurrency {level}", url, cmd, rv_env, out,
+                                   workdir / f"sync-c{level}.log")  # fmt: skip
+                sweep.append(run)
+        load_after = os.getloadavg()[0]
+
         base_files, rv_files = scan(base_out).recordings, before.recordings
         if base_files != rv_files:
             missing, extra = sorted(set(rv_files) - set(base_files)), sorted(set(base_files) - set(rv_files))
@@ -333,10 +347,14 @@ def main() -> None:
         ratio = baseline.wall_s / first.wall_s
         runs = [baseline, first, again]
         print(markdown(runs, ratio))
+        if sweep:
+            print("\nConcurrency sweep (fresh archive each):\n")
+            print(markdown(sweep, ratio).rsplit("\n\n", 1)[0])
         print(
             f"\nBoth archived the same {len(rv_files)} recordings (same ding ids, same SHA-256). "
             f"Machine: {os.cpu_count()} CPUs, Python {platform.python_version()}, {platform.system()} "
-            f"{platform.machine()}; latency {args.latency_ms:g} ms, {args.events} events x 4 doorbells."
+            f"{platform.machine()}; load average {load_before:.1f} before, {load_after:.1f} after; "
+            f"latency {args.latency_ms:g} ms, {args.events} events x 4 doorbells."
         )
         seed = baseline.detail["seed_as_written"]
         print(
@@ -350,7 +368,9 @@ def main() -> None:
                 "machine": {"cpus": os.cpu_count(), "python": platform.python_version(), "system": platform.system()},
                 "params": {"latency_ms": args.latency_ms, "events_per_device": args.events, "devices": 4,
                            "seed": args.seed},
+                "load_average": {"before": load_before, "after": load_after},
                 "runs": [asdict(r) for r in runs],
+                "sweep": [asdict(r) for r in sweep],
             }  # fmt: skip
             args.json.write_text(json.dumps(doc, indent=2))
     finally:
