@@ -1,24 +1,30 @@
 """``make demo``: the main job against the embedded simulator, through the real CLI.
 
 Starts a simulated Ring cloud on 127.0.0.1 (small world, realistic latency), logs in with e-mail, password and the
-2FA code the simulator "sent", lists locations and devices, reads a device's health, switches a light, and says
-what it did. Everything stays under ``./.demo`` (override with ``RINGVAULT_DEMO_DIR``).
+2FA code the simulator "sent", lists locations and devices, archives every event and recording of every device
+(``ringvault sync``), takes a snapshot round (``ringvault snapshot --all``), runs the sync again to show that a
+no-change re-run downloads nothing, and says what it did and where the archive and its SQLite file are.
+Everything stays under ``./.demo`` (override with ``RINGVAULT_DEMO_DIR``); the archive is kept between runs, so a
+second ``make demo`` is incremental.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.rule import Rule
 
+from ringvault.archive.store import DB_FILENAME
 from ringvault.sim.config import FaultConfig, SimConfig
 from ringvault.sim.server import SimServer
 
@@ -55,6 +61,7 @@ def main() -> int:
     demo_dir = Path(os.environ.get("RINGVAULT_DEMO_DIR", ".demo")).resolve()
     home = demo_dir / "home"
     home.mkdir(parents=True, exist_ok=True, mode=0o700)
+    archive = demo_dir / "archive"
     config = SimConfig(
         seed=2026,
         locations=2,
@@ -96,32 +103,61 @@ def main() -> int:
         _cli(env, "devices")
         devices = json.loads(_cli(env, "devices", "--json", quiet=True).stdout)
 
-        console.print(Rule("3. health of a doorbell, and a light switched on and off"))
-        doorbell = next((d for d in devices if d["family"] in ("doorbots", "authorized_doorbots")), devices[0])
-        _cli(env, "health", str(doorbell["id"]))
-        lit = next((d for d in devices if d.get("has_light")), None)
-        if lit is not None:
-            _cli(env, "light", lit["name"], "on")
-            _cli(env, "light", lit["name"], "off")
+        console.print(Rule("3. archive every event and recording of every device"))
+        _cli(env, "sync", "--archive", str(archive))
 
-        stats = _get_json(f"{sim.url}/_sim/stats")
+        console.print(Rule("4. a snapshot round (every camera, into the archive)"))
+        _cli(env, "snapshot", "--all", "--archive", str(archive), check=False)
+
+        console.print(Rule("5. sync again: nothing new, so nothing is downloaded"))
+        before = _total_requests(sim.url)
+        _cli(env, "sync", "--archive", str(archive))
+        resync_requests = _total_requests(sim.url) - before
+
         elapsed = time.monotonic() - started
         console.print(Rule("what happened"))
         locations = {d["location_name"] or d["location_id"] for d in devices}
         families: dict[str, int] = {}
         for d in devices:
             families[d["family"]] = families.get(d["family"], 0) + 1
+        counts = _archive_counts(archive / DB_FILENAME)
         console.print(
-            f"Logged in with 2FA, found {len(devices)} devices in {len(locations)} locations "
-            f"({', '.join(f'{n} {f}' for f, n in sorted(families.items()))}), read the health of "
-            f"{doorbell['name']!r}" + (f" and switched the light of {lit['name']!r} on and off" if lit else "") + "."
+            f"Logged in with 2FA and found {len(devices)} devices in {len(locations)} locations "
+            f"({', '.join(f'{n} {f}' for f, n in sorted(families.items()))})."
         )
-        total = stats.get("total") if isinstance(stats, dict) else None
         console.print(
-            f"{total if total is not None else '?'} requests to the simulator in {elapsed:.1f} s. "
+            f"The archive holds {counts['events']} events, {counts['videos']} verified recordings and "
+            f"{counts['snapshots']} snapshots ({counts['bytes'] / 1e6:.1f} MB); a no-change re-sync cost "
+            f"{resync_requests} requests and downloaded nothing."
+        )
+        console.print(
+            f"{_total_requests(sim.url)} requests to the simulator in {elapsed:.1f} s. "
             f"Login kept in {home / 'token.json'} (mode 0600); the next command needs no password."
         )
+        console.print(f"Archive:  {archive}/media (one folder per location and device, a JSON sidecar per video)")
+        db = archive / DB_FILENAME
+        console.print(f"Database: {db}  (try: sqlite3 {db} 'select kind, count(*) from events group by kind')")
     return 0
+
+
+def _total_requests(url: str) -> int:
+    stats = _get_json(f"{url}/_sim/stats")
+    total = stats.get("total") if isinstance(stats, dict) else None
+    return int(total or 0)
+
+
+def _archive_counts(db: Path) -> dict[str, int]:
+    """What the archive holds, read straight from its SQLite file (as a user would)."""
+    with closing(sqlite3.connect(f"file:{db}?mode=ro", uri=True)) as conn:
+        events = conn.execute("select count(*) from events").fetchone()[0]
+        rows = dict(conn.execute("select kind, count(*) from media group by kind").fetchall())
+        size = conn.execute("select coalesce(sum(bytes), 0) from media").fetchone()[0]
+    return {
+        "events": int(events),
+        "videos": int(rows.get("recording", 0)),
+        "snapshots": int(rows.get("snapshot", 0)),
+        "bytes": int(size),
+    }
 
 
 if __name__ == "__main__":

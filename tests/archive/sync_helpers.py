@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 
 from ringvault.archive.store import ArchiveStore
-from ringvault.archive.sync import SyncOptions, SyncSummary, run_sync
+from ringvault.archive.sync import FileProgressCallback, SyncOptions, SyncSummary, run_sync
 from ringvault.cloud.api import RingApi
 from ringvault.sim.server import SimServer
 from tests.cloud.http_helpers import fast_options, logged_in_auth
@@ -20,7 +20,15 @@ def fast_sync_options(**overrides: Any) -> SyncOptions:
     return SyncOptions(**values)
 
 
-async def sync_once(sim: SimServer, tmp_path: Path, archive: Path, options: SyncOptions | None = None) -> SyncSummary:
+async def sync_once(
+    sim: SimServer,
+    tmp_path: Path,
+    archive: Path,
+    options: SyncOptions | None = None,
+    *,
+    file_progress: FileProgressCallback | None = None,
+    api_overrides: dict[str, Any] | None = None,
+) -> SyncSummary:
     """Log in (once per tmp_path: the token file is reused) and run one sync into ``archive``."""
     token_file = tmp_path / "tokens" / "token.json"
     if token_file.exists():
@@ -31,8 +39,8 @@ async def sync_once(sim: SimServer, tmp_path: Path, archive: Path, options: Sync
     else:
         auth, _ = await logged_in_auth(sim, tmp_path)
     with ArchiveStore.open(archive) as store:
-        async with RingApi(auth, fast_options(sim)) as api:
-            return await run_sync(api, store, archive, options or fast_sync_options())
+        async with RingApi(auth, fast_options(sim, **(api_overrides or {}))) as api:
+            return await run_sync(api, store, archive, options or fast_sync_options(), file_progress=file_progress)
 
 
 def sim_json(sim: SimServer, method: str, path: str, body: Any = None) -> Any:

@@ -239,3 +239,32 @@ def test_ensure_inside(tmp_path: Path) -> None:
 
 def test_default_template_constant() -> None:
     assert MediaLayout().template == DEFAULT_TEMPLATE
+
+
+def test_wall_clock_bounds_are_read_in_the_layout_zone() -> None:
+    """A naive bound is a wall-clock time where the files are filed; an aware one is an instant."""
+    ny = device(time_zone="America/New_York")
+    midnight = datetime(2024, 7, 1)
+    assert MediaLayout(time_zone="device").wall_clock_to_utc(ny, midnight) == datetime(2024, 7, 1, 4, tzinfo=UTC)
+    assert MediaLayout(time_zone="device").wall_clock_to_utc(ny, datetime(2024, 1, 1)) == datetime(
+        2024, 1, 1, 5, tzinfo=UTC
+    )
+    assert MediaLayout().wall_clock_to_utc(ny, midnight) == midnight.replace(tzinfo=UTC)
+    assert MediaLayout(time_zone="Asia/Tokyo").wall_clock_to_utc(ny, midnight) == datetime(2024, 6, 30, 15, tzinfo=UTC)
+    aware = datetime(2024, 7, 1, 12, tzinfo=timezone(timedelta(hours=2)))
+    assert MediaLayout(time_zone="device").wall_clock_to_utc(ny, aware) == datetime(2024, 7, 1, 10, tzinfo=UTC)
+
+
+def test_local_time_zone_is_this_machines(monkeypatch: pytest.MonkeyPatch) -> None:
+    import tzlocal
+
+    monkeypatch.setenv("TZ", "Asia/Kolkata")
+    tzlocal.reload_localzone()
+    try:
+        path = MediaLayout(time_zone="local").recording_path(device(), created_at=WHEN, kind="ding", ding_id=1)
+        assert str(MediaLayout(time_zone="LOCAL").zone_for(device())) == "Asia/Kolkata"
+    finally:
+        monkeypatch.undo()
+        tzlocal.reload_localzone()
+    local = WHEN.astimezone(timezone(timedelta(hours=5, minutes=30)))
+    assert path.name == f"{local:%Y%m%d-%H%M%S}-ding-1.mp4"

@@ -42,7 +42,10 @@ from ringvault.archive.store.models import Base
 BIG_ID = "7407512345678901234"  # > 2^53: a float would turn it into 7407512345678901248
 T0 = datetime(2024, 5, 1, 12, 0, tzinfo=UTC)
 DEVICE = 987654321
-TABLES = {"accounts", "locations", "devices", "events", "media", "sync_state"}
+TABLES = {
+    "accounts", "locations", "devices", "events", "media", "sync_state",
+    "portability_grants", "portability_queries", "portability_files", "portability_records",
+}  # fmt: skip
 
 
 @pytest.fixture

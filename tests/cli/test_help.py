@@ -26,5 +26,5 @@ def test_help_imports_nothing_heavy() -> None:
 def test_every_command_is_listed() -> None:
     proc = subprocess.run([sys.executable, "-m", "ringvault", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for command in ("login", "logout", "devices", "health", "light", "siren", "sim"):
+    for command in ("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve"):
         assert command in proc.stdout

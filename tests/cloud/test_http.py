@@ -236,6 +236,7 @@ async def test_429_waits_for_retry_after(sim: SimServer, tmp_path: Path) -> None
         await http.request_json("GET", PROFILE_URL)
         elapsed = time.monotonic() - started
         assert http.stats.retries >= 1
+        assert http.stats.rate_limited == len([r for r in _requests(sim) if r["status"] == 429]) >= 1
     assert elapsed >= 0.95  # waited for Retry-After: 1 (backoff alone would be 0.05-0.2 s)
     assert elapsed < 5
     limited = [r for r in _requests(sim) if r["status"] == 429]
@@ -416,6 +417,32 @@ async def test_download_resumes_after_drops_to_a_byte_exact_file(
     assert all("authorization" not in r["headers"] for r in s3)  # the bearer token never leaves Ring's API hosts
     api = [r for r in _requests(sim) if r["path"].endswith("/recording")]
     assert api and all(r["headers"]["authorization"] == "Bearer <redacted>" for r in api)
+
+
+async def test_download_progress_follows_every_resume(
+    dropping_media: SimConfig, sim: SimServer, tmp_path: Path
+) -> None:
+    """The byte-progress callback: the total from the first response on, never backwards across resumes (a resume
+    keeps what was read), ending at exactly the file's size."""
+    auth, _store = await logged_in_auth(sim, tmp_path)
+    event = _media_event(sim)
+    expected = _expected_mp4(sim, event)
+    sim_patch_faults(sim, drop_rate=1.0, path_pattern="s3.amazonaws.com")
+    reports: list[tuple[int, int | None]] = []
+    recording = f"https://api.ring.com/clients_api/dings/{event.id_str}/recording"
+    async with RingHttp(auth, fast_options(sim)) as http:
+        result = await http.download(
+            recording, tmp_path / "clip.mp4", auth=True, progress=lambda done, total: reports.append((done, total))
+        )
+        resumes = http.stats.download_resumes
+    assert resumes >= 5
+    assert reports[0] == (0, len(expected))
+    assert reports[-1] == (result.bytes, len(expected)) == (len(expected), len(expected))
+    done = [d for d, _ in reports]
+    assert done == sorted(done)
+    assert {t for _, t in reports} == {len(expected)}
+    # one report as each (resumed) body starts, plus one per chunk: more reports than resumes
+    assert len(reports) > resumes + 1
 
 
 async def test_download_of_a_signed_url_sends_no_ring_credentials(sim: SimServer, tmp_path: Path) -> None:
@@ -622,6 +649,28 @@ async def test_post_is_retried_only_where_safe() -> None:
     }
 
 
+async def test_a_refresh_grant_is_retried_after_a_500_but_a_password_grant_is_not() -> None:
+    """A refresh that met a 500 is repeated (if Ring did not rotate, the retry succeeds; if it did, the token is lost
+    either way); a password grant is not (each attempt may send the user another 2FA code)."""
+    from ringvault.cloud.auth import token_grant
+
+    token_calls: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        grant = json.loads(request.content)["grant_type"]
+        token_calls.append(grant)
+        if token_calls.count(grant) == 1:
+            return httpx.Response(500, json={"error": "Internal Server Error"})
+        return httpx.Response(200, json={"access_token": "new-at", "refresh_token": "new-rt", "expires_in": 3600})
+
+    async with _mock(handler) as http:
+        grant = await token_grant(http, {"grant_type": "refresh_token", "refresh_token": "rt"}, hardware_id="hid")
+        assert (grant.access_token, grant.refresh_token) == ("new-at", "new-rt")
+        with pytest.raises(RingHttpError):
+            await token_grant(http, {"grant_type": "password", "username": "u", "password": "p"}, hardware_id="hid")
+    assert token_calls == ["refresh_token", "refresh_token", "password"]
+
+
 async def test_request_json_rejects_html_and_keeps_big_ints() -> None:
     def handler(request: httpx.Request) -> httpx.Response:
         if request.url.path.endswith("html"):
@@ -658,10 +707,26 @@ async def test_download_restarts_when_range_is_ignored(tmp_path: Path) -> None:
         headers = {"content-length": str(len(payload)), "content-type": "video/mp4"}
         return httpx.Response(200, headers=headers, stream=Cut(payload, cut=len(attempts) == 1))
 
+    reports: list[tuple[int, int | None]] = []
+
+    def progress(done: int, total: int | None) -> None:
+        reports.append((done, total))
+        raise RuntimeError("a broken progress display")  # logged, never breaks the download
+
     async with _mock(handler) as http:
-        result = await http.download("https://bucket.s3.amazonaws.com/a.mp4?X-Amz-Signature=x", tmp_path / "a")
+        result = await http.download(
+            "https://bucket.s3.amazonaws.com/a.mp4?X-Amz-Signature=x", tmp_path / "a", progress=progress
+        )
         assert http.stats.download_restarts == 1
     assert attempts == [None, f"bytes={len(payload) // 3}-"]
+    # the first third, then back to 0 when the server ignored Range and the download started over, then all of it
+    assert reports == [
+        (0, len(payload)),
+        (len(payload) // 3, len(payload)),
+        (0, None),
+        (0, len(payload)),
+        (len(payload), len(payload)),
+    ]
     assert (
         result.sha256
         == hashlib.sha256(payload).hexdigest()

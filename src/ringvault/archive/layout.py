@@ -19,7 +19,9 @@ Guarantees:
 
 Times are formatted in **UTC by default** (the archive is the same wherever it is read). ``time_zone="device"``
 uses each device's IANA time zone (``DeviceRef.time_zone``, Ring's ``time_zone`` field; UTC when it is missing or
-unknown), and any IANA name (``"Europe/Berlin"``) uses that zone for every device. Naive datetimes are taken as UTC.
+unknown), ``"local"`` the zone of the machine running ringvault, and any IANA name (``"Europe/Berlin"``) uses that
+zone for every device. Naive datetimes are taken as UTC. ``ringvault sync`` defaults to ``"device"``: a clip recorded
+at 8 pm at the front door is filed under 8 pm, whatever zone the archiving machine is in.
 """
 
 from __future__ import annotations
@@ -38,9 +40,11 @@ __all__ = [
     "DEFAULT_SNAPSHOT_TEMPLATE",
     "DEFAULT_TEMPLATE",
     "PLACEHOLDERS",
+    "TIME_ZONE_CHOICES",
     "DeviceRef",
     "MediaLayout",
     "ensure_inside",
+    "parse_time_zone",
     "slugify",
 ]
 
@@ -70,6 +74,9 @@ PLACEHOLDERS: frozenset[str] = frozenset(
 )
 
 _P = TypeVar("_P", PurePosixPath, Path)
+
+#: What ``time_zone`` accepts besides an IANA name (case-insensitive).
+TIME_ZONE_CHOICES = ("utc", "local", "device")
 
 SLUG_MAX_LEN = 64
 TOKEN_MAX_LEN = 64
@@ -134,6 +141,32 @@ class DeviceRef:
     location_id: str
     location_name: str | None = None
     time_zone: str | None = None
+
+
+def parse_time_zone(name: str) -> tzinfo | None:
+    """The zone a layout's ``time_zone`` names: ``utc``, ``local`` (this machine's zone, with its daylight saving
+    rules), an IANA name, or ``None`` for ``device`` (each device's own zone). ``ValueError`` for anything else."""
+    text = name.strip()
+    lowered = text.lower()
+    if lowered == "utc":
+        return UTC
+    if lowered == "device":
+        return None
+    if lowered == "local":
+        import tzlocal
+
+        try:
+            return tzlocal.get_localzone()
+        except (ZoneInfoNotFoundError, ValueError, LookupError) as err:
+            raise ValueError(
+                f"cannot tell this machine's time zone ({err}); pass an IANA name such as 'Europe/Berlin'"
+            ) from err
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError) as err:
+        raise ValueError(
+            f"unknown time zone {name!r} (use 'utc', 'local', 'device' or an IANA name such as 'Europe/Berlin')"
+        ) from err
 
 
 def _parse_template(template: str, *, what: str, forbidden: frozenset[str] = frozenset()) -> list[str]:
@@ -203,8 +236,9 @@ class MediaLayout:
     """Turns devices, events and capture times into archive paths following a configurable template.
 
     ``template`` is for event recordings, ``snapshot_template`` for snapshots (no ``{ding_id}`` there; ``{kind}`` is
-    ``snapshot``). ``time_zone`` is ``"utc"`` (default), ``"device"`` (each device's zone, UTC if unknown) or an IANA
-    zone name. See the module docstring for the placeholders and guarantees.
+    ``snapshot``). ``time_zone`` is ``"utc"`` (default), ``"device"`` (each device's zone, UTC if unknown),
+    ``"local"`` (this machine's zone) or an IANA zone name. See the module docstring for the placeholders and
+    guarantees.
     """
 
     def __init__(
@@ -228,18 +262,14 @@ class MediaLayout:
                 f"snapshot template {snapshot_template!r} must contain {{stamp}} (or {{hh}}, {{mm}} and {{ss}}), "
                 "so snapshots taken at different times never collide"
             )
+        if self._components[-1].lower().endswith(".json"):
+            raise ValueError(
+                f"media template {template!r} must not name .json files: the JSON sidecar beside each recording "
+                "takes the recording's name with .json"
+            )
         self.template = template
         self.snapshot_template = snapshot_template
-        self._zone: tzinfo | None
-        if time_zone.lower() == "utc":
-            self._zone = UTC
-        elif time_zone.lower() == "device":
-            self._zone = None
-        else:
-            try:
-                self._zone = ZoneInfo(time_zone)
-            except (ZoneInfoNotFoundError, ValueError) as err:
-                raise ValueError(f"unknown time zone {time_zone!r} (use 'utc', 'device' or an IANA name)") from err
+        self._zone: tzinfo | None = parse_time_zone(time_zone)
         self.time_zone = time_zone
 
     # ------------------------------------------------------------------------------------------------ public API
@@ -259,6 +289,14 @@ class MediaLayout:
         """``when`` in the zone used for paths (naive datetimes are UTC)."""
         aware = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
         return aware.astimezone(self.zone_for(device))
+
+    def wall_clock_to_utc(self, device: DeviceRef, when: datetime) -> datetime:
+        """A naive ``when`` read as a wall-clock time in ``device``'s zone (as paths show it), in UTC; an aware
+        ``when`` is already an instant and only converted. How ``--since 2024-05-01`` means midnight on the device's
+        clock under ``--timezone device`` and midnight UTC under ``--timezone utc``."""
+        if when.tzinfo is None:
+            when = when.replace(tzinfo=self.zone_for(device))
+        return when.astimezone(UTC)
 
     def recording_path(
         self, device: DeviceRef, *, created_at: datetime, kind: str, ding_id: int | str, ext: str = "mp4"

@@ -7,12 +7,17 @@ One run:
    watermark plus ``overlap`` older events (a no-change re-run costs about one history request per device); the
    first run walks to the end. Every event seen is stored (ids as strings); the watermark then moves forward;
 3. downloads the recordings still pending (kind/since/until filters apply here), oldest first, with bounded and
-   adaptive concurrency: temp file -> validate (MP4) -> rename -> ``media`` row + event ``done`` -> JSON sidecar.
+   adaptive concurrency: temp file -> validate (MP4) -> rename -> JSON sidecar -> ``media`` row + event ``done``.
    A recording Ring has not prepared yet is retried until ``not_ready_deadline_s`` and otherwise left ``pending``
    for a later run; cameras without a Protect plan end as ``no_media``; other errors end as ``failed``.
 
 Kind/since/until filters choose what is downloaded; every event's metadata is stored regardless, so the watermark
-stays correct and a later unfiltered run fetches the rest.
+stays correct and a later unfiltered run fetches the rest. A naive ``since``/``until`` is a wall-clock time in the
+zone the layout files each device's recordings under (``SyncOptions.layout``), so "the recordings of 1 May" are the
+ones filed under ``2024/05/01``.
+
+Progress: ``progress`` gets phase-level reports (history per device, recordings done of total); ``file_progress``
+gets the bytes of each download in flight and a final report when that recording is settled.
 """
 
 from __future__ import annotations
@@ -25,7 +30,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ringvault.archive.files import AtomicFile, MediaValidationError, WriteResult, cleanup_partials, write_sidecar
+from ringvault.archive.files import (
+    AtomicFile,
+    MediaValidationError,
+    ValidateOption,
+    WriteResult,
+    cleanup_partials,
+    write_sidecar,
+)
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
 from ringvault.archive.sidecar import SidecarEvent, build_sidecar
 from ringvault.archive.store import (
@@ -39,6 +51,7 @@ from ringvault.archive.store import (
     MediaStatus,
     StoredEvent,
 )
+from ringvault.archive.validate import validate_mp4
 from ringvault.cloud.errors import (
     DeviceNotFoundError,
     NotFoundError,
@@ -52,7 +65,7 @@ if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.models.events import HistoryItem
 
-__all__ = ["SyncOptions", "SyncProgress", "SyncSummary", "run_sync"]
+__all__ = ["FileProgress", "FileProgressCallback", "SyncOptions", "SyncProgress", "SyncSummary", "run_sync"]
 
 HISTORY_PAGE = 100
 
@@ -64,7 +77,10 @@ class SyncOptions:
     devices: list[str] | None = None
     kinds: list[str] | None = None
     since: datetime | None = None
+    """Download recordings from this time on. Aware: that instant. Naive: that wall-clock time in the zone
+    ``layout`` uses for each device (UTC with the default layout)."""
     until: datetime | None = None
+    """Download recordings before this time (exclusive); naive or aware as ``since``."""
     oldest_first: bool = True
     metadata_only: bool = False
     dry_run: bool = False
@@ -81,6 +97,9 @@ class SyncOptions:
     max_attempts: int = 3
     """Attempts per recording in one run for transient errors (truncated/invalid files, HTTP errors)."""
     layout: MediaLayout = field(default_factory=MediaLayout)
+    exclude_ids: frozenset[str] = frozenset()
+    """Ding ids whose recordings this run does not download (the seed-001 connector's "already held" list); their
+    events are still stored and stay ``pending`` for a later run."""
 
 
 @dataclass
@@ -114,6 +133,23 @@ class SyncProgress:
 
 
 ProgressCallback = Callable[[SyncProgress], None]
+
+
+@dataclass(frozen=True)
+class FileProgress:
+    """The bytes of one recording download: ``done`` of ``total`` (None = not known yet). A download that starts
+    over reports ``done=0`` again. ``finished`` comes once per recording and run when it is settled (archived, left
+    pending, failed); ``ok`` says whether it was archived."""
+
+    event_id: str
+    name: str
+    done: int = 0
+    total: int | None = None
+    finished: bool = False
+    ok: bool = False
+
+
+FileProgressCallback = Callable[[FileProgress], None]
 
 
 class _Limiter:
@@ -174,13 +210,15 @@ def _event_record(item: HistoryItem, location_id: str | None, media_status: Medi
     )
 
 
-def _wanted(event: StoredEvent | EventRecord, options: SyncOptions) -> bool:
+def _wanted(event: StoredEvent | EventRecord, options: SyncOptions, device: DeviceRef) -> bool:
+    if event.id in options.exclude_ids:
+        return False
     if options.kinds and (event.kind or "") not in options.kinds:
         return False
     created = _utc(event.created_at)
-    if options.since is not None and created < _utc(options.since):
+    if options.since is not None and created < options.layout.wall_clock_to_utc(device, options.since):
         return False
-    return not (options.until is not None and created >= _utc(options.until))
+    return not (options.until is not None and created >= options.layout.wall_clock_to_utc(device, options.until))
 
 
 def _select(devices: list[_Device], wanted: Sequence[str] | None) -> list[_Device]:
@@ -272,7 +310,7 @@ async def _sync_history(dev: _Device, store: ArchiveStore, options: SyncOptions,
         unseen = {r.id: r for r in records if store.get_event(r.id) is None}
         summary.new += len(unseen)
         if dev.has_media:
-            summary.would_download += sum(1 for r in unseen.values() if _wanted(r, options))
+            summary.would_download += sum(1 for r in unseen.values() if _wanted(r, options, dev.ref))
         return
     if records:
         result = store.upsert_events(dev.device.id, records)
@@ -294,11 +332,13 @@ async def _sync_history(dev: _Device, store: ArchiveStore, options: SyncOptions,
         store.set_watermark(dev.device.id, full_scan=reached_end and mark is None)
 
 
-async def _fetch_atomically(dest: Path, fetch: Callable[[Path], Awaitable[object]]) -> WriteResult:
+async def _fetch_atomically(
+    dest: Path, fetch: Callable[[Path], Awaitable[object]], *, validate: ValidateOption = "auto"
+) -> WriteResult:
     """:class:`AtomicFile` around ``fetch(temporary path)``, with its blocking end (fsync, validation, hash, rename,
     directory fsync) in a worker thread: on a slow disk one file's flush would otherwise stall every other
     download's network I/O, since they all share this event loop."""
-    part = AtomicFile(dest)
+    part = AtomicFile(dest, validate=validate)
     part.__enter__()
     try:
         await fetch(part.path)
@@ -309,18 +349,40 @@ async def _fetch_atomically(dest: Path, fetch: Callable[[Path], Awaitable[object
 
 
 class _Downloader:
-    def __init__(self, store: ArchiveStore, archive_dir: Path, options: SyncOptions, summary: SyncSummary) -> None:
+    def __init__(
+        self,
+        store: ArchiveStore,
+        archive_dir: Path,
+        options: SyncOptions,
+        summary: SyncSummary,
+        file_progress: FileProgressCallback | None = None,
+    ) -> None:
         self.store = store
         self.archive_dir = archive_dir
         self.options = options
         self.summary = summary
         self.limiter = _Limiter(options.concurrency)
+        self.file_progress = file_progress
 
     async def fetch(self, dev: _Device, event: StoredEvent) -> None:
         if not dev.has_media:
             self.store.mark_event_media(event.id, MediaStatus.NO_MEDIA, "no Ring Protect plan on this device")
             self.summary.no_media += 1
             return
+        ok = False
+        try:
+            ok = await self._fetch(dev, event)
+        finally:
+            if self.file_progress is not None:
+                self.file_progress(FileProgress(event_id=event.id, name=self._name(dev, event), finished=True, ok=ok))
+
+    def _name(self, dev: _Device, event: StoredEvent) -> str:
+        """What a progress display calls a recording: the device and the event's time as the file name shows it."""
+        stamp = self.options.layout.local_time(dev.ref, event.created_at).strftime("%Y-%m-%d %H:%M:%S")
+        return f"{dev.ref.name or dev.ref.device_id} {stamp}"
+
+    async def _fetch(self, dev: _Device, event: StoredEvent) -> bool:
+        """Download one recording with retries; True once archived."""
         deadline = time.monotonic() + self.options.not_ready_deadline_s
         wait = self.options.not_ready_backoff_s
         attempts = 0
@@ -328,14 +390,14 @@ class _Downloader:
             try:
                 async with self.limiter:
                     await self._download(dev, event)
-                return
+                return True
             except RecordingNotReadyError as exc:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     retry_at = datetime.now(UTC) + timedelta(seconds=self.options.pending_retry_s)
                     self.store.mark_event_media(event.id, MediaStatus.PENDING, str(exc), next_attempt_at=retry_at)
                     self.summary.pending += 1
-                    return
+                    return False
                 await asyncio.sleep(min(wait, remaining))
                 wait = min(wait * 2, 30.0)
             except (RateLimitedError, MediaValidationError, RingError, OSError) as exc:
@@ -347,24 +409,26 @@ class _Downloader:
                     self.store.mark_event_media(event.id, MediaStatus.FAILED, message)
                     self.summary.failed += 1
                     self.summary.errors.append(f"{event.id}: {message}")
-                    return
+                    return False
                 await asyncio.sleep(min(0.2 * 2**attempts, 5.0))
 
     async def _download(self, dev: _Device, event: StoredEvent) -> None:
         layout = self.options.layout
         rel = layout.recording_path(dev.ref, created_at=event.created_at, kind=event.kind or "event", ding_id=event.id)
         dest = ensure_inside(self.archive_dir, rel)
-        written = await _fetch_atomically(dest, lambda part: dev.device.download_recording(event.id, part))
-        self.store.add_media(
-            MediaRecord(
-                kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
-                device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
-                captured_at=event.created_at,
-            ),
-            mark_event_done=True,
-        )  # fmt: skip
-        self.summary.downloaded += 1
-        self.summary.bytes += written.bytes
+        on_bytes = None
+        if self.file_progress is not None:
+            report, name = self.file_progress, self._name(dev, event)
+
+            def on_bytes(done: int, total: int | None) -> None:
+                report(FileProgress(event_id=event.id, name=name, done=done, total=total))
+
+        # Validated as MP4 whatever the template calls the file (a template without ``.{ext}`` still gets checked).
+        written = await _fetch_atomically(
+            dest, lambda part: dev.device.download_recording(event.id, part, progress=on_bytes), validate=validate_mp4
+        )
+        # The sidecar goes in place before the database row: a run killed in between leaves the event pending, so
+        # the next run downloads it again and rewrites both; a row therefore always has its file and its sidecar.
         sidecar = build_sidecar(
             SidecarEvent(
                 ding_id=event.id, created_at=event.created_at, kind=event.kind or "unknown", answered=event.answered,
@@ -375,6 +439,31 @@ class _Downloader:
             size=written.bytes, zone=layout.zone_for(dev.ref),
         )  # fmt: skip
         await asyncio.to_thread(write_sidecar, MediaLayout.sidecar_path(dest), sidecar)
+        self.store.add_media(
+            MediaRecord(
+                kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
+                device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
+                captured_at=event.created_at,
+            ),
+            mark_event_done=True,
+        )  # fmt: skip
+        self.summary.downloaded += 1
+        self.summary.bytes += written.bytes
+
+
+def _media_roots(archive_dir: Path, layout: MediaLayout) -> list[Path]:
+    """Where a killed run may have left temporary files: ``media/`` and the fixed leading directories of the
+    layout's recording template (a custom template may file recordings elsewhere in the archive)."""
+    fixed: list[str] = []
+    for component in layout.template.split("/")[:-1]:
+        if "{" in component:
+            break
+        fixed.append(component)
+    custom = archive_dir.joinpath(*fixed)
+    media = archive_dir / "media"
+    if media.is_relative_to(custom):
+        return [custom]
+    return [media] if custom.is_relative_to(media) else [media, custom]
 
 
 async def run_sync(
@@ -384,6 +473,7 @@ async def run_sync(
     options: SyncOptions | None = None,
     *,
     progress: ProgressCallback | None = None,
+    file_progress: FileProgressCallback | None = None,
 ) -> SyncSummary:
     """Sync the account behind ``api`` into ``store`` / ``archive_dir`` (see the module docstring)."""
     options = options or SyncOptions()
@@ -397,7 +487,8 @@ async def run_sync(
 
     try:
         if not options.dry_run:
-            cleanup_partials(archive_dir / "media")
+            for root in _media_roots(archive_dir, options.layout):
+                cleanup_partials(root)
         devices = _select(await _collect_devices(api, store, options), options.devices)
         summary.devices = len(devices)
         for index, dev in enumerate(devices):
@@ -416,7 +507,7 @@ async def run_sync(
             event = store.get_event(pending.event_id) if owner is not None else None
             if owner is None or event is None:
                 continue
-            if not _wanted(event, options):
+            if not _wanted(event, options, owner.ref):
                 summary.skipped += 1
                 continue
             due.append((owner, event))
@@ -428,7 +519,7 @@ async def run_sync(
             summary.skipped += len(due)
             return summary
 
-        downloader = _Downloader(store, archive_dir, options, summary)
+        downloader = _Downloader(store, archive_dir, options, summary, file_progress)
         done = 0
         report("media", 0, len(due))
 

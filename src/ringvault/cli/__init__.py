@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, sim, snapshot, sync
+from ringvault.cli import auth, devices, serve, sim, snapshot, sync
 from ringvault.cli.common import GlobalOptions
 
 app = typer.Typer(
@@ -61,6 +61,7 @@ devices.register(app)
 sim.register(app)
 sync.register(app)
 snapshot.register(app)
+serve.register(app)
 
 
 def main() -> None:

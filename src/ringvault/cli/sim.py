@@ -51,6 +51,22 @@ def sim(
     media_cache: Annotated[
         Path | None, typer.Option("--media-cache", help="Cache directory for generated JPEG/MP4 media.")
     ] = None,
+    dp_auto_consent: Annotated[
+        bool, typer.Option("--dp-auto-consent", help="Data Portability: authorize redirects with a code at once.")
+    ] = False,
+    dp_customers: Annotated[
+        int, typer.Option("--dp-customers", min=0, max=10000, help="Data Portability: extra simulated customers.")
+    ] = 0,
+    dp_completion_delay: Annotated[
+        float, typer.Option("--dp-completion-delay", min=0, help="Data Portability: seconds until a query completes.")
+    ] = 2.0,
+    dp_notification_url: Annotated[
+        str | None,
+        typer.Option("--dp-notification-url", help="Data Portability: the demo app's notification endpoint."),
+    ] = None,
+    dp_big_file_bytes: Annotated[
+        int, typer.Option("--dp-big-file-bytes", min=0, help="Data Portability: add one streamed file this big.")
+    ] = 0,
 ) -> None:
     """Run the simulated Ring cloud on 127.0.0.1. Point ringvault at it with RINGVAULT_CLOUD_URL=http://127.0.0.1:PORT.
 
@@ -62,12 +78,16 @@ def sim(
     from typing import cast, get_args
 
     from ringvault.sim.config import DeviceFamily, FaultConfig, SimConfig
+    from ringvault.sim.portability.config import PortabilityConfig, demo_app
     from ringvault.sim.server import run
 
     known = get_args(DeviceFamily)
     for name in family or []:
         if name not in known:
             fail(f"--family must be one of {', '.join(known)}, not {name!r}", code=EXIT_USAGE)
+    app = demo_app()
+    if dp_notification_url:
+        app = app.model_copy(update={"notification_url": dp_notification_url})
 
     account: dict[str, str] = {}
     if email:
@@ -97,6 +117,13 @@ def sim(
             drop_rate=drop_rate,
             recording_delay_s=recording_delay,
             expire_access_every=expire_access_every,
+        ),
+        portability=PortabilityConfig(
+            apps=[app],
+            customers=dp_customers,
+            auto_consent=dp_auto_consent,
+            completion_delay_s=dp_completion_delay,
+            big_file_bytes=dp_big_file_bytes,
         ),
         **account,
     )

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ringvault.cli.common import EXIT_USAGE, fail, options, run, with_api
 
 if TYPE_CHECKING:
-    from ringvault.archive.sync import SyncProgress, SyncSummary
+    from rich.progress import Progress, TaskID
+
+    from ringvault.archive.layout import MediaLayout
+    from ringvault.archive.sync import FileProgress, SyncProgress, SyncSummary
     from ringvault.cloud.api import RingApi
+
+#: Longest label of a per-file progress bar (the rest is cut with an ellipsis).
+FILE_LABEL_MAX = 40
 
 
 def register(app: typer.Typer) -> None:
@@ -21,18 +27,36 @@ def register(app: typer.Typer) -> None:
 
 
 def parse_when(value: str, option: str, *, end: bool = False) -> datetime:
-    """``YYYY-MM-DD`` (a whole day: its start, or with ``end`` the start of the next day) or an ISO date-time
-    (naive = UTC). Anything else exits 2 with one clear line."""
-    text = value.strip()
+    """``YYYY-MM-DD`` (a whole day: its start, or with ``end`` the start of the next day) or an ISO date-time.
+
+    Without an offset the result is naive: a wall-clock time the sync reads in the ``--timezone`` zone of each
+    device, so a day means the same day as the ``{YYYY}/{MM}/{DD}`` folders. With an offset (``Z``, ``+02:00``) it is
+    that instant. Anything else exits 2 with one clear line."""
+    from ringvault.archive.dates import parse_when as parse
+
     try:
-        if len(text) == 10:
-            day = date.fromisoformat(text)
-            start = datetime(day.year, day.month, day.day, tzinfo=UTC)
-            return start + timedelta(days=1) if end else start
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        fail(f"{option} {value!r} is not a date; use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS][+HH:MM]", code=EXIT_USAGE)
-    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed
+        return parse(value, end=end, wall_clock=True)
+    except ValueError as exc:
+        fail(f"{option} {exc}", code=EXIT_USAGE)
+
+
+def _comparable(value: datetime) -> datetime:
+    """For the since < until check only: naive values are compared as if UTC (their zone differs per device)."""
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value
+
+
+def build_layout(template: str | None, time_zone: str) -> MediaLayout:
+    """The media layout of ``--template`` and ``--timezone``; a bad value exits 2 with one clear line."""
+    from ringvault.archive.layout import DEFAULT_TEMPLATE, MediaLayout, parse_time_zone
+
+    try:
+        parse_time_zone(time_zone)
+    except ValueError as err:
+        fail(f"--timezone: {err}", code=EXIT_USAGE)
+    try:
+        return MediaLayout(template if template is not None else DEFAULT_TEMPLATE, time_zone=time_zone)
+    except ValueError as err:
+        fail(f"--template: {err}", code=EXIT_USAGE)
 
 
 def _human_bytes(size: int) -> str:
@@ -62,6 +86,36 @@ def _print_summary(summary: SyncSummary, archive: Path, db: Path, *, dry_run: bo
     typer.echo(f"database: {db}")
 
 
+class TtyProgress:
+    """Rich progress bars on a terminal: one per phase (history by device, recordings done of total) and one per
+    download in flight (bytes), removed as soon as that recording is settled."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.phases: dict[str, TaskID] = {}
+        self.files: dict[str, TaskID] = {}
+
+    def phase(self, event: SyncProgress) -> None:
+        label = "history" if event.phase == "history" else "recordings"
+        detail = f"{event.done}/{event.total}" if event.total else str(event.done)
+        task = self.phases.get(event.phase)
+        if task is None:
+            task = self.phases[event.phase] = self.bar.add_task(label, total=event.total or None, detail=detail)
+        self.bar.update(task, completed=event.done, total=event.total or None, detail=detail)
+
+    def file(self, event: FileProgress) -> None:
+        task = self.files.get(event.event_id)
+        if event.finished:
+            if task is not None:
+                self.bar.remove_task(self.files.pop(event.event_id))
+            return
+        detail = _human_bytes(event.done) + (f" / {_human_bytes(event.total)}" if event.total else "")
+        if task is None:
+            label = event.name if len(event.name) <= FILE_LABEL_MAX else event.name[: FILE_LABEL_MAX - 1] + "…"
+            task = self.files[event.event_id] = self.bar.add_task(f"  {label}", total=event.total, detail=detail)
+        self.bar.update(task, completed=event.done, total=event.total, detail=detail)
+
+
 def sync(
     ctx: typer.Context,
     archive: Annotated[
@@ -77,7 +131,10 @@ def sync(
     kind: Annotated[
         list[str] | None, typer.Option("--kind", help="Only events of this kind (ding, motion, ...).")
     ] = None,
-    since: Annotated[str | None, typer.Option("--since", help="Download recordings from this date (UTC).")] = None,
+    since: Annotated[
+        str | None,
+        typer.Option("--since", help="Download recordings from this date or date-time on (in the --timezone zone)."),
+    ] = None,
     until: Annotated[
         str | None, typer.Option("--until", help="Download recordings up to this date (inclusive).")
     ] = None,
@@ -86,6 +143,27 @@ def sync(
     metadata_only: Annotated[bool, typer.Option("--metadata-only", help="Store events; download nothing.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be done; write nothing.")] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Parallel downloads.")] = 8,
+    template: Annotated[
+        str | None,
+        typer.Option(
+            "--template",
+            envvar="RINGVAULT_TEMPLATE",
+            show_envvar=True,
+            help="Path of each recording in the archive; placeholders {location} {location_id} {device_slug} "
+            "{device_id} {YYYY} {MM} {DD} {hh} {mm} {ss} {stamp} {kind} {ding_id} {ext}; must contain {ding_id}. "
+            "Default: under media/, by location, device and day (docs/sync.md).",
+        ),
+    ] = None,
+    time_zone: Annotated[
+        str,
+        typer.Option(
+            "--timezone",
+            envvar="RINGVAULT_TIMEZONE",
+            show_envvar=True,
+            help="Zone of the dates in file names and of --date/--since/--until: device (each device's own zone, "
+            "from Ring), local (this machine's), UTC, or an IANA name such as Europe/Berlin.",
+        ),
+    ] = "device",
 ) -> None:
     """Archive every event and recording incrementally (resumable; a re-run only fetches what is new)."""
     since_at = parse_when(since, "--since") if since else None
@@ -95,8 +173,9 @@ def sync(
             fail("--date cannot be combined with --since/--until", code=EXIT_USAGE)
         since_at = parse_when(on_date, "--date")
         until_at = parse_when(on_date, "--date", end=True)
-    if since_at is not None and until_at is not None and since_at >= until_at:
+    if since_at is not None and until_at is not None and _comparable(since_at) >= _comparable(until_at):
         fail("--since must be before --until", code=EXIT_USAGE)
+    layout = build_layout(template, time_zone)
     opts = options(ctx)
 
     from ringvault.archive.store import DB_FILENAME, ArchiveStore, default_archive_dir
@@ -113,6 +192,7 @@ def sync(
         metadata_only=metadata_only,
         dry_run=dry_run,
         concurrency=concurrency,
+        layout=layout,
     )
     if dry_run:
         # Read the existing archive if there is one; never create anything.
@@ -136,18 +216,14 @@ def sync(
                         typer.echo(f"recordings: {event.done}/{event.total}")
 
             return await run_sync(api, store, archive_dir, sync_options, progress=plain)
-        from rich.progress import Progress
+        from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 
-        with Progress(transient=True) as bar:
-            tasks: dict[str, Any] = {}
-
-            def fancy(event: SyncProgress) -> None:
-                label = "history" if event.phase == "history" else "recordings"
-                if event.phase not in tasks:
-                    tasks[event.phase] = bar.add_task(label, total=event.total or None)
-                bar.update(tasks[event.phase], completed=event.done, total=event.total or None)
-
-            return await run_sync(api, store, archive_dir, sync_options, progress=fancy)
+        columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"))
+        with Progress(*columns, TimeRemainingColumn(), transient=True) as bar:
+            display = TtyProgress(bar)
+            return await run_sync(
+                api, store, archive_dir, sync_options, progress=display.phase, file_progress=display.file
+            )
 
     try:
         summary = run(with_api(opts, body), debug=opts.debug)

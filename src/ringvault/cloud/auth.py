@@ -411,6 +411,9 @@ async def token_grant(http: RingHttp, body: Mapping[str, Any], *, hardware_id: s
         session=False,
         auth=False,
         raise_for_status=False,
+        # A refresh that met a 500 or a broken connection is retried: if Ring did not rotate, the retry succeeds;
+        # if it did, the new token is lost either way. Password grants are never repeated (each may send a 2FA code).
+        retry_safe=grant_type == "refresh_token",
     )
     data = _json_object(response)
     status = response.status_code

@@ -20,7 +20,7 @@ from ringvault.cloud.models.health import DeviceHealth
 from ringvault.cloud.models.kinds import CAMERA_FAMILIES, Capabilities, DeviceClass, capabilities
 
 if TYPE_CHECKING:
-    from ringvault.cloud.http import DownloadResult, RingHttp
+    from ringvault.cloud.http import DownloadProgress, DownloadResult, RingHttp
     from ringvault.cloud.options import RingApiOptions
 
 __all__ = [
@@ -283,12 +283,20 @@ class RingCamera(DeviceBase[CameraEntry]):
             raise RecordingNotReadyError(f"recording {ding} of {self.name} is not ready yet")
         return url
 
-    async def download_recording(self, ding_id: str | int, dest: Path, *, transcoded: bool = False) -> DownloadResult:
-        """Fetch the recording URL and stream the MP4 to ``dest`` (no Ring auth is sent to the storage host)."""
+    async def download_recording(
+        self,
+        ding_id: str | int,
+        dest: Path,
+        *,
+        transcoded: bool = False,
+        progress: DownloadProgress | None = None,
+    ) -> DownloadResult:
+        """Fetch the recording URL and stream the MP4 to ``dest`` (no Ring auth is sent to the storage host).
+        ``progress(bytes_written, total)`` follows the download (see ``RingHttp.download``)."""
         ding = ding_id_string(ding_id)
         url = await self.get_recording_url(ding, transcoded=transcoded)
         try:
-            return await self._http.download(url, Path(dest), auth=False, expected_type="video/mp4")
+            return await self._http.download(url, Path(dest), auth=False, expected_type="video/mp4", progress=progress)
         except NotFoundError as exc:
             raise RecordingNotReadyError(f"recording {ding} of {self.name} is not available yet ({exc})") from exc
 

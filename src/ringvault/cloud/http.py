@@ -220,6 +220,8 @@ class HttpStats:
     download_resumes: int = 0
     download_restarts: int = 0
     bytes_downloaded: int = 0
+    rate_limited: int = 0
+    """Answers 429 received (each one retried after ``Retry-After``); callers watch it to slow down."""
 
 
 @dataclass(frozen=True)
@@ -249,6 +251,10 @@ class _IncompleteBody(Exception):
     """The media body ended before Content-Length bytes arrived."""
 
 
+#: ``progress(bytes_written, total_or_None)`` after every chunk of a download (and with 0 when it starts over).
+DownloadProgress = Callable[[int, int | None], None]
+
+
 @dataclass
 class _DownloadState:
     handle: IO[bytes]
@@ -258,6 +264,7 @@ class _DownloadState:
     content_type: str | None = None
     failures_without_progress: int = 0
     last_failure_made_progress: bool = False
+    progress: DownloadProgress | None = None
 
     def restart(self) -> None:
         self.handle.seek(0)
@@ -265,6 +272,16 @@ class _DownloadState:
         self.sha = hashlib.sha256()
         self.written = 0
         self.total = None
+        self.report()
+
+    def report(self) -> None:
+        """Tell the progress callback; a failing display is logged and never breaks the download."""
+        if self.progress is None:
+            return
+        try:
+            self.progress(self.written, self.total)
+        except Exception:
+            logger.exception("download progress callback %r failed", self.progress)
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -489,12 +506,15 @@ class RingHttp:
         auth: bool = True,
         timeout: float | None = None,  # noqa: ASYNC109 - a per-request httpx timeout, not a cancel scope
         raise_for_status: bool = True,
+        retry_safe: bool = False,
     ) -> httpx.Response:
         """The status-checked low-level call. Returns 2xx and 3xx responses (redirects are not followed).
 
         ``session``: make sure a ``clients_api`` session exists first (and re-create it on "Session not found").
         ``auth``: send the bearer token (only ever to Ring's API hosts) and refresh once on 401.
         ``raise_for_status=False`` returns error responses too (after retries) instead of raising.
+        ``retry_safe``: retry this call like a GET (500/502 and broken connections too) although its method is not
+        idempotent, for calls where a second attempt can never do harm that the failed one had not done already.
         """
         method = method.upper()
         host = self.ring_host(url)
@@ -524,6 +544,7 @@ class RingHttp:
                 content=content,
                 headers=self._headers(host, bearer, extra),
                 timeout=timeout,
+                retry_safe=retry_safe,
             )
             if response.status_code == 401 and use_bearer and not refreshed:
                 refreshed = True
@@ -631,7 +652,7 @@ class RingHttp:
             if isinstance(response, httpx.Response) and response.status_code in (429, 503):
                 retry_after = parse_retry_after(response.headers.get("retry-after"))
         if retry_after is not None:
-            return min(retry_after, self.options.max_retry_after_s)
+            return _spread(min(retry_after, self.options.max_retry_after_s))
         return float(self._backoff(state))
 
     async def _limit(self, host: str) -> None:
@@ -649,8 +670,9 @@ class RingHttp:
         content: bytes | None,
         headers: Mapping[str, str],
         timeout: float | None,  # noqa: ASYNC109 - a per-request httpx timeout, not a cancel scope
+        retry_safe: bool = False,
     ) -> httpx.Response:
-        idempotent = method in IDEMPOTENT_METHODS
+        idempotent = retry_safe or method in IDEMPOTENT_METHODS
         display = f"{method} {url}"  # redacted by the logger's filter, only when a record is emitted
 
         async def attempt() -> httpx.Response:
@@ -672,6 +694,8 @@ class RingHttp:
                 logger.debug("→ %s", display)
             response = await self._client.send(request)
             elapsed_ms = (time.monotonic() - started) * 1000
+            if response.status_code == 429:
+                self.stats.rate_limited += 1
             if self.options.debug:
                 logger.debug(
                     "← %s %d (%.0f ms) body=%s", display, response.status_code, elapsed_ms, response.text[:2000]
@@ -728,6 +752,7 @@ class RingHttp:
         *,
         auth: bool = False,
         expected_type: str | None = None,
+        progress: DownloadProgress | None = None,
     ) -> DownloadResult:
         """Stream ``url`` into ``dest`` (created or truncated) in constant memory.
 
@@ -736,11 +761,13 @@ class RingHttp:
           Content-Length, retries 429/5xx with backoff.
         - 404 from a storage host → ``RecordingNotReadyError``; 403 → ``RingHttpError`` (expired URL); no retry.
         - ``expected_type`` (e.g. ``video/mp4`` or ``image/``) guards against error pages saved as media.
+        - ``progress(bytes_written, total)`` is called once the body starts (``total`` from Content-Length or
+          Content-Range, None when unknown), after every chunk, and with 0 when the download starts over.
         - On failure ``dest`` is removed.
         """
         dest = Path(dest)
         handle = _open_for_writing(dest)
-        state = _DownloadState(handle=handle)
+        state = _DownloadState(handle=handle, progress=progress)
         ok = False
         try:
             await self._download_with_retries(url, state, auth=auth, expected_type=expected_type)
@@ -785,7 +812,7 @@ class RingHttp:
             outcome = retry_state.outcome
             exc = outcome.exception() if outcome is not None and outcome.failed else None
             if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
-                return min(exc.retry_after, self.options.max_retry_after_s)
+                return _spread(min(exc.retry_after, self.options.max_retry_after_s))
             if state.last_failure_made_progress:
                 return 0.0
             n = max(1, state.failures_without_progress)
@@ -892,6 +919,8 @@ class RingHttp:
         if status < 300:
             return
         if status == 429 or status >= 500:
+            if status == 429:
+                self.stats.rate_limited += 1
             raise _RetryableStatus(status, parse_retry_after(response.headers.get("retry-after")))
         path = self._ring_path(url)
         if host in RING_HOSTS:
@@ -934,10 +963,12 @@ class RingHttp:
                 f"GET {self._ring_path(url)} answered {_media_type(response.headers.get('content-type')) or 'nothing'}"
                 f", expected {expected_type}"
             )
+        state.report()
         async for chunk in response.aiter_raw():  # as received: a drop loses nothing already read
             state.handle.write(chunk)
             state.sha.update(chunk)
             state.written += len(chunk)
+            state.report()
         if state.total is not None and state.written < state.total:
             raise _IncompleteBody(f"{state.written} of {state.total} bytes")
         if state.total is not None and state.written > state.total:
@@ -947,6 +978,12 @@ class RingHttp:
 def _open_for_writing(path: Path) -> IO[bytes]:
     """Create or truncate ``path`` for a download (the caller closes it)."""
     return path.open("wb")
+
+
+def _spread(wait: float) -> float:
+    """A ``Retry-After`` wait plus up to a quarter more: requests limited together must not all come back in the
+    same instant (they would meet the limit again, together)."""
+    return wait * random.uniform(1.0, 1.25)
 
 
 def _retryable_error(exc: BaseException, idempotent: bool) -> bool:

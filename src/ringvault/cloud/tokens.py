@@ -238,39 +238,49 @@ class TokenStore:
         return self.delete()
 
     def _ensure_dir(self) -> None:
-        directory = self.path.parent
-        if directory.is_dir():
-            return
-        missing: list[Path] = []
-        probe = directory
-        while not probe.exists():
-            missing.append(probe)
-            probe = probe.parent
-        directory.mkdir(parents=True, exist_ok=True)
-        for created in missing:
-            with contextlib.suppress(OSError):
-                created.chmod(0o700)
+        ensure_private_dir(self.path.parent)
 
     def _write_raw(self, data: dict[str, Any]) -> None:
         self._ensure_dir()
         payload = {"version": FILE_VERSION, **{k: v for k, v in data.items() if k != "version"}}
         text = json.dumps(payload, indent=2, sort_keys=True) + "\n"
         try:
-            # mkstemp creates the file with mode 0600, so the secret is never readable by others.
-            fd, tmp_name = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            write_private_file(self.path, text)
         except OSError as err:
             raise TokenFileError(f"cannot write token file {self.path}: {err.strerror or err}") from err
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(tmp_name, self.path)
-        except OSError as err:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp_name)
-            raise TokenFileError(f"cannot write token file {self.path}: {err.strerror or err}") from err
-        _fsync_dir(self.path.parent)
+
+
+def ensure_private_dir(directory: Path) -> None:
+    """Create ``directory`` (and missing parents) if needed; the directories we create are 0700."""
+    if directory.is_dir():
+        return
+    missing: list[Path] = []
+    probe = directory
+    while not probe.exists():
+        missing.append(probe)
+        probe = probe.parent
+    directory.mkdir(parents=True, exist_ok=True)
+    for created in missing:
+        with contextlib.suppress(OSError):
+            created.chmod(0o700)
+
+
+def write_private_file(path: Path, text: str) -> None:
+    """Replace ``path`` with ``text`` atomically: a 0600 temporary file in the same directory, fsync, ``os.replace``,
+    then fsync of the directory. Readers see the old or the new content, never a mix; raises ``OSError``."""
+    # mkstemp creates the file with mode 0600, so the secret is never readable by others.
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp_name)
+        raise
+    _fsync_dir(path.parent)
 
 
 def _as_float(value: Any) -> float | None:

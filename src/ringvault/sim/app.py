@@ -1,7 +1,8 @@
 """The simulated Ring cloud as one ASGI app: every Ring host is a path prefix (``/api.ring.com/...``).
 
-``create_app`` mounts the OAuth token endpoint, the session endpoint, the ``/_sim`` control API and the data
-routes (``ringvault.sim.routes``), and wraps everything in the fault/statistics middleware.
+``create_app`` mounts the OAuth token endpoint, the session endpoint, the ``/_sim`` control API, the data
+routes (``ringvault.sim.routes``) and the Data Portability service (``ringvault.sim.portability``), and wraps
+everything in the fault/statistics middleware.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from ringvault.sim import auth, control
 from ringvault.sim.auth import SimHTTPError
 from ringvault.sim.config import SimConfig
 from ringvault.sim.faults import FaultMiddleware, install_log_filter
+from ringvault.sim.portability import control as dp_control
+from ringvault.sim.portability import intake as dp_intake
+from ringvault.sim.portability import oauth as dp_oauth
 from ringvault.sim.routes import register_data_routes
 from ringvault.sim.state import SimState
 
@@ -28,7 +32,7 @@ def create_app(config: SimConfig | None = None, *, state: SimState | None = None
         state = SimState.build(config or SimConfig())
     app = FastAPI(
         title="ringvault simulated Ring cloud",
-        description="Ring's account API, simulated. Control API under /_sim/.",
+        description="Ring's account API and Data Portability service, simulated. Control API under /_sim/.",
         docs_url="/_sim/docs",
         redoc_url=None,
         openapi_url="/_sim/openapi.json",
@@ -39,6 +43,12 @@ def create_app(config: SimConfig | None = None, *, state: SimState | None = None
     app.include_router(auth.router, prefix="/oauth.ring.com")
     app.include_router(auth.session_router, prefix="/api.ring.com")
     app.include_router(control.router, prefix="/_sim")
+    # Data Portability: Login with Ring on both OAuth hosts, the six intake hosts, its files and notifications.
+    app.include_router(dp_oauth.router, prefix=f"/{dp_oauth.RING_OAUTH_HOST}")
+    app.include_router(dp_oauth.router, prefix=f"/{dp_oauth.BLINK_OAUTH_HOST}")
+    app.include_router(dp_oauth.blink_token_router, prefix=f"/{dp_oauth.BLINK_OAUTH_HOST}")
+    app.include_router(dp_control.router, prefix="/_sim/portability")
+    dp_intake.register(app)
     register_data_routes(app)
     app.add_middleware(FaultMiddleware)
     install_log_filter()

@@ -472,11 +472,17 @@ async def _read_params(request: Request) -> dict[str, str]:
 
 @router.post("/oauth/token")
 async def oauth_token(request: Request) -> Response:
-    """``POST https://oauth.ring.com/oauth/token``: password and refresh-token grants."""
+    """``POST https://oauth.ring.com/oauth/token``: password and refresh-token grants of the account API, and the
+    ``authorization_code``/``refresh_token`` grants of Data Portability apps (``ringvault.sim.portability``)."""
     auth = _auth(request)
     try:
         params = await _read_params(request)
         basic_id = _basic_client_id(request.headers.get("authorization"))
+        dp = cast("SimState", request.app.state.sim).portability
+        if dp.owns_token_request(params, basic_id):  # Data Portability apps (Login with Ring)
+            from ringvault.sim.portability.oauth import token_response
+
+            return token_response(dp, params, request.headers.get("authorization"))
         client_id = params.get("client_id") or basic_id
         for given in (params.get("client_id"), basic_id):
             if given is not None and given != "" and given != CLIENT_ID:

@@ -11,6 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, Field
 
+from ringvault.sim.portability.config import PortabilityConfig
+
 #: Ring's device families (the keys of ``clients_api/ring_devices``).
 DeviceFamily = Literal[
     "doorbots", "authorized_doorbots", "stickup_cams", "chimes", "base_stations", "beams_bridges", "other"
@@ -71,3 +73,4 @@ class SimConfig(BaseModel):
     media_cache_dir: Path | None = Field(None, description="where generated JPEG/MP4 files are cached")
     recording_seconds: float = Field(2.0, gt=0, le=30, description="length of generated MP4 clips")
     faults: FaultConfig = Field(default_factory=FaultConfig)
+    portability: PortabilityConfig = Field(default_factory=PortabilityConfig)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from ringvault.sim.config import FaultConfig, SimConfig
+from ringvault.sim.portability.config import PortabilityConfig
 from ringvault.sim.state import SimState
 
 router = APIRouter(tags=["control"])
@@ -87,15 +88,16 @@ async def patch_config(request: Request, patch: JsonBody) -> dict[str, Any] | JS
     """Change any configuration fields (validated); world-shaping fields take effect at the next reset."""
     state = _state(request)
     unknown = _unknown_keys(patch, SimConfig)
-    fault_patch = patch.get("faults")
-    if isinstance(fault_patch, dict):
-        unknown += [f"faults.{k}" for k in _unknown_keys(fault_patch, FaultConfig)]
+    for section, model in (("faults", FaultConfig), ("portability", PortabilityConfig)):
+        section_patch = patch.get(section)
+        if isinstance(section_patch, dict):
+            unknown += [f"{section}.{k}" for k in _unknown_keys(section_patch, model)]
     if unknown:
         return _invalid(unknown=unknown)
     merged = state.config.model_dump()
     for key, value in patch.items():
-        if key == "faults" and isinstance(value, dict):
-            merged["faults"] = {**merged["faults"], **value}
+        if key in ("faults", "portability") and isinstance(value, dict):
+            merged[key] = {**merged[key], **value}  # nested sections merge
         else:
             merged[key] = value
     try:
@@ -154,7 +156,9 @@ async def get_stats(request: Request, prefix: str | None = None) -> dict[str, An
 @router.delete("/stats", status_code=204)
 async def delete_stats(request: Request) -> Response:
     """Clear the counts and the request log."""
-    _state(request).stats.reset()
+    state = _state(request)
+    state.stats.reset()
+    state.portability.reset_counters()
     return Response(status_code=204)
 
 
@@ -225,5 +229,6 @@ async def advance_clock(request: Request, body: ClockAdvance) -> dict[str, Any]:
 async def reset(request: Request) -> dict[str, Any]:
     """Rebuild the simulated cloud from the current config (fresh world, tokens, sessions, stats); keep the clock."""
     old = _state(request)
+    old.portability.close()  # its ticker stops; the new state starts its own on the next request
     request.app.state.sim = SimState.build(old.config, old.clock)
     return {"reset": True, "clock": _clock_json(old)}

@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import FaultConfig, SimConfig
+from ringvault.sim.portability.errors import fault_body
 
 if TYPE_CHECKING:
     from ringvault.sim.state import SimState
@@ -39,7 +40,20 @@ CONTROL_PREFIX = "/_sim"
 LOGGED_HEADERS = ("hardware_id", "user-agent", "content-type", "accept", "2fa-support")
 SECRET_HEADERS = ("authorization", "2fa-code")
 SECRET_QUERY_KEYS = frozenset(
-    {"authcode", "ticket", "access_token", "refresh_token", "password", "x-amz-signature", "x-amz-security-token"}
+    {
+        "authcode",
+        "ticket",
+        "access_token",
+        "refresh_token",
+        "password",
+        "x-amz-signature",
+        "x-amz-security-token",
+        # OAuth (Login with Ring) and SNS confirmation secrets
+        "code",
+        "code_verifier",
+        "client_secret",
+        "token",
+    }
 )
 REDACTED = "<redacted>"
 MEDIA_CHUNK = 64 * 1024
@@ -430,6 +444,7 @@ class MediaResponse(Response):
 # -- the middleware ----------------------------------------------------------------------------------------------
 
 
+_INTAKE_PATH = re.compile(r"^/intake\.[a-z0-9-]+\.portability\.data\.[a-z]+\.com/")
 _HOST_SEGMENT = re.compile(r"^/(?:[a-z0-9-]+\.)+(?:com|net|org|solutions|io|test|local)/", re.IGNORECASE)
 
 
@@ -523,7 +538,10 @@ class FaultMiddleware:
                 await asyncio.sleep(decision.delay_s)
             if decision.status is not None:
                 fault = decision.kind
-                payload = json.dumps(decision.body).encode()
+                body = decision.body
+                if _INTAKE_PATH.match(path):  # the Data Portability API answers in its own error shape
+                    body = fault_body(decision.status)
+                payload = json.dumps(body).encode()
                 raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
                 raw += [(k.lower().encode(), v.encode()) for k, v in decision.headers.items()]
                 await send_wrapper({"type": "http.response.start", "status": decision.status, "headers": raw})

@@ -49,16 +49,16 @@ def _signature(secret: bytes, host: str, key: str, amz_date: str, expires: str) 
     return hmac.new(secret, message, hashlib.sha256).hexdigest()
 
 
-def signed_url(request: Request, state: SimState, host: str, key: str) -> str:
+def signed_url(request: Request, state: SimState, host: str, key: str, lifetime_s: int = URL_LIFETIME_S) -> str:
     """A pre-signed URL for ``host``/``key`` that points at this simulator (host kept as the first path segment)."""
-    return presign(state, media_base(request, host), host, key)
+    return presign(state, media_base(request, host), host, key, lifetime_s)
 
 
-def presign(state: SimState, base: str, host: str, key: str) -> str:
-    """``{base}/{key}?X-Amz-...``, signed now (simulator clock) for ``host``/``key``, valid 3600 s."""
+def presign(state: SimState, base: str, host: str, key: str, lifetime_s: int = URL_LIFETIME_S) -> str:
+    """``{base}/{key}?X-Amz-...``, signed now (simulator clock) for ``host``/``key``, valid ``lifetime_s``."""
     now = datetime.fromtimestamp(state.clock.now(), tz=UTC)
     amz_date = now.strftime(_AMZ_DATE)
-    expires = str(URL_LIFETIME_S)
+    expires = str(lifetime_s)
     query = {
         "X-Amz-Algorithm": "AWS4-HMAC-SHA256",
         "X-Amz-Credential": f"ASIASIMULATEDRING000/{now:%Y%m%d}/us-east-1/s3/aws4_request",
@@ -116,7 +116,7 @@ def s3_error(state: SimState, status: int, code: str, message: str, **extra: str
     )
 
 
-def _check_signature(request: Request, state: SimState, host: str, key: str) -> Response | None:
+def check_signature(request: Request, state: SimState, host: str, key: str) -> Response | None:
     params = request.query_params
     needed = ("X-Amz-Algorithm", "X-Amz-Date", "X-Amz-Expires", "X-Amz-Signature")
     if any(not params.get(name) for name in needed):
@@ -158,7 +158,7 @@ def _check_signature(request: Request, state: SimState, host: str, key: str) -> 
     return None
 
 
-def _no_such_key(state: SimState, key: str) -> Response:
+def no_such_key(state: SimState, key: str) -> Response:
     return s3_error(state, 404, "NoSuchKey", "The specified key does not exist.", Key=key)
 
 
@@ -181,12 +181,12 @@ def _find(state: SimState, host: str, key: str) -> tuple[Event, str] | None:
 
 
 def _serve(request: Request, state: SimState, host: str, key: str) -> Response:
-    refused = _check_signature(request, state, host, key)
+    refused = check_signature(request, state, host, key)
     if refused is not None:
         return refused
     found = _find(state, host, key)
     if found is None:
-        return _no_such_key(state, key)
+        return no_such_key(state, key)
     event, kind = found
     device = state.world.device(event.device_id)
     if kind == "jpg":
@@ -195,7 +195,7 @@ def _serve(request: Request, state: SimState, host: str, key: str) -> Response:
         modified = event.created_at
     else:
         if not state.world.recording_ready(event):  # not ready yet, or no Protect plan: the object does not exist
-            return _no_such_key(state, key)
+            return no_such_key(state, key)
         data = state.media.mp4(event.id_str, seconds=state.config.recording_seconds, label=device.name)
         content_type = "video/mp4"
         modified = event.created_at + state.config.faults.recording_delay_s

@@ -12,6 +12,7 @@ from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
 from ringvault.sim.faults import FaultEngine, RequestStats
 from ringvault.sim.media import MediaStore
+from ringvault.sim.portability.service import PortabilityService
 from ringvault.sim.world import World
 
 
@@ -24,17 +25,20 @@ class SimState:
     faults: FaultEngine
     stats: RequestStats
     media: MediaStore
+    portability: PortabilityService
 
     @classmethod
     def build(cls, config: SimConfig, clock: SimClock | None = None) -> SimState:
         clock = clock or SimClock()
         media = MediaStore(config)
+        world = World.generate(config, clock)
         return cls(
             config=config,
             clock=clock,
-            world=World.generate(config, clock),
+            world=world,
             auth=AuthService(config, clock),
             faults=FaultEngine(config, clock),
             stats=RequestStats(),
             media=media,
+            portability=PortabilityService(config, clock, world),
         )

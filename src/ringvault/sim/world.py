@@ -347,6 +347,11 @@ class World:
         self._ticket_counter = 0
         self.tickets: dict[str, JSON] = {}
 
+    @property
+    def lock(self) -> threading.RLock:
+        """The world's lock, for readers that need a consistent view across several calls."""
+        return self._lock
+
     # ----------------------------------------------------------------------------------------------- generation
 
     @classmethod

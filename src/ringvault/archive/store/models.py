@@ -36,6 +36,10 @@ __all__ = [
     "Event",
     "Location",
     "Media",
+    "PortabilityFile",
+    "PortabilityGrant",
+    "PortabilityQuery",
+    "PortabilityRecord",
     "SyncStateRow",
     "UTCDateTime",
     "utcnow",
@@ -201,3 +205,96 @@ class SyncStateRow(Base):
     oldest_created_at: Mapped[datetime | None]
     last_sync_at: Mapped[datetime | None]
     last_full_scan_at: Mapped[datetime | None]
+
+
+# -- Data Portability (Ring's official export API) ------------------------------------------------------------------
+
+PORTABILITY_QUERY_STATES = ("created", "notified", "listed", "downloaded", "imported", "failed", "canceled")
+PORTABILITY_FILE_STATES = ("listed", "downloaded", "imported", "failed")
+
+
+class PortabilityGrant(Base):
+    """``portability_grants``: one customer's authorization of one app (brand + client id) to export their data.
+
+    ``customer`` is ringvault's label for the customer (``default`` for the CLI user, a generated id for the
+    customers of an app); tokens live in the token store, never in the database."""
+
+    __tablename__ = "portability_grants"
+    __table_args__ = (
+        UniqueConstraint("brand", "client_id", "customer"),
+        CheckConstraint("status IN ('active', 'revoked', 'expired')", name="status"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    brand: Mapped[str] = mapped_column(Text)
+    region: Mapped[str] = mapped_column(Text)
+    client_id: Mapped[str] = mapped_column(Text)
+    customer: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(Text, default="active")
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PortabilityQuery(Base):
+    """``portability_queries``: a data query and where its import stands (the lifecycle a crash resumes from)."""
+
+    __tablename__ = "portability_queries"
+    __table_args__ = (
+        Index("ix_portability_queries_grant_id_state", "grant_id", "state"),
+        CheckConstraint(f"state IN {PORTABILITY_QUERY_STATES!r}", name="state"),
+    )
+
+    id: Mapped[str] = mapped_column(Text, primary_key=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("portability_grants.id"))
+    scope_id: Mapped[str] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, default="created")
+    status: Mapped[str | None] = mapped_column(Text)
+    datasets: Mapped[dict[str, Any] | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    records_imported: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    notified_at: Mapped[datetime | None]
+    listed_at: Mapped[datetime | None]
+    imported_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PortabilityFile(Base):
+    """``portability_files``: one listed schema + data file pair of a query, by its position in the listing."""
+
+    __tablename__ = "portability_files"
+    __table_args__ = (
+        UniqueConstraint("query_id", "ordinal"),
+        CheckConstraint(f"state IN {PORTABILITY_FILE_STATES!r}", name="state"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    query_id: Mapped[str] = mapped_column(ForeignKey("portability_queries.id"))
+    ordinal: Mapped[int] = mapped_column(Integer)
+    dataset: Mapped[str | None] = mapped_column(Text)
+    path: Mapped[str | None] = mapped_column(Text)
+    bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(Text)
+    state: Mapped[str] = mapped_column(Text, default="listed")
+    records: Mapped[int] = mapped_column(Integer, default=0)
+    error: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PortabilityRecord(Base):
+    """``portability_records``: every imported record, once per customer, data set and natural key."""
+
+    __tablename__ = "portability_records"
+    __table_args__ = (
+        UniqueConstraint("grant_id", "dataset", "record_key"),
+        Index("ix_portability_records_dataset_event_date", "dataset", "event_date"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("portability_grants.id"))
+    dataset: Mapped[str] = mapped_column(Text)
+    record_key: Mapped[str] = mapped_column(Text)
+    event_date: Mapped[datetime | None]
+    data: Mapped[dict[str, Any]]
+    query_id: Mapped[str | None] = mapped_column(Text)
+    imported_at: Mapped[datetime] = mapped_column(default=utcnow)

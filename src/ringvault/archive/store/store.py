@@ -17,9 +17,10 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 from sqlalchemy import ColumnElement, Engine, Table, and_, create_engine, event, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
@@ -46,6 +47,9 @@ from ringvault.archive.store.records import (
     SyncState,
     UpsertResult,
 )
+
+if TYPE_CHECKING:
+    from ringvault.archive.store.portability import PortabilityStore
 
 __all__ = ["DB_FILENAME", "ArchiveStore", "InvalidCursorError", "UnknownEventError", "default_archive_dir"]
 
@@ -132,6 +136,13 @@ class ArchiveStore:
         store = cls(engine, archive_dir=archive_dir, clock=clock)
         store.migrate()
         return store
+
+    @cached_property
+    def portability(self) -> PortabilityStore:
+        """The Data Portability tables (grants, queries, files, records) of this archive."""
+        from ringvault.archive.store.portability import PortabilityStore
+
+        return PortabilityStore(self)
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision (a no-op when already there)."""

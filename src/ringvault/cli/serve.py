@@ -1,0 +1,131 @@
+"""``ringvault serve``: the seed-001 REST connector and the JSON API over the archive, on 127.0.0.1 by default."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ringvault.cli.common import EXIT_ERROR, EXIT_USAGE, fail, options
+
+DEFAULT_KEY_ENV = "RINGVAULT_API_KEY"
+
+
+def register(app: typer.Typer) -> None:
+    app.command("serve")(serve)
+
+
+def _api_key(api_key_env: str | None) -> str | None:
+    """The key from the environment variable named by ``--api-key-env`` (default RINGVAULT_API_KEY)."""
+    name = (api_key_env or DEFAULT_KEY_ENV).strip()
+    value = os.environ.get(name, "").strip()
+    if not value:
+        if api_key_env:
+            fail(f"--api-key-env {name}: that environment variable is not set or empty", code=EXIT_USAGE)
+        return None
+    return value
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """Bind the listening socket here, so that a busy port is one clear line (and --port 0 picks a free one)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+        sock = socket.socket(family, kind, proto)
+    except OSError as exc:
+        fail(f"cannot listen on {host}:{port}: {exc}; check --host", code=EXIT_USAGE)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+        sock.listen(2048)  # connections made before uvicorn accepts wait in the backlog instead of being refused
+    except OSError as exc:
+        sock.close()
+        fail(
+            f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port or stop what uses it",
+            code=EXIT_ERROR,
+        )
+    return sock
+
+
+def serve(
+    ctx: typer.Context,
+    host: Annotated[
+        str, typer.Option("--host", help="Address to listen on. Anything but loopback needs an API key.")
+    ] = "127.0.0.1",
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port (0: any free port).")] = 8080,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            envvar="RINGVAULT_ARCHIVE",
+            show_envvar=True,
+            help="Archive directory (default: the platform data dir, e.g. ~/.local/share/ringvault/archive).",
+        ),
+    ] = None,
+    api_key_env: Annotated[
+        str | None,
+        typer.Option(
+            "--api-key-env",
+            help=f"Read the API key from this environment variable (default {DEFAULT_KEY_ENV}). With a key, every "
+            "endpoint but /healthz needs `Authorization: Bearer <key>`.",
+        ),
+    ] = None,
+) -> None:
+    """Serve the archive over HTTP: the seed-001 connector (/connector/download/...), the JSON API (/api/...),
+    OpenAPI docs at /docs. Binds 127.0.0.1 unless an API key is set."""
+    opts = options(ctx)
+    key = _api_key(api_key_env)
+
+    from ringvault.server.security import check_bind, check_key
+
+    try:
+        if key is not None:
+            check_key(key)
+        check_bind(host, key)
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_USAGE)
+    opts.api_options()  # a bad --cloud-url is a usage error now, not a failed job later
+
+    from ringvault.archive.store import default_archive_dir
+
+    archive_dir = (archive or default_archive_dir()).expanduser()
+    sock = _listen(host, port)
+    try:
+        import uvicorn
+
+        from ringvault.server import ServerSettings, create_app
+
+        settings = ServerSettings(
+            archive_dir=archive_dir,
+            token_file=Path(opts.token_file).expanduser() if opts.token_file else None,
+            cloud_url=opts.cloud_url,
+            api_key=key,
+            debug=opts.debug,
+        )
+        try:
+            app = create_app(settings)
+        except Exception as exc:  # the archive cannot be opened: say why in one line
+            fail(f"cannot open the archive {archive_dir}: {exc}", code=EXIT_ERROR)
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (OpenAPI docs at /docs)")
+        typer.echo(f"archive: {archive_dir}")
+        typer.echo("API key: required (Authorization: Bearer ...)" if key else "API key: none (loopback clients only)")
+        if not opts.token_store().path.exists():
+            typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")
+        config = uvicorn.Config(
+            app,
+            log_level="debug" if opts.debug else "info",
+            lifespan="on",
+            server_header=False,
+            proxy_headers=False,
+        )
+        # uvicorn shuts down gracefully on Ctrl+C, then re-raises it: a requested stop is a success.
+        with contextlib.suppress(KeyboardInterrupt):
+            uvicorn.Server(config).run(sockets=[sock])
+        typer.echo("ringvault serve: stopped")
+    finally:
+        sock.close()

@@ -1,0 +1,139 @@
+"""Configuration of a Data Portability app: its credentials, brand, region and where authorizations are kept.
+
+Ring issues a ``client_id`` and ``client_secret`` at onboarding and registers the app's redirect URIs. They come from
+the environment (or are passed explicitly):
+
+=====================================  ==============================================================
+``RINGVAULT_PORTABILITY_CLIENT_ID``     the app's client id (required)
+``RINGVAULT_PORTABILITY_CLIENT_SECRET`` the app's client secret (required; never printed or logged)
+``RINGVAULT_PORTABILITY_REDIRECT_URI``  a redirect URI registered with Ring (required for login)
+``RINGVAULT_PORTABILITY_BRAND``         ``ring`` (default) or ``blink``
+``RINGVAULT_PORTABILITY_REGION``        ``eu-west-1`` (default), ``us-east-1`` or ``us-west-2``
+``RINGVAULT_PORTABILITY_TOKEN_DIR``     where authorizations are stored (default ``$RINGVAULT_HOME/portability``)
+``RINGVAULT_PORTABILITY_TOKEN_URL``     another token endpoint (default ``https://oauth.ring.com/oauth/token``)
+``RINGVAULT_CLOUD_URL``                 send every request to a simulator (the one endpoint rule)
+=====================================  ==============================================================
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from ringvault.cloud.endpoints import CLOUD_URL_ENV, normalize_cloud_url
+from ringvault.config import home_dir
+from ringvault.portability.endpoints import (
+    DEFAULT_BRAND,
+    DEFAULT_REGION,
+    Brand,
+    PortabilityEndpoints,
+    Region,
+    check_brand,
+    check_region,
+    endpoints_for,
+)
+from ringvault.portability.errors import PortabilityError
+
+ENV_PREFIX = "RINGVAULT_PORTABILITY_"
+CLIENT_ID_ENV = ENV_PREFIX + "CLIENT_ID"
+CLIENT_SECRET_ENV = ENV_PREFIX + "CLIENT_SECRET"
+REDIRECT_URI_ENV = ENV_PREFIX + "REDIRECT_URI"
+BRAND_ENV = ENV_PREFIX + "BRAND"
+REGION_ENV = ENV_PREFIX + "REGION"
+TOKEN_DIR_ENV = ENV_PREFIX + "TOKEN_DIR"
+TOKEN_URL_ENV = ENV_PREFIX + "TOKEN_URL"
+
+
+class PortabilityConfigError(PortabilityError):
+    """A required setting is missing or invalid."""
+
+    hint = f"Set {CLIENT_ID_ENV}, {CLIENT_SECRET_ENV} and {REDIRECT_URI_ENV} to the values Ring gave the app."
+
+
+@dataclass(frozen=True)
+class ClientCredentials:
+    """The app's OAuth client. ``repr`` never shows the secret."""
+
+    client_id: str
+    client_secret: str = field(repr=False)
+    redirect_uri: str | None = None
+
+    def __post_init__(self) -> None:
+        if not self.client_id.strip():
+            raise PortabilityConfigError("the client id is empty")
+        if not self.client_secret.strip():
+            raise PortabilityConfigError("the client secret is empty")
+        if self.redirect_uri is not None:
+            check_redirect_uri(self.redirect_uri)
+
+
+def check_redirect_uri(value: str) -> str:
+    """An absolute http(s) URI without a fragment (RFC 6749 3.1.2)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(value)
+    if parts.scheme not in ("https", "http") or not parts.netloc or parts.fragment:
+        raise PortabilityConfigError(
+            f"redirect URI {value!r} must be an absolute http(s) URL without a fragment, registered with Ring"
+        )
+    return value
+
+
+@dataclass(frozen=True)
+class PortabilityConfig:
+    """Everything needed to run Login with Ring and the API for one app."""
+
+    credentials: ClientCredentials
+    brand: Brand = DEFAULT_BRAND
+    region: Region = DEFAULT_REGION
+    token_dir: Path = field(default_factory=lambda: home_dir() / "portability")
+    cloud_url: str | None = None
+    token_url: str | None = None
+
+    @property
+    def endpoints(self) -> PortabilityEndpoints:
+        return endpoints_for(self.brand, self.region, cloud_url=self.cloud_url, token_url=self.token_url)
+
+    @classmethod
+    def from_env(
+        cls,
+        environ: Mapping[str, str] | None = None,
+        *,
+        brand: str | None = None,
+        region: str | None = None,
+        require_redirect_uri: bool = False,
+    ) -> PortabilityConfig:
+        """Read the configuration from the environment (``brand``/``region`` override it). Missing credentials raise
+        ``PortabilityConfigError`` naming the variables to set."""
+        env = os.environ if environ is None else environ
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        client_id, secret, redirect = get(CLIENT_ID_ENV), get(CLIENT_SECRET_ENV), get(REDIRECT_URI_ENV)
+        missing = [
+            name
+            for name, value in ((CLIENT_ID_ENV, client_id), (CLIENT_SECRET_ENV, secret), (REDIRECT_URI_ENV, redirect))
+            if value is None and (name != REDIRECT_URI_ENV or require_redirect_uri)
+        ]
+        if missing:
+            raise PortabilityConfigError(f"missing Data Portability setting(s): {', '.join(missing)}")
+        assert client_id is not None and secret is not None
+        try:
+            chosen_brand = check_brand(brand or get(BRAND_ENV) or DEFAULT_BRAND)
+            chosen_region = check_region(region or get(REGION_ENV) or DEFAULT_REGION)
+            cloud_url = normalize_cloud_url(get(CLOUD_URL_ENV))
+        except ValueError as err:
+            raise PortabilityConfigError(str(err), hint="Fix the setting and run the command again.") from err
+        token_dir = get(TOKEN_DIR_ENV)
+        return cls(
+            credentials=ClientCredentials(client_id, secret, redirect),
+            brand=chosen_brand,
+            region=chosen_region,
+            token_dir=Path(token_dir).expanduser() if token_dir else home_dir() / "portability",
+            cloud_url=cloud_url,
+            token_url=get(TOKEN_URL_ENV),
+        )

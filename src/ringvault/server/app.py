@@ -1,0 +1,104 @@
+"""``create_app``: the FastAPI application behind ``ringvault serve``.
+
+Routers live one concern per module and are listed in :data:`ROUTERS`; a new surface (the Data Portability
+notifications in ``server/portability.py``) is one more entry there. Every error is JSON ``{"error": "<one
+line>"}``: bad input 400, missing API key 401, unknown ids 404, a full job queue 409; Ring failures map to 503 (not
+logged in: run ``ringvault login``), 429 (rate-limited) and 502 (Ring failed or cannot be reached).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from ringvault import __version__
+from ringvault.cloud.errors import (
+    AuthenticationError,
+    DeviceNotFoundError,
+    RateLimitedError,
+    RingError,
+)
+from ringvault.server import api, connector
+from ringvault.server.context import Clock, ServerContext, ServerSettings
+from ringvault.server.security import ApiKeyMiddleware
+
+__all__ = ["ROUTERS", "create_app"]
+
+log = logging.getLogger("ringvault.server")
+
+#: Every router of the server, in the order they are included.
+ROUTERS: list[APIRouter] = [api.health, connector.router, api.router]
+
+
+def _ring_status(exc: RingError) -> int:
+    if isinstance(exc, AuthenticationError):
+        return 503
+    if isinstance(exc, RateLimitedError):
+        return 429
+    if isinstance(exc, DeviceNotFoundError):
+        return 404
+    return 502  # Ring failed, answered something unexpected, or cannot be reached
+
+
+def _validation_line(exc: RequestValidationError) -> str:
+    errors = exc.errors()
+    if not errors:
+        return "invalid request"
+    first = errors[0]
+    where = ".".join(str(part) for part in first.get("loc", ()) if part not in ("body", "query", "path"))
+    message = str(first.get("msg", "invalid value"))
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{where}: {message}{more}" if where else f"{message}{more}"
+
+
+def _install_error_handlers(app: FastAPI) -> None:
+    async def http_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, StarletteHTTPException)
+        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+
+    async def invalid(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RequestValidationError)
+        return JSONResponse({"error": _validation_line(exc)}, status_code=400)
+
+    async def ring_error(_request: Request, exc: Exception) -> JSONResponse:
+        assert isinstance(exc, RingError)
+        log.warning("Ring request failed: %s", exc.one_line)
+        return JSONResponse({"error": exc.one_line}, status_code=_ring_status(exc))
+
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(RingError, ring_error)
+
+
+def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastAPI:
+    """The server for ``settings``: opens (and migrates) the archive now, closes it when the app shuts down.
+
+    ``clock`` replaces the wall clock that decides what "today" is (tests).
+    """
+    ctx = ServerContext(settings, clock=clock)
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            await ctx.aclose()
+
+    app = FastAPI(
+        title="ringvault",
+        version=__version__,
+        summary="Your Ring archive over HTTP: the seed-001 connector and a JSON API.",
+        lifespan=lifespan,
+    )
+    app.state.ctx = ctx
+    for router in ROUTERS:
+        app.include_router(router)
+    _install_error_handlers(app)
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    return app

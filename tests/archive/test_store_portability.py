@@ -1,0 +1,146 @@
+"""The Data Portability tables of the archive: grants, the query lifecycle, files and idempotent record import."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+import textwrap
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from ringvault.archive.store import DB_FILENAME, ArchiveStore
+from ringvault.archive.store.portability import ImportRecord
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> ArchiveStore:
+    with ArchiveStore.open(tmp_path / "archive") as opened:
+        yield opened  # type: ignore[misc]
+
+
+def hub_records(count: int, start: int = 0) -> list[ImportRecord]:
+    base = datetime(2025, 3, 1, tzinfo=UTC)
+    return [
+        ImportRecord(
+            dataset="Ring.Alarm.DeviceLog",
+            key=f"k{n}",
+            event_date=base + timedelta(minutes=n),
+            data={"locationId": "loc-1", "eventType": "AssetConnected", "n": n},
+        )
+        for n in range(start, start + count)
+    ]
+
+
+def test_grant_is_unique_per_brand_app_and_customer_and_login_reactivates_it(store: ArchiveStore) -> None:
+    dp = store.portability
+    first = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="default")
+    dp.set_grant_status(first.id, "revoked")
+    assert dp.get_grant(first.id) is not None and dp.get_grant(first.id).status == "revoked"  # type: ignore[union-attr]
+    again = dp.upsert_grant(brand="ring", region="us-east-1", client_id="app", customer="default")
+    other = dp.upsert_grant(brand="blink", region="eu-west-1", client_id="app", customer="default")
+    assert again.id == first.id and again.region == "us-east-1" and again.status == "active"
+    assert other.id != first.id
+    assert [g.id for g in dp.list_grants()] == [first.id, other.id]
+
+
+def test_query_lifecycle_is_persisted_step_by_step(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    query = dp.add_query("q-1", grant_id=grant.id, scope_id="data-portability", datasets=["Ring.Alarm.HubData"])
+    assert (query.state, query.datasets, query.final) == ("created", ["Ring.Alarm.HubData"], False)
+    assert dp.add_query("q-1", grant_id=grant.id, scope_id="data-portability").datasets == ["Ring.Alarm.HubData"]
+    now = datetime.now(UTC)
+    dp.update_query("q-1", state="notified", status="COMPLETED", notified_at=now)
+    dp.update_query("q-1", state="listed", listed_at=now)
+    assert [q.id for q in dp.list_queries(open_only=True)] == ["q-1"]
+    done = dp.update_query("q-1", state="imported", imported_at=now, records_imported=7)
+    assert (done.state, done.status, done.records_imported, done.final) == ("imported", "COMPLETED", 7, True)
+    assert dp.list_queries(open_only=True) == []
+    assert [q.id for q in dp.list_queries(grant_id=grant.id)] == ["q-1"]
+    with pytest.raises(ValueError, match="unknown query state"):
+        dp.update_query("q-1", state="finished")
+    with pytest.raises(ValueError, match="unknown query fields"):
+        dp.update_query("q-1", colour="red")
+    with pytest.raises(KeyError):
+        dp.update_query("missing", state="failed")
+
+
+def test_files_keep_their_state_when_listed_again(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    dp.add_query("q-2", grant_id=grant.id, scope_id="data-portability")
+    assert [f.state for f in dp.ensure_files("q-2", 3)] == ["listed", "listed", "listed"]
+    dp.update_file("q-2", 1, state="imported", dataset="Ring.Alarm.HubData", path="dp/q-2/1.json", bytes=10, records=4)
+    files = dp.ensure_files("q-2", 3)
+    assert [f.state for f in files] == ["listed", "imported", "listed"]
+    assert (files[1].dataset, files[1].records, files[1].bytes) == ("Ring.Alarm.HubData", 4, 10)
+    with pytest.raises(KeyError):
+        dp.update_file("q-2", 9, state="failed")
+    with pytest.raises(ValueError, match="unknown file state"):
+        dp.update_file("q-2", 0, state="done")
+
+
+def test_importing_the_same_or_overlapping_records_stores_each_once(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    other = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c2")
+    assert dp.import_records(grant.id, "q-a", hub_records(1200)) == 1200  # several batches
+    assert dp.import_records(grant.id, "q-a", hub_records(1200)) == 0
+    assert dp.import_records(grant.id, "q-b", hub_records(600, start=1000)) == 400  # overlapping query
+    assert dp.import_records(other.id, "q-c", hub_records(10)) == 10  # another customer's records are theirs
+    assert dp.dataset_counts(grant.id) == {"Ring.Alarm.DeviceLog": 1600}
+    assert dp.dataset_counts() == {"Ring.Alarm.DeviceLog": 1610}
+    # Duplicates inside one batch are collapsed too.
+    twice = hub_records(3, start=5000) + hub_records(3, start=5000)
+    assert dp.import_records(grant.id, "q-d", twice) == 3
+
+
+def test_records_are_queryable_with_sqlite3(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    dp.import_records(grant.id, "q-a", hub_records(5))
+    assert store.archive_dir is not None
+    with sqlite3.connect(store.archive_dir / DB_FILENAME) as conn:
+        rows = conn.execute(
+            "select dataset, json_extract(data, '$.eventType'), event_date from portability_records order by id"
+        ).fetchall()
+    assert len(rows) == 5
+    assert rows[0][:2] == ("Ring.Alarm.DeviceLog", "AssetConnected")
+    assert str(rows[0][2]).startswith("2025-03-01 00:00:00")
+
+
+def test_a_killed_import_resumes_without_duplicates(tmp_path: Path) -> None:
+    """A child process imports batches and is killed (os._exit) half-way; the re-run adds exactly the rest."""
+    archive = tmp_path / "archive"
+    script = textwrap.dedent(
+        f"""
+        import os
+        from datetime import UTC, datetime
+        from ringvault.archive.store import ArchiveStore
+        from ringvault.archive.store.portability import ImportRecord
+
+        def records():
+            for n in range(2000):
+                if n == 1300:
+                    os._exit(9)  # dies after two committed batches, in the middle of the third
+                yield ImportRecord("Ring.Alarm.AuditLog", f"r{{n}}", datetime(2025, 1, 1, tzinfo=UTC), {{"n": n}})
+
+        store = ArchiveStore.open({str(archive)!r})
+        grant = store.portability.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c")
+        store.portability.import_records(grant.id, "q", records())
+        """
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 9, proc.stderr
+    with ArchiveStore.open(archive) as store:
+        assert store.portability.dataset_counts() == {"Ring.Alarm.AuditLog": 1000}
+        grant = store.portability.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c")
+        rest = [
+            ImportRecord("Ring.Alarm.AuditLog", f"r{n}", datetime(2025, 1, 1, tzinfo=UTC), {"n": n})
+            for n in range(2000)
+        ]
+        assert store.portability.import_records(grant.id, "q", rest) == 1000
+        assert store.portability.dataset_counts() == {"Ring.Alarm.AuditLog": 2000}
