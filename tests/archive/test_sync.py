@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ringvault.archive.store import ArchiveStore, MediaStatus
 from ringvault.archive.store.models import Media
-from ringvault.archive.sync import _Limiter
+from ringvault.archive.sync import _fetch_atomically, _Limiter
 from ringvault.archive.validate import validate_mp4
 from ringvault.cloud.errors import DeviceNotFoundError
 from ringvault.sim.config import SimConfig
@@ -246,3 +246,50 @@ def test_a_second_sync_of_the_same_archive_waits_for_the_first(sim: SimServer, t
 
     asyncio.run(scenario())
     _assert_complete(sim, archive)
+
+
+def test_limiter_with_many_waiters_keeps_its_limit_and_finishes_all_after_halving() -> None:
+    """A release wakes one waiter; halving while hundreds wait must neither exceed the new limit nor strand anyone."""
+    limiter = _Limiter(8)
+
+    async def crowd() -> tuple[int, int, int, int]:
+        peak_before = peak_after = active = finished = over_limit = 0
+        halved = False
+
+        async def worker(index: int) -> None:
+            nonlocal peak_before, peak_after, active, finished, over_limit, halved
+            async with limiter:
+                active += 1
+                over_limit += active > limiter.limit  # an entry happens only below the limit of that moment
+                if halved:
+                    peak_after = max(peak_after, active)
+                else:
+                    peak_before = max(peak_before, active)
+                await asyncio.sleep(0)
+                if index == 20:
+                    limiter.halve()
+                    halved = True
+                active -= 1
+                finished += 1
+
+        await asyncio.gather(*(worker(i) for i in range(300)))
+        return peak_before, peak_after, finished, over_limit
+
+    peak_before, peak_after, finished, over_limit = asyncio.run(crowd())
+    assert finished == 300
+    assert (peak_before, peak_after) == (8, 4)
+    assert over_limit == 0
+    assert limiter.limit == 4
+
+
+async def test_fetch_atomically_leaves_nothing_when_the_fetch_fails(tmp_path: Path) -> None:
+    dest = tmp_path / "media" / "clip.mp4"
+
+    async def broken(part: Path) -> None:
+        await asyncio.to_thread(part.write_bytes, b"half a clip")
+        raise OSError("connection reset")
+
+    with pytest.raises(OSError, match="connection reset"):
+        await _fetch_atomically(dest, broken)
+    assert not dest.exists()
+    assert list(dest.parent.iterdir()) == []

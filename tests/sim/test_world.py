@@ -173,6 +173,27 @@ def test_events_spread_over_history_and_per_device_count() -> None:
                if e.kind == "ding")  # fmt: skip
 
 
+def test_device_families_knob_keeps_only_those_families() -> None:
+    """The sync benchmark's account: 4 doorbells with a Protect plan, 200 events each, nothing else."""
+    world = _world(locations=2, events_per_device=200, device_families=["doorbots"])
+    entries = world.ring_devices()
+    assert {family for family, items in entries.items() if items} == {"doorbots"}
+    doorbells = list(world.devices.values())
+    assert len(doorbells) == 4 and all(d.show_recordings for d in doorbells)
+    assert {d.location_id for d in doorbells} == {loc.id for loc in world.locations}
+    assert not world.groups  # no lighting bridge, so no light group
+    summary = world.summary("count")["events"]
+    assert summary == {str(d.id): 200 for d in doorbells}
+    assert all(e.has_media and world.recording_ready(e) for e in world.visible_events())
+
+
+def test_device_families_default_is_the_full_catalogue() -> None:
+    full, explicit = _world(), _world(device_families=list(FAMILIES))
+    assert full.ring_devices() == explicit.ring_devices()
+    with pytest.raises(ValueError, match="device_families"):
+        SimConfig(device_families=["toasters"])
+
+
 def test_retention_drops_old_events() -> None:
     world = _world(history_days=30.0, retention_days=60.0)
     total = len(world.visible_events())

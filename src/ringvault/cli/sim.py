@@ -23,6 +23,10 @@ def sim(
     locations: Annotated[int, typer.Option("--locations", min=1, max=20)] = 2,
     events_per_device: Annotated[int, typer.Option("--events-per-device", min=0, max=5000)] = 40,
     history_days: Annotated[float, typer.Option("--history-days", min=0.01)] = 30.0,
+    family: Annotated[
+        list[str] | None,
+        typer.Option("--family", help="Only devices of this family (doorbots, stickup_cams, ...); repeat."),
+    ] = None,
     email: Annotated[str | None, typer.Option("--email", help="Account e-mail.")] = None,
     password: Annotated[str | None, typer.Option("--password", help="Account password.")] = None,
     no_2fa: Annotated[bool, typer.Option("--no-2fa", help="Log in without a verification code.")] = False,
@@ -71,10 +75,16 @@ def sim(
         fail(f"the simulator only binds to loopback (127.0.0.1), not {host!r}", code=EXIT_USAGE)
     if tsv_state not in ("sms", "email", "totp"):
         fail(f"--tsv-state must be sms, email or totp, not {tsv_state!r}", code=EXIT_USAGE)
-    from ringvault.sim.config import FaultConfig, SimConfig
+    from typing import cast, get_args
+
+    from ringvault.sim.config import DeviceFamily, FaultConfig, SimConfig
     from ringvault.sim.portability.config import PortabilityConfig, demo_app
     from ringvault.sim.server import run
 
+    known = get_args(DeviceFamily)
+    for name in family or []:
+        if name not in known:
+            fail(f"--family must be one of {', '.join(known)}, not {name!r}", code=EXIT_USAGE)
     app = demo_app()
     if dp_notification_url:
         app = app.model_copy(update={"notification_url": dp_notification_url})
@@ -89,6 +99,7 @@ def sim(
         locations=locations,
         events_per_device=events_per_device,
         history_days=history_days,
+        device_families=cast("list[DeviceFamily]", family) if family else None,
         two_factor=not no_2fa,
         tsv_state=tsv_state,
         access_token_ttl_s=token_ttl,

@@ -145,7 +145,7 @@ def sync(
     newest_first: Annotated[bool, typer.Option("--newest-first", help="Download newest recordings first.")] = False,
     metadata_only: Annotated[bool, typer.Option("--metadata-only", help="Store events; download nothing.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be done; write nothing.")] = False,
-    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Parallel downloads.")] = 4,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Parallel downloads.")] = 8,
     template: Annotated[
         str | None,
         typer.Option(

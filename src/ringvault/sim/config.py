@@ -13,6 +13,11 @@ from pydantic import BaseModel, Field
 
 from ringvault.sim.portability.config import PortabilityConfig
 
+#: Ring's device families (the keys of ``clients_api/ring_devices``).
+DeviceFamily = Literal[
+    "doorbots", "authorized_doorbots", "stickup_cams", "chimes", "base_stations", "beams_bridges", "other"
+]
+
 
 class FaultConfig(BaseModel):
     """Failure modes of Ring's cloud, each a knob. Probabilities are 0..1."""
@@ -47,6 +52,9 @@ class SimConfig(BaseModel):
     # world
     locations: int = Field(2, ge=1, le=20)
     events_per_device: int = Field(40, ge=0, le=5000)
+    device_families: list[DeviceFamily] | None = Field(
+        None, description="only devices of these families exist (e.g. ['doorbots']); None = the full catalogue"
+    )
     history_days: float = Field(30.0, gt=0, description="events are spread over this many days before start-up")
     retention_days: float = Field(60.0, gt=0, description="events older than this disappear from history")
     # tokens and sessions
