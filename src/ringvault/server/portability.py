@@ -119,7 +119,8 @@ async def _notification(request: Request, hub: PortabilityHub) -> Any:
     try:
         return await hub.on_notification(notification)
     except UnknownQueryError:
-        raise HTTPException(404, f"unknown data query {notification.query_id!r}: this server did not create it") from None
+        message = f"unknown data query {notification.query_id!r}: this server did not create it"
+        raise HTTPException(404, message) from None
 
 
 @router.post("/notifications/v1", responses=ERRORS)

@@ -32,6 +32,7 @@ from typing import Any, Protocol
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
+from ringvault.cloud.http import redact, register_secret
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.endpoints import Brand, PortabilityEndpoints, Region, endpoints_for
 from ringvault.portability.errors import (
@@ -42,6 +43,7 @@ from ringvault.portability.errors import (
     QueryNotCompletedError,
 )
 from ringvault.portability.http import PortabilityHttp
+from ringvault.portability.importer import ExportCanceledError
 from ringvault.portability.limits import PortabilityRateLimiter
 from ringvault.portability.notifications import QueryNotification, SubscriptionConfirmation
 from ringvault.portability.oauth import AuthorizationRequest, PortabilityAuth
@@ -73,14 +75,18 @@ class UnknownQueryError(LookupError):
 
 
 class QueryRunner(Protocol):
-    """The importer's steps the hub schedules (``ringvault.portability.importer``)."""
+    """The importer's steps the hub schedules (``server/portability_runner.py`` over ``portability.importer``)."""
 
     async def create(self, client: PortabilityClient, grant: GrantRow) -> str:
-        """createDataQuery for the grant's customer; the query is stored (``created``) before this returns."""
+        """createDataQuery for the grant's customer (or adopt its open query); stored as ``created`` first."""
         ...
 
-    async def run(self, client: PortabilityClient, query_id: str) -> None:
+    async def run(self, client: PortabilityClient, grant: GrantRow, query_id: str) -> None:
         """list → download → import a COMPLETED query, resuming from its stored state."""
+        ...
+
+    def record(self, notification: QueryNotification) -> QueryRow | None:
+        """Store a notification about a known query (None: unknown id)."""
         ...
 
 
@@ -135,6 +141,7 @@ class PortabilityHub:
         self._created = asyncio.Condition()
         self.subscriptions: list[dict[str, Any]] = []
         self._closed = False
+        register_secret(settings.notification_secret)  # it appears in request paths: keep it out of logs
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
@@ -194,8 +201,8 @@ class PortabilityHub:
             if query.state in _IMPORTING_STATES:
                 log.info("resuming the import of query %s (%s)", query.id, query.state)
                 self._spawn(self._import(query.id), f"dp-import-{query.id}")
-            elif query.state == "created":
-                self._poll_later(query.id, _RESUME_POLL_S)
+            elif query.state == "created":  # its notification may have come while the server was down
+                self._poll_later(query.id, min(self.settings.poll_after_s, _RESUME_POLL_S))
 
     async def aclose(self) -> None:
         """Cancel the background work (every step is committed as it ends, so the next start resumes it)."""
@@ -274,7 +281,7 @@ class PortabilityHub:
                 try:
                     async with self.client(grant) as client:
                         query_id = await self.runner.create(client, grant)
-                except (InvalidGrantError, NotAuthorizedError, AccessDeniedError) as exc:
+                except (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError) as exc:
                     await self._grant_lost(grant, exc)
                     return
                 except PortabilityError as exc:
@@ -301,8 +308,8 @@ class PortabilityHub:
             self._work[grant.id] = Work("import", query_id, _now())
             try:
                 async with self.client(grant) as client:
-                    await self.runner.run(client, query_id)
-            except (InvalidGrantError, NotAuthorizedError, AccessDeniedError) as exc:
+                    await self.runner.run(client, grant, query_id)
+            except (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError) as exc:
                 await self._grant_lost(grant, exc)
             except PortabilityError as exc:
                 log.warning("import of query %s (customer %s) failed: %s", query_id, grant.customer, exc.one_line)
@@ -317,6 +324,8 @@ class PortabilityHub:
     async def _grant_lost(self, grant: GrantRow, exc: PortabilityError) -> None:
         """Ring no longer accepts this customer's authorization (revoked, expired, on hold)."""
         log.warning("customer %s: the authorization no longer works: %s", grant.customer, exc.one_line)
+        if isinstance(exc, ExportCanceledError):
+            return  # the importer stored it (grant revoked/expired, query canceled or failed)
         status = "expired" if isinstance(exc, InvalidGrantError | NotAuthorizedError) else "revoked"
         await asyncio.to_thread(self.store.portability.set_grant_status, grant.id, status)
 
@@ -350,7 +359,13 @@ class PortabilityHub:
                     wait = min(wait * 2, _POLL_BACKOFF_MAX_S)
                     continue
                 log.info("query %s is COMPLETED although no notification came; importing it", query_id)
-                await self._mark_notified(query_id, "COMPLETED")
+                await asyncio.to_thread(
+                    self.store.portability.update_query,
+                    query_id,
+                    state="notified",
+                    status="COMPLETED",
+                    notified_at=_now(),
+                )
                 self._spawn(self._import(query_id), f"dp-import-{query_id}")
                 return
 
@@ -365,8 +380,11 @@ class PortabilityHub:
 
     # -- notifications -------------------------------------------------------------------------------------------
 
-    async def _known_query(self, query_id: str) -> QueryRow:
-        query = await asyncio.to_thread(self.store.portability.get_query, query_id)
+    async def on_notification(self, notification: QueryNotification) -> dict[str, Any]:
+        """A notification for one of our queries: COMPLETED starts its import (in the background), CANCELED ends it
+        (the grant is marked revoked). Duplicates (Ring retries; SNS delivers at least once) change nothing.
+        Raises ``UnknownQueryError`` for a query this server did not create."""
+        query = await asyncio.to_thread(self.store.portability.get_query, notification.query_id)
         if query is None and self._creating:
             # Ring can notify before createDataQuery's answer has been stored: wait for the creates in flight.
             deadline = self._monotonic() + _CREATE_RACE_S
@@ -374,43 +392,23 @@ class PortabilityHub:
                 while query is None and self._creating and self._monotonic() < deadline:
                     with contextlib.suppress(TimeoutError):
                         await asyncio.wait_for(self._created.wait(), max(0.0, deadline - self._monotonic()))
-                    query = await asyncio.to_thread(self.store.portability.get_query, query_id)
-        if query is None:
-            raise UnknownQueryError(query_id)
-        grant = await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
-        if grant is None or grant.client_id != self.config.credentials.client_id:
-            raise UnknownQueryError(query_id)
-        return query
-
-    async def _mark_notified(self, query_id: str, status: str) -> QueryRow:
-        if status == "CANCELED":
-            return await asyncio.to_thread(
-                self.store.portability.update_query,
-                query_id,
-                state="canceled",
-                status="CANCELED",
-                notified_at=_now(),
-                error="Ring canceled the query: the authorization expired or was revoked, or the account is on hold",
-            )
-        return await asyncio.to_thread(
-            self.store.portability.update_query, query_id, state="notified", status="COMPLETED", notified_at=_now()
-        )
-
-    async def on_notification(self, notification: QueryNotification) -> dict[str, Any]:
-        """A notification for one of our queries: CANCELED ends it; COMPLETED starts its import (in the
-        background). Duplicates (Ring retries, SNS delivers at least once) change nothing."""
-        query = await self._known_query(notification.query_id)
+                    query = await asyncio.to_thread(self.store.portability.get_query, notification.query_id)
+        grant = None if query is None else await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
+        if query is None or grant is None or grant.client_id != self.config.credentials.client_id:
+            raise UnknownQueryError(notification.query_id)
+        if query.state != "created":
+            return {"query_id": query.id, "state": query.state, "accepted": False, "reason": "already notified"}
         poller = self._pollers.pop(query.id, None)
         if poller is not None:
             poller.cancel()
-        if query.state != "created":
-            return {"query_id": query.id, "state": query.state, "accepted": False, "reason": "already notified"}
-        query = await self._mark_notified(query.id, notification.status)
+        stored = await asyncio.to_thread(self.runner.record, notification)
+        if stored is None:
+            raise UnknownQueryError(notification.query_id)
         if notification.completed:
-            self._spawn(self._import(query.id), f"dp-import-{query.id}")
+            self._spawn(self._import(stored.id), f"dp-import-{stored.id}")
         else:
-            log.info("query %s was CANCELED by Ring", query.id)
-        return {"query_id": query.id, "state": query.state, "accepted": True}
+            log.info("query %s of customer %s was CANCELED by Ring", stored.id, grant.customer)
+        return {"query_id": stored.id, "state": stored.state, "accepted": True}
 
     async def on_subscription(self, confirmation: SubscriptionConfirmation) -> dict[str, Any]:
         """Log an SNS SubscriptionConfirmation; confirm it only when allowed and the URL is Amazon SNS's own."""
@@ -423,9 +421,10 @@ class PortabilityHub:
         }
         self.subscriptions = [*self.subscriptions[-49:], entry]
         log.warning(
-            "Data Portability: SNS SubscriptionConfirmation for topic %s; to confirm it, open its SubscribeURL: %s",
+            "Data Portability: SNS SubscriptionConfirmation for topic %s, SubscribeURL %s (the full URL, with its "
+            "token, is at GET /portability/subscriptions)",
             confirmation.topic_arn,
-            url,
+            redact(url),
         )
         target = self._sns_url(url)
         if not self.settings.confirm_subscriptions or target is None:

@@ -32,8 +32,8 @@ __all__ = [
     "ApiKeyMiddleware",
     "check_bind",
     "check_key",
-    "is_loopback",
     "install_access_log_redaction",
+    "is_loopback",
     "is_open_path",
 ]
 
