@@ -214,6 +214,64 @@ def test_a_notification_for_a_query_the_server_did_not_create_is_404(dp_serve: D
         store.close()
 
 
+def _records_calls(sim: SimServer) -> dict[str, int]:
+    stats = sim_call(sim, "GET", "/_sim/portability/stats")["operations"]
+    return dict(stats.get("listDataQueryRecords", {}).get("by_status", {}))
+
+
+def test_a_forged_or_premature_completed_changes_nothing(sim: SimServer, dp_serve: DPServe) -> None:
+    sim_knobs(sim, completion_delay_s=3600.0)
+    server = dp_serve()
+    assert connect(server, customer="judy", **_account(sim)).status_code == 200
+    with server.client() as client:
+        created = wait_for("the query", lambda: latest_query_in(client, "judy", "created"))
+        forged = client.post("/portability/notifications/v1", content=envelope(created["id"]), headers=SNS_HEADERS)
+        assert forged.status_code == 200 and forged.json()["accepted"] is True
+        # the server asked Ring (one records call, answered QUERY_NOT_COMPLETED) and believed Ring
+        wait_for("the check", lambda: _records_calls(sim).get("403") == 1)
+        assert latest_query_in(client, "judy", "created") is not None
+        assert client.get(f"/portability/queries/{created['id']}").json()["notified_at"] is None
+        # asking for the import by hand checks again, and changes nothing either
+        assert client.post(f"/portability/queries/{created['id']}/import").status_code == 202
+        wait_for("the second check", lambda: _records_calls(sim).get("403") == 2)
+        assert latest_query_in(client, "judy", "created") is not None
+        # Ring's real notification then imports it
+        sim_call(sim, "POST", f"/_sim/portability/queries/{created['id']}/complete")
+        query = wait_for("the import", lambda: latest_query_in(client, "judy", "imported"))
+        again = client.post(f"/portability/queries/{query['id']}/import")
+        unknown = client.post(f"/portability/queries/{uuid.uuid4()}/import")
+    assert query["records_imported"] == sum(expected_records(sim, query["id"]).values())
+    assert again.status_code == 409 and "is imported: nothing to resume" in again.json()["error"]
+    assert unknown.status_code == 404
+
+
+def test_a_failed_import_is_tried_again_from_where_it_stopped(
+    sim: SimServer, dp_serve: DPServe, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.WARNING, logger="ringvault.server.portability")
+    sim_knobs(sim, completion_delay_s=3600.0)
+    server = dp_serve(notify=False, import_retry_s=(0.2,))
+    sim_call(sim, "PATCH", f"/_sim/portability/apps/{DEMO_CLIENT_ID}", {"notification_url": None})
+    assert connect(server, customer="kate", **_account(sim)).status_code == 200
+    with server.client() as client:
+        created = wait_for("the query", lambda: latest_query_in(client, "kate", "created"))
+        sim_call(sim, "POST", f"/_sim/portability/queries/{created['id']}/complete")
+        store = _open_store(tmp_path)  # as if the notification had been stored, then the server had stopped
+        try:
+            store.portability.update_query(created["id"], state="notified", status="COMPLETED")
+        finally:
+            store.close()
+        # the importer's listing fails once with an error the client does not retry; the server tries again
+        sim_call(sim, "POST", "/_sim/portability/inject", {"type": "INVALID_PARAMETERS", "path": "/records$"})
+        assert client.post(f"/portability/queries/{created['id']}/import").status_code == 202
+        query = wait_for("the import", lambda: latest_query_in(client, "kate", "imported", "failed"))
+    assert query["state"] == "imported"
+    assert query["records_imported"] == sum(expected_records(sim, query["id"]).values())
+    assert _records_calls(sim).get("400") == 1
+    messages = [r.getMessage() for r in caplog.records]
+    assert any(m.startswith(f"import of query {query['id']}") and "trying again in 0.2 s" in m for m in messages)
+
+
 def test_a_canceled_query_is_marked_canceled_and_nothing_is_imported(sim: SimServer, dp_serve: DPServe) -> None:
     sim_knobs(sim, completion_delay_s=3600.0)
     server = dp_serve()

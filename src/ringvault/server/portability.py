@@ -6,9 +6,8 @@ Public (no API key: Ring and customers' browsers cannot send it; see ``security.
   envelope is accepted (``Subject: Data Portability Notification 1.0``, ``Message`` a JSON *string* with ``id``,
   ``version`` ``1.0`` and ``status`` ``COMPLETED``/``CANCELED``), whatever the content type (SNS sends
   ``text/plain``): the raw body is read, at most 64 KB. What protects it: it acts only on query ids this server
-  created (anything else is 404 and changes nothing), a duplicate changes nothing, and its only effect is to start
-  an import this server would run anyway — so a forged notification can at most make the import start early, when
-  Ring answers QUERY_NOT_COMPLETED and the import is retried by polling. Optionally a path secret
+  created (anything else is 404 and changes nothing), a duplicate changes nothing, and a COMPLETED is believed only
+  once Ring's records call agrees (a forged or premature one is ignored). Optionally a path secret
   (``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``) moves the endpoint to ``/portability/notifications/<secret>/v1``
   (then the plain path is 404). A ``SubscriptionConfirmation`` is logged with its SubscribeURL; it is fetched only
   with ``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS=1`` and only when it is an Amazon SNS ConfirmSubscription URL
@@ -18,7 +17,8 @@ Public (no API key: Ring and customers' browsers cannot send it; see ``security.
   starts the customer's first export.
 
 With the API key (when one is set): ``GET /portability/customers``, ``GET /portability/queries/{id}``,
-``POST /portability/customers/{customer}/export``, ``GET /portability/subscriptions``.
+``POST /portability/customers/{customer}/export``, ``POST /portability/queries/{id}/import``,
+``GET /portability/subscriptions``.
 
 Without an app configured (client id, secret, redirect URI) every route answers 503 saying what to set.
 """
@@ -230,6 +230,28 @@ def query(request: Request, query_id: str) -> Any:
         return hub.query_detail(query_id.strip())
     except UnknownQueryError:
         raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+
+
+@router.post("/queries/{query_id}/import", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
+async def resume(request: Request, query_id: str) -> Any:
+    """Resume an unfinished query now (after its automatic retries gave up, for instance); a query still
+    ``created`` is first checked with Ring."""
+    hub = _hub(request)
+    try:
+        detail = hub.query_detail(query_id.strip())
+    except UnknownQueryError:
+        raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+    if detail["running"]:
+        raise HTTPException(409, f"query {query_id} is being imported right now")
+    query = hub.store.portability.get_query(detail["id"])
+    assert query is not None
+    if not hub.resume(query):
+        raise HTTPException(
+            409,
+            f"query {query_id} is {query.state}: nothing to resume; POST /portability/customers/"
+            f"{detail['customer']}/export starts a new export",
+        )
+    return JSONResponse({"query_id": query.id, "state": query.state, "resumed": True}, status_code=202)
 
 
 @router.get("/subscriptions", responses=ERRORS)

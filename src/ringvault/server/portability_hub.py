@@ -13,15 +13,18 @@ One :class:`PortabilityHub` per server. It keeps
   :class:`PortabilityRateLimiter` shared by all customers (per-customer budgets, or one per-app budget when Ring
   counts the limits per app), so the server stays inside Ring's limits however many customers it imports.
 
-A query's import starts when Ring's COMPLETED notification arrives (``on_notification``). If none arrives within
-``poll_after_s`` of the creation (a lost notification, or the server was down when Ring sent it), the records call
-is polled instead; at start-up every unfinished query is resumed from its stored state.
+A query's import starts when Ring's COMPLETED notification arrives (``on_notification``) and one records call confirms
+it (so a forged or premature notification changes nothing). If none arrives within ``poll_after_s`` of the creation
+(a lost notification, or the server was down when Ring sent it), the records call is polled instead. A failed import
+(network, 5xx after the client's retries) is tried again after 30 s, 1, 2, 4 and 8 minutes, from its stored state;
+at start-up every unfinished query is resumed.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import secrets
 import time
@@ -136,6 +139,7 @@ class PortabilityHub:
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
         self._pollers: dict[str, asyncio.Task[None]] = {}
+        self._confirming: set[str] = set()
         self._work: dict[int, Work] = {}
         self._creating = 0
         self._created = asyncio.Condition()
@@ -295,12 +299,13 @@ class PortabilityHub:
         log.info("customer %s: query %s created; waiting for Ring's notification", grant.customer, query_id)
         self._poll_later(query_id, self.settings.poll_after_s)
 
-    async def _import(self, query_id: str) -> None:
+    async def _import(self, query_id: str, attempt: int = 0) -> None:
         query = await asyncio.to_thread(self.store.portability.get_query, query_id)
         if query is None or query.final:
             return
         grant = await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
         assert grant is not None
+        retry = False
         async with self._lock(grant.id), self._slots:
             query = await asyncio.to_thread(self.store.portability.get_query, query_id)
             if query is None or query.final:
@@ -312,14 +317,90 @@ class PortabilityHub:
             except (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError) as exc:
                 await self._grant_lost(grant, exc)
             except PortabilityError as exc:
-                log.warning("import of query %s (customer %s) failed: %s", query_id, grant.customer, exc.one_line)
+                delays = self.settings.import_retry_s
+                retry = attempt < len(delays)
+                later = f"; trying again in {delays[attempt]:g} s" if retry else ""
+                log.warning(
+                    "import of query %s (customer %s) failed: %s%s", query_id, grant.customer, exc.one_line, later
+                )
             finally:
                 self._work.pop(grant.id, None)
+        if retry:  # the stored state is kept: the next run resumes where this one stopped
+            delay = self.settings.import_retry_s[attempt]
+            self._spawn(self._later(delay, self._import(query_id, attempt + 1)), f"dp-retry-{query_id}")
+            return
         done = await asyncio.to_thread(self.store.portability.get_query, query_id)
         if done is not None:
             log.info(
                 "customer %s: query %s %s (%d records)", grant.customer, query_id, done.state, done.records_imported
             )
+
+    @staticmethod
+    async def _later(delay_s: float, then: Awaitable[None]) -> None:
+        try:
+            await asyncio.sleep(delay_s)
+        except asyncio.CancelledError:
+            if inspect.iscoroutine(then):
+                then.close()
+            raise
+        await then
+
+    async def _confirm_and_import(
+        self, query_id: str, notification: QueryNotification | None, *, checked: bool = False
+    ) -> None:
+        """Check with Ring that the query is COMPLETED (one records call; skipped when the caller just ``checked``)
+        before trusting a notification that says so, then store it and import. A forged or premature COMPLETED
+        thus changes nothing."""
+        query = await asyncio.to_thread(self.store.portability.get_query, query_id)
+        grant = None if query is None else await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
+        if query is None or grant is None or query.state != "created":
+            return
+        try:
+            if not checked:
+                async with self._slots, self.client(grant) as client:
+                    await client.list_page(query_id, max_results=1)
+        except QueryNotCompletedError:
+            log.warning(
+                "a notification said query %s is COMPLETED but Ring answers QUERY_NOT_COMPLETED; ignored (the query "
+                "is checked again later)",
+                query_id,
+            )
+            if query_id not in self._pollers:
+                self._poll_later(query_id, self.settings.poll_after_s)
+            return
+        except (InvalidGrantError, NotAuthorizedError, AccessDeniedError) as exc:
+            await self._grant_lost(grant, exc)
+            return
+        except PortabilityError as exc:
+            log.warning("checking query %s failed: %s; it is checked again later", query_id, exc.one_line)
+            self._poll_later(query_id, min(self.settings.poll_after_s, 60.0))
+            return
+        poller = self._pollers.pop(query_id, None)
+        if poller is not None:
+            poller.cancel()
+        if notification is not None:
+            await asyncio.to_thread(self.runner.record, notification)
+        else:
+            log.info("query %s is COMPLETED although no notification came; importing it", query_id)
+            await asyncio.to_thread(
+                self.store.portability.update_query,
+                query_id,
+                state="notified",
+                status="COMPLETED",
+                notified_at=_now(),
+            )
+        await self._import(query_id)
+
+    def resume(self, query: QueryRow) -> bool:
+        """Resume an open query now (checked with Ring first when it is still ``created``); False when it is not
+        open (imported, canceled, failed)."""
+        if query.state == "created":
+            self._spawn(self._confirm_and_import(query.id, None), f"dp-check-{query.id}")
+            return True
+        if query.state in _IMPORTING_STATES:
+            self._spawn(self._import(query.id), f"dp-import-{query.id}")
+            return True
+        return False
 
     async def _grant_lost(self, grant: GrantRow, exc: PortabilityError) -> None:
         """Ring no longer accepts this customer's authorization (revoked, expired, on hold)."""
@@ -330,7 +411,8 @@ class PortabilityHub:
         await asyncio.to_thread(self.store.portability.set_grant_status, grant.id, status)
 
     def _poll_later(self, query_id: str, delay_s: float) -> None:
-        """Fallback for a notification that never comes: check the records call after ``delay_s``."""
+        """Fallback for a notification that never comes: check the records call after ``delay_s``, then after
+        doubling waits (at most an hour apart), until the query is COMPLETED (then import it) or no longer waits."""
         old = self._pollers.pop(query_id, None)
         if old is not None:
             old.cancel()
@@ -343,7 +425,7 @@ class PortabilityHub:
                 if query is None or query.state != "created":
                     return  # notified (or canceled) meanwhile
                 grant = await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
-                if grant is None:
+                if grant is None or grant.status != "active":
                     return
                 try:
                     async with self._slots, self.client(grant) as client:
@@ -358,15 +440,8 @@ class PortabilityHub:
                     log.warning("polling query %s failed: %s", query_id, exc.one_line)
                     wait = min(wait * 2, _POLL_BACKOFF_MAX_S)
                     continue
-                log.info("query %s is COMPLETED although no notification came; importing it", query_id)
-                await asyncio.to_thread(
-                    self.store.portability.update_query,
-                    query_id,
-                    state="notified",
-                    status="COMPLETED",
-                    notified_at=_now(),
-                )
-                self._spawn(self._import(query_id), f"dp-import-{query_id}")
+                self._pollers.pop(query_id, None)
+                self._spawn(self._confirm_and_import(query_id, None, checked=True), f"dp-check-{query_id}")
                 return
 
         task = self._spawn(poll(), f"dp-poll-{query_id}")
@@ -396,18 +471,20 @@ class PortabilityHub:
         grant = None if query is None else await asyncio.to_thread(self.store.portability.get_grant, query.grant_id)
         if query is None or grant is None or grant.client_id != self.config.credentials.client_id:
             raise UnknownQueryError(notification.query_id)
-        if query.state != "created":
+        if query.state != "created" or query.id in self._confirming:
             return {"query_id": query.id, "state": query.state, "accepted": False, "reason": "already notified"}
+        if notification.completed:
+            self._confirming.add(query.id)
+            task = self._spawn(self._confirm_and_import(query.id, notification), f"dp-check-{query.id}")
+            task.add_done_callback(lambda _t: self._confirming.discard(query.id))
+            return {"query_id": query.id, "state": query.state, "accepted": True}
         poller = self._pollers.pop(query.id, None)
         if poller is not None:
             poller.cancel()
         stored = await asyncio.to_thread(self.runner.record, notification)
         if stored is None:
             raise UnknownQueryError(notification.query_id)
-        if notification.completed:
-            self._spawn(self._import(stored.id), f"dp-import-{stored.id}")
-        else:
-            log.info("query %s of customer %s was CANCELED by Ring", stored.id, grant.customer)
+        log.info("query %s of customer %s was CANCELED by Ring", stored.id, grant.customer)
         return {"query_id": stored.id, "state": stored.state, "accepted": True}
 
     async def on_subscription(self, confirmation: SubscriptionConfirmation) -> dict[str, Any]:

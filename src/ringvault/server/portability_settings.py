@@ -59,6 +59,9 @@ class PortabilityServerSettings:
     poll_after_s: float = 900.0
     login_ttl_s: float = 600.0
     max_pending_logins: int = 1000
+    #: waits before a failed import (network, 5xx after the client's own retries) is tried again, from its stored
+    #: state; all within the hour Ring allows for listing after its notification
+    import_retry_s: tuple[float, ...] = (30.0, 60.0, 120.0, 240.0, 480.0)
 
     def __post_init__(self) -> None:
         if self.config.credentials.redirect_uri is None:
