@@ -200,7 +200,9 @@ def _over_the_cap(cloud_url: str, dest: Path, size: int) -> None:
         raise SystemExit(f"a {size:,}-byte file was NOT refused by the client's 2 GiB cap")
     print(f"over the cap: a {size:,}-byte file ({size / GIB:.2f} GiB) refused in {refused['seconds']} s")
     print(f"  {refused['error']}")
-    print(f"  nothing left on disk: {not result['left_on_disk']}; child peak RSS {maxrss_kib / 1024:.1f} MiB")
+    hwm = (result["vm_hwm_kib"] or 0) / 1024
+    print(f"  nothing left on disk: {not result['left_on_disk']}; child peak RSS {maxrss_kib / 1024:.1f} MiB", end="")
+    print(f" (ru_maxrss; VmHWM {hwm:.1f} MiB)")
 
 
 if __name__ == "__main__":
