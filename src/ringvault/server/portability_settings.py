@@ -21,6 +21,7 @@ routes answer 503 saying what to set. Some of them but not all is a configuratio
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
@@ -45,6 +46,7 @@ POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
 CALLBACK_PATH = "/portability/callback"
 NOTIFICATION_PATH = "/portability/notifications/v1"
 MIN_SECRET_LENGTH = 16
+_SECRET_RE = re.compile(rf"[A-Za-z0-9._~-]{{{MIN_SECRET_LENGTH},256}}")
 
 
 @dataclass(frozen=True)
@@ -71,7 +73,7 @@ class PortabilityServerSettings:
         if self.rate_limit_per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app")
         secret = self.notification_secret
-        if secret is not None and (len(secret) < MIN_SECRET_LENGTH or not secret.isascii() or "/" in secret):
+        if secret is not None and not _SECRET_RE.fullmatch(secret):
             raise PortabilityConfigError(
                 f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
                 "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
