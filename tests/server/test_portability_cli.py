@@ -127,3 +127,33 @@ def test_the_access_log_filter_masks_codes_and_registered_secrets() -> None:
     assert fil.filter(record) and fil.filter(secret)
     assert "AbC123" not in record.getMessage() and "/portability/callback?" in record.getMessage()
     assert "path-secret-for-the-filter-test" not in secret.getMessage()
+
+
+def test_settings_from_the_environment() -> None:
+    from ringvault.portability.config import PortabilityConfigError
+    from ringvault.server.portability_settings import PortabilityServerSettings
+
+    assert PortabilityServerSettings.from_env({}) is None
+    env = {
+        "RINGVAULT_PORTABILITY_CLIENT_ID": DEMO_CLIENT_ID,
+        "RINGVAULT_PORTABILITY_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "RINGVAULT_PORTABILITY_REDIRECT_URI": "https://app.example.org/portability/callback",
+        "RINGVAULT_PORTABILITY_MAX_IMPORTS": "6",
+        "RINGVAULT_PORTABILITY_RATE_LIMIT_PER": "App",
+        "RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS": "1",
+        "RINGVAULT_PORTABILITY_NOTIFICATION_SECRET": "a-long-enough-path-secret",
+    }
+    settings = PortabilityServerSettings.from_env(env, cloud_url="http://127.0.0.1:9")
+    assert settings is not None
+    assert (settings.max_concurrent, settings.rate_limit_per, settings.confirm_subscriptions) == (6, "app", True)
+    assert settings.config.cloud_url == "http://127.0.0.1:9"
+    assert settings.notification_path == "/portability/notifications/a-long-enough-path-secret/v1"
+    assert "a-long-enough-path-secret" not in repr(settings) and DEMO_CLIENT_SECRET not in repr(settings)
+    for name, value, words in [
+        ("RINGVAULT_PORTABILITY_NOTIFICATION_SECRET", "short", "at least 16 URL-safe characters"),
+        ("RINGVAULT_PORTABILITY_NOTIFICATION_SECRET", "has/a/slash/in/it/somewhere", "URL-safe"),
+        ("RINGVAULT_PORTABILITY_MAX_IMPORTS", "many", "must be numbers"),
+        ("RINGVAULT_PORTABILITY_MAX_IMPORTS", "0", "at least 1"),
+    ]:
+        with pytest.raises(PortabilityConfigError, match=words):
+            PortabilityServerSettings.from_env({**env, name: value})
