@@ -357,6 +357,7 @@ def export(
         from ringvault.archive.store import ArchiveStore
         from ringvault.portability.client import PortabilityClient
         from ringvault.portability.errors import NotAuthorizedError
+        from ringvault.portability.http import RetryPolicy
         from ringvault.portability.importer import PortabilityImporter
         from ringvault.portability.oauth import PortabilityAuth
 
@@ -365,7 +366,8 @@ def export(
             raise NotAuthorizedError(f"no stored authorization for {config.brand} customer {customer!r}")
         with ArchiveStore.open(archive_dir) as store:
             grant = _grant(store, config, customer)
-            async with PortabilityClient(auth) as client:
+            retry = RetryPolicy(delays=config.retry_delays) if config.retry_delays is not None else None
+            async with PortabilityClient(auth, retry=retry) as client:
 
                 async def run_with(progress: Any) -> ImportResult:
                     importer = PortabilityImporter(

@@ -110,6 +110,8 @@ logger = logging.getLogger("ringvault.portability")
 
 #: waits between two "is it completed yet?" list calls (the last one repeats)
 DEFAULT_POLL_DELAYS: Final[tuple[float, ...]] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+#: a query still not listable after this long is checked for a silent cancellation (see ``PollPolicy``)
+DEFAULT_PROBE_AFTER_S: Final = 900.0
 #: while waiting, how often the database is checked for a notification stored by another process
 DB_CHECK_S: Final = 1.0
 #: how many times in a row the URLs may expire without a file getting through before giving up
@@ -190,10 +192,17 @@ class ImportResult:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How the wait for completion polls the records call: ``delays`` between attempts (the last repeats)."""
+    """How the wait for completion polls the records call: ``delays`` between attempts (the last repeats).
+
+    A CANCELED query answers the records call exactly like one in progress (``QUERY_NOT_COMPLETED``), so without a
+    notification a poll alone never learns of a cancellation. Once a query is ``probe_after_s`` old (and then every
+    ``probe_after_s``), the importer asks for a new query: ``409 REQUEST_CONFLICT`` means the old one is still in
+    progress; a new query means the old one ended without becoming listable — it was CANCELED — and the new one is
+    waited for instead. None turns the probe off."""
 
     delays: tuple[float, ...] = DEFAULT_POLL_DELAYS
     sleep: Callable[[float], Any] = asyncio.sleep
+    probe_after_s: float | None = DEFAULT_PROBE_AFTER_S
 
     def delay(self, attempt: int) -> float:
         return self.delays[min(attempt, len(self.delays) - 1)] if self.delays else 1.0
@@ -468,6 +477,7 @@ class PortabilityImporter:
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
         attempt = 0
+        last_probe: float | None = None
         while True:
             query = self._query(query_id)
             hub_status = self.hub.status(query_id) if self.hub else None
@@ -483,6 +493,17 @@ class PortabilityImporter:
                 await self._canceled(query, err)
             else:
                 return self._completed(query)
+            probe = self.poll.probe_after_s
+            if (
+                probe is not None
+                and _age_s(query) >= probe
+                and (last_probe is None or loop.time() - last_probe >= probe)
+            ):
+                last_probe = loop.time()
+                replacement = await self._probe_cancellation(query)
+                if replacement is not None:
+                    query_id, attempt = replacement.id, 0
+                    continue
             delay = self.poll.delay(attempt)
             attempt += 1
             if deadline is not None:
@@ -494,6 +515,25 @@ class PortabilityImporter:
                 delay = min(delay, remaining)
             self._emit(query_id, "wait", f"Ring is preparing export {query_id}; checking again in {delay:.3g} s")
             await self._pause(query_id, delay)
+
+    async def _probe_cancellation(self, query: QueryRow) -> QueryRow | None:
+        """Ask for a new query to learn whether ``query`` is still in progress (see ``PollPolicy``); the new query
+        when ``query`` turned out CANCELED, else None."""
+        try:
+            new_id = await self.client.create_query()
+        except RequestConflictError:
+            return None
+        except (AccessDeniedError, InvalidGrantError) as err:
+            await self._canceled(query, err)
+        message = f"{_CANCELED_MESSAGE}; noticed when Ring accepted a new export ({new_id})"
+        self.dp.update_query(query.id, state="canceled", status="CANCELED", error=message)
+        self._emit(query.id, "create", f"Ring canceled export {query.id}; waiting for the new export {new_id}")
+        return self.dp.add_query(
+            new_id,
+            grant_id=self.grant.id,
+            scope_id=self.client.scope_id,
+            datasets=sorted(self.only) if self.only else None,
+        )
 
     async def _pause(self, query_id: str, delay: float) -> None:
         """Sleep ``delay`` seconds, waking early when a notification arrives: delivered to the hub in this process,
@@ -536,7 +576,11 @@ class PortabilityImporter:
                     self.dp.update_query(query_id, state="failed", error=message)
                     raise ExportCanceledError(f"export {query_id}: {message}") from err
             await self._import_all(query_id)
-            final = self.dp.update_query(query_id, state="imported", imported_at=datetime.now(UTC))
+            failed = [f for f in self.dp.list_files(query_id) if f.state == "failed"]
+            note = None
+            if failed:
+                note = f"{len(failed)} file(s) could not be read (kept on disk, not imported): {failed[0].error}"
+            final = self.dp.update_query(query_id, state="imported", imported_at=datetime.now(UTC), error=note)
             result = self._result(final, resumed=resumed)
             self._emit(query_id, "done", f"export {query_id} imported")
             return result
@@ -858,6 +902,10 @@ class PortabilityImporter:
             self._progress(event)
         except Exception:  # a broken display must not break the import
             logger.exception("progress callback failed")
+
+
+def _age_s(query: QueryRow) -> float:
+    return (datetime.now(UTC) - query.created_at).total_seconds()
 
 
 def _dataset_of_schema(path: Path) -> str:
