@@ -6,6 +6,7 @@ loopback port, code exchange) runs over HTTP."""
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import sqlite3
@@ -18,13 +19,15 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
+from rich.progress import Progress
 from typer.testing import Result
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.cli.common import EXIT_AUTH, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_RATE_LIMITED, EXIT_UNREACHABLE
-from ringvault.cli.portability import portability_exit_code
+from ringvault.cli.portability import _TtyDisplay, portability_exit_code
 from ringvault.portability import errors as e
-from ringvault.portability.importer import ExportCanceledError, record_notification
+from ringvault.portability.importer import ExportCanceledError, ImportProgress, record_notification
 from ringvault.portability.notifications import parse_notification
 from ringvault.portability.scopes import DATASETS
 from ringvault.sim.config import SimConfig
@@ -374,6 +377,34 @@ def test_an_unreachable_service_exits_5(
     assert result.exit_code == EXIT_UNREACHABLE, result.output
     (line,) = error_lines(result)
     assert "ConnectError" in line
+
+
+def test_the_terminal_display_follows_every_phase() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=120)
+    query = "q-1"
+    events = [
+        ImportProgress(query, "create", "export q-1 created"),
+        ImportProgress(query, "wait", "Ring is preparing export q-1; checking again in 1 s"),
+        ImportProgress(query, "list", "listing the files of export q-1"),
+        ImportProgress(query, "download", files_total=2, file="0000-Ring.Alarm.HubData.json", file_bytes=10,
+                       file_total=100, bytes=10),
+        ImportProgress(query, "download", "downloaded 0000-Ring.Alarm.HubData.json", files_done=1, files_total=2,
+                       bytes=100),
+        ImportProgress(query, "download", "skipped Ring.Alarm.AuditLog", files_done=2, files_total=2, bytes=100),
+        ImportProgress(query, "import", "importing 0000-Ring.Alarm.HubData.json", files_total=1,
+                       file="0000-Ring.Alarm.HubData.json"),
+        ImportProgress(query, "import", "imported 0000-Ring.Alarm.HubData.json: 7 records, 7 new", files_done=1,
+                       files_total=1, records=7, new_records=7),
+        ImportProgress(query, "done", "export q-1 imported"),
+    ]  # fmt: skip
+    with Progress(console=console, transient=False) as bar:
+        display = _TtyDisplay(bar)
+        for event in events:
+            display(event)
+        tasks = {task.description.strip(): task for task in bar.tasks}
+    assert tasks["importing"].completed == 1 and "downloading" not in tasks  # one phase bar at a time
+    text = console.file.getvalue()  # type: ignore[attr-defined]
+    assert "export q-1 created" in text and "export q-1 imported" in text
 
 
 # ---------------------------------------------------------------------------------------------------------------

@@ -268,6 +268,21 @@ async def test_a_notification_stored_by_another_process_ends_the_wait(
     assert ready.state == "notified" and operation_count(sim, "listDataQueryRecords") == 1
 
 
+async def test_importing_a_query_before_it_completed_changes_nothing(
+    sim: SimServer, config: PortabilityConfig, store: ArchiveStore, archive: Path
+) -> None:
+    control(sim, "PATCH", "/_sim/portability/config", {"completion_delay_s": 3600})
+    auth = await authorize(sim, config)
+    grant = grant_of(store, config)
+    async with PortabilityClient(auth) as client:
+        importer = importer_for(store, client, grant, archive)
+        query = await importer.start()
+        with pytest.raises(e.QueryNotCompletedError):
+            await importer.import_query(query.id)
+    stored = store.portability.get_query(query.id)
+    assert stored is not None and stored.state == "created" and store.portability.list_files(query.id) == []
+
+
 async def test_a_conflicting_query_nobody_stored_is_waited_out(
     sim: SimServer, config: PortabilityConfig, store: ArchiveStore, archive: Path
 ) -> None:

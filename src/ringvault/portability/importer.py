@@ -78,6 +78,7 @@ from ringvault.portability.errors import (
     AccessTimeElapsedError,
     InvalidGrantError,
     PortabilityError,
+    PortabilityResponseError,
     PresignedUrlExpiredError,
     QueryNotCompletedError,
     RequestConflictError,
@@ -586,18 +587,28 @@ class PortabilityImporter:
             return result
 
     # -- download phase ------------------------------------------------------------------------------------------
-    async def _list(self, query_id: str) -> list[DataQueryRecord]:
-        self._emit(query_id, "list", f"listing the files of export {query_id}")
+    async def _list(self, query: QueryRow, expected: int | None = None) -> list[DataQueryRecord]:
+        """Every page of the query's records. ``QUERY_NOT_COMPLETED`` for a query known to be COMPLETED can only be a
+        cancellation: the query is failed. ``expected``: the number of files of an earlier listing (a re-list must
+        give the same files)."""
+        self._emit(query.id, "list", f"listing the files of export {query.id}")
         try:
-            records = await self.client.all_records(query_id, max_results=self.page_size)
+            records = await self.client.all_records(query.id, max_results=self.page_size)
         except QueryNotCompletedError as err:
-            # listed before (the query was COMPLETED), so this can only be a cancellation of the data
-            raise ExportCanceledError(f"export {query_id} can no longer be listed: {err}") from err
+            if query.state == "created":
+                raise  # not completed yet: the caller imported too early
+            message = f"Ring no longer lists export {query.id} (it answers QUERY_NOT_COMPLETED)"
+            self.dp.update_query(query.id, state="failed", error=message)
+            raise ExportCanceledError(message) from err
+        if expected is not None and len(records) != expected:
+            raise PortabilityResponseError(
+                f"export {query.id} listed {expected} files before and {len(records)} now: Ring changed the export"
+            )
         return records
 
     async def _download_all(self, query: QueryRow, folder: Path) -> None:
         query_id = query.id
-        listing = await self._list(query_id)
+        listing = await self._list(query)
         if query.state in ("created", "notified"):
             now = datetime.now(UTC)
             self.dp.update_query(
@@ -618,7 +629,7 @@ class PortabilityImporter:
                 if failures > MAX_RELISTS:
                     raise
                 self._emit(query_id, "list", "download links expired; listing the files again for fresh ones")
-                listing = await self._list(query_id)
+                listing = await self._list(query, expected=len(listing))
                 schemas.clear()
                 continue
             failures = 0
