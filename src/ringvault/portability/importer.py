@@ -21,8 +21,11 @@ hub=None)``
 ``await import_query(query_id) -> ImportResult``
     list every page, download each schema + data file, import the records. Only for a COMPLETED query.
 ``record_notification(store, notification, hub=None) -> QueryRow | None``
-    store what a notification says about a known query (COMPLETED → ``notified``; CANCELED → ``canceled`` and the
-    grant revoked) and wake an importer waiting in this process. Unknown query ids → None.
+    store what a notification says about a known query (COMPLETED → ``notified``; CANCELED → ``canceled``) and
+    wake an importer waiting in this process. Unknown query ids → None.
+``await check_grant() -> str``
+    after a CANCELED: one forced token refresh tells whether the authorization still works; a refused one marks the
+    grant ``revoked`` or ``expired``.
 
 Errors (all ``PortabilityError``): ``ExportCanceledError`` (the query was CANCELED or the authorization is gone;
 the customer must log in again), ``ExportNotReadyError`` (still not completed after ``wait_timeout_s``: run again to
@@ -66,7 +69,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final, Literal, NoReturn
 
 import filelock
 
@@ -75,6 +78,7 @@ from ringvault.portability.errors import (
     AccessTimeElapsedError,
     InvalidGrantError,
     PortabilityError,
+    PortabilityResponseError,
     PresignedUrlExpiredError,
     QueryNotCompletedError,
     RequestConflictError,
@@ -107,6 +111,10 @@ logger = logging.getLogger("ringvault.portability")
 
 #: waits between two "is it completed yet?" list calls (the last one repeats)
 DEFAULT_POLL_DELAYS: Final[tuple[float, ...]] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
+#: a query still not listable after this long is checked for a silent cancellation (see ``PollPolicy``)
+DEFAULT_PROBE_AFTER_S: Final = 900.0
+#: while waiting, how often the database is checked for a notification stored by another process
+DB_CHECK_S: Final = 1.0
 #: how many times in a row the URLs may expire without a file getting through before giving up
 MAX_RELISTS: Final = 3
 #: records between two progress events of the import phase
@@ -185,10 +193,17 @@ class ImportResult:
 
 @dataclass(frozen=True)
 class PollPolicy:
-    """How the wait for completion polls the records call: ``delays`` between attempts (the last repeats)."""
+    """How the wait for completion polls the records call: ``delays`` between attempts (the last repeats).
+
+    A CANCELED query answers the records call exactly like one in progress (``QUERY_NOT_COMPLETED``), so without a
+    notification a poll alone never learns of a cancellation. Once a query is ``probe_after_s`` old (and then every
+    ``probe_after_s``), the importer asks for a new query: ``409 REQUEST_CONFLICT`` means the old one is still in
+    progress; a new query means the old one ended without becoming listable — it was CANCELED — and the new one is
+    waited for instead. None turns the probe off."""
 
     delays: tuple[float, ...] = DEFAULT_POLL_DELAYS
     sleep: Callable[[float], Any] = asyncio.sleep
+    probe_after_s: float | None = DEFAULT_PROBE_AFTER_S
 
     def delay(self, attempt: int) -> float:
         return self.delays[min(attempt, len(self.delays) - 1)] if self.delays else 1.0
@@ -230,7 +245,8 @@ def record_notification(
     """Store a notification's news about a known query and wake a waiting importer; None for an unknown query id.
 
     COMPLETED moves a ``created`` query to ``notified`` (later states are kept); CANCELED ends an open query as
-    ``canceled`` and marks its grant revoked. The notification time starts the 1-hour listing window."""
+    ``canceled`` (``PortabilityImporter.check_grant()`` then tells whether the authorization was revoked or has
+    expired). The notification time starts the 1-hour listing window."""
     dp = store.portability
     query = dp.get_query(notification.query_id)
     if query is None:
@@ -245,7 +261,6 @@ def record_notification(
             return dp.update_query(query.id, status="COMPLETED", notified_at=query.notified_at or now)
         return query
     if query.state in OPEN_STATES:
-        dp.set_grant_status(query.grant_id, "revoked")
         return dp.update_query(query.id, state="canceled", status="CANCELED", notified_at=now, error=_CANCELED_MESSAGE)
     return query
 
@@ -463,23 +478,33 @@ class PortabilityImporter:
         loop = asyncio.get_running_loop()
         deadline = None if timeout_s is None else loop.time() + timeout_s
         attempt = 0
+        last_probe: float | None = None
         while True:
             query = self._query(query_id)
-            if query.state == "canceled" or query.status == "CANCELED":
-                raise ExportCanceledError(f"export {query_id}: {query.error or _CANCELED_MESSAGE}")
-            if query.state != "created" or query.status == "COMPLETED":
-                return query
             hub_status = self.hub.status(query_id) if self.hub else None
-            if hub_status is not None:
-                return self._completed_or_canceled(query, hub_status)
+            if query.state == "canceled" or query.status == "CANCELED" or hub_status == "CANCELED":
+                await self._canceled(query, None)
+            if query.state != "created" or query.status == "COMPLETED" or hub_status == "COMPLETED":
+                return self._completed(query)
             try:
                 await self.client.list_page(query_id, max_results=1)
             except QueryNotCompletedError:
                 pass
             except (AccessDeniedError, InvalidGrantError) as err:
-                self._cancel(query, err)
+                await self._canceled(query, err)
             else:
-                return self._completed_or_canceled(query, "COMPLETED")
+                return self._completed(query)
+            probe = self.poll.probe_after_s
+            if (
+                probe is not None
+                and _age_s(query) >= probe
+                and (last_probe is None or loop.time() - last_probe >= probe)
+            ):
+                last_probe = loop.time()
+                replacement = await self._probe_cancellation(query)
+                if replacement is not None:
+                    query_id, attempt = replacement.id, 0
+                    continue
             delay = self.poll.delay(attempt)
             attempt += 1
             if deadline is not None:
@@ -490,10 +515,42 @@ class PortabilityImporter:
                     )
                 delay = min(delay, remaining)
             self._emit(query_id, "wait", f"Ring is preparing export {query_id}; checking again in {delay:.3g} s")
+            await self._pause(query_id, delay)
+
+    async def _probe_cancellation(self, query: QueryRow) -> QueryRow | None:
+        """Ask for a new query to learn whether ``query`` is still in progress (see ``PollPolicy``); the new query
+        when ``query`` turned out CANCELED, else None."""
+        try:
+            new_id = await self.client.create_query()
+        except RequestConflictError:
+            return None
+        except (AccessDeniedError, InvalidGrantError) as err:
+            await self._canceled(query, err)
+        message = f"{_CANCELED_MESSAGE}; noticed when Ring accepted a new export ({new_id})"
+        self.dp.update_query(query.id, state="canceled", status="CANCELED", error=message)
+        self._emit(query.id, "create", f"Ring canceled export {query.id}; waiting for the new export {new_id}")
+        return self.dp.add_query(
+            new_id,
+            grant_id=self.grant.id,
+            scope_id=self.client.scope_id,
+            datasets=sorted(self.only) if self.only else None,
+        )
+
+    async def _pause(self, query_id: str, delay: float) -> None:
+        """Sleep ``delay`` seconds, waking early when a notification arrives: delivered to the hub in this process,
+        or stored in the database by another one (``ringvault serve`` calling ``record_notification``)."""
+        slept = 0.0
+        while slept < delay:
+            step = min(delay - slept, DB_CHECK_S)
             if self.hub is not None:
-                await self.hub.wait_for(query_id, delay)
+                if await self.hub.wait_for(query_id, step) is not None:
+                    return
             else:
-                await self.poll.sleep(delay)
+                await self.poll.sleep(step)
+            slept += step
+            stored = self.dp.get_query(query_id)
+            if stored is None or stored.state != "created" or stored.status is not None:
+                return
 
     async def import_query(self, query_id: str) -> ImportResult:
         """List, download and import a COMPLETED query (resuming whatever a previous run did)."""
@@ -520,24 +577,38 @@ class PortabilityImporter:
                     self.dp.update_query(query_id, state="failed", error=message)
                     raise ExportCanceledError(f"export {query_id}: {message}") from err
             await self._import_all(query_id)
-            final = self.dp.update_query(query_id, state="imported", imported_at=datetime.now(UTC))
+            failed = [f for f in self.dp.list_files(query_id) if f.state == "failed"]
+            note = None
+            if failed:
+                note = f"{len(failed)} file(s) could not be read (kept on disk, not imported): {failed[0].error}"
+            final = self.dp.update_query(query_id, state="imported", imported_at=datetime.now(UTC), error=note)
             result = self._result(final, resumed=resumed)
             self._emit(query_id, "done", f"export {query_id} imported")
             return result
 
     # -- download phase ------------------------------------------------------------------------------------------
-    async def _list(self, query_id: str) -> list[DataQueryRecord]:
-        self._emit(query_id, "list", f"listing the files of export {query_id}")
+    async def _list(self, query: QueryRow, expected: int | None = None) -> list[DataQueryRecord]:
+        """Every page of the query's records. ``QUERY_NOT_COMPLETED`` for a query known to be COMPLETED can only be a
+        cancellation: the query is failed. ``expected``: the number of files of an earlier listing (a re-list must
+        give the same files)."""
+        self._emit(query.id, "list", f"listing the files of export {query.id}")
         try:
-            records = await self.client.all_records(query_id, max_results=self.page_size)
+            records = await self.client.all_records(query.id, max_results=self.page_size)
         except QueryNotCompletedError as err:
-            # listed before (the query was COMPLETED), so this can only be a cancellation of the data
-            raise ExportCanceledError(f"export {query_id} can no longer be listed: {err}") from err
+            if query.state == "created":
+                raise  # not completed yet: the caller imported too early
+            message = f"Ring no longer lists export {query.id} (it answers QUERY_NOT_COMPLETED)"
+            self.dp.update_query(query.id, state="failed", error=message)
+            raise ExportCanceledError(message) from err
+        if expected is not None and len(records) != expected:
+            raise PortabilityResponseError(
+                f"export {query.id} listed {expected} files before and {len(records)} now: Ring changed the export"
+            )
         return records
 
     async def _download_all(self, query: QueryRow, folder: Path) -> None:
         query_id = query.id
-        listing = await self._list(query_id)
+        listing = await self._list(query)
         if query.state in ("created", "notified"):
             now = datetime.now(UTC)
             self.dp.update_query(
@@ -558,7 +629,7 @@ class PortabilityImporter:
                 if failures > MAX_RELISTS:
                     raise
                 self._emit(query_id, "list", "download links expired; listing the files again for fresh ones")
-                listing = await self._list(query_id)
+                listing = await self._list(query, expected=len(listing))
                 schemas.clear()
                 continue
             failures = 0
@@ -711,28 +782,50 @@ class PortabilityImporter:
         )  # fmt: skip
 
     # -- endings -------------------------------------------------------------------------------------------------
-    def _completed_or_canceled(self, query: QueryRow, status: str) -> QueryRow:
-        if status == "CANCELED":
-            self._cancel(query, None)
+    def _completed(self, query: QueryRow) -> QueryRow:
+        if query.state != "created":
+            return query
         now = datetime.now(UTC)
         self._emit(query.id, "wait", f"export {query.id} is ready")
         return self.dp.update_query(
             query.id, state="notified", status="COMPLETED", notified_at=query.notified_at or now
         )
 
-    def _cancel(self, query: QueryRow, err: PortabilityError | None) -> None:
-        if err is not None:
-            self._lost_grant(err)
+    async def _canceled(self, query: QueryRow, err: PortabilityError | None) -> NoReturn:
+        """The query is CANCELED (a notification, or Ring refusing the authorization while we wait)."""
+        if err is None:
+            await self.check_grant()
         else:
-            self.dp.set_grant_status(self.grant.id, "revoked")
-        message = _CANCELED_MESSAGE if err is None else f"{_CANCELED_MESSAGE}: {err}"
-        self.dp.update_query(query.id, state="canceled", status="CANCELED", error=message)
+            self._lost_grant(err)
+        message = query.error or (_CANCELED_MESSAGE if err is None else f"{_CANCELED_MESSAGE}: {err}")
+        if query.state != "canceled":
+            self.dp.update_query(query.id, state="canceled", status="CANCELED", error=message)
         raise ExportCanceledError(f"export {query.id}: {message}") from err
 
-    def _lost_grant(self, err: PortabilityError) -> None:
+    async def check_grant(self) -> str:
+        """Ask Ring whether the customer's authorization still works (one forced token refresh), after a
+        CANCELED: mark the grant ``revoked`` or ``expired`` when it is refused. Returns the grant's status."""
+        token = self.client.auth.token
+        try:
+            await self.client.auth.refresh(failed_token=token.access_token if token else None)
+        except InvalidGrantError as err:
+            return self._lost_grant(err)
+        except PortabilityError as err:  # unreachable etc.: nothing learned
+            logger.info("could not check the authorization of %s: %s", self.grant.customer, err)
+        grant = self.dp.get_grant(self.grant.id)
+        return grant.status if grant else "active"
+
+    def _lost_grant(self, err: PortabilityError) -> str:
+        """Ring refused the authorization: a refused refresh token means it was revoked or has expired (the
+        description tells which, when it does); a 403 with a working token (account on hold, one-time
+        authorization used) leaves the grant as it is."""
+        if not isinstance(err, InvalidGrantError):
+            grant = self.dp.get_grant(self.grant.id)
+            return grant.status if grant else "active"
         text = str(err).lower()
         status = "expired" if "expired" in text and "revoked" not in text else "revoked"
         self.dp.set_grant_status(self.grant.id, status)
+        return status
 
     async def _elapsed(self, query_id: str, err: AccessTimeElapsedError) -> ImportResult:
         """The 1-hour listing window is over: import what was downloaded, mark the query failed, raise."""
@@ -820,6 +913,10 @@ class PortabilityImporter:
             self._progress(event)
         except Exception:  # a broken display must not break the import
             logger.exception("progress callback failed")
+
+
+def _age_s(query: QueryRow) -> float:
+    return (datetime.now(UTC) - query.created_at).total_seconds()
 
 
 def _dataset_of_schema(path: Path) -> str:
