@@ -280,11 +280,34 @@ def test_a_canceled_query_is_marked_canceled_and_nothing_is_imported(sim: SimSer
         created = wait_for("the query", lambda: latest_query_in(client, "carol", "created"))
         sim_call(sim, "POST", f"/_sim/portability/queries/{created['id']}/cancel")  # Ring notifies CANCELED
         query = wait_for("the cancellation", lambda: latest_query_in(client, "carol", "canceled"))
+        # the authorization itself still works (checked with one token refresh): the grant stays active
+        wait_for("the grant check", lambda: _dp_token_requests(sim) == 2)  # the code exchange, the check
         carol = customers(client)["carol"]
     assert query["status"] == "CANCELED" and "canceled" in query["error"]
-    assert carol["records"] == 0 and carol["status"] == "revoked"
+    assert carol["records"] == 0 and carol["status"] == "active"
     attempts = sim_call(sim, "GET", "/_sim/portability/notifications")["attempts"]
     assert any(a["query_id"] == created["id"] and a["status"] == 200 for a in attempts)
+
+
+def test_a_customer_who_revokes_is_marked_revoked(sim: SimServer, dp_serve: DPServe) -> None:
+    sim_knobs(sim, completion_delay_s=3600.0)
+    server = dp_serve()
+    assert connect(server, customer="lena", **_account(sim)).status_code == 200
+    account = sim_call(sim, "GET", "/_sim/portability/customers")["customers"][0]
+    with server.client() as client:
+        wait_for("the query", lambda: latest_query_in(client, "lena", "created"))
+        sim_call(sim, "POST", f"/_sim/portability/customers/{account['id']}/revoke", {"client_id": DEMO_CLIENT_ID})
+        wait_for("the revocation", lambda: customers(client)["lena"]["status"] == "revoked")
+        lena = customers(client)["lena"]
+    assert lena["latest_query"]["state"] == "canceled" and lena["records"] == 0
+    with server.client() as client:
+        refused = client.post("/portability/customers/lena/export")
+    assert refused.status_code == 409 and "revoked" in refused.json()["error"]
+
+
+def _dp_token_requests(sim: SimServer) -> int:
+    by_status = sim_call(sim, "GET", "/_sim/portability/stats")["token_requests_by_status"]
+    return sum(int(n) for n in by_status.values())
 
 
 def test_a_subscription_confirmation_is_logged_with_its_subscribe_url(

@@ -92,6 +92,10 @@ class QueryRunner(Protocol):
         """Store a notification about a known query (None: unknown id)."""
         ...
 
+    async def check_grant(self, client: PortabilityClient, grant: GrantRow) -> str:
+        """Ask Ring whether the grant's authorization still works; marks it revoked/expired when refused."""
+        ...
+
 
 @dataclass
 class PendingLogin:
@@ -403,12 +407,24 @@ class PortabilityHub:
         return False
 
     async def _grant_lost(self, grant: GrantRow, exc: PortabilityError) -> None:
-        """Ring no longer accepts this customer's authorization (revoked, expired, on hold)."""
-        log.warning("customer %s: the authorization no longer works: %s", grant.customer, exc.one_line)
-        if isinstance(exc, ExportCanceledError):
-            return  # the importer stored it (grant revoked/expired, query canceled or failed)
-        status = "expired" if isinstance(exc, InvalidGrantError | NotAuthorizedError) else "revoked"
-        await asyncio.to_thread(self.store.portability.set_grant_status, grant.id, status)
+        """Ring refused a call of this customer. A refused token (``invalid_grant``) means the authorization was
+        revoked or has expired: the importer's check stores which. A 403 with a working token (account on hold, a
+        one-time authorization already used) leaves the grant as it is; the importer already stored what it learned
+        for ``ExportCanceledError``."""
+        log.warning("customer %s: Ring refused the call: %s", grant.customer, exc.one_line)
+        if isinstance(exc, NotAuthorizedError):
+            await asyncio.to_thread(self.store.portability.set_grant_status, grant.id, "expired")
+        elif isinstance(exc, InvalidGrantError):
+            await self._check_grant(grant)
+
+    async def _check_grant(self, grant: GrantRow) -> None:
+        try:
+            async with self.client(grant) as client:
+                status = await self.runner.check_grant(client, grant)
+        except PortabilityError as exc:
+            log.warning("could not check the authorization of customer %s: %s", grant.customer, exc.one_line)
+            return
+        log.info("customer %s: the authorization is %s", grant.customer, status)
 
     def _poll_later(self, query_id: str, delay_s: float) -> None:
         """Fallback for a notification that never comes: check the records call after ``delay_s``, then after
@@ -456,9 +472,10 @@ class PortabilityHub:
     # -- notifications -------------------------------------------------------------------------------------------
 
     async def on_notification(self, notification: QueryNotification) -> dict[str, Any]:
-        """A notification for one of our queries: COMPLETED starts its import (in the background), CANCELED ends it
-        (the grant is marked revoked). Duplicates (Ring retries; SNS delivers at least once) change nothing.
-        Raises ``UnknownQueryError`` for a query this server did not create."""
+        """A notification for one of our queries: COMPLETED (once Ring's records call agrees) starts its import in
+        the background; CANCELED ends it, then the grant is checked with Ring (revoked or expired when its token is
+        refused). Duplicates (Ring retries; SNS delivers at least once) change nothing. Raises
+        ``UnknownQueryError`` for a query this server did not create."""
         query = await asyncio.to_thread(self.store.portability.get_query, notification.query_id)
         if query is None and self._creating:
             # Ring can notify before createDataQuery's answer has been stored: wait for the creates in flight.
@@ -484,7 +501,8 @@ class PortabilityHub:
         stored = await asyncio.to_thread(self.runner.record, notification)
         if stored is None:
             raise UnknownQueryError(notification.query_id)
-        log.info("query %s of customer %s was CANCELED by Ring", stored.id, grant.customer)
+        log.info("query %s of customer %s was CANCELED by Ring; checking the authorization", stored.id, grant.customer)
+        self._spawn(self._check_grant(grant), f"dp-grant-{grant.customer}")
         return {"query_id": stored.id, "state": stored.state, "accepted": True}
 
     async def on_subscription(self, confirmation: SubscriptionConfirmation) -> dict[str, Any]:

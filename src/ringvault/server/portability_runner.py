@@ -42,6 +42,11 @@ class ImporterRunner:
         await self._importer(client, grant).import_query(query_id)
 
     def record(self, notification: QueryNotification) -> QueryRow | None:
-        """Store what a notification says (COMPLETED → notified; CANCELED → canceled, grant revoked); None for an
-        unknown query id."""
+        """Store what a notification says (COMPLETED → notified; CANCELED → canceled); None for an unknown query
+        id."""
         return record_notification(self.store, notification, self.notifications)
+
+    async def check_grant(self, client: PortabilityClient, grant: GrantRow) -> str:
+        """Whether the customer's authorization still works (one forced token refresh); a refused one marks the
+        grant ``revoked`` or ``expired``. Returns the grant's status."""
+        return await self._importer(client, grant).check_grant()
