@@ -28,7 +28,7 @@ from ringvault.cloud.errors import (
     TokenRevokedError,
     TwoFactorRequiredError,
 )
-from ringvault.cloud.http import SESSION_MAX_AGE_S, RingHttp, redact
+from ringvault.cloud.http import SESSION_MAX_AGE_S, RingHttp, redact, register_secret
 from ringvault.cloud.options import RingApiOptions
 from ringvault.cloud.tokens import TokenStore
 from ringvault.sim.config import SimConfig
@@ -574,6 +574,12 @@ async def test_child_cloud_loggers_are_redacted_too(caplog: pytest.LogCaptureFix
         child.info("url https://b.s3.amazonaws.com/k.mp4?X-Amz-Signature=abcdef0123")
     assert "rt-child-logger-secret" not in caplog.text and "abcdef0123" not in caplog.text
     assert "refreshing with ***" in caplog.text
+
+
+def test_a_known_secret_spelling_a_key_name_does_not_unmask_values() -> None:
+    register_secret("code")  # a (silly) secret equal to a key name must not hide the key from the patterns
+    masked = redact("GET /portability/callback?code=Zq9vW2xY&state=s")
+    assert "Zq9vW2xY" not in masked
 
 
 def test_redact_masks_each_kind_of_secret() -> None:

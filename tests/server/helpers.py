@@ -5,6 +5,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
 from typing import Any
 
@@ -18,16 +19,21 @@ START_TIMEOUT_S = 15.0
 class ServerThread:
     """``create_app(...)`` served by uvicorn in a daemon thread, lifespan on (so shutdown closes the archive)."""
 
-    def __init__(self, app: FastAPI) -> None:
-        self.app = app
+    def __init__(self, app: FastAPI | Callable[[str], FastAPI]) -> None:
         # IPPROTO_TCP explicitly: asyncio sets TCP_NODELAY on accepted connections only then (no Nagle delays).
         self._socket = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         self._socket.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         self._socket.bind(("127.0.0.1", 0))
         self.port: int = self._socket.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        try:
+            # a factory gets the server's URL first (an app that must know its own address, e.g. its redirect URI)
+            self.app = app if isinstance(app, FastAPI) else app(self.url)
+        except BaseException:
+            self._socket.close()
+            raise
         self._server = uvicorn.Server(
-            uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
+            uvicorn.Config(self.app, log_level="warning", access_log=False, lifespan="on", timeout_graceful_shutdown=5)
         )
         self._thread: threading.Thread | None = None
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, serve, sim, snapshot, sync
+from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync
 from ringvault.cli.common import GlobalOptions
 
 app = typer.Typer(
@@ -62,6 +62,7 @@ sim.register(app)
 sync.register(app)
 snapshot.register(app)
 serve.register(app)
+portability.register(app)
 
 
 def main() -> None:

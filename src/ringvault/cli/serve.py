@@ -6,11 +6,14 @@ import contextlib
 import os
 import socket
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from ringvault.cli.common import EXIT_ERROR, EXIT_USAGE, fail, options
+
+if TYPE_CHECKING:
+    from ringvault.server.portability_settings import PortabilityServerSettings
 
 DEFAULT_KEY_ENV = "RINGVAULT_API_KEY"
 
@@ -50,6 +53,17 @@ def _listen(host: str, port: int) -> socket.socket:
     return sock
 
 
+def _portability(cloud_url: str | None) -> PortabilityServerSettings | None:
+    """The Data Portability app from the environment (None: not configured); a partial one is a usage error."""
+    from ringvault.portability.config import PortabilityConfigError
+    from ringvault.server.portability_settings import PortabilityServerSettings
+
+    try:
+        return PortabilityServerSettings.from_env(cloud_url=cloud_url)
+    except PortabilityConfigError as exc:
+        fail(exc.one_line, code=EXIT_USAGE)
+
+
 def serve(
     ctx: typer.Context,
     host: Annotated[
@@ -87,7 +101,8 @@ def serve(
         check_bind(host, key)
     except ValueError as exc:
         fail(str(exc), code=EXIT_USAGE)
-    opts.api_options()  # a bad --cloud-url is a usage error now, not a failed job later
+    api_options = opts.api_options()  # a bad --cloud-url is a usage error now, not a failed job later
+    portability = _portability(api_options.cloud_url)
 
     from ringvault.archive.store import default_archive_dir
 
@@ -104,6 +119,7 @@ def serve(
             cloud_url=opts.cloud_url,
             api_key=key,
             debug=opts.debug,
+            portability=portability,
         )
         try:
             app = create_app(settings)
@@ -114,6 +130,15 @@ def serve(
         typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (OpenAPI docs at /docs)")
         typer.echo(f"archive: {archive_dir}")
         typer.echo("API key: required (Authorization: Bearer ...)" if key else "API key: none (loopback clients only)")
+        if portability is None:
+            typer.echo("Data Portability: off (set RINGVAULT_PORTABILITY_CLIENT_ID, _CLIENT_SECRET and _REDIRECT_URI)")
+        else:
+            path = (
+                "/portability/notifications/<secret>/v1"
+                if portability.notification_secret
+                else "/portability/notifications/v1"
+            )
+            typer.echo(f"Data Portability: customers connect at /portability/connect; Ring notifies {path}")
         if not opts.token_store().path.exists():
             typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")
         config = uvicorn.Config(

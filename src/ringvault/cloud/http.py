@@ -125,13 +125,14 @@ def redact(text: str) -> str:
     """Mask tokens, passwords, 2FA codes, ``Authorization`` values and signed-URL credentials in ``text``."""
     if not text:
         return text
-    known = _known_secrets_re()
-    if known is not None:
-        text = known.sub(_MASK, text)
+    # The patterns first, the known values last: a known secret that happens to spell a key name ("code") must not
+    # hide the key from the patterns and so leave its value readable.
     text = _JSON_SECRET_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}{m.group(2)}", text)
     text = _AUTH_SCHEME_RE.sub(lambda m: f"{m.group(1)} {_MASK}", text)
     text = _HEADER_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
-    return _QUERY_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
+    text = _QUERY_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
+    known = _known_secrets_re()
+    return known.sub(_MASK, text) if known is not None else text
 
 
 class RedactingFilter(logging.Filter):

@@ -27,6 +27,7 @@ from ringvault.portability.errors import AccessDeniedError, PortabilityResponseE
 from ringvault.portability.http import (
     DEFAULT_MAX_DOWNLOAD_BYTES,
     ApiResponse,
+    DownloadProgress,
     DownloadResult,
     PortabilityHttp,
     RetryPolicy,
@@ -160,17 +161,21 @@ class PortabilityClient:
             records.extend(page.records)
         return records
 
-    async def download(self, url: str, dest: Path, *, max_bytes: int | None = None) -> DownloadResult:
+    async def download(
+        self, url: str, dest: Path, *, max_bytes: int | None = None, progress: DownloadProgress | None = None
+    ) -> DownloadResult:
         """Download a schema or data file (a presigned URL from ``list_records``) to ``dest``.
 
         Streams in constant memory to a temporary file renamed over ``dest`` when complete; more than ``max_bytes``
         (default 2 GB) aborts and deletes it (``DownloadTooLargeError``). An expired URL raises
-        ``PresignedUrlExpiredError``: list the records again. Returns the size and SHA-256.
+        ``PresignedUrlExpiredError``: list the records again. Returns the size and SHA-256. ``progress(written,
+        total)`` follows the bytes as they arrive.
         """
         return await self.http.download(
             self.endpoints.resolve(url),
             Path(dest),
             max_bytes=self.max_download_bytes if max_bytes is None else max_bytes,
+            progress=progress,
         )
 
     # -- plumbing ------------------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ the environment (or are passed explicitly):
 ``RINGVAULT_PORTABILITY_REGION``        ``eu-west-1`` (default), ``us-east-1`` or ``us-west-2``
 ``RINGVAULT_PORTABILITY_TOKEN_DIR``     where authorizations are stored (default ``$RINGVAULT_HOME/portability``)
 ``RINGVAULT_PORTABILITY_TOKEN_URL``     another token endpoint (default ``https://oauth.ring.com/oauth/token``)
+``RINGVAULT_PORTABILITY_RETRY_DELAYS``  seconds between retries of 429/500/504 answers (default ``1,2,4,10,30``)
 ``RINGVAULT_CLOUD_URL``                 send every request to a simulator (the one endpoint rule)
 =====================================  ==============================================================
 """
@@ -44,6 +45,7 @@ BRAND_ENV = ENV_PREFIX + "BRAND"
 REGION_ENV = ENV_PREFIX + "REGION"
 TOKEN_DIR_ENV = ENV_PREFIX + "TOKEN_DIR"
 TOKEN_URL_ENV = ENV_PREFIX + "TOKEN_URL"
+RETRY_DELAYS_ENV = ENV_PREFIX + "RETRY_DELAYS"
 
 
 class PortabilityConfigError(PortabilityError):
@@ -91,6 +93,8 @@ class PortabilityConfig:
     token_dir: Path = field(default_factory=lambda: home_dir() / "portability")
     cloud_url: str | None = None
     token_url: str | None = None
+    #: waits between retries (None: the client's default, 1, 2, 4, 10, 30 s)
+    retry_delays: tuple[float, ...] | None = None
 
     @property
     def endpoints(self) -> PortabilityEndpoints:
@@ -129,6 +133,7 @@ class PortabilityConfig:
         except ValueError as err:
             raise PortabilityConfigError(str(err), hint="Fix the setting and run the command again.") from err
         token_dir = get(TOKEN_DIR_ENV)
+        delays = get(RETRY_DELAYS_ENV)
         return cls(
             credentials=ClientCredentials(client_id, secret, redirect),
             brand=chosen_brand,
@@ -136,4 +141,19 @@ class PortabilityConfig:
             token_dir=Path(token_dir).expanduser() if token_dir else home_dir() / "portability",
             cloud_url=cloud_url,
             token_url=get(TOKEN_URL_ENV),
+            retry_delays=parse_delays(delays) if delays is not None else None,
         )
+
+
+def parse_delays(value: str) -> tuple[float, ...]:
+    """``"1,2,4,10,30"`` -> ``(1.0, 2.0, 4.0, 10.0, 30.0)``; an empty list means no retries."""
+    try:
+        delays = tuple(float(part) for part in value.replace(" ", "").split(",") if part)
+    except ValueError:
+        delays = (-1.0,)
+    if any(d < 0 or d != d or d > 3600 for d in delays):
+        raise PortabilityConfigError(
+            f"{RETRY_DELAYS_ENV}={value!r} is not a list of seconds",
+            hint=f"Set {RETRY_DELAYS_ENV} to comma-separated seconds between 0 and 3600, e.g. 1,2,4,10,30.",
+        )
+    return delays

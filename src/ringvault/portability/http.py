@@ -62,6 +62,8 @@ _MAX_ERROR_BODY = 64 * 1024
 ErrorMapper = Callable[..., PortabilityError]
 Guard = Callable[[], AbstractAsyncContextManager[None]]
 Sleep = Callable[[float], Awaitable[None]]
+#: ``progress(bytes_written, total_or_None)`` during a download
+DownloadProgress = Callable[[int, int | None], None]
 
 
 @dataclass(frozen=True)
@@ -304,6 +306,7 @@ class PortabilityHttp:
         *,
         max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         guard: Guard | None = None,
+        progress: DownloadProgress | None = None,
     ) -> DownloadResult:
         """Stream ``url`` to ``dest`` in constant memory; at most ``max_bytes`` are accepted.
 
@@ -311,7 +314,8 @@ class PortabilityHttp:
         complete: on any failure (over the cap, expired URL, retries exhausted) ``dest`` is left as it was and the
         temporary file is removed. A connection dropped mid-body is resumed with ``Range`` from the bytes already
         written (started over when the server ignores the range). No ``Authorization`` header is ever sent (presigned
-        URLs carry their own credentials).
+        URLs carry their own credentials). ``progress(written, total)`` is called after every chunk (``total`` is
+        None when the server announces no length; ``written`` goes back to 0 when a download starts over).
         """
         dest = Path(dest)
         ensure_private_dir(dest.parent)
@@ -320,7 +324,7 @@ class PortabilityHttp:
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
-                state = _Partial(handle)
+                state = _Partial(handle, on_progress=progress)
 
                 async def attempt() -> None:
                     async with guard() if guard is not None else contextlib.nullcontext():
@@ -366,6 +370,8 @@ class PortabilityHttp:
                 state.handle.write(chunk)
                 state.sha.update(chunk)
                 state.written += len(chunk)
+                if state.on_progress is not None:
+                    state.on_progress(state.written, total)
             if total is not None and state.written < total and not response.headers.get("content-encoding"):
                 raise _IncompleteBody(f"{state.written} of {total} bytes")
         finally:
@@ -395,12 +401,15 @@ class _Partial:
     written: int = 0
     sha: Any = field(default_factory=hashlib.sha256)
     content_type: str | None = None
+    on_progress: DownloadProgress | None = None
 
     def restart(self) -> None:
         self.handle.seek(0)
         self.handle.truncate()
         self.written = 0
         self.sha = hashlib.sha256()
+        if self.on_progress is not None:
+            self.on_progress(0, None)
 
 
 def _content_range(value: str | None) -> tuple[int, int | None] | None:

@@ -24,16 +24,16 @@ from ringvault.cloud.errors import (
     RateLimitedError,
     RingError,
 )
-from ringvault.server import api, connector
+from ringvault.server import api, connector, portability
 from ringvault.server.context import Clock, ServerContext, ServerSettings
-from ringvault.server.security import ApiKeyMiddleware
+from ringvault.server.security import ApiKeyMiddleware, install_access_log_redaction
 
 __all__ = ["ROUTERS", "create_app"]
 
 log = logging.getLogger("ringvault.server")
 
 #: Every router of the server, in the order they are included.
-ROUTERS: list[APIRouter] = [api.health, connector.router, api.router]
+ROUTERS: list[APIRouter] = [api.health, connector.router, api.router, portability.router]
 
 
 def _ring_status(exc: RingError) -> int:
@@ -85,6 +85,8 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        install_access_log_redaction()
+        await ctx.start()
         try:
             yield
         finally:
@@ -93,7 +95,7 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
     app = FastAPI(
         title="ringvault",
         version=__version__,
-        summary="Your Ring archive over HTTP: the seed-001 connector and a JSON API.",
+        summary="Your Ring archive over HTTP: the seed-001 connector, a JSON API and Data Portability imports.",
         lifespan=lifespan,
     )
     app.state.ctx = ctx

@@ -19,6 +19,8 @@ from ringvault.server.jobs import JobManager
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
+    from ringvault.server.portability_hub import PortabilityHub
+    from ringvault.server.portability_settings import PortabilityServerSettings
 
 __all__ = ["ServerContext", "ServerSettings"]
 
@@ -36,6 +38,8 @@ class ServerSettings:
     ``token_file``: the stored Ring login (``None``: the default, ``$RINGVAULT_HOME/token.json``). ``cloud_url``:
     send Ring traffic to a simulator. ``api_key``: when set, every endpoint but ``/healthz`` needs
     ``Authorization: Bearer <key>``. ``sync_defaults``: the sync options each job and connector call starts from.
+    ``portability``: the Data Portability app whose customers the server imports (``None``: those routes answer
+    503).
     """
 
     archive_dir: Path
@@ -46,6 +50,7 @@ class ServerSettings:
     sync_defaults: SyncOptions = field(default_factory=SyncOptions)
     max_queued_jobs: int = 8
     kept_jobs: int = 100
+    portability: PortabilityServerSettings | None = None
 
     def __post_init__(self) -> None:
         self.archive_dir = Path(self.archive_dir).expanduser()
@@ -59,6 +64,13 @@ class ServerContext:
         self.clock: Clock = clock or _now
         self.store = ArchiveStore.open(settings.archive_dir)
         self.jobs = JobManager(self.sync, max_queued=settings.max_queued_jobs, keep=settings.kept_jobs)
+        self.portability: PortabilityHub | None = None
+        if settings.portability is not None:
+            from ringvault.server.portability_hub import PortabilityHub
+            from ringvault.server.portability_runner import ImporterRunner
+
+            runner = ImporterRunner(self.store, self.archive_dir)
+            self.portability = PortabilityHub(settings.portability, self.store, runner)
 
     @property
     def archive_dir(self) -> Path:
@@ -81,6 +93,13 @@ class ServerContext:
         async with self.open_api() as api:
             return await run_sync(api, self.store, self.archive_dir, options, progress=progress)
 
+    async def start(self) -> None:
+        """Called when the server starts: resume unfinished Data Portability imports."""
+        if self.portability is not None:
+            await self.portability.start()
+
     async def aclose(self) -> None:
         await self.jobs.shutdown()
+        if self.portability is not None:
+            await self.portability.aclose()
         self.store.close()

@@ -6,6 +6,10 @@
   comparison is constant-time (both sides hashed, then ``hmac.compare_digest``), and a refusal is a JSON 401 that
   never echoes what was sent. The key is never logged: it is not a setting's ``repr`` and it is never accepted in a
   URL (URLs end up in access logs).
+- **Public Data Portability paths.** Ring POSTs query notifications, and customers' browsers open the Login with Ring
+  start and redirect pages; none of them can carry the key, so ``/portability/notifications/...``,
+  ``/portability/connect`` and ``/portability/callback`` are answered without it (:data:`PUBLIC_PREFIXES`; what
+  protects each of them is described in ``server/portability.py``).
 - **Host check without a key.** A loopback server without a key trusts every local client. To keep web pages from
   reaching it through DNS rebinding (a hostile name that resolves to 127.0.0.1), such a server only answers requests
   whose ``Host`` is a loopback name or address.
@@ -17,13 +21,26 @@ import hashlib
 import hmac
 import ipaddress
 import json
+import logging
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-__all__ = ["MIN_KEY_LENGTH", "OPEN_PATHS", "ApiKeyMiddleware", "check_bind", "check_key", "is_loopback"]
+__all__ = [
+    "MIN_KEY_LENGTH",
+    "OPEN_PATHS",
+    "PUBLIC_PREFIXES",
+    "ApiKeyMiddleware",
+    "check_bind",
+    "check_key",
+    "install_access_log_redaction",
+    "is_loopback",
+    "is_open_path",
+]
 
-#: Paths answered without the key (liveness probes).
-OPEN_PATHS = frozenset({"/healthz"})
+#: Paths answered without the key: liveness probes, and the Data Portability pages Ring and customers' browsers call.
+OPEN_PATHS = frozenset({"/healthz", "/portability/connect", "/portability/callback"})
+#: Path prefixes answered without the key (the notification endpoint, optionally under a path secret).
+PUBLIC_PREFIXES = ("/portability/notifications/",)
 MIN_KEY_LENGTH = 16
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
@@ -57,6 +74,11 @@ def check_bind(host: str, api_key: str | None) -> None:
         )
 
 
+def is_open_path(path: str) -> bool:
+    """Whether ``path`` is answered without the API key."""
+    return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIXES)
+
+
 def _digest(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
@@ -86,7 +108,7 @@ class ApiKeyMiddleware:
             if host and not is_loopback(_host_name(host)):
                 await _reply(send, 400, "this server only answers requests addressed to 127.0.0.1 or localhost")
                 return
-        elif scope.get("path") not in OPEN_PATHS and not self._authorized(headers.get("authorization")):
+        elif not is_open_path(str(scope.get("path", ""))) and not self._authorized(headers.get("authorization")):
             await _reply(
                 send,
                 401,
@@ -111,3 +133,28 @@ async def _reply(send: Send, status: int, message: str, extra: list[tuple[bytes,
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
     await send({"type": "http.response.start", "status": status, "headers": headers + (extra or [])})
     await send({"type": "http.response.body", "body": body})
+
+
+class _AccessLogRedaction(logging.Filter):
+    """Masks secrets in the request target of uvicorn's access log lines (``/portability/callback?code=...``, a
+    notification path secret). uvicorn formats those lines from ``record.args`` (client, method, path, version,
+    status), so the path argument is rewritten in place."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from ringvault.cloud.http import redact
+
+        args = record.args
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], redact(args[2]), args[3], args[4])
+        return True
+
+
+_ACCESS_FILTER = _AccessLogRedaction()
+
+
+def install_access_log_redaction() -> None:
+    """Attach the filter to ``uvicorn.access`` (idempotent; called when the server starts, after uvicorn configured
+    its logging)."""
+    access = logging.getLogger("uvicorn.access")
+    if _ACCESS_FILTER not in access.filters:
+        access.addFilter(_ACCESS_FILTER)

@@ -210,7 +210,8 @@ class SyncStateRow(Base):
 # -- Data Portability (Ring's official export API) ------------------------------------------------------------------
 
 PORTABILITY_QUERY_STATES = ("created", "notified", "listed", "downloaded", "imported", "failed", "canceled")
-PORTABILITY_FILE_STATES = ("listed", "downloaded", "imported", "failed")
+#: ``skipped``: a file of a data set left out by ``--only`` (its schema was read, its data not downloaded).
+PORTABILITY_FILE_STATES = ("listed", "downloaded", "imported", "skipped", "failed")
 
 
 class PortabilityGrant(Base):

@@ -8,6 +8,7 @@ import json
 from typing import Annotated, Any, Literal, cast
 
 from fastapi import APIRouter, Body, Request
+from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
@@ -240,6 +241,17 @@ async def get_query(request: Request, query_id: str) -> dict[str, Any] | JSONRes
     service.advance()
     query = service.query_by_id(query_id)
     return _not_found("query") if query is None else query.as_json()
+
+
+@router.get("/queries/{query_id}/counts", response_model=None)
+async def query_counts(request: Request, query_id: str) -> dict[str, Any] | JSONResponse:
+    """How many records each data set of the query holds (its consented window; the big file included)."""
+    service = _service(request)
+    service.advance()
+    query = service.query_by_id(query_id)
+    if query is None:
+        return _not_found("query")
+    return {"id": query.id, "status": query.status, "datasets": await run_in_threadpool(service.record_counts, query)}
 
 
 @router.post("/queries/{query_id}/complete", response_model=None)

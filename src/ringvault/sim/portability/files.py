@@ -10,6 +10,7 @@ answers ``Range`` requests, and is the same bytes every time.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
@@ -188,8 +189,10 @@ class StreamedFile(Response):
         chunks = self._reader(self.first, self.first + limit - 1)
         started = asyncio.get_running_loop().time()
         sent = 0
+        gone = asyncio.Event()
+        watcher = asyncio.create_task(_watch_disconnect(receive, gone))
         try:
-            while True:
+            while not gone.is_set():  # uvicorn drops what is sent after a disconnect: stop generating then
                 piece = await run_in_threadpool(next, chunks, None)
                 if piece is None:
                     break
@@ -205,12 +208,25 @@ class StreamedFile(Response):
                     await send({"type": "http.response.body", "body": piece, "more_body": True})
                     sent += len(piece)
         finally:
+            watcher.cancel()
             close = getattr(chunks, "close", None)
             if close is not None:
-                close()
+                with contextlib.suppress(ValueError):  # cancelled while a worker thread was inside next()
+                    close()
+        if gone.is_set():
+            return
         if drop:
             raise MediaDropped(f"dropped the connection after {sent} of {length} bytes")
         await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+
+async def _watch_disconnect(receive: Receive, gone: asyncio.Event) -> None:
+    """Set ``gone`` when the client hangs up (a refused or aborted download must not keep the file generating)."""
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            gone.set()
+            return
 
 
 def bytes_reader(data: bytes) -> Callable[[int, int], Iterator[bytes]]:

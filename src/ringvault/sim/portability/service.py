@@ -153,6 +153,13 @@ def _iso_ms(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def _ended(grant: Grant) -> str:
+    """The ``error_description`` for a grant that no longer works: revoked by the customer, or past its duration."""
+    if grant.revoked_at is not None or grant.ended == "revoked":
+        return "The authorization was revoked by the customer"
+    return "The authorization has expired"
+
+
 class PortabilityService:
     """All state of the simulated Data Portability service (thread-safe)."""
 
@@ -528,7 +535,7 @@ class PortabilityService:
                 raise TokenError(400, "invalid_grant", "code_verifier does not match the code_challenge")
             grant = self.grants[code.grant_id]
             if not grant.active(now):
-                raise TokenError(400, "invalid_grant", "The authorization was revoked or has expired")
+                raise TokenError(400, "invalid_grant", _ended(grant))
             code.used_at = now
             body = self._issue(grant)
             code.tokens.extend([body["access_token"], body["refresh_token"]])
@@ -547,7 +554,7 @@ class PortabilityService:
                 raise TokenError(400, "invalid_grant", "The refresh token was revoked or already used")
             grant = self.grants[token.grant_id]
             if not grant.active(now) or now >= token.expires_at:
-                raise TokenError(400, "invalid_grant", "The authorization was revoked or has expired")
+                raise TokenError(400, "invalid_grant", _ended(grant))
             token.revoked = True  # rotation: the old refresh token stops working at once
             return self._issue(grant)
 
@@ -991,6 +998,16 @@ class PortabilityService:
             if query.files is None:
                 query.files = out
             return query.files
+
+    def record_counts(self, query: Query) -> dict[str, int]:
+        """How many records each data set of ``query`` has (the big file's included): what an import must end with."""
+        counts = {name: len(self.records(query, name)) for name in DATASETS}
+        if query.big_file_bytes > 0:
+            from ringvault.sim.portability.files import BigFile
+
+            big = BigFile(query.big_file_bytes, query.window.start, query.window.end, 0.0, 0.0)
+            counts[query.big_dataset] = counts.get(query.big_dataset, 0) + big.count
+        return counts
 
     def file_bytes(self, query: Query, ref: FileRef) -> bytes:
         from ringvault.sim.portability.files import render_records

@@ -1,0 +1,451 @@
+"""``ringvault portability ...``: Ring's Data Portability API for one customer — login, export, status, scopes.
+
+Everything heavy (httpx, pydantic, the archive) is imported inside the commands, so ``ringvault --help`` stays light.
+The app's client id, secret and redirect URI come from ``RINGVAULT_PORTABILITY_*`` (see
+``ringvault.portability.config``); ``RINGVAULT_CLOUD_URL`` / ``--cloud-url`` points everything at the simulator.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
+
+import typer
+
+from ringvault.cli.common import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_RATE_LIMITED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+    GlobalOptions,
+    exit_code_for,
+    fail,
+    options,
+)
+
+if TYPE_CHECKING:
+    from rich.progress import Progress, TaskID
+
+    from ringvault.archive.store import ArchiveStore
+    from ringvault.archive.store.portability import GrantRow
+    from ringvault.portability.config import PortabilityConfig
+    from ringvault.portability.importer import ImportProgress, ImportResult
+
+T = TypeVar("T")
+
+DEFAULT_LOGIN_TIMEOUT_S = 300.0
+DEFAULT_WAIT_TIMEOUT_S = 3600.0
+FILE_LABEL_MAX = 44
+
+portability_app = typer.Typer(
+    name="portability",
+    help="Ring's official Data Portability export: authorize with Login with Ring, export the data sets into the "
+    "archive, see what was imported.",
+    no_args_is_help=True,
+)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(portability_app, name="portability")
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Plumbing
+
+
+def portability_exit_code(exc: BaseException) -> int:
+    """The documented exit code of a failure: authorization 3, not found 4, unreachable 5, rate-limited 6, else 1."""
+    from ringvault.portability import errors as e
+    from ringvault.portability.importer import ExportCanceledError
+    from ringvault.portability.loopback import LoginTimeoutError
+
+    if not isinstance(exc, e.PortabilityError):
+        return exit_code_for(exc)
+    auth = (
+        e.OAuthError,
+        e.NotAuthorizedError,
+        e.AccessDeniedError,
+        e.MissingAccessTokenError,
+        e.MissingAuthorizationHeaderError,
+        e.AppNotAllowlistedError,
+        e.ScopeNotEnabledError,
+        e.AppIdentificationFailureError,
+        ExportCanceledError,
+        LoginTimeoutError,
+    )
+    if isinstance(exc, auth):
+        return EXIT_AUTH
+    if isinstance(exc, e.NotFoundError):
+        return EXIT_NOT_FOUND
+    if isinstance(exc, e.PortabilityUnreachableError):
+        return EXIT_UNREACHABLE
+    if isinstance(exc, e.RateLimitError | e.DailyQuotaReachedError):
+        return EXIT_RATE_LIMITED
+    return EXIT_ERROR
+
+
+def _run(coro: Coroutine[Any, Any, T], opts: GlobalOptions) -> T:
+    """Run a coroutine; a ringvault error becomes one line on stderr and its exit code."""
+    import asyncio
+
+    from ringvault.cloud.errors import RingError
+
+    if opts.debug:
+        import logging
+
+        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return asyncio.run(coro)
+    except RingError as exc:
+        fail(exc.one_line, code=portability_exit_code(exc))
+    except KeyboardInterrupt:
+        fail("interrupted (run the command again to resume)", code=130)
+
+
+def _config(opts: GlobalOptions, brand: str | None, region: str | None, *, login: bool = False) -> PortabilityConfig:
+    """The app's configuration from the environment; ``--cloud-url`` wins over ``RINGVAULT_CLOUD_URL``."""
+    from dataclasses import replace
+
+    from ringvault.cloud.endpoints import normalize_cloud_url
+    from ringvault.portability.config import PortabilityConfig, PortabilityConfigError
+
+    try:
+        config = PortabilityConfig.from_env(brand=brand, region=region, require_redirect_uri=login)
+        if opts.cloud_url:
+            config = replace(config, cloud_url=normalize_cloud_url(opts.cloud_url))
+    except (PortabilityConfigError, ValueError) as exc:
+        message = exc.one_line if isinstance(exc, PortabilityConfigError) else str(exc)
+        fail(message, code=portability_exit_code(exc) if isinstance(exc, PortabilityConfigError) else EXIT_USAGE)
+    return config
+
+
+def _customer(value: str) -> str:
+    from ringvault.portability.tokens import check_customer
+
+    try:
+        return check_customer(value)
+    except ValueError as exc:
+        fail(f"--customer: {exc}", code=EXIT_USAGE)
+
+
+def _archive_dir(archive: Path | None) -> Path:
+    from ringvault.archive.store import default_archive_dir
+
+    return (archive or default_archive_dir()).expanduser()
+
+
+def _grant(store: ArchiveStore, config: PortabilityConfig, customer: str) -> GrantRow:
+    """The grant of this app and customer in the archive (recorded now if the login was made elsewhere)."""
+    dp = store.portability
+    for grant in dp.list_grants():
+        if (grant.brand, grant.client_id, grant.customer) == (config.brand, config.credentials.client_id, customer):
+            return grant
+    return dp.upsert_grant(
+        brand=config.brand, region=config.region, client_id=config.credentials.client_id, customer=customer
+    )
+
+
+def _human_bytes(size: int) -> str:
+    value = float(size)
+    for unit in ("B", "KB", "MB", "GB"):
+        if value < 1024 or unit == "GB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{size} B"
+
+
+BrandOption = Annotated[
+    str | None,
+    typer.Option("--brand", help="ring or blink (default: RINGVAULT_PORTABILITY_BRAND, else ring)."),
+]
+RegionOption = Annotated[
+    str | None,
+    typer.Option(
+        "--region", help="eu-west-1, us-east-1 or us-west-2 (default: RINGVAULT_PORTABILITY_REGION, else eu-west-1)."
+    ),
+]
+CustomerOption = Annotated[
+    str, typer.Option("--customer", help="Your name for the customer whose data this is (one authorization each).")
+]
+ArchiveOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--archive",
+        envvar="RINGVAULT_ARCHIVE",
+        show_envvar=True,
+        help="Archive directory (default: the platform data dir, e.g. ~/.local/share/ringvault/archive).",
+    ),
+]
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# login
+
+
+@portability_app.command("login")
+def login(
+    ctx: typer.Context,
+    brand: BrandOption = None,
+    region: RegionOption = None,
+    no_browser: Annotated[
+        bool, typer.Option("--no-browser", help="Print the authorization URL instead of opening a browser.")
+    ] = False,
+    customer: CustomerOption = "default",
+    timeout: Annotated[
+        float, typer.Option("--timeout", min=1.0, help="Seconds to wait for the authorization to come back.")
+    ] = DEFAULT_LOGIN_TIMEOUT_S,
+    archive: ArchiveOption = None,
+) -> None:
+    """Authorize ringvault with Login with Ring (PKCE); the redirect is received on a loopback port."""
+    opts = options(ctx)
+    config = _config(opts, brand, region, login=True)
+    customer = _customer(customer)
+    archive_dir = _archive_dir(archive)
+
+    async def body() -> None:
+        import webbrowser
+
+        from ringvault.archive.store import ArchiveStore
+        from ringvault.portability.loopback import LoopbackReceiver
+        from ringvault.portability.oauth import PortabilityAuth, new_state
+
+        redirect_uri = config.credentials.redirect_uri
+        assert redirect_uri is not None
+        state = new_state()
+        async with (
+            LoopbackReceiver(redirect_uri, expected_state=state) as receiver,
+            PortabilityAuth.from_config(config, customer=customer) as auth,
+        ):
+            request = auth.authorization_request(state=state, redirect_uri=receiver.redirect_uri)
+            if no_browser or not webbrowser.open(request.url):
+                typer.echo("Open this URL in a browser and authorize ringvault:")
+                typer.echo(request.url)
+            else:
+                typer.echo("Opened the browser for Login with Ring; if nothing appeared, open:")
+                typer.echo(request.url)
+            typer.echo(f"Waiting up to {timeout:.0f} s for the answer on {receiver.redirect_uri} ...")
+            redirect = await receiver.wait(timeout)
+            await auth.complete(request, redirect)
+            token_path = auth.store.path_for(config.brand, customer) if auth.store else None
+        with ArchiveStore.open(archive_dir) as store:
+            store.portability.upsert_grant(
+                brand=config.brand, region=config.region, client_id=config.credentials.client_id, customer=customer
+            )
+        typer.echo(
+            f"Authorized: {config.brand} customer {customer!r} (region {config.region}); authorization stored in "
+            f"{token_path}. Next: ringvault portability export"
+        )
+
+    _run(body(), opts)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# export
+
+
+class _TtyDisplay:
+    """Rich progress on a terminal: the phase with its file count, and the file in flight (bytes or records)."""
+
+    def __init__(self, bar: Progress) -> None:
+        self.bar = bar
+        self.phase: TaskID | None = None
+        self.phase_name: str | None = None
+        self.file: TaskID | None = None
+
+    def __call__(self, event: ImportProgress) -> None:
+        if event.phase in ("create", "wait", "list", "done") and event.message:
+            self.bar.console.print(event.message, highlight=False)
+        if event.phase not in ("download", "import"):
+            return
+        label = "downloading" if event.phase == "download" else "importing"
+        if self.phase is None or self.phase_name != event.phase:
+            if self.phase is not None:
+                self.bar.remove_task(self.phase)
+            self.phase = self.bar.add_task(label, total=event.files_total or None, detail="")
+            self.phase_name = event.phase
+        if event.phase == "download":
+            detail = _human_bytes(event.bytes)
+        else:
+            detail = f"{event.records} records, {event.new_records} new"
+        self.bar.update(self.phase, completed=event.files_done, total=event.files_total or None, detail=detail)
+        if event.file is None:
+            return
+        name = event.file if len(event.file) <= FILE_LABEL_MAX else event.file[: FILE_LABEL_MAX - 1] + "…"
+        if self.file is None:
+            self.file = self.bar.add_task(f"  {name}", total=None, detail="")
+        if event.phase == "download":
+            detail = _human_bytes(event.file_bytes)
+            if event.file_total:
+                detail += f" / {_human_bytes(event.file_total)}"
+            self.bar.update(
+                self.file, description=f"  {name}", completed=event.file_bytes, total=event.file_total, detail=detail
+            )
+        else:
+            self.bar.update(self.file, description=f"  {name}", completed=0, total=None, detail="")
+
+
+def _plain_display(event: ImportProgress) -> None:
+    """One line per step for logs and pipes (no per-chunk noise)."""
+    if not event.message:
+        return
+    if event.phase in ("download", "import") and event.files_total:
+        typer.echo(f"[{event.files_done}/{event.files_total}] {event.message}")
+    else:
+        typer.echo(event.message)
+
+
+def _print_result(result: ImportResult, archive_dir: Path) -> None:
+    typer.echo(
+        f"export {result.query_id}: {result.state}; {result.files} files imported, {result.skipped} skipped, "
+        f"{result.failed} failed; {_human_bytes(result.bytes)} downloaded, {result.records} records read, "
+        f"{result.new_records} new" + (" (resumed)" if result.resumed else "")
+    )
+    if result.datasets:
+        width = max(len(name) for name in result.datasets)
+        typer.echo(f"  {'data set':<{width}}  {'exported':>9}  {'new':>9}  {'archived':>9}")
+        for name, count in result.datasets.items():
+            typer.echo(f"  {name:<{width}}  {count.exported:>9}  {count.new:>9}  {count.stored:>9}")
+    if result.message:
+        typer.echo(f"  note: {result.message}")
+    typer.echo(f"files: {archive_dir / 'portability'}")
+
+
+@portability_app.command("export")
+def export(
+    ctx: typer.Context,
+    only: Annotated[
+        list[str] | None,
+        typer.Option("--only", help="Import only this data set (documented name, see `scopes`); repeat."),
+    ] = None,
+    archive: ArchiveOption = None,
+    wait_timeout: Annotated[
+        float,
+        typer.Option(
+            "--wait-timeout",
+            min=0.0,
+            help="Seconds to wait for Ring to prepare the export (then exit 1; a later run resumes it).",
+        ),
+    ] = DEFAULT_WAIT_TIMEOUT_S,
+    customer: CustomerOption = "default",
+    brand: BrandOption = None,
+    region: RegionOption = None,
+    page_size: Annotated[
+        int, typer.Option("--page-size", min=1, max=250, help="Files per records page (maxResults).")
+    ] = 250,
+) -> None:
+    """Export the customer's data into the archive: create (or resume) a data query, wait, download, import."""
+    opts = options(ctx)
+    wanted: list[str] | None = None
+    if only:
+        from ringvault.portability.scopes import DATASETS, dataset
+
+        try:
+            wanted = [dataset(name).NAME for name in only]
+        except KeyError:
+            bad = next(name for name in only if name.strip().lower() not in {n.lower() for n in DATASETS})
+            fail(f"--only: unknown data set {bad!r}; run `ringvault portability scopes` for the names", code=EXIT_USAGE)
+    config = _config(opts, brand, region)
+    customer = _customer(customer)
+    archive_dir = _archive_dir(archive)
+    tty = sys.stdout.isatty()
+
+    async def body() -> ImportResult:
+        from ringvault.archive.store import ArchiveStore
+        from ringvault.portability.client import PortabilityClient
+        from ringvault.portability.errors import NotAuthorizedError
+        from ringvault.portability.http import RetryPolicy
+        from ringvault.portability.importer import PortabilityImporter
+        from ringvault.portability.oauth import PortabilityAuth
+
+        auth = PortabilityAuth.from_config(config, customer=customer)
+        if auth.token is None:
+            raise NotAuthorizedError(f"no stored authorization for {config.brand} customer {customer!r}")
+        with ArchiveStore.open(archive_dir) as store:
+            grant = _grant(store, config, customer)
+            retry = RetryPolicy(delays=config.retry_delays) if config.retry_delays is not None else None
+            async with PortabilityClient(auth, retry=retry) as client:
+
+                async def run_with(progress: Any) -> ImportResult:
+                    importer = PortabilityImporter(
+                        store, client, grant, archive_dir=archive_dir, only=wanted, progress=progress,
+                        page_size=page_size,
+                    )  # fmt: skip
+                    return await importer.export(wait_timeout_s=wait_timeout)
+
+                if not tty:
+                    return await run_with(_plain_display)
+                from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+                columns = (TextColumn("{task.description}"), BarColumn(), TextColumn("{task.fields[detail]}"))
+                with Progress(*columns, TimeRemainingColumn(), transient=True) as bar:
+                    return await run_with(_TtyDisplay(bar))
+
+    result = _run(body(), opts)
+    _print_result(result, archive_dir)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# status and scopes
+
+
+@portability_app.command("status")
+def status(
+    ctx: typer.Context,
+    archive: ArchiveOption = None,
+) -> None:
+    """Authorizations, exports and their states, and the records archived per data set."""
+    archive_dir = _archive_dir(archive)
+    from ringvault.archive.store import DB_FILENAME, ArchiveStore
+
+    if not (archive_dir / DB_FILENAME).exists():
+        fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
+    with ArchiveStore.open(archive_dir) as store:
+        dp = store.portability
+        grants = dp.list_grants()
+        if not grants:
+            typer.echo("no Data Portability authorizations in this archive; run `ringvault portability login`")
+            return
+        for grant in grants:
+            typer.echo(
+                f"{grant.brand} customer {grant.customer!r}: {grant.status} (region {grant.region}, app "
+                f"{grant.client_id}, since {grant.created_at:%Y-%m-%d %H:%M} UTC)"
+            )
+            queries = dp.list_queries(grant_id=grant.id)
+            for query in queries:
+                files = dp.list_files(query.id)
+                done = sum(1 for f in files if f.state == "imported")
+                skipped = sum(1 for f in files if f.state == "skipped")
+                line = (
+                    f"  export {query.id}: {query.state}"
+                    + (f" ({query.status})" if query.status else "")
+                    + f", created {query.created_at:%Y-%m-%d %H:%M} UTC"
+                    + (f", {done}/{len(files)} files imported" if files else "")
+                    + (f", {skipped} skipped" if skipped else "")
+                    + f", {query.records_imported} records"
+                )
+                typer.echo(line)
+                if query.error:
+                    typer.echo(f"    {query.error}")
+            if not queries:
+                typer.echo("  no exports yet; run `ringvault portability export`")
+            counts = dp.dataset_counts(grant.id)
+            if counts:
+                width = max(len(name) for name in counts)
+                typer.echo("  archived records:")
+                for name, count in sorted(counts.items()):
+                    typer.echo(f"    {name:<{width}}  {count:>9}")
+    typer.echo(f"database: {archive_dir / DB_FILENAME}")
+
+
+@portability_app.command("scopes")
+def scopes() -> None:
+    """The 15 data sets of the data-portability scope, by their documented names."""
+    from ringvault.portability.scopes import DATASETS
+
+    width = max(len(name) for name in DATASETS)
+    for name, model in DATASETS.items():
+        typer.echo(f"{name:<{width}}  {model.DESCRIPTION}")

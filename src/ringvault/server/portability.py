@@ -1,0 +1,260 @@
+"""Data Portability in ``ringvault serve``: Ring's notifications, Login with Ring for new customers, status.
+
+Public (no API key: Ring and customers' browsers cannot send it; see ``security.py``):
+
+- ``POST /portability/notifications/v1`` — Ring's SNS-style notification that a query ended. Only the documented
+  envelope is accepted (``Subject: Data Portability Notification 1.0``, ``Message`` a JSON *string* with ``id``,
+  ``version`` ``1.0`` and ``status`` ``COMPLETED``/``CANCELED``), whatever the content type (SNS sends
+  ``text/plain``): the raw body is read, at most 64 KB. What protects it: it acts only on query ids this server
+  created (anything else is 404 and changes nothing), a duplicate changes nothing, and a COMPLETED is believed only
+  once Ring's records call agrees (a forged or premature one is ignored). Optionally a path secret
+  (``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``) moves the endpoint to ``/portability/notifications/<secret>/v1``
+  (then the plain path is 404). A ``SubscriptionConfirmation`` is logged with its SubscribeURL; it is fetched only
+  with ``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS=1`` and only when it is an Amazon SNS ConfirmSubscription URL
+  (an unauthenticated request must never make the server fetch an arbitrary URL).
+- ``GET /portability/connect?brand=&region=&customer=`` — starts Login with Ring for a new customer → 302 to Ring.
+- ``GET /portability/callback`` — Ring's redirect back: checks the state, exchanges the code, stores the tokens and
+  starts the customer's first export.
+
+With the API key (when one is set): ``GET /portability/customers``, ``GET /portability/queries/{id}``,
+``POST /portability/customers/{customer}/export``, ``POST /portability/queries/{id}/import``,
+``GET /portability/subscriptions``.
+
+Without an app configured (client id, secret, redirect URI) every route answers 503 saying what to set.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse
+
+from ringvault.portability.config import CLIENT_ID_ENV, CLIENT_SECRET_ENV, REDIRECT_URI_ENV
+from ringvault.portability.endpoints import check_brand, check_region
+from ringvault.portability.errors import (
+    AuthorizationDeniedError,
+    NotificationError,
+    OAuthError,
+    PortabilityError,
+)
+from ringvault.portability.notifications import (
+    MAX_BODY_BYTES,
+    Notification,
+    SubscriptionConfirmation,
+    parse_notification,
+)
+from ringvault.server.portability_hub import LoginError, PortabilityHub, UnknownQueryError
+from ringvault.server.schemas import ErrorOut
+
+__all__ = ["router"]
+
+log = logging.getLogger("ringvault.server.portability")
+
+router = APIRouter(prefix="/portability", tags=["data portability"])
+
+NOT_CONFIGURED = (
+    f"Data Portability is not configured on this server: set {CLIENT_ID_ENV}, {CLIENT_SECRET_ENV} and "
+    f"{REDIRECT_URI_ENV} and restart `ringvault serve`"
+)
+NO_STORE = {"Cache-Control": "no-store"}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorOut},
+    404: {"model": ErrorOut},
+    503: {"model": ErrorOut, "description": "Data Portability is not configured"},
+}
+
+
+def _hub(request: Request) -> PortabilityHub:
+    hub: PortabilityHub | None = request.app.state.ctx.portability
+    if hub is None:
+        raise HTTPException(503, NOT_CONFIGURED)
+    return hub
+
+
+# -- notifications ---------------------------------------------------------------------------------------------
+
+
+async def _body(request: Request) -> bytes:
+    """The raw body, at most ``MAX_BODY_BYTES`` (a notification is 1 KB at most)."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_BODY_BYTES:
+        raise HTTPException(413, f"a notification is at most 1 KB; this body announces {declared} bytes")
+    data = bytearray()
+    async for chunk in request.stream():
+        data.extend(chunk)
+        if len(data) > MAX_BODY_BYTES:
+            raise HTTPException(413, f"a notification is at most 1 KB; this body has more than {MAX_BODY_BYTES}")
+    return bytes(data)
+
+
+def strict_notification(body: bytes, sns_type: str | None = None) -> Notification:
+    """The documented envelope only (``NotificationError`` otherwise): a JSON object whose ``Type`` is absent,
+    ``Notification`` or ``SubscriptionConfirmation`` (and agrees with the ``x-amz-sns-message-type`` header), and
+    whose ``Message`` is a JSON *string* for a notification."""
+    try:
+        envelope = json.loads(body)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise NotificationError("notification body is not JSON") from err
+    if not isinstance(envelope, dict):
+        raise NotificationError("notification body is not a JSON object")
+    kind = envelope.get("Type", "Notification")
+    if sns_type is not None and sns_type != kind:
+        raise NotificationError(f"the x-amz-sns-message-type header says {sns_type!r} but the body's Type is {kind!r}")
+    if kind == "Notification" and not isinstance(envelope.get("Message"), str):
+        raise NotificationError("notification Message must be a JSON string (the documented envelope)")
+    return parse_notification(envelope)
+
+
+async def _notification(request: Request, hub: PortabilityHub) -> Any:
+    try:
+        notification = strict_notification(await _body(request), request.headers.get("x-amz-sns-message-type"))
+    except NotificationError as exc:
+        raise HTTPException(400, str(exc)) from None
+    if isinstance(notification, SubscriptionConfirmation):
+        return await hub.on_subscription(notification)
+    try:
+        return await hub.on_notification(notification)
+    except UnknownQueryError:
+        message = f"unknown data query {notification.query_id!r}: this server did not create it"
+        raise HTTPException(404, message) from None
+
+
+@router.post("/notifications/v1", responses=ERRORS)
+async def notification(request: Request) -> Any:
+    """Ring's notification that a data query is COMPLETED (its import starts) or CANCELED."""
+    hub = _hub(request)
+    if hub.settings.notification_secret:
+        raise HTTPException(404, "not found")
+    return await _notification(request, hub)
+
+
+@router.post("/notifications/{secret}/v1", responses=ERRORS, include_in_schema=False)
+async def notification_with_secret(request: Request, secret: str) -> Any:
+    """The same, under the path secret (``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``)."""
+    hub = _hub(request)
+    expected = hub.settings.notification_secret
+    if not expected or not hmac.compare_digest(secret.encode(), expected.encode()):
+        raise HTTPException(404, "not found")
+    return await _notification(request, hub)
+
+
+# -- Login with Ring for new customers -------------------------------------------------------------------------
+
+
+@router.get("/connect", status_code=302, responses={**ERRORS, 302: {"description": "to Login with Ring"}})
+async def connect(
+    request: Request,
+    brand: Annotated[str | None, Query(description="ring or blink (default: the configured brand)")] = None,
+    region: Annotated[str | None, Query(description="eu-west-1, us-east-1 or us-west-2")] = None,
+    customer: Annotated[str | None, Query(description="your own key for this customer (default: a new one)")] = None,
+) -> Any:
+    """Start Login with Ring for a customer: redirects their browser to Ring's authorize page (PKCE, state)."""
+    hub = _hub(request)
+    try:
+        chosen_brand = check_brand(brand) if brand else hub.config.brand
+        chosen_region = check_region(region) if region else hub.config.region
+        url = hub.start_login(chosen_brand, chosen_region, customer or None)
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except LoginError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+@router.get("/callback", responses={**ERRORS, 403: {"model": ErrorOut}, 502: {"model": ErrorOut}})
+async def callback(request: Request) -> Any:
+    """Ring redirects the customer here with ``code`` and ``state`` (or ``error``): the tokens are stored and the
+    customer's first export starts in the background."""
+    hub = _hub(request)
+    try:
+        grant = await hub.finish_login(dict(request.query_params))
+    except LoginError as exc:
+        return _error(exc.status, str(exc))
+    except AuthorizationDeniedError as exc:
+        return _error(403, f"the customer did not authorize this app ({exc.message}); nothing was imported")
+    except OAuthError as exc:
+        return _error(400, exc.one_line)
+    except PortabilityError as exc:
+        log.warning("Login with Ring failed: %s", exc.one_line)
+        return _error(502, exc.one_line)
+    return JSONResponse(
+        {
+            "status": "connected",
+            "customer": grant.customer,
+            "brand": grant.brand,
+            "region": grant.region,
+            "message": "Connected. The import of your Ring data has started; you can close this page.",
+        },
+        headers=NO_STORE,
+    )
+
+
+def _error(status: int, message: str) -> JSONResponse:
+    return JSONResponse({"error": message}, status_code=status, headers=NO_STORE)
+
+
+# -- status ----------------------------------------------------------------------------------------------------
+
+
+@router.get("/customers", responses=ERRORS)
+def customers(request: Request) -> Any:
+    """Every connected customer: grant status, what is running, their latest query, records per data set."""
+    return {"customers": _hub(request).customers()}
+
+
+@router.post("/customers/{customer}/export", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
+async def export(request: Request, customer: str) -> Any:
+    """Start another export for a connected customer (refused while one of theirs is still open)."""
+    hub = _hub(request)
+    grant = hub.grant_of(customer)
+    if grant is None:
+        raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
+    if grant.status != "active":
+        raise HTTPException(409, f"customer {customer!r}'s authorization is {grant.status}; they must connect again")
+    current = hub.open_query(grant.id)
+    if current is not None:
+        raise HTTPException(409, f"customer {customer!r} already has query {current.id} ({current.state})")
+    hub.export(grant)
+    return JSONResponse({"customer": customer, "export": "started"}, status_code=202)
+
+
+@router.get("/queries/{query_id}", responses=ERRORS)
+def query(request: Request, query_id: str) -> Any:
+    """One data query: its lifecycle state, Ring's status, the files and records imported."""
+    hub = _hub(request)
+    try:
+        return hub.query_detail(query_id.strip())
+    except UnknownQueryError:
+        raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+
+
+@router.post("/queries/{query_id}/import", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
+async def resume(request: Request, query_id: str) -> Any:
+    """Resume an unfinished query now (after its automatic retries gave up, for instance); a query still
+    ``created`` is first checked with Ring."""
+    hub = _hub(request)
+    try:
+        detail = hub.query_detail(query_id.strip())
+    except UnknownQueryError:
+        raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+    if detail["running"]:
+        raise HTTPException(409, f"query {query_id} is being imported right now")
+    query = hub.store.portability.get_query(detail["id"])
+    assert query is not None
+    if not hub.resume(query):
+        raise HTTPException(
+            409,
+            f"query {query_id} is {query.state}: nothing to resume; POST /portability/customers/"
+            f"{detail['customer']}/export starts a new export",
+        )
+    return JSONResponse({"query_id": query.id, "state": query.state, "resumed": True}, status_code=202)
+
+
+@router.get("/subscriptions", responses=ERRORS)
+def subscriptions(request: Request) -> Any:
+    """SNS SubscriptionConfirmations received (newest last), with their SubscribeURL and whether they were confirmed."""
+    return {"subscriptions": _hub(request).subscriptions}

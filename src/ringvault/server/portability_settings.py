@@ -1,0 +1,129 @@
+"""How ``ringvault serve`` runs Data Portability for an app: its credentials plus the server-only knobs.
+
+The app's settings are the client's (``RINGVAULT_PORTABILITY_CLIENT_ID`` / ``_CLIENT_SECRET`` / ``_REDIRECT_URI``,
+brand, region, token directory; see ``ringvault.portability.config``). The server adds:
+
+==============================================  =================================================================
+``RINGVAULT_PORTABILITY_MAX_IMPORTS``            customers imported at the same time (default 4)
+``RINGVAULT_PORTABILITY_RATE_LIMIT_PER``         ``customer`` (default) or ``app``: whose budget Ring counts the
+                                                 API limits against (one limiter is shared by all customers)
+``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``    optional: notifications are then accepted only at
+                                                 ``/portability/notifications/<secret>/v1``
+``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS``  ``1``: confirm SNS subscriptions whose SubscribeURL is Amazon SNS's
+``RINGVAULT_PORTABILITY_POLL_AFTER_S``           a query not notified this long after its creation is polled
+                                                 (default 900)
+==============================================  =================================================================
+
+No client id, secret or redirect URI at all means "portability off": the rest of the server runs and the portability
+routes answer 503 saying what to set. Some of them but not all is a configuration error (the server refuses to start).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal
+
+from ringvault.portability.config import (
+    CLIENT_ID_ENV,
+    CLIENT_SECRET_ENV,
+    ENV_PREFIX,
+    REDIRECT_URI_ENV,
+    PortabilityConfig,
+    PortabilityConfigError,
+)
+
+__all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
+
+MAX_IMPORTS_ENV = ENV_PREFIX + "MAX_IMPORTS"
+RATE_LIMIT_PER_ENV = ENV_PREFIX + "RATE_LIMIT_PER"
+NOTIFICATION_SECRET_ENV = ENV_PREFIX + "NOTIFICATION_SECRET"
+CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
+POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
+
+CALLBACK_PATH = "/portability/callback"
+NOTIFICATION_PATH = "/portability/notifications/v1"
+MIN_SECRET_LENGTH = 16
+_SECRET_RE = re.compile(rf"[A-Za-z0-9._~-]{{{MIN_SECRET_LENGTH},256}}")
+
+
+@dataclass(frozen=True)
+class PortabilityServerSettings:
+    """The app (``config``) and how the server schedules its customers' imports. ``repr`` hides the secrets."""
+
+    config: PortabilityConfig
+    max_concurrent: int = 4
+    rate_limit_per: Literal["customer", "app"] = "customer"
+    notification_secret: str | None = field(default=None, repr=False)
+    confirm_subscriptions: bool = False
+    poll_after_s: float = 900.0
+    login_ttl_s: float = 600.0
+    max_pending_logins: int = 1000
+    #: waits before a failed import (network, 5xx after the client's own retries) is tried again, from its stored
+    #: state; all within the hour Ring allows for listing after its notification
+    import_retry_s: tuple[float, ...] = (30.0, 60.0, 120.0, 240.0, 480.0)
+
+    def __post_init__(self) -> None:
+        if self.config.credentials.redirect_uri is None:
+            raise PortabilityConfigError(f"missing Data Portability setting: {REDIRECT_URI_ENV}")
+        if self.max_concurrent < 1:
+            raise PortabilityConfigError(f"{MAX_IMPORTS_ENV} must be at least 1")
+        if self.rate_limit_per not in ("customer", "app"):
+            raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app")
+        secret = self.notification_secret
+        if secret is not None and not _SECRET_RE.fullmatch(secret):
+            raise PortabilityConfigError(
+                f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
+                "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
+            )
+        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.max_pending_logins < 1:
+            raise PortabilityConfigError("poll_after_s, login_ttl_s and max_pending_logins must be positive")
+
+    @property
+    def notification_path(self) -> str:
+        """Where Ring must POST notifications (give Ring this path on the app's public URL)."""
+        if self.notification_secret:
+            return f"/portability/notifications/{self.notification_secret}/v1"
+        return NOTIFICATION_PATH
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, *, cloud_url: str | None = None
+    ) -> PortabilityServerSettings | None:
+        """The settings from the environment; ``None`` when no Data Portability app is configured at all.
+
+        ``cloud_url`` (the server's ``--cloud-url``) wins over ``RINGVAULT_CLOUD_URL``. Raises
+        ``PortabilityConfigError`` (one line naming the variable) for a partial or invalid configuration.
+        """
+        env = os.environ if environ is None else environ
+        if not any(env.get(name, "").strip() for name in (CLIENT_ID_ENV, CLIENT_SECRET_ENV, REDIRECT_URI_ENV)):
+            return None
+        config = PortabilityConfig.from_env(env, require_redirect_uri=True)
+        if cloud_url is not None:
+            from dataclasses import replace
+
+            config = replace(config, cloud_url=cloud_url)
+
+        def get(name: str) -> str | None:
+            value = env.get(name, "").strip()
+            return value or None
+
+        try:
+            max_concurrent = int(get(MAX_IMPORTS_ENV) or 4)
+            poll_after_s = float(get(POLL_AFTER_ENV) or 900.0)
+        except ValueError as err:
+            raise PortabilityConfigError(f"{MAX_IMPORTS_ENV} / {POLL_AFTER_ENV} must be numbers: {err}") from err
+        per = (get(RATE_LIMIT_PER_ENV) or "customer").lower()
+        if per not in ("customer", "app"):
+            raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
+        confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "0").lower() in ("1", "true", "yes", "on")
+        return cls(
+            config=config,
+            max_concurrent=max_concurrent,
+            rate_limit_per="app" if per == "app" else "customer",
+            notification_secret=get(NOTIFICATION_SECRET_ENV),
+            confirm_subscriptions=confirm,
+            poll_after_s=poll_after_s,
+        )

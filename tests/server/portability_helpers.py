@@ -1,0 +1,148 @@
+"""Helpers for the Data Portability server tests: a real ``ringvault serve`` app with the simulator's demo app
+configured, a customer's browser walking through /portability/connect and the simulator's consent page, and what
+the simulator holds (the expected records) computed from its state, never hard-coded."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Protocol
+
+import httpx
+
+from ringvault.portability.config import ClientCredentials, PortabilityConfig
+from ringvault.server import ServerSettings, create_app
+from ringvault.server.portability_settings import PortabilityServerSettings
+from ringvault.sim.portability.config import DATASETS, DEMO_CLIENT_ID, DEMO_CLIENT_SECRET
+from ringvault.sim.server import SimServer
+
+WAIT_S = 120.0
+
+
+class Served(Protocol):
+    """A running ringvault server: a ``ServerThread``, or one started by another process."""
+
+    url: str
+
+
+SUBJECT = "Data Portability Notification 1.0"
+
+
+def dp_app(sim: SimServer, archive_dir: Path, token_dir: Path, **knobs: Any) -> Callable[[str], Any]:
+    """An app factory for ``ServerThread``: the server's URL gives the redirect URI; ``knobs`` go to
+    ``PortabilityServerSettings`` (``api_key`` / ``poll_after_s`` ... ``api_key`` goes to the server)."""
+    api_key = knobs.pop("api_key", None)
+
+    def factory(url: str) -> Any:
+        credentials = ClientCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, f"{url}/portability/callback")
+        config = PortabilityConfig(credentials=credentials, token_dir=token_dir, cloud_url=sim.url)
+        settings = ServerSettings(
+            archive_dir=archive_dir,
+            cloud_url=sim.url,
+            api_key=api_key,
+            portability=PortabilityServerSettings(config=config, **knobs),
+        )
+        return create_app(settings)
+
+    return factory
+
+
+def sim_call(sim: SimServer, method: str, path: str, body: Any = None) -> Any:
+    answer = httpx.request(method, f"{sim.url}{path}", json=body, timeout=30)
+    assert answer.is_success, f"{method} {path}: {answer.status_code} {answer.text[:300]}"
+    return answer.json() if answer.content else None
+
+
+def notify_here(sim: SimServer, server: Served, path: str = "/portability/notifications/v1") -> None:
+    """Point the simulator's demo app at this server's notification endpoint."""
+    sim_call(sim, "PATCH", f"/_sim/portability/apps/{DEMO_CLIENT_ID}", {"notification_url": server.url + path})
+
+
+def sim_knobs(sim: SimServer, **knobs: Any) -> None:
+    sim_call(sim, "PATCH", "/_sim/portability/config", knobs)
+
+
+def consent_page_request_id(page: httpx.Response) -> str:
+    match = re.search(r'name=request_id value="([^"]+)"', page.text)
+    assert match is not None, page.text[:500]
+    return match.group(1)
+
+
+def connect(
+    server: Served,
+    *,
+    email: str,
+    password: str,
+    action: str = "authorize",
+    history: str = "1y",
+    customer: str | None = None,
+    headers: dict[str, str] | None = None,
+) -> httpx.Response:
+    """A customer's browser: /portability/connect → Ring's consent page (followed redirects) → the form answered
+    → the redirect back to /portability/callback (followed). Returns the callback's answer."""
+    params = {"customer": customer} if customer else {}
+    with httpx.Client(follow_redirects=True, timeout=60, headers=headers) as browser:
+        page = browser.get(f"{server.url}/portability/connect", params=params)
+        assert page.status_code == 200 and "request_id" in page.text, page.text[:500]
+        form = {
+            "request_id": consent_page_request_id(page),
+            "email": email,
+            "password": password,
+            "history": history,
+            "duration": "90d",
+            "acknowledge": "yes",
+            "action": action,
+        }
+        return browser.post(str(page.url), data=form)
+
+
+def customers(client: httpx.Client) -> dict[str, dict[str, Any]]:
+    answer = client.get("/portability/customers")
+    assert answer.status_code == 200, answer.text
+    return {c["customer"]: c for c in answer.json()["customers"]}
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
+    """Poll ``check`` until it returns something truthy (a safety net against hanging, not a timing assertion)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        value = check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still waiting for {what} after {timeout_s} s")
+        time.sleep(0.05)
+
+
+def latest_query_in(client: httpx.Client, customer: str, *states: str) -> dict[str, Any] | None:
+    query = customers(client).get(customer, {}).get("latest_query")
+    return query if query is not None and query["state"] in states else None
+
+
+def expected_records(sim: SimServer, query_id: str) -> dict[str, int]:
+    """What the simulator exports for a query: records per data set (from its state)."""
+    service = sim.state.portability
+    query = service.query_by_id(query_id)
+    assert query is not None
+    return {name: len(service.records(query, name)) for name in DATASETS}
+
+
+def envelope(query_id: str, status: str = "COMPLETED", **overrides: Any) -> bytes:
+    """The documented notification envelope, as SNS sends it (Message a JSON string)."""
+    body: dict[str, Any] = {
+        "Type": "Notification",
+        "MessageId": str(uuid.uuid4()),
+        "TopicArn": "arn:aws:sns:eu-west-1:000000000000:ring-data-portability-notifications",
+        "Subject": SUBJECT,
+        "Message": json.dumps({"id": query_id, "version": "1.0", "status": status}),
+        "Timestamp": "2026-11-22T10:00:00.000Z",
+    }
+    body.update(overrides)
+    return json.dumps({k: v for k, v in body.items() if v is not None}).encode()
+
+
+SNS_HEADERS = {"Content-Type": "text/plain; charset=UTF-8", "x-amz-sns-message-type": "Notification"}

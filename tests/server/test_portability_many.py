@@ -1,0 +1,135 @@
+"""An app with many customers: 100 simulated customers connect through ``ringvault serve`` and are imported in the
+background, within Ring's limits — the simulator counts zero 429 answers — with every record of every customer
+imported once. Then the same with the limits counted per app (one shared budget for all customers)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from ringvault.sim.config import SimConfig
+from ringvault.sim.portability.config import DEMO_CLIENT_ID, PortabilityConfig
+from ringvault.sim.server import SimServer
+from tests.server.helpers import ServerThread
+from tests.server.portability_helpers import (
+    connect,
+    customers,
+    dp_app,
+    expected_records,
+    notify_here,
+    sim_call,
+    wait_for,
+)
+
+CUSTOMERS = 100
+BROWSERS = 8
+
+
+@pytest.fixture
+def sim_config(media_cache: Path) -> SimConfig:
+    # small data per customer: a few events per device, few log lines, "5 days" of history on the consent page
+    portability = PortabilityConfig(completion_delay_s=0.2, log_records_per_day=0.5)
+    return SimConfig(
+        seed=23, locations=1, events_per_device=3, recording_seconds=1.0, media_cache_dir=media_cache,
+        portability=portability,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def server_factory(sim: SimServer, tmp_path: Path) -> Iterator[Any]:
+    started: list[ServerThread] = []
+
+    def start(**knobs: Any) -> ServerThread:
+        server = ServerThread(dp_app(sim, tmp_path / "archive", tmp_path / "dp-tokens", **knobs)).start()
+        started.append(server)
+        notify_here(sim, server)
+        return server
+
+    yield start
+    for server in started:
+        server.stop()
+
+
+def _connect_all(server: ServerThread, people: list[dict[str, Any]]) -> None:
+    """Every customer's browser, ``BROWSERS`` at a time."""
+
+    def one(person: dict[str, Any]) -> int:
+        key = person["email"].split("@")[0]
+        answer = connect(server, email=person["email"], password=person["password"], history="5d", customer=key)
+        assert answer.status_code == 200, answer.text
+        return answer.status_code
+
+    with ThreadPoolExecutor(BROWSERS) as pool:
+        assert list(pool.map(one, people)) == [200] * len(people)
+
+
+def _all_imported(server: ServerThread, count: int) -> dict[str, dict[str, Any]]:
+    with server.client() as client:
+
+        def done() -> dict[str, dict[str, Any]] | None:
+            seen = customers(client)
+            finished = [c for c in seen.values() if (c["latest_query"] or {}).get("state") in ("imported", "failed")]
+            return seen if len(finished) == count else None
+
+        return wait_for(f"{count} imports", done, timeout_s=600)
+
+
+def _check_everything_imported(sim: SimServer, seen: dict[str, dict[str, Any]]) -> None:
+    for key, customer in seen.items():
+        query = customer["latest_query"]
+        assert query["state"] == "imported", (key, query)
+        assert customer["queries"] == 1  # one query per customer
+        expected = expected_records(sim, query["id"])
+        assert customer["datasets"] == {name: n for name, n in expected.items() if n}, key
+        assert customer["records"] == query["records_imported"] == sum(expected.values()) > 0
+
+
+def _throttled(sim: SimServer) -> tuple[int, dict[str, Any]]:
+    stats = sim_call(sim, "GET", "/_sim/portability/stats")
+    return stats["throttled"], stats["operations"]
+
+
+def test_a_hundred_customers_are_imported_without_a_single_429(sim: SimServer, server_factory: Any) -> None:
+    created = sim_call(sim, "POST", "/_sim/portability/customers", {"count": CUSTOMERS})["customers"]
+    server = server_factory(max_concurrent=8)
+    _connect_all(server, created)
+    seen = _all_imported(server, CUSTOMERS)
+    assert len(seen) == CUSTOMERS
+    _check_everything_imported(sim, seen)
+
+    throttled, operations = _throttled(sim)
+    assert throttled == 0
+    assert all("429" not in op["by_status"] for op in operations.values()), operations
+    assert operations["createDataQuery"]["by_status"] == {"201": CUSTOMERS}
+    attempts = sim_call(sim, "GET", "/_sim/portability/notifications")["attempts"]
+    completed = {a["query_id"] for a in attempts if a["status"] == 200}
+    assert completed == {c["latest_query"]["id"] for c in seen.values()}  # every import started by its notification
+
+
+def test_limits_counted_per_app_are_shared_by_all_customers(sim: SimServer, server_factory: Any) -> None:
+    count = 12
+    sim_call(sim, "PATCH", f"/_sim/portability/apps/{DEMO_CLIENT_ID}", {"rate_limit_per": "app"})
+    created = sim_call(sim, "POST", "/_sim/portability/customers", {"count": count})["customers"]
+    server = server_factory(max_concurrent=count, rate_limit_per="app")
+    _connect_all(server, created)
+    seen = _all_imported(server, count)
+    _check_everything_imported(sim, seen)
+    throttled, operations = _throttled(sim)
+    assert throttled == 0, operations
+    assert operations["createDataQuery"]["by_status"] == {"201": count}
+
+
+def test_customers_connect_and_are_imported_while_others_are(sim: SimServer, server_factory: Any) -> None:
+    """The public pages stay responsive while imports run: a customer connects in the middle of the others."""
+    created = sim_call(sim, "POST", "/_sim/portability/customers", {"count": 6})["customers"]
+    server = server_factory(max_concurrent=2)
+    _connect_all(server, created[:5])
+    with httpx.Client(timeout=60) as probe:
+        assert probe.get(f"{server.url}/healthz").status_code == 200
+    _connect_all(server, created[5:])
+    _check_everything_imported(sim, _all_imported(server, 6))
