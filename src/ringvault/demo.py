@@ -26,6 +26,12 @@ from rich.rule import Rule
 
 from ringvault.archive.store import DB_FILENAME
 from ringvault.sim.config import FaultConfig, SimConfig
+from ringvault.sim.portability.config import (
+    DEMO_CLIENT_ID,
+    DEMO_CLIENT_SECRET,
+    PortabilityConfig,
+    demo_app,
+)
 from ringvault.sim.server import SimServer
 
 console = Console()
@@ -68,6 +74,13 @@ def main() -> int:
         events_per_device=20,
         media_cache_dir=demo_dir / "sim-media",
         faults=FaultConfig(latency_ms=40, latency_jitter_ms=30),
+        # Data Portability: the demo customer consents at once (no browser), queries complete after 2 s, and no
+        # notification endpoint is registered (no `ringvault serve` runs here; the export polls instead).
+        portability=PortabilityConfig(
+            apps=[demo_app().model_copy(update={"notification_url": None})],
+            auto_consent=True,
+            completion_delay_s=2.0,
+        ),
     )
     started = time.monotonic()
     with SimServer(config) as sim:
@@ -114,6 +127,16 @@ def main() -> int:
         _cli(env, "sync", "--archive", str(archive))
         resync_requests = _total_requests(sim.url) - before
 
+        console.print(Rule("6. Ring's official Data Portability export (Login with Ring, PKCE, query, import)"))
+        dp_env = {
+            **env,
+            "RINGVAULT_PORTABILITY_CLIENT_ID": DEMO_CLIENT_ID,
+            "RINGVAULT_PORTABILITY_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+            "RINGVAULT_PORTABILITY_REDIRECT_URI": "http://127.0.0.1:0/portability/callback",
+        }
+        _portability_login(dp_env, archive)
+        _cli(dp_env, "portability", "export", "--archive", str(archive))
+
         elapsed = time.monotonic() - started
         console.print(Rule("what happened"))
         locations = {d["location_name"] or d["location_id"] for d in devices}
@@ -131,6 +154,10 @@ def main() -> int:
             f"{resync_requests} requests and downloaded nothing."
         )
         console.print(
+            f"Data Portability: {counts['dp_records']} records of {counts['dp_datasets']} data sets imported into "
+            "the same database (table portability_records)."
+        )
+        console.print(
             f"{_total_requests(sim.url)} requests to the simulator in {elapsed:.1f} s. "
             f"Login kept in {home / 'token.json'} (mode 0600); the next command needs no password."
         )
@@ -138,6 +165,39 @@ def main() -> int:
         db = archive / DB_FILENAME
         console.print(f"Database: {db}  (try: sqlite3 {db} 'select kind, count(*) from events group by kind')")
     return 0
+
+
+def _portability_login(env: dict[str, str], archive: Path) -> None:
+    """``ringvault portability login --no-browser``: the demo plays the browser, opening the printed authorize URL
+    (the simulator consents at once and redirects to the CLI's loopback receiver)."""
+    args = ["portability", "login", "--no-browser", "--archive", str(archive)]
+    console.print(f"[bold cyan]$ ringvault {' '.join(args)}[/]")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringvault", *args],
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            shown = line.rstrip()
+            if shown.startswith("http"):
+                console.print("  (authorize URL with PKCE challenge and state; the demo opens it like a browser)")
+                with urllib.request.urlopen(shown, timeout=30) as resp:  # follows the redirect to the CLI
+                    resp.read()
+                continue
+            sys.stdout.write(shown + "\n")
+            sys.stdout.flush()
+        code = proc.wait(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    if code != 0:
+        stderr = proc.stderr.read() if proc.stderr else ""
+        raise SystemExit(f"demo step failed (exit {code}): ringvault portability login: {stderr.strip()}")
 
 
 def _total_requests(url: str) -> int:
@@ -152,7 +212,12 @@ def _archive_counts(db: Path) -> dict[str, int]:
         events = conn.execute("select count(*) from events").fetchone()[0]
         rows = dict(conn.execute("select kind, count(*) from media group by kind").fetchall())
         size = conn.execute("select coalesce(sum(bytes), 0) from media").fetchone()[0]
+        dp_records, dp_datasets = conn.execute(
+            "select count(*), count(distinct dataset) from portability_records"
+        ).fetchone()
     return {
+        "dp_records": int(dp_records),
+        "dp_datasets": int(dp_datasets),
         "events": int(events),
         "videos": int(rows.get("recording", 0)),
         "snapshots": int(rows.get("snapshot", 0)),
