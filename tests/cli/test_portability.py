@@ -388,21 +388,30 @@ def test_the_terminal_display_follows_every_phase() -> None:
         ImportProgress(query, "list", "listing the files of export q-1"),
         ImportProgress(query, "download", files_total=2, file="0000-Ring.Alarm.HubData.json", file_bytes=10,
                        file_total=100, bytes=10),
+        ImportProgress(query, "download", file="0001-Ring.Alarm.HubData.json", files_total=2, file_bytes=5, bytes=15),
         ImportProgress(query, "download", "downloaded 0000-Ring.Alarm.HubData.json", files_done=1, files_total=2,
-                       bytes=100),
+                       file="0000-Ring.Alarm.HubData.json", file_done=True, bytes=105),
         ImportProgress(query, "download", "skipped Ring.Alarm.AuditLog", files_done=2, files_total=2, bytes=100),
         ImportProgress(query, "import", "importing 0000-Ring.Alarm.HubData.json", files_total=1,
                        file="0000-Ring.Alarm.HubData.json"),
         ImportProgress(query, "import", "imported 0000-Ring.Alarm.HubData.json: 7 records, 7 new", files_done=1,
-                       files_total=1, records=7, new_records=7),
+                       files_total=1, file="0000-Ring.Alarm.HubData.json", file_done=True, records=7, new_records=7),
         ImportProgress(query, "done", "export q-1 imported"),
     ]  # fmt: skip
     with Progress(console=console, transient=False) as bar:
         display = _TtyDisplay(bar)
-        for event in events:
+        for event in events[:5]:
+            display(event)
+        in_flight = {task.description.strip() for task in bar.tasks}
+        display(events[5])
+        after_one = {task.description.strip() for task in bar.tasks}
+        for event in events[6:]:
             display(event)
         tasks = {task.description.strip(): task for task in bar.tasks}
-    assert tasks["importing"].completed == 1 and "downloading" not in tasks  # one phase bar at a time
+    # two files in flight at once, each with its bar; a finished file's bar goes away
+    assert in_flight == {"downloading", "0000-Ring.Alarm.HubData.json", "0001-Ring.Alarm.HubData.json"}
+    assert after_one == {"downloading", "0001-Ring.Alarm.HubData.json"}
+    assert set(tasks) == {"importing"} and tasks["importing"].completed == 1  # one phase bar at a time
     text = console.file.getvalue()  # type: ignore[attr-defined]
     assert "export q-1 created" in text and "export q-1 imported" in text
 

@@ -447,9 +447,14 @@ async def test_access_time_elapsed_fails_the_query_and_keeps_what_was_downloaded
         (query,) = store.portability.list_queries(grant_id=grant.id)
         assert query.state == "failed" and "download window" in (query.error or "")
         files = store.portability.list_files(query.id)
-        assert [f.state for f in files[:5]] == ["imported"] * 5
-        assert {f.state for f in files[5:]} == {"listed"}
-        assert store.portability.dataset_counts(grant.id)  # the five files' records are in
+        imported = [f for f in files if f.state == "imported"]
+        # the files downloaded before the window closed (those in flight got through too) are imported
+        assert len(imported) >= 5 and {f.state for f in files} == {"imported", "listed"}
+        in_files: dict[str, int] = {}
+        for file in imported:
+            assert file.dataset is not None
+            in_files[file.dataset] = in_files.get(file.dataset, 0) + file.records
+        assert store.portability.dataset_counts(grant.id) == in_files
         # the next export is a new query, which imports everything
         again = await importer_for(store, client, grant, archive).export(wait_timeout_s=60)
     assert again.query_id != query.id and again.state == "imported"

@@ -248,23 +248,27 @@ def login(
 
 
 class _TtyDisplay:
-    """Rich progress on a terminal: the phase with its file count, and the file in flight (bytes or records)."""
+    """Rich progress on a terminal: the phase with its file count, and one bar per file in flight (bytes while
+    downloading), removed when that file is done."""
 
     def __init__(self, bar: Progress) -> None:
         self.bar = bar
         self.phase: TaskID | None = None
         self.phase_name: str | None = None
-        self.file: TaskID | None = None
+        self.files: dict[str, TaskID] = {}
 
     def __call__(self, event: ImportProgress) -> None:
         if event.phase in ("create", "wait", "list", "done") and event.message:
             self.bar.console.print(event.message, highlight=False)
         if event.phase not in ("download", "import"):
             return
-        label = "downloading" if event.phase == "download" else "importing"
         if self.phase is None or self.phase_name != event.phase:
             if self.phase is not None:
                 self.bar.remove_task(self.phase)
+            for stale in self.files.values():
+                self.bar.remove_task(stale)
+            self.files.clear()
+            label = "downloading" if event.phase == "download" else "importing"
             self.phase = self.bar.add_task(label, total=event.files_total or None, detail="")
             self.phase_name = event.phase
         if event.phase == "download":
@@ -274,18 +278,20 @@ class _TtyDisplay:
         self.bar.update(self.phase, completed=event.files_done, total=event.files_total or None, detail=detail)
         if event.file is None:
             return
+        task = self.files.get(event.file)
+        if event.file_done:
+            if task is not None:
+                self.bar.remove_task(self.files.pop(event.file))
+            return
         name = event.file if len(event.file) <= FILE_LABEL_MAX else event.file[: FILE_LABEL_MAX - 1] + "…"
-        if self.file is None:
-            self.file = self.bar.add_task(f"  {name}", total=None, detail="")
+        if task is None:
+            task = self.bar.add_task(f"  {name}", total=None, detail="")
+            self.files[event.file] = task
         if event.phase == "download":
             detail = _human_bytes(event.file_bytes)
             if event.file_total:
                 detail += f" / {_human_bytes(event.file_total)}"
-            self.bar.update(
-                self.file, description=f"  {name}", completed=event.file_bytes, total=event.file_total, detail=detail
-            )
-        else:
-            self.bar.update(self.file, description=f"  {name}", completed=0, total=None, detail="")
+            self.bar.update(task, completed=event.file_bytes, total=event.file_total, detail=detail)
 
 
 def _plain_display(event: ImportProgress) -> None:
@@ -336,6 +342,7 @@ def export(
     page_size: Annotated[
         int, typer.Option("--page-size", min=1, max=250, help="Files per records page (maxResults).")
     ] = 250,
+    concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=16, help="Parallel downloads.")] = 4,
 ) -> None:
     """Export the customer's data into the archive: create (or resume) a data query, wait, download, import."""
     opts = options(ctx)
@@ -372,7 +379,7 @@ def export(
                 async def run_with(progress: Any) -> ImportResult:
                     importer = PortabilityImporter(
                         store, client, grant, archive_dir=archive_dir, only=wanted, progress=progress,
-                        page_size=page_size,
+                        page_size=page_size, concurrency=concurrency,
                     )  # fmt: skip
                     return await importer.export(wait_timeout_s=wait_timeout)
 

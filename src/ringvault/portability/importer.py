@@ -7,11 +7,12 @@
 The stable API (used by the CLI and by ``ringvault serve``):
 
 ``PortabilityImporter(store, client, grant, *, archive_dir, only=None, progress=None, page_size=250, poll=None,
-hub=None)``
+hub=None, concurrency=4)``
     ``store`` an open ``ArchiveStore``; ``client`` the ``PortabilityClient`` of ``grant``'s customer; ``grant`` a
     ``GrantRow`` (``store.portability.upsert_grant``); ``only`` documented data set names to import (others become
     ``skipped`` files); ``progress`` a callable receiving ``ImportProgress`` events; ``hub`` a ``NotificationHub``
-    that ends the wait as soon as a notification for the query is delivered in this process.
+    that ends the wait as soon as a notification for the query is delivered in this process; ``concurrency`` files
+    are downloaded at a time.
 ``await export(wait_timeout_s=None) -> ImportResult``
     adopts the grant's open query (a re-run after a crash resumes it) or creates one (a ``409 REQUEST_CONFLICT`` with
     no open query known here means a query created by a run that died before storing its id: wait and create again),
@@ -115,6 +116,8 @@ DEFAULT_POLL_DELAYS: Final[tuple[float, ...]] = (1.0, 2.0, 4.0, 8.0, 15.0, 30.0,
 DEFAULT_PROBE_AFTER_S: Final = 900.0
 #: while waiting, how often the database is checked for a notification stored by another process
 DB_CHECK_S: Final = 1.0
+#: files downloaded at the same time
+DEFAULT_CONCURRENCY: Final = 4
 #: how many times in a row the URLs may expire without a file getting through before giving up
 MAX_RELISTS: Final = 3
 #: records between two progress events of the import phase
@@ -148,7 +151,8 @@ class ExportNotReadyError(PortabilityError):
 @dataclass(frozen=True)
 class ImportProgress:
     """One progress event. ``files_*`` count the files of the current phase; ``bytes``/``records``/``new_records``
-    are totals of this run; ``file*`` describe the file being downloaded or imported."""
+    are totals of this run; ``file*`` describe a file being downloaded or imported (several download at once;
+    ``file_done`` marks its last event). Events of the import phase come from a worker thread."""
 
     query_id: str | None
     phase: Phase
@@ -158,6 +162,7 @@ class ImportProgress:
     file: str | None = None
     file_bytes: int = 0
     file_total: int | None = None
+    file_done: bool = False
     bytes: int = 0
     records: int = 0
     new_records: int = 0
@@ -381,6 +386,28 @@ def _generic_key(dataset_name: str, item: dict[str, Any]) -> str:
 
 
 @dataclass
+class _DownloadRun:
+    """The download phase of one run: files settled, bytes of finished files and of those in flight."""
+
+    total: int
+    done: int = 0
+    finished_bytes: int = 0
+    in_flight: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def bytes(self) -> int:
+        return self.finished_bytes + sum(self.in_flight.values())
+
+
+def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
+    """The first real failure of a task group (nested groups unwrapped)."""
+    error: BaseException = group
+    while isinstance(error, BaseExceptionGroup):
+        error = error.exceptions[0]
+    return error
+
+
+@dataclass
 class _RunTotals:
     bytes: int = 0
     records: int = 0
@@ -403,6 +430,7 @@ class PortabilityImporter:
         page_size: int = 250,
         poll: PollPolicy | None = None,
         hub: NotificationHub | None = None,
+        concurrency: int = DEFAULT_CONCURRENCY,
         lock_timeout_s: float = -1,
     ) -> None:
         self.store = store
@@ -415,6 +443,9 @@ class PortabilityImporter:
         self.page_size = page_size
         self.poll = poll or PollPolicy()
         self.hub = hub
+        if concurrency < 1:
+            raise ValueError("concurrency must be at least 1")
+        self.concurrency = concurrency
         self.lock_timeout_s = lock_timeout_s
         self.folder = grant_dir(self.archive_dir, grant.brand, grant.customer)
         self._totals = _RunTotals()
@@ -607,6 +638,8 @@ class PortabilityImporter:
         return records
 
     async def _download_all(self, query: QueryRow, folder: Path) -> None:
+        """Download every file still wanted, ``concurrency`` at a time. Files whose URL expired are collected and
+        retried after listing again (fresh URLs); giving up after ``MAX_RELISTS`` rounds that got nothing through."""
         query_id = query.id
         listing = await self._list(query)
         if query.state in ("created", "notified"):
@@ -615,26 +648,46 @@ class PortabilityImporter:
                 query_id, state="listed", status="COMPLETED", listed_at=now, notified_at=query.notified_at or now
             )
         files = {f.ordinal: f for f in self.dp.ensure_files(query_id, len(listing))}
-        todo = [n for n in sorted(files) if n < len(listing) and self._wants_download(files[n])]
-        total = len(todo)
-        schemas: dict[str, tuple[str, Path]] = {}
-        failures = 0
-        index = 0
-        while index < total:
-            ordinal = todo[index]
-            try:
-                await self._download_one(query_id, folder, ordinal, listing[ordinal], schemas, index, total)
-            except PresignedUrlExpiredError:
-                failures += 1
-                if failures > MAX_RELISTS:
-                    raise
-                self._emit(query_id, "list", "download links expired; listing the files again for fresh ones")
-                listing = await self._list(query, expected=len(listing))
-                schemas.clear()
-                continue
-            failures = 0
-            index += 1
+        pending = [n for n in sorted(files) if n < len(listing) and self._wants_download(files[n])]
+        run = _DownloadRun(total=len(pending))
+        stalls = 0
+        while pending:
+            expired = await self._download_round(query_id, folder, [(n, listing[n]) for n in pending], run)
+            if not expired:
+                break
+            stalls = stalls + 1 if len(expired) == len(pending) else 0
+            if stalls > MAX_RELISTS:
+                raise PresignedUrlExpiredError(
+                    f"export {query_id}: the download links kept expiring before a file got through"
+                )
+            self._emit(query_id, "list", "download links expired; listing the files again for fresh ones")
+            listing = await self._list(query, expected=len(listing))
+            pending = sorted(expired)
         self.dp.update_query(query_id, state="downloaded")
+
+    async def _download_round(
+        self, query_id: str, folder: Path, files: list[tuple[int, DataQueryRecord]], run: _DownloadRun
+    ) -> list[int]:
+        """Download ``files`` (ordinal, URLs of one listing), ``concurrency`` at a time; the ordinals whose URL had
+        expired. Any other failure stops the round and is raised as it is."""
+        expired: list[int] = []
+        schemas: dict[str, asyncio.Future[tuple[str, Path]]] = {}
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def one(ordinal: int, record: DataQueryRecord) -> None:
+            async with slots:
+                try:
+                    await self._download_one(query_id, folder, ordinal, record, schemas, run)
+                except PresignedUrlExpiredError:
+                    expired.append(ordinal)
+
+        try:
+            async with asyncio.TaskGroup() as group:
+                for ordinal, record in files:
+                    group.create_task(one(ordinal, record))
+        except BaseExceptionGroup as failed:
+            raise _first(failed) from None
+        return sorted(expired)
 
     def _wants_download(self, file: QueryFileRow) -> bool:
         if file.state == "listed":
@@ -644,49 +697,64 @@ class PortabilityImporter:
     def _wanted(self, dataset_name: str | None) -> bool:
         return self.only is None or dataset_name in self.only
 
+    async def _schema(
+        self, folder: Path, ordinal: int, url: str, schemas: dict[str, asyncio.Future[tuple[str, Path]]]
+    ) -> tuple[str, Path]:
+        """The data set and schema file behind ``url``, downloaded once per listing however many files share it."""
+        pending = schemas.get(url)
+        if pending is not None:
+            return await asyncio.shield(pending)
+        future: asyncio.Future[tuple[str, Path]] = asyncio.get_running_loop().create_future()
+        schemas[url] = future
+        try:
+            scratch = folder / f"{ordinal:04d}.schema.json"
+            await self.client.download(url, scratch)
+            dataset_name = _dataset_of_schema(scratch)
+            schema_path = folder / f"{_file_stem(ordinal, dataset_name)}.schema.json"
+            os.replace(scratch, schema_path)
+        except BaseException as err:
+            future.set_exception(err)
+            future.exception()  # retrieved here: waiters (if any) get it too
+            raise
+        future.set_result((dataset_name, schema_path))
+        return dataset_name, schema_path
+
     async def _download_one(
         self,
         query_id: str,
         folder: Path,
         ordinal: int,
         record: DataQueryRecord,
-        schemas: dict[str, tuple[str, Path]],
-        index: int,
-        total: int,
+        schemas: dict[str, asyncio.Future[tuple[str, Path]]],
+        run: _DownloadRun,
     ) -> None:
-        cached = schemas.get(record.schema_url)
-        if cached is None:
-            scratch = folder / f"{ordinal:04d}.schema.json"
-            await self.client.download(record.schema_url, scratch)
-            dataset_name = _dataset_of_schema(scratch)
-            schema_path = folder / f"{_file_stem(ordinal, dataset_name)}.schema.json"
-            os.replace(scratch, schema_path)
-            schemas[record.schema_url] = (dataset_name, schema_path)
-        else:
-            dataset_name, source = cached
-            schema_path = folder / f"{_file_stem(ordinal, dataset_name)}.schema.json"
-            if source != schema_path:
-                _copy_atomic(source, schema_path)
+        dataset_name, source = await self._schema(folder, ordinal, record.schema_url, schemas)
+        schema_path = folder / f"{_file_stem(ordinal, dataset_name)}.schema.json"
+        if source != schema_path:
+            _copy_atomic(source, schema_path)
         if not self._wanted(dataset_name):
             self.dp.update_file(query_id, ordinal, state="skipped", dataset=dataset_name)
-            self._emit(query_id, "download", f"skipped {dataset_name}", files_done=index + 1, files_total=total)
+            run.done += 1
+            self._emit(
+                query_id, "download", f"skipped {dataset_name}", files_done=run.done, files_total=run.total,
+                bytes=run.bytes,
+            )  # fmt: skip
             return
         dest = folder / f"{_file_stem(ordinal, dataset_name)}.json"
         name = dest.name
 
         def on_bytes(written: int, size: int | None) -> None:
+            run.in_flight[name] = written
             self._emit(
-                query_id,
-                "download",
-                files_done=index,
-                files_total=total,
-                file=name,
-                file_bytes=written,
-                file_total=size,
-                bytes=self._totals.bytes + written,
-            )
+                query_id, "download", files_done=run.done, files_total=run.total, file=name, file_bytes=written,
+                file_total=size, bytes=run.bytes,
+            )  # fmt: skip
 
-        result = await self.client.download(record.file_url, dest, progress=on_bytes)
+        try:
+            result = await self.client.download(record.file_url, dest, progress=on_bytes)
+        finally:
+            run.in_flight.pop(name, None)
+        run.finished_bytes += result.bytes
         self._totals.bytes += result.bytes
         self.dp.update_file(
             query_id,
@@ -698,7 +766,11 @@ class PortabilityImporter:
             sha256=result.sha256,
             error=None,
         )
-        self._emit(query_id, "download", f"downloaded {name}", files_done=index + 1, files_total=total, file=name)
+        run.done += 1
+        self._emit(
+            query_id, "download", f"downloaded {name}", files_done=run.done, files_total=run.total, file=name,
+            file_bytes=result.bytes, file_total=result.bytes, file_done=True, bytes=run.bytes,
+        )  # fmt: skip
 
     def _check_downloads(self, query_id: str) -> None:
         """A ``downloaded`` file missing on disk (or of another size) is downloaded again."""
@@ -778,7 +850,8 @@ class PortabilityImporter:
         self.dp.update_file(query_id, file.ordinal, state="imported", records=read, error=None)
         self._emit(
             query_id, "import", f"imported {name}: {read} records, {new} new", files_done=index + 1,
-            files_total=total, file=name, records=self._totals.records, new_records=self._totals.new_records,
+            files_total=total, file=name, file_done=True, records=self._totals.records,
+            new_records=self._totals.new_records,
         )  # fmt: skip
 
     # -- endings -------------------------------------------------------------------------------------------------
