@@ -183,9 +183,9 @@ def test_presigned_urls_expire_after_5_minutes(sim: SimServer, client: httpx.Cli
     query_id = completed_query(client, tokens)
     entry = records(client, tokens, query_id, maxResults=1).json()["records"][0]
     assert "X-Amz-Expires=300" in entry["file"]
-    advance(client, 299)
+    advance(client, 290)  # the simulated clock also runs in real time: a margin a loaded machine cannot eat
     assert client.get(entry["file"]).status_code == 200
-    advance(client, 2)
+    advance(client, 11)
     expired = client.get(entry["file"])
     assert expired.status_code == 403 and "<Code>AccessDenied</Code>" in expired.text
     assert "Request has expired" in expired.text
