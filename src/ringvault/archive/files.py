@@ -31,6 +31,7 @@ from types import TracebackType
 from typing import BinaryIO, Literal
 
 from ringvault.archive.validate import MediaCheck, Validator, validate_json, validator_for
+from ringvault.cloud.tokens import fsync_dir
 
 __all__ = [
     "PART_MARKER",
@@ -88,19 +89,6 @@ def sha256_file(path: str | Path) -> str:
     return digest.hexdigest()
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make a rename or a new entry in ``directory`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def _make_dirs(directory: Path) -> None:
     """``mkdir -p`` that also fsyncs the parent of every directory it creates."""
     missing: list[Path] = []
@@ -113,7 +101,7 @@ def _make_dirs(directory: Path) -> None:
     for path in reversed(missing):
         with contextlib.suppress(FileExistsError):
             path.mkdir()
-        _fsync_dir(path.parent)
+        fsync_dir(path.parent)
     if not directory.is_dir():
         raise NotADirectoryError(f"{directory} is not a directory")
 
@@ -187,7 +175,7 @@ class AtomicFile:
         except BaseException:
             self.abort()
             raise
-        _fsync_dir(self.dest.parent)
+        fsync_dir(self.dest.parent)
         self.result = WriteResult(path=self.dest, bytes=size, sha256=digest, check=check)
         return self.result
 

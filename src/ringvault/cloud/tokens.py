@@ -280,7 +280,7 @@ def write_private_file(path: Path, text: str) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp_name)
         raise
-    _fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 def _as_float(value: Any) -> float | None:
@@ -296,15 +296,14 @@ def _as_float(value: Any) -> float | None:
     return None
 
 
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort; not every platform can open a directory)."""
+def fsync_dir(directory: Path) -> None:
+    """Make a rename or a new entry in ``directory`` durable (a no-op where directories cannot be opened)."""
     try:
-        fd = os.open(directory, os.O_RDONLY)
+        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
     except OSError:
         return
     try:
-        os.fsync(fd)
-    except OSError:
-        pass
+        with contextlib.suppress(OSError):
+            os.fsync(fd)
     finally:
         os.close(fd)

@@ -37,7 +37,7 @@ import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
 from ringvault.cloud.http import install_log_redaction, parse_retry_after, redact
-from ringvault.cloud.tokens import ensure_private_dir
+from ringvault.cloud.tokens import ensure_private_dir, fsync_dir
 from ringvault.portability.errors import (
     RETRYABLE_STATUSES,
     DownloadError,
@@ -338,7 +338,7 @@ class PortabilityHttp:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
             raise
-        _fsync_dir(dest.parent)
+        fsync_dir(dest.parent)
         self.stats.bytes_downloaded += state.written
         return DownloadResult(
             path=dest, bytes=state.written, sha256=state.sha.hexdigest(), content_type=state.content_type
@@ -470,17 +470,3 @@ def _why(exc: BaseException | None) -> str:
     if isinstance(exc, PortabilityError):
         return f"HTTP {exc.status} {exc.type or ''}".strip()
     return type(exc).__name__
-
-
-def _fsync_dir(directory: Path) -> None:
-    """Make the rename durable (best effort)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
