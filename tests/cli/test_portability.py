@@ -247,6 +247,35 @@ def test_export_after_revocation_exits_3_and_status_says_so(
     assert "ring customer 'default': revoked" in status.stdout
 
 
+def test_a_used_one_time_authorization_is_refused_and_a_new_login_restores_it(
+    invoke: Invoke, browser: ConsentingBrowser, dp_env: SimServer
+) -> None:
+    browser.answers["duration"] = "once"  # "One time transfer" on the consent page
+    assert login(invoke, browser).exit_code == 0
+    first = invoke("portability", "export")
+    assert first.exit_code == 0, first.stderr
+    creates = operation_count(dp_env, "createDataQuery")
+
+    again = invoke("portability", "export")
+    assert again.exit_code == EXIT_AUTH
+    (line,) = error_lines(again)
+    assert "one-time authorization that was already used" in line and "ringvault portability login" in line
+    # the client refreshed its token once (ACCESS_DENIED also means an expired token) and asked once more
+    assert operation_count(dp_env, "createDataQuery") == creates + 2
+    status = invoke("portability", "status").stdout
+    assert "ring customer 'default': refused" in status
+    assert "a one-time authorization already used" in status
+
+    browser.answers["duration"] = "90d"
+    assert login(invoke, browser).exit_code == 0
+    assert "ring customer 'default': active" in invoke("portability", "status").stdout
+    third = invoke("portability", "export")
+    assert third.exit_code == 0, third.stderr
+    status = invoke("portability", "status").stdout
+    assert "ring customer 'default': active" in status and "refused" not in status
+    assert status.count("imported (COMPLETED)") == 2
+
+
 def test_export_canceled_while_waiting_exits_3(
     invoke: Invoke, browser: ConsentingBrowser, dp_env: SimServer, archive: Path
 ) -> None:

@@ -79,6 +79,7 @@ def connect(
     password: str,
     action: str = "authorize",
     history: str = "1y",
+    duration: str = "90d",
     customer: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
@@ -93,7 +94,7 @@ def connect(
             "email": email,
             "password": password,
             "history": history,
-            "duration": "90d",
+            "duration": duration,
             "acknowledge": "yes",
             "action": action,
         }

@@ -305,6 +305,32 @@ def test_a_customer_who_revokes_is_marked_revoked(sim: SimServer, dp_serve: DPSe
     assert refused.status_code == 409 and "revoked" in refused.json()["error"]
 
 
+def test_a_used_one_time_authorization_is_marked_refused_and_can_be_tried_again(
+    sim: SimServer, dp_serve: DPServe
+) -> None:
+    server = dp_serve()
+    assert connect(server, customer="omar", duration="once", **_account(sim)).status_code == 200
+    with server.client() as client:
+        first = wait_for("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
+        assert first["state"] == "imported", first
+        records = customers(client)["omar"]["records"]
+        started = client.post("/portability/customers/omar/export")
+        assert started.status_code == 202, started.text
+        wait_for("the refusal", lambda: customers(client)["omar"]["status"] == "refused")
+        omar = customers(client)["omar"]
+        # nothing was created or lost; the operator may still try again (an account on hold may be released)
+        assert omar["latest_query"]["id"] == first["id"] and omar["records"] == records and omar["working"] is None
+        assert client.post("/portability/customers/omar/export").status_code == 202
+    # connecting again replaces the used authorization, and the export it starts is accepted
+    assert connect(server, customer="omar", **_account(sim)).status_code == 200
+    with server.client() as client:
+        wait_for(
+            "the second import",
+            lambda: (q := latest_query_in(client, "omar", "imported")) is not None and q["id"] != first["id"],
+        )
+        assert customers(client)["omar"]["status"] == "active"
+
+
 def _dp_token_requests(sim: SimServer) -> int:
     by_status = sim_call(sim, "GET", "/_sim/portability/stats")["token_requests_by_status"]
     return sum(int(n) for n in by_status.values())

@@ -421,6 +421,8 @@ def status(
                 f"{grant.brand} customer {grant.customer!r}: {grant.status} (region {grant.region}, app "
                 f"{grant.client_id}, since {grant.created_at:%Y-%m-%d %H:%M} UTC)"
             )
+            if grant.status in _GRANT_NOTES:
+                typer.echo(f"  {_GRANT_NOTES[grant.status]} (noted {grant.updated_at:%Y-%m-%d %H:%M} UTC)")
             queries = dp.list_queries(grant_id=grant.id)
             for query in queries:
                 files = dp.list_files(query.id)
@@ -446,6 +448,15 @@ def status(
                 for name, count in sorted(counts.items()):
                     typer.echo(f"    {name:<{width}}  {count:>9}")
     typer.echo(f"database: {archive_dir / DB_FILENAME}")
+
+
+_GRANT_NOTES = {
+    "revoked": "Ring refuses this authorization: the customer revoked it; `ringvault portability login` to authorize "
+    "again",
+    "expired": "the authorization has expired; `ringvault portability login` to authorize again",
+    "refused": "Ring refused the last export although the token works (a one-time authorization already used, or "
+    "an account on hold); `ringvault portability login` to authorize again",
+}
 
 
 @portability_app.command("scopes")

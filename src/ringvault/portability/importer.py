@@ -28,6 +28,10 @@ hub=None, concurrency=4)``
     after a CANCELED: one forced token refresh tells whether the authorization still works; a refused one marks the
     grant ``revoked`` or ``expired``.
 
+Grant statuses: ``active``; ``revoked`` or ``expired`` (Ring refuses the refresh token: the customer must authorize
+again); ``refused`` (the token works but createDataQuery answers ACCESS_DENIED: a one-time authorization already
+used, or an account on hold; back to ``active`` as soon as an export is accepted again).
+
 Errors (all ``PortabilityError``): ``ExportCanceledError`` (the query was CANCELED or the authorization is gone;
 the customer must log in again), ``ExportNotReadyError`` (still not completed after ``wait_timeout_s``: run again to
 resume), ``AccessTimeElapsedError`` (the 1-hour listing window is over: the query is ``failed``, files already
@@ -489,15 +493,25 @@ class PortabilityImporter:
                     )
                     await self.poll.sleep(delay)
                     continue
-                except (AccessDeniedError, InvalidGrantError) as err:
+                except InvalidGrantError as err:
                     self._lost_grant(err)
                     raise ExportCanceledError(f"Ring refused to start an export: {err}") from err
+                except AccessDeniedError as err:
+                    # The client refreshed the token and was refused again: the authorization's token works, but
+                    # Ring will not export with it (a one-time authorization already used, or an account on hold).
+                    self._set_grant_status("refused", only_from="active")
+                    raise ExportCanceledError(
+                        f"Ring refused to start an export although the customer's token works ({err}): a one-time "
+                        "authorization that was already used, or an account on hold",
+                        hint="Ask the customer to authorize again (`ringvault portability login`), then export.",
+                    ) from err
                 query = self.dp.add_query(
                     query_id,
                     grant_id=self.grant.id,
                     scope_id=self.client.scope_id,
                     datasets=sorted(self.only) if self.only else None,
                 )
+                self._set_grant_status("active", only_from="refused")
                 self._emit(query.id, "create", f"export {query.id} created")
                 return query
 
@@ -887,6 +901,11 @@ class PortabilityImporter:
             logger.info("could not check the authorization of %s: %s", self.grant.customer, err)
         grant = self.dp.get_grant(self.grant.id)
         return grant.status if grant else "active"
+
+    def _set_grant_status(self, status: str, *, only_from: str) -> None:
+        grant = self.dp.get_grant(self.grant.id)
+        if grant is not None and grant.status == only_from:
+            self.dp.set_grant_status(self.grant.id, status)
 
     def _lost_grant(self, err: PortabilityError) -> str:
         """Ring refused the authorization: a refused refresh token means it was revoked or has expired (the

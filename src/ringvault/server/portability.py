@@ -213,7 +213,7 @@ async def export(request: Request, customer: str) -> Any:
     grant = hub.grant_of(customer)
     if grant is None:
         raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
-    if grant.status != "active":
+    if grant.status in ("revoked", "expired"):  # "refused" may be tried again (an account on hold may be released)
         raise HTTPException(409, f"customer {customer!r}'s authorization is {grant.status}; they must connect again")
     current = hub.open_query(grant.id)
     if current is not None:

@@ -212,6 +212,9 @@ class SyncStateRow(Base):
 PORTABILITY_QUERY_STATES = ("created", "notified", "listed", "downloaded", "imported", "failed", "canceled")
 #: ``skipped``: a file of a data set left out by ``--only`` (its schema was read, its data not downloaded).
 PORTABILITY_FILE_STATES = ("listed", "downloaded", "imported", "skipped", "failed")
+#: ``refused``: the token works but Ring refused the last export (a one-time authorization already used, or an account
+#: on hold); ``revoked``/``expired``: Ring refuses the token itself
+PORTABILITY_GRANT_STATUSES = ("active", "revoked", "expired", "refused")
 
 
 class PortabilityGrant(Base):
@@ -223,7 +226,7 @@ class PortabilityGrant(Base):
     __tablename__ = "portability_grants"
     __table_args__ = (
         UniqueConstraint("brand", "client_id", "customer"),
-        CheckConstraint("status IN ('active', 'revoked', 'expired')", name="status"),
+        CheckConstraint(f"status IN {PORTABILITY_GRANT_STATUSES!r}", name="status"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

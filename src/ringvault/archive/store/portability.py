@@ -51,6 +51,8 @@ class GrantRow:
     customer: str
     status: str
     created_at: datetime
+    #: when the grant last changed (its status, or a new login)
+    updated_at: datetime
 
 
 @dataclass(frozen=True)
@@ -294,7 +296,7 @@ def _batches(items: Iterable[ImportRecord], size: int) -> Iterator[list[ImportRe
 def _grant_out(row: PortabilityGrant) -> GrantRow:
     return GrantRow(
         id=row.id, brand=row.brand, region=row.region, client_id=row.client_id, customer=row.customer,
-        status=row.status, created_at=row.created_at,
+        status=row.status, created_at=row.created_at, updated_at=row.updated_at,
     )  # fmt: skip
 
 
