@@ -144,3 +144,39 @@ def test_a_killed_import_resumes_without_duplicates(tmp_path: Path) -> None:
         ]
         assert store.portability.import_records(grant.id, "q", rest) == 1000
         assert store.portability.dataset_counts() == {"Ring.Alarm.AuditLog": 2000}
+
+
+def test_an_archive_with_portability_data_is_migrated_with_its_data_and_references(tmp_path: Path) -> None:
+    """Migrations that rebuild a referenced table (SQLite changes a CHECK that way) keep every row and reference,
+    and leave foreign keys enforced afterwards; down and up again, on an archive full of Data Portability rows."""
+    from sqlalchemy import text
+
+    from ringvault.archive.store import current_revision, downgrade, head_revision
+
+    with ArchiveStore.open(tmp_path) as store:
+        dp = store.portability
+        grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+        dp.add_query("q-1", grant_id=grant.id, scope_id="data-portability")
+        dp.ensure_files("q-1", 3)
+        assert dp.import_records(grant.id, "q-1", hub_records(25)) == 25
+        # the store's own engine enforces foreign keys on every connection, as ringvault runs migrations
+        downgrade(store.engine, "0002")  # rebuilds portability_grants (0004) and portability_files (0003)
+        assert current_revision(store.engine) == "0002"
+    with ArchiveStore.open(tmp_path) as store:  # upgrades to head
+        assert current_revision(store.engine) == head_revision()
+        dp = store.portability
+        assert [(g.id, g.customer, g.status) for g in dp.list_grants()] == [(grant.id, "c1", "active")]
+        assert [q.id for q in dp.list_queries(grant_id=grant.id)] == ["q-1"]
+        assert len(dp.list_files("q-1")) == 3 and dp.dataset_counts(grant.id) == {"Ring.Alarm.DeviceLog": 25}
+        dp.set_grant_status(grant.id, "refused")  # the status 0004 allows
+        assert dp.get_grant(grant.id).status == "refused"  # type: ignore[union-attr]
+        with store.engine.connect() as conn:
+            assert conn.exec_driver_sql("PRAGMA foreign_keys").scalar() == 1
+            assert conn.exec_driver_sql("PRAGMA foreign_key_check").fetchall() == []
+        with pytest.raises(Exception, match="FOREIGN KEY"), store.engine.begin() as conn:
+            conn.execute(text("INSERT INTO portability_queries (id, grant_id, scope_id, state, records_imported, "
+                              "created_at, updated_at) VALUES ('q-x', 999, 's', 'created', 0, '2025-01-01', "
+                              "'2025-01-01')"))  # fmt: skip
+        downgrade(store.engine, "0003")  # a refused grant becomes active again for the older schema
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        assert conn.execute("SELECT status FROM portability_grants").fetchall() == [("active",)]

@@ -9,7 +9,7 @@ import typer
 
 from ringvault import __version__
 from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync
-from ringvault.cli.common import GlobalOptions
+from ringvault.cli.common import EXIT_ERROR, GlobalOptions, database_error_line
 
 app = typer.Typer(
     name="ringvault",
@@ -66,4 +66,11 @@ portability.register(app)
 
 
 def main() -> None:
-    app()
+    try:
+        app()
+    except Exception as exc:
+        line = database_error_line(exc)
+        if line is None:
+            raise
+        typer.echo(f"error: {line}", err=True)
+        raise SystemExit(EXIT_ERROR) from None

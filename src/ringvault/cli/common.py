@@ -73,6 +73,24 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+def database_error_line(exc: BaseException) -> str | None:
+    """One line for a failure of the archive database (SQLAlchemy, sqlite3, an unknown schema), else None.
+
+    Checked by module name, so that ``ringvault --help`` never imports SQLAlchemy."""
+    module = type(exc).__module__
+    if module.startswith("ringvault.archive.store") and type(exc).__name__ == "UnknownSchemaError":
+        return str(exc)
+    if not (module.startswith("sqlalchemy") or module == "sqlite3"):
+        return None
+    cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
+    detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    return (
+        f"the archive database failed ({type(cause).__name__}: {detail}); the failed step was rolled back. Check "
+        "the archive's disk space and permissions (or that the file is a ringvault archive), then run the command "
+        "again"
+    )
+
+
 def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
     """Run a coroutine; any RingError becomes one line on stderr and a meaningful exit code."""
     from ringvault.cloud.errors import RingError

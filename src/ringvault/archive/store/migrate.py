@@ -11,7 +11,7 @@ from alembic import command
 from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, create_engine
+from sqlalchemy import Connection, Engine, create_engine
 
 __all__ = [
     "MIGRATIONS_DIR",
@@ -43,24 +43,60 @@ def alembic_config(url: str | None = None) -> Config:
 def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
     engine = create_engine(engine_or_url) if isinstance(engine_or_url, str) else engine_or_url
     try:
-        with engine.begin() as connection:
-            known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-            current = MigrationContext.configure(connection).get_current_heads()
-            unknown = [revision for revision in current if revision not in known]
-            if unknown:
-                raise UnknownSchemaError(
-                    f"the archive database is at schema revision {', '.join(unknown)}, which this version of "
-                    "ringvault does not know; upgrade ringvault to open it"
-                )
-            config = alembic_config()
-            config.attributes["connection"] = connection
-            if action == "upgrade":
-                command.upgrade(config, revision)
-            else:
-                command.downgrade(config, revision)
+        with engine.connect() as connection:
+            sqlite = connection.dialect.name == "sqlite"
+            if sqlite:
+                # SQLite changes a constraint by rebuilding the table (Alembic's batch mode), and DROP TABLE of a
+                # table that others reference fails while foreign keys are enforced. The pragma is a no-op inside a
+                # transaction, so it is set before the migration's transaction begins, on the raw connection.
+                _sqlite_pragma(connection, "foreign_keys=OFF")
+            try:
+                with connection.begin():
+                    _migrate_in_transaction(connection, action, revision)
+                    if sqlite:
+                        _check_foreign_keys(connection)
+            finally:
+                if sqlite:
+                    _sqlite_pragma(connection, "foreign_keys=ON")
     finally:
         if isinstance(engine_or_url, str):
             engine.dispose()
+
+
+def _migrate_in_transaction(connection: Connection, action: str, revision: str) -> None:
+    known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
+    current = MigrationContext.configure(connection).get_current_heads()
+    unknown = [revision for revision in current if revision not in known]
+    if unknown:
+        raise UnknownSchemaError(
+            f"the archive database is at schema revision {', '.join(unknown)}, which this version of "
+            "ringvault does not know; upgrade ringvault to open it"
+        )
+    config = alembic_config()
+    config.attributes["connection"] = connection
+    if action == "upgrade":
+        command.upgrade(config, revision)
+    else:
+        command.downgrade(config, revision)
+
+
+def _sqlite_pragma(connection: Connection, pragma: str) -> None:
+    cursor = connection.connection.cursor()  # the DBAPI connection: no transaction is begun for it
+    try:
+        cursor.execute(f"PRAGMA {pragma}")
+    finally:
+        cursor.close()
+
+
+def _check_foreign_keys(connection: Connection) -> None:
+    """With enforcement off during the migration, make sure it left every reference intact (else roll back)."""
+    broken = connection.exec_driver_sql("PRAGMA foreign_key_check").fetchall()
+    if broken:
+        tables = sorted({str(row[0]) for row in broken})
+        raise RuntimeError(
+            f"the schema migration would leave {len(broken)} broken reference(s) in {', '.join(tables)}; "
+            "it was rolled back and the archive is unchanged"
+        )
 
 
 def migrate(engine_or_url: Engine | str, revision: str = "head") -> None:
