@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 
 from ringvault.archive.store import ArchiveStore, MediaStatus
 from ringvault.archive.store.models import Media
-from ringvault.archive.sync import _fetch_atomically, _Limiter
+from ringvault.archive.sync import ArchiveDiskError, _fetch_atomically, _Limiter
 from ringvault.archive.validate import validate_mp4
 from ringvault.cloud.errors import DeviceNotFoundError
 from ringvault.sim.config import SimConfig
@@ -26,6 +26,7 @@ from tests.archive.sync_helpers import (
     sync_once,
 )
 from tests.cli_fixtures import Invoke
+from tests.disk_helpers import small_disk
 
 S3 = "s3.amazonaws.com"
 HISTORY = "/history"
@@ -293,3 +294,29 @@ async def test_fetch_atomically_leaves_nothing_when_the_fetch_fails(tmp_path: Pa
         await _fetch_atomically(dest, broken)
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
+
+
+def test_a_full_disk_stops_the_sync_in_one_line_and_the_next_run_completes(
+    sim: SimServer, tmp_path: Path, archive: Path
+) -> None:
+    """The recordings' disk fills up mid-sync (a real 160 KiB tmpfs under ``media/``): the run stops at once with
+    one error saying so, marks nothing failed and leaves no partial file; once there is room, the next run archives
+    everything."""
+    expected = sum(len(events) for events in media_events(sim).values())
+    with small_disk(archive / "media", "160k") as grow:
+        with pytest.raises(ArchiveDiskError) as stopped:
+            asyncio.run(sync_once(sim, tmp_path, archive))
+        line = stopped.value.one_line
+        assert "No space left on device" in line and "run `ringvault sync` again" in line
+        with ArchiveStore.open(archive) as store:
+            states = [store.get_event(str(e["id_str"])) for events in media_events(sim).values() for e in events]
+        done = sum(1 for s in states if s is not None and s.media_status is MediaStatus.DONE)
+        assert 0 < done < expected
+        assert all(s is not None and s.media_status in (MediaStatus.DONE, MediaStatus.PENDING) for s in states)
+        assert f"archiving {done} recording(s)" in line
+        assert not [p for p in archive.rglob("*") if ".part-" in p.name]
+
+        grow("64m")
+        summary = asyncio.run(sync_once(sim, tmp_path, archive))
+        assert (summary.downloaded, summary.failed) == (expected - done, 0)
+        _assert_complete(sim, archive)

@@ -33,6 +33,7 @@ from ringvault.portability.notifications import parse_notification
 from ringvault.portability.scopes import DATASETS
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
+from tests.disk_helpers import small_disk
 from tests.portability.flow import (
     CREDENTIALS,
     RECORDS_PER_FILE,
@@ -502,3 +503,30 @@ async def test_an_import_interrupted_mid_file_resumes_without_duplicates(
     assert rows == distinct == sum(expected.values())
     assert operation_count(sim, "createDataQuery") == 1
     assert not [path for path in files_under(archive) if path.name.endswith(".part")]
+
+
+async def test_a_full_disk_stops_the_export_in_one_line_and_the_next_run_resumes(
+    sim: SimServer, config: PortabilityConfig, store: ArchiveStore, archive: Path
+) -> None:
+    """The export's disk fills up (a real 96 KiB tmpfs under ``portability/``): the download fails with one line
+    saying so, no partial file is left, and once there is room the same query resumes and imports every record
+    once."""
+    auth = await authorize(sim, config)
+    grant = grant_of(store, config)
+    with small_disk(archive / "portability", "96k") as grow:
+        async with PortabilityClient(auth) as client:
+            with pytest.raises(e.DownloadWriteError) as full:
+                await importer_for(store, client, grant, archive).export(wait_timeout_s=60)
+        assert "No space left on device" in full.value.one_line and "run the command again" in full.value.one_line
+        (query,) = store.portability.list_queries(grant_id=grant.id)
+        assert query.state in ("notified", "listed")  # kept for the next run, not failed
+        assert not [p for p in (archive / "portability").rglob("*") if p.name.endswith(".part")]
+
+        grow("64m")
+        async with PortabilityClient(auth) as client:
+            result = await importer_for(store, client, grant, archive).export(wait_timeout_s=60)
+    assert result.query_id == query.id and result.state == "imported" and result.resumed
+    expected = expected_counts(sim, query.id)
+    assert store.portability.dataset_counts(grant.id) == expected
+    assert stored_keys(store)[0] == stored_keys(store)[1] == sum(expected.values())
+    assert operation_count(sim, "createDataQuery") == 1

@@ -23,6 +23,7 @@ gets the bytes of each download in flight and a final report when that recording
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -65,9 +66,35 @@ if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.models.events import HistoryItem
 
-__all__ = ["FileProgress", "FileProgressCallback", "SyncOptions", "SyncProgress", "SyncSummary", "run_sync"]
+__all__ = [
+    "ArchiveDiskError",
+    "FileProgress",
+    "FileProgressCallback",
+    "SyncOptions",
+    "SyncProgress",
+    "SyncSummary",
+    "run_sync",
+]
 
 HISTORY_PAGE = 100
+#: errors of the archive's disk itself: retrying another recording cannot help, so the run stops
+_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+class ArchiveDiskError(RingError):
+    """The archive's disk refuses new files (full, over quota, read-only): the sync stops; nothing is marked failed."""
+
+    hint = "Free space (or fix the mount) and run `ringvault sync` again: it continues with what is still pending."
+
+
+def _disk_error(exc: BaseException) -> OSError | None:
+    """The local-disk OSError behind ``exc`` (itself or a cause), if it is one the whole archive suffers from."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 @dataclass
@@ -402,6 +429,11 @@ class _Downloader:
                 await asyncio.sleep(min(wait, remaining))
                 wait = min(wait * 2, 30.0)
             except (RateLimitedError, MediaValidationError, RingError, OSError) as exc:
+                disk = _disk_error(exc)
+                if disk is not None:
+                    raise ArchiveDiskError(
+                        f"cannot write to the archive {self.archive_dir}: {disk.strerror or disk}"
+                    ) from exc
                 if isinstance(exc, RateLimitedError):
                     self.limiter.halve()
                 attempts += 1
@@ -575,7 +607,20 @@ async def _run_sync(
             report("media", done, len(due), event.id)
 
         # Bounded fan-out: the limiter caps concurrent downloads; oldest-first order is kept by task creation order.
-        await asyncio.gather(*(one(dev, event) for dev, event in due))
+        # A full disk stops them all (the task group cancels the others; their events stay pending).
+        try:
+            async with asyncio.TaskGroup() as group:
+                for dev, event in due:
+                    group.create_task(one(dev, event))
+        except BaseExceptionGroup as failed:
+            disk = failed.subgroup(ArchiveDiskError)
+            if disk is None:
+                raise failed.exceptions[0] from None
+            first = disk.exceptions[0]
+            raise ArchiveDiskError(  # counted now that every download in flight has settled
+                f"{first}; the sync stopped after archiving {summary.downloaded} recording(s) in this run, the rest "
+                "stay pending"
+            ) from first.__cause__
         return summary
     finally:
         summary.seconds = time.monotonic() - started

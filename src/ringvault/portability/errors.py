@@ -460,6 +460,12 @@ class DownloadError(PortabilityError):
     hint = "List the query's records again for fresh URLs and retry the download."
 
 
+class DownloadWriteError(DownloadError):
+    """The downloaded bytes could not be written to disk (full disk, quota, permissions, read-only file system)."""
+
+    hint = "Free space on that disk (or fix its permissions) and run the command again; finished files are kept."
+
+
 class DownloadTooLargeError(DownloadError):
     hint = "The service promises files of at most 2 GB; the download was stopped and nothing was kept."
 

@@ -42,6 +42,7 @@ from ringvault.portability.errors import (
     RETRYABLE_STATUSES,
     DownloadError,
     DownloadTooLargeError,
+    DownloadWriteError,
     PortabilityError,
     PortabilityResponseError,
     PortabilityUnreachableError,
@@ -318,9 +319,12 @@ class PortabilityHttp:
         None when the server announces no length; ``written`` goes back to 0 when a download starts over).
         """
         dest = Path(dest)
-        ensure_private_dir(dest.parent)
         what = f"download of {display_url(url)}"
-        fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        try:
+            ensure_private_dir(dest.parent)
+            fd, tmp_name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        except OSError as err:
+            raise DownloadWriteError(f"{what}: cannot write {dest}: {err.strerror or err}") from err
         tmp = Path(tmp_name)
         try:
             with os.fdopen(fd, "wb") as handle:
@@ -334,6 +338,10 @@ class PortabilityHttp:
                 handle.flush()
                 await asyncio.to_thread(os.fsync, handle.fileno())
             os.replace(tmp, dest)
+        except OSError as err:  # httpx's own errors are not OSErrors: this is the local disk
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise DownloadWriteError(f"{what}: cannot write {dest}: {err.strerror or err}") from err
         except BaseException:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
