@@ -180,3 +180,47 @@ def test_an_archive_with_portability_data_is_migrated_with_its_data_and_referenc
         downgrade(store.engine, "0003")  # a refused grant becomes active again for the older schema
     with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
         assert conn.execute("SELECT status FROM portability_grants").fetchall() == [("active",)]
+
+
+def test_records_page_in_stored_order_filter_and_the_cursor_is_a_change_feed(store: ArchiveStore) -> None:
+    from ringvault.archive.store.portability import InvalidRecordCursorError
+
+    dp = store.portability
+    alice = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="alice")
+    bob = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="bob")
+    assert dp.import_records(alice.id, "q-a", hub_records(25)) == 25
+    assert dp.import_records(bob.id, "q-b", hub_records(5)) == 5
+
+    seen: list[str] = []
+    cursor = None
+    while True:
+        page = dp.list_records(grant_ids=[alice.id], limit=10, cursor=cursor)
+        seen += [r.key for r in page.records]
+        assert all(r.grant_id == alice.id and r.query_id == "q-a" for r in page.records)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    assert seen == [f"k{n}" for n in range(25)]  # each once, in the order stored
+    assert len(dp.list_records(limit=100).records) == 30
+    assert dp.list_records(dataset="Ring.Alarm.HubData").records == []
+
+    # since/until on the record's date: k5..k9 (one minute apart from 2025-03-01 00:00)
+    base = datetime(2025, 3, 1, tzinfo=UTC)
+    window = dp.list_records(
+        grant_ids=[alice.id], since=base + timedelta(minutes=5), until=base + timedelta(minutes=10)
+    ).records
+    assert [r.key for r in window] == ["k5", "k6", "k7", "k8", "k9"]
+    assert window[0].data["n"] == 5 and window[0].event_date == base + timedelta(minutes=5)
+
+    # the last page's cursor, kept and asked again later, gives exactly what was imported since
+    last = dp.list_records(grant_ids=[alice.id], limit=1000)
+    assert last.next_cursor is None and dp.list_records(grant_ids=[alice.id], cursor=last.cursor).records == []
+    assert dp.import_records(alice.id, "q-a2", hub_records(30)) == 5  # k25..k29 are new, the rest known
+    fresh = dp.list_records(grant_ids=[alice.id], cursor=last.cursor)
+    assert [r.key for r in fresh.records] == [f"k{n}" for n in range(25, 30)]
+
+    for bad in ("nonsense!", "cjFh", "eDEy"):  # not base64, "r1a", "x12"
+        with pytest.raises(InvalidRecordCursorError):
+            dp.list_records(cursor=bad)
+    with pytest.raises(ValueError):
+        dp.list_records(limit=0)

@@ -24,7 +24,14 @@ from rich.progress import Progress
 from typer.testing import Result
 
 from ringvault.archive.store import ArchiveStore
-from ringvault.cli.common import EXIT_AUTH, EXIT_ERROR, EXIT_NOT_FOUND, EXIT_RATE_LIMITED, EXIT_UNREACHABLE
+from ringvault.cli.common import (
+    EXIT_AUTH,
+    EXIT_ERROR,
+    EXIT_NOT_FOUND,
+    EXIT_RATE_LIMITED,
+    EXIT_UNREACHABLE,
+    EXIT_USAGE,
+)
 from ringvault.cli.portability import _TtyDisplay, portability_exit_code
 from ringvault.portability import errors as e
 from ringvault.portability.importer import ExportCanceledError, ImportProgress, record_notification
@@ -131,6 +138,22 @@ def test_login_export_status_the_whole_flow(
     assert f"export {query.id}: imported (COMPLETED)" in status.stdout
     for name, count in expected.items():
         assert any(line.split() == [name, str(count)] for line in status.stdout.splitlines())
+
+    # every record back out as JSON Lines, each once; filters by data set and date
+    dumped = invoke("portability", "records")
+    assert dumped.exit_code == 0, dumped.output
+    lines = [json.loads(line) for line in dumped.stdout.splitlines()]
+    assert len(lines) == sum(expected.values())
+    assert len({(r["dataset"], r["key"]) for r in lines}) == len(lines)
+    assert {r["customer"] for r in lines} == {"default"} and {r["dataset"] for r in lines} == set(expected)
+    history = invoke("portability", "records", "--dataset", "Ring.Alarm.HistoryLog", "--limit", "3")
+    assert [json.loads(line)["dataset"] for line in history.stdout.splitlines()] == ["Ring.Alarm.HistoryLog"] * 3
+    dated = sorted(r["event_date"] for r in lines if r["dataset"] == "Ring.EventManager.Events")
+    middle = dated[len(dated) // 2]
+    later = invoke("portability", "records", "--dataset", "Ring.EventManager.Events", "--since", middle)
+    assert len(later.stdout.splitlines()) == sum(1 for d in dated if d >= middle)
+    refused = invoke("portability", "records", "--dataset", "Ring.Nope")
+    assert refused.exit_code == EXIT_USAGE and "portability scopes" in error_lines(refused)[0]
 
 
 def test_login_canceled_at_consent_exits_3_with_one_line(

@@ -113,6 +113,31 @@ def test_a_connected_customer_is_imported_when_the_simulator_notifies_the_server
     assert sum(1 for n in expected.values() if n) >= 12  # the seeded account has cameras, alarm and lights
     assert alice["status"] == "active" and alice["authorized"] is True and alice["working"] is None
 
+    # the imported records, read back through the API page by page; the last cursor is a change feed
+    with server.client() as client:
+        keys: list[tuple[str, str]] = []
+        params: dict[str, Any] = {"customer": "alice", "limit": 250}
+        while True:
+            page = client.get("/portability/records", params=params).json()
+            keys += [(r["dataset"], r["key"]) for r in page["records"]]
+            assert all(r["customer"] == "alice" and r["query_id"] == query["id"] for r in page["records"])
+            if page["next_cursor"] is None:
+                break
+            params["cursor"] = page["next_cursor"]
+        assert len(keys) == len(set(keys)) == alice["records"]
+        assert client.get("/portability/records", params={"cursor": page["cursor"]}).json()["records"] == []
+        one_set = client.get("/portability/records", params={"dataset": "Ring.RingDeviceRegistry.Device"}).json()
+        assert len(one_set["records"]) == expected["Ring.RingDeviceRegistry.Device"] > 0
+        assert all("deviceId" in r["data"] for r in one_set["records"])
+        listed = {d["name"]: d["records"] for d in client.get("/portability/datasets").json()["datasets"]}
+        assert set(listed) == set(DATASETS) and listed == {name: expected.get(name, 0) for name in DATASETS}
+        for bad, status in (
+            ({"dataset": "Ring.Nope"}, 400), ({"cursor": "%%%"}, 400), ({"since": "last week"}, 400),
+            ({"customer": "nobody"}, 404), ({"limit": 0}, 400),
+        ):  # fmt: skip
+            answer = client.get("/portability/records", params=bad)
+            assert answer.status_code == status, (bad, answer.text)
+
     # a repeated notification (SNS delivers at least once) changes nothing
     with server.client() as client:
         again = client.post("/portability/notifications/v1", content=envelope(query["id"]), headers=SNS_HEADERS)
@@ -405,6 +430,8 @@ def test_with_an_api_key_the_public_paths_stay_open_and_the_status_is_guarded(
     with server.client() as client:
         assert client.get("/portability/customers").status_code == 401
         assert client.get(f"/portability/queries/{uuid.uuid4()}").status_code == 401
+        assert client.get("/portability/records").status_code == 401  # customers' data: never without the key
+        assert client.get("/portability/datasets").status_code == 401
         unknown = client.post("/portability/notifications/v1", content=envelope(str(uuid.uuid4())))
         assert unknown.status_code == 404  # reached without the key, and refused for what it says
         connect_answer = client.get("/portability/connect")

@@ -1,4 +1,4 @@
-"""``ringvault portability ...``: Ring's Data Portability API for one customer — login, export, status, scopes.
+"""``ringvault portability ...``: Ring's Data Portability API for one customer — login, export, status, records, scopes.
 
 Everything heavy (httpx, pydantic, the archive) is imported inside the commands, so ``ringvault --help`` stays light.
 The app's client id, secret and redirect URI come from ``RINGVAULT_PORTABILITY_*`` (see
@@ -448,6 +448,61 @@ def status(
                 for name, count in sorted(counts.items()):
                     typer.echo(f"    {name:<{width}}  {count:>9}")
     typer.echo(f"database: {archive_dir / DB_FILENAME}")
+
+
+@portability_app.command("records")
+def records(
+    archive: ArchiveOption = None,
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only this data set (see `ringvault portability scopes`).")
+    ] = None,
+    customer: Annotated[str | None, typer.Option("--customer", help="Only this customer (default: all).")] = None,
+    since: Annotated[
+        str | None, typer.Option("--since", help="Records dated from then on: YYYY-MM-DD or ISO date-time.")
+    ] = None,
+    until: Annotated[
+        str | None, typer.Option("--until", help="Records dated before then (YYYY-MM-DD: that whole day included).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many records.")] = None,
+) -> None:
+    """Print the imported records as JSON Lines (one object per line, oldest import first), for jq and scripts."""
+    import json
+
+    from ringvault.archive.dates import parse_when
+    from ringvault.archive.store import DB_FILENAME, ArchiveStore
+    from ringvault.portability.scopes import DATASETS
+
+    if dataset is not None and dataset not in DATASETS:
+        fail(f"--dataset: unknown data set {dataset!r}; `ringvault portability scopes` lists them", code=EXIT_USAGE)
+    try:
+        start = parse_when(since) if since else None
+        end = parse_when(until, end=True) if until else None
+    except ValueError as exc:
+        fail(f"--since/--until: {exc}", code=EXIT_USAGE)
+    archive_dir = _archive_dir(archive)
+    if not (archive_dir / DB_FILENAME).exists():
+        fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
+    with ArchiveStore.open(archive_dir) as store:
+        dp = store.portability
+        grants = {g.id: g for g in dp.list_grants() if customer is None or g.customer == customer}
+        if customer is not None and not grants:
+            fail(f"--customer: no customer {customer!r} in {archive_dir}", code=EXIT_NOT_FOUND)
+        left, cursor = limit, None
+        while left is None or left > 0:
+            size = 500 if left is None else min(500, left)
+            page = dp.list_records(grant_ids=grants, dataset=dataset, since=start, until=end, limit=size, cursor=cursor)
+            for r in page.records:
+                line = {
+                    "customer": grants[r.grant_id].customer, "brand": grants[r.grant_id].brand,
+                    "dataset": r.dataset, "key": r.key,
+                    "event_date": r.event_date.isoformat() if r.event_date else None, "data": r.data,
+                }  # fmt: skip
+                typer.echo(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+            if left is not None:
+                left -= len(page.records)
+            if page.next_cursor is None:
+                break
+            cursor = page.next_cursor
 
 
 _GRANT_NOTES = {

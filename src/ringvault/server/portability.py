@@ -18,7 +18,8 @@ Public (no API key: Ring and customers' browsers cannot send it; see ``security.
 
 With the API key (when one is set): ``GET /portability/customers``, ``GET /portability/queries/{id}``,
 ``POST /portability/customers/{customer}/export``, ``POST /portability/queries/{id}/import``,
-``GET /portability/subscriptions``.
+``GET /portability/subscriptions``, ``GET /portability/records`` (the imported records, paged; its cursor doubles as a
+change feed) and ``GET /portability/datasets``.
 
 Without an app configured (client id, secret, redirect URI) every route answers 503 saying what to set.
 """
@@ -28,11 +29,14 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
+from ringvault.archive.dates import parse_when
+from ringvault.archive.store.portability import InvalidRecordCursorError
 from ringvault.portability.config import CLIENT_ID_ENV, CLIENT_SECRET_ENV, REDIRECT_URI_ENV
 from ringvault.portability.endpoints import check_brand, check_region
 from ringvault.portability.errors import (
@@ -47,6 +51,7 @@ from ringvault.portability.notifications import (
     SubscriptionConfirmation,
     parse_notification,
 )
+from ringvault.portability.scopes import DATASETS
 from ringvault.server.portability_hub import LoginError, PortabilityHub, UnknownQueryError
 from ringvault.server.schemas import ErrorOut
 
@@ -61,11 +66,21 @@ NOT_CONFIGURED = (
     f"{REDIRECT_URI_ENV} and restart `ringvault serve`"
 )
 NO_STORE = {"Cache-Control": "no-store"}
+MAX_RECORDS_LIMIT = 1000
 ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorOut},
     404: {"model": ErrorOut},
     503: {"model": ErrorOut, "description": "Data Portability is not configured"},
 }
+
+
+def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    if value is None or not value.strip():
+        return None
+    try:
+        return parse_when(value, end=end)
+    except ValueError as exc:
+        raise HTTPException(400, f"{name} {exc}") from None
 
 
 def _hub(request: Request) -> PortabilityHub:
@@ -252,6 +267,58 @@ async def resume(request: Request, query_id: str) -> Any:
             f"{detail['customer']}/export starts a new export",
         )
     return JSONResponse({"query_id": query.id, "state": query.state, "resumed": True}, status_code=202)
+
+
+@router.get("/records", responses=ERRORS)
+def records(
+    request: Request,
+    customer: Annotated[str | None, Query(description="one customer (default: every customer of this app)")] = None,
+    dataset: Annotated[str | None, Query(description="a data set, e.g. Ring.Alarm.HistoryLog")] = None,
+    since: Annotated[str | None, Query(description="YYYY-MM-DD or ISO date-time of the record (inclusive)")] = None,
+    until: Annotated[str | None, Query(description="YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
+    limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_LIMIT)] = 100,
+    cursor: Annotated[str | None, Query(description="next_cursor (or cursor) of an earlier page")] = None,
+) -> Any:
+    """Imported records in the order they were stored, one page at a time. Keep the last page's ``cursor`` and
+    ask again later with it: you get exactly the records imported since (a change feed)."""
+    hub = _hub(request)
+    if dataset is not None and dataset not in DATASETS:
+        raise HTTPException(400, f"unknown data set {dataset!r}; GET /portability/datasets lists the 15 names")
+    grants = {g.id: g for g in hub.store.portability.list_grants() if g.client_id == hub.config.credentials.client_id}
+    if customer is not None:
+        grant = hub.grant_of(customer)
+        if grant is None:
+            raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
+        grants = {grant.id: grant}
+    try:
+        page = hub.store.portability.list_records(
+            grant_ids=grants, dataset=dataset, since=_when(since, "since"), until=_when(until, "until", end=True),
+            limit=limit, cursor=cursor or None,
+        )  # fmt: skip
+    except InvalidRecordCursorError:
+        raise HTTPException(400, "invalid cursor: pass the cursor of a previous page unchanged") from None
+    out = [
+        {
+            "customer": grants[r.grant_id].customer, "dataset": r.dataset, "key": r.key,
+            "event_date": r.event_date.isoformat() if r.event_date else None, "query_id": r.query_id,
+            "imported_at": r.imported_at.isoformat(), "data": r.data,
+        }
+        for r in page.records
+    ]  # fmt: skip
+    return {"records": out, "next_cursor": page.next_cursor, "cursor": page.cursor}
+
+
+@router.get("/datasets", responses=ERRORS)
+def datasets(request: Request) -> Any:
+    """The 15 data sets of the data-portability scope: name, description, and records imported of each."""
+    hub = _hub(request)
+    counts = hub.store.portability.dataset_counts()
+    return {
+        "datasets": [
+            {"name": name, "description": model.DESCRIPTION, "records": counts.get(name, 0)}
+            for name, model in DATASETS.items()
+        ]
+    }
 
 
 @router.get("/subscriptions", responses=ERRORS)

@@ -8,6 +8,8 @@ or two overlapping queries, stores each record once.
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -32,9 +34,12 @@ __all__ = [
     "FINAL_QUERY_STATES",
     "GrantRow",
     "ImportRecord",
+    "InvalidRecordCursorError",
     "PortabilityStore",
     "QueryFileRow",
     "QueryRow",
+    "RecordPage",
+    "RecordRow",
 ]
 
 #: States after which nothing more happens to a query (``failed`` can still be resumed explicitly).
@@ -53,6 +58,33 @@ class GrantRow:
     created_at: datetime
     #: when the grant last changed (its status, or a new login)
     updated_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordRow:
+    """One imported record: ``data`` is the record as Ring exported it."""
+
+    id: int
+    grant_id: int
+    dataset: str
+    key: str
+    event_date: datetime | None
+    data: dict[str, Any]
+    query_id: str | None
+    imported_at: datetime
+
+
+@dataclass(frozen=True)
+class RecordPage:
+    records: list[RecordRow]
+    #: the cursor of the next page; None on the last one
+    next_cursor: str | None
+    #: the position this page reached (keep it to ask later for what is new)
+    cursor: str
+
+
+class InvalidRecordCursorError(ValueError):
+    """A cursor that ``list_records`` did not produce."""
 
 
 @dataclass(frozen=True)
@@ -272,6 +304,46 @@ class PortabilityStore:
                 inserted += len(session.execute(stmt.returning(table.c.id), list(rows.values())).all())
         return inserted
 
+    def list_records(
+        self,
+        *,
+        grant_ids: Iterable[int] | None = None,
+        dataset: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        limit: int = 100,
+        cursor: str | None = None,
+    ) -> RecordPage:
+        """A page of imported records in the order they were stored (``since`` inclusive and ``until`` exclusive
+        on the record's own date; records without one are left out when either is given).
+
+        Keyset pagination on the row id: pass ``next_cursor`` for the next page. Records imported later always come
+        after every page already read, so keeping the last cursor and asking again returns exactly what is new —
+        a change feed. ``next_cursor`` is ``None`` on the last page; ``cursor`` (the position reached) is set on
+        every page, also an empty one."""
+        if limit < 1:
+            raise ValueError("limit must be at least 1")
+        after = _decode_record_cursor(cursor) if cursor else 0
+        conditions = [PortabilityRecord.id > after]
+        if grant_ids is not None:
+            conditions.append(PortabilityRecord.grant_id.in_(list(grant_ids)))
+        if dataset is not None:
+            conditions.append(PortabilityRecord.dataset == dataset)
+        if since is not None:
+            conditions.append(PortabilityRecord.event_date >= since)
+        if until is not None:
+            conditions.append(PortabilityRecord.event_date < until)
+        stmt = select(PortabilityRecord).where(*conditions).order_by(PortabilityRecord.id).limit(limit + 1)
+        with self._store._read() as session:
+            rows = session.scalars(stmt).all()
+            records = [_record_out(row) for row in rows[:limit]]
+        last = records[-1].id if records else after
+        return RecordPage(
+            records=records,
+            next_cursor=_encode_record_cursor(last) if len(rows) > limit else None,
+            cursor=_encode_record_cursor(last),
+        )
+
     def dataset_counts(self, grant_id: int | None = None) -> dict[str, int]:
         """Records stored per data set (for one grant, or all)."""
         stmt = select(PortabilityRecord.dataset, func.count()).group_by(PortabilityRecord.dataset)
@@ -315,3 +387,24 @@ def _file_out(row: PortabilityFile) -> QueryFileRow:
         id=row.id, query_id=row.query_id, ordinal=row.ordinal, dataset=row.dataset, path=row.path, bytes=row.bytes,
         sha256=row.sha256, state=row.state, records=row.records, error=row.error,
     )  # fmt: skip
+
+
+def _record_out(row: PortabilityRecord) -> RecordRow:
+    return RecordRow(
+        id=row.id, grant_id=row.grant_id, dataset=row.dataset, key=row.record_key, event_date=row.event_date,
+        data=row.data, query_id=row.query_id, imported_at=row.imported_at,
+    )  # fmt: skip
+
+
+def _encode_record_cursor(row_id: int) -> str:
+    return base64.urlsafe_b64encode(f"r{row_id}".encode()).decode().rstrip("=")
+
+
+def _decode_record_cursor(cursor: str) -> int:
+    try:
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, ValueError) as exc:
+        raise InvalidRecordCursorError(f"invalid cursor {cursor!r}") from exc
+    if not (text.startswith("r") and text[1:].isdigit()):
+        raise InvalidRecordCursorError(f"invalid cursor {cursor!r}")
+    return int(text[1:])
