@@ -52,7 +52,8 @@ def _ctx(request: Request) -> ServerContext:
     return ctx
 
 
-def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+def when_param(value: str | None, name: str, *, end: bool = False) -> datetime | None:
+    """A ``since``/``until`` query parameter as an aware datetime (None when empty); a bad one is a 400."""
     if value is None or not value.strip():
         return None
     try:
@@ -62,8 +63,8 @@ def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None
 
 
 def _sync_options(ctx: ServerContext, body: SyncRequest) -> SyncOptions:
-    since = _when(body.since, "since")
-    until = _when(body.until, "until", end=True)
+    since = when_param(body.since, "since")
+    until = when_param(body.until, "until", end=True)
     if since is not None and until is not None and since >= until:
         raise HTTPException(400, "since must be before until")
     return dataclasses.replace(
@@ -153,8 +154,8 @@ def list_events(
     device_id = _device_id(ctx, device) if device else None
     try:
         page = ctx.store.query_events(
-            device_id=device_id, kind=kind or None, since=_when(since, "since"), until=_when(until, "until", end=True),
-            limit=limit, cursor=cursor or None,
+            device_id=device_id, kind=kind or None, since=when_param(since, "since"),
+            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None,
         )  # fmt: skip
     except InvalidCursorError:
         raise HTTPException(400, "invalid cursor: pass the next_cursor of a previous page unchanged") from None

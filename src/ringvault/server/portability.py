@@ -29,13 +29,11 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
 
-from ringvault.archive.dates import parse_when
 from ringvault.archive.store.portability import InvalidRecordCursorError
 from ringvault.portability.config import CLIENT_ID_ENV, CLIENT_SECRET_ENV, REDIRECT_URI_ENV
 from ringvault.portability.endpoints import check_brand, check_region
@@ -52,6 +50,7 @@ from ringvault.portability.notifications import (
     parse_notification,
 )
 from ringvault.portability.scopes import DATASETS
+from ringvault.server.api import when_param
 from ringvault.server.portability_hub import LoginError, PortabilityHub, UnknownQueryError
 from ringvault.server.schemas import ErrorOut
 
@@ -72,15 +71,6 @@ ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorOut},
     503: {"model": ErrorOut, "description": "Data Portability is not configured"},
 }
-
-
-def _when(value: str | None, name: str, *, end: bool = False) -> datetime | None:
-    if value is None or not value.strip():
-        return None
-    try:
-        return parse_when(value, end=end)
-    except ValueError as exc:
-        raise HTTPException(400, f"{name} {exc}") from None
 
 
 def _hub(request: Request) -> PortabilityHub:
@@ -292,8 +282,8 @@ def records(
         grants = {grant.id: grant}
     try:
         page = hub.store.portability.list_records(
-            grant_ids=grants, dataset=dataset, since=_when(since, "since"), until=_when(until, "until", end=True),
-            limit=limit, cursor=cursor or None,
+            grant_ids=grants, dataset=dataset, since=when_param(since, "since"),
+            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None,
         )  # fmt: skip
     except InvalidRecordCursorError:
         raise HTTPException(400, "invalid cursor: pass the cursor of a previous page unchanged") from None
