@@ -23,6 +23,7 @@ gets the bytes of each download in flight and a final report when that recording
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import errno
 import time
 from collections.abc import Awaitable, Callable, Sequence
@@ -373,7 +374,15 @@ async def _fetch_atomically(
     except BaseException:
         part.abort()
         raise
-    return await asyncio.to_thread(part.commit)
+    # A thread cannot be stopped: when this task is cancelled (another download met a full disk, Ctrl-C), wait for
+    # the commit to settle (renamed into place, or removed) so that no temporary file outlives the task.
+    commit = asyncio.ensure_future(asyncio.to_thread(part.commit))
+    try:
+        return await asyncio.shield(commit)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await commit
+        raise
 
 
 class _Downloader:

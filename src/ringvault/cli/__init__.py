@@ -9,7 +9,7 @@ import typer
 
 from ringvault import __version__
 from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync
-from ringvault.cli.common import EXIT_ERROR, GlobalOptions, database_error_line
+from ringvault.cli.common import EXIT_ERROR, GlobalOptions, database_error_line, disk_error_line
 
 app = typer.Typer(
     name="ringvault",
@@ -69,7 +69,7 @@ def main() -> None:
     try:
         app()
     except Exception as exc:
-        line = database_error_line(exc)
+        line = database_error_line(exc) or disk_error_line(exc)
         if line is None:
             raise
         typer.echo(f"error: {line}", err=True)

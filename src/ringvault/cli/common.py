@@ -73,6 +73,19 @@ def exit_code_for(exc: BaseException) -> int:
     return EXIT_ERROR
 
 
+def disk_error_line(exc: BaseException) -> str | None:
+    """One line for a local disk that refuses writes (full, over quota, read-only) anywhere in a command."""
+    import errno
+
+    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+        return None
+    where = f" writing {exc.filename}" if exc.filename else ""
+    return (
+        f"{exc.strerror or exc}{where}; what was finished is kept. Free space (or fix the mount) and run the command "
+        "again: it continues where it stopped"
+    )
+
+
 def database_error_line(exc: BaseException) -> str | None:
     """One line for a failure of the archive database (SQLAlchemy, sqlite3, an unknown schema), else None.
 

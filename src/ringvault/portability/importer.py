@@ -81,6 +81,7 @@ import filelock
 from ringvault.portability.errors import (
     AccessDeniedError,
     AccessTimeElapsedError,
+    DownloadWriteError,
     InvalidGrantError,
     PortabilityError,
     PortabilityResponseError,
@@ -694,6 +695,10 @@ class PortabilityImporter:
                     await self._download_one(query_id, folder, ordinal, record, schemas, run)
                 except PresignedUrlExpiredError:
                     expired.append(ordinal)
+                except OSError as err:  # this machine's disk (a schema copied or renamed): full, read-only, ...
+                    raise DownloadWriteError(
+                        f"cannot write the files of export {query_id} in {folder}: {err.strerror or err}"
+                    ) from err
 
         try:
             async with asyncio.TaskGroup() as group:
