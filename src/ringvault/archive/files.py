@@ -17,6 +17,7 @@ or with the handle: ``with AtomicFile(dest) as part: part.file.write(data)``.
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import json
 import math
@@ -34,12 +35,14 @@ from ringvault.archive.validate import MediaCheck, Validator, validate_json, val
 from ringvault.cloud.tokens import fsync_dir
 
 __all__ = [
+    "DISK_REFUSAL_ERRNOS",
     "PART_MARKER",
     "AtomicFile",
     "MediaValidationError",
     "WriteResult",
     "atomic_write_bytes",
     "cleanup_partials",
+    "disk_refusal",
     "is_partial_name",
     "iso_utc",
     "sha256_file",
@@ -78,6 +81,20 @@ class WriteResult:
 def is_partial_name(name: str) -> bool:
     """Whether ``name`` is one of our temporary file names (``.{name}.part-{random}``)."""
     return name.startswith(".") and PART_MARKER in name
+
+
+#: a disk that refuses every write (full, over quota, read-only): retrying another file cannot help
+DISK_REFUSAL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
+
+
+def disk_refusal(exc: BaseException) -> OSError | None:
+    """The OSError behind ``exc`` (itself or a cause) saying the local disk refuses writes, if there is one."""
+    seen: BaseException | None = exc
+    while seen is not None:
+        if isinstance(seen, OSError) and seen.errno in DISK_REFUSAL_ERRNOS:
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
 
 
 def sha256_file(path: str | Path) -> str:

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import errno
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from ringvault.archive.files import (
     ValidateOption,
     WriteResult,
     cleanup_partials,
+    disk_refusal,
     write_sidecar,
 )
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
@@ -78,24 +78,12 @@ __all__ = [
 ]
 
 HISTORY_PAGE = 100
-#: errors of the archive's disk itself: retrying another recording cannot help, so the run stops
-_DISK_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS})
 
 
 class ArchiveDiskError(RingError):
     """The archive's disk refuses new files (full, over quota, read-only): the sync stops; nothing is marked failed."""
 
     hint = "Free space (or fix the mount) and run `ringvault sync` again: it continues with what is still pending."
-
-
-def _disk_error(exc: BaseException) -> OSError | None:
-    """The local-disk OSError behind ``exc`` (itself or a cause), if it is one the whole archive suffers from."""
-    seen: BaseException | None = exc
-    while seen is not None:
-        if isinstance(seen, OSError) and seen.errno in _DISK_ERRNOS:
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
 
 
 @dataclass
@@ -438,7 +426,7 @@ class _Downloader:
                 await asyncio.sleep(min(wait, remaining))
                 wait = min(wait * 2, 30.0)
             except (RateLimitedError, MediaValidationError, RingError, OSError) as exc:
-                disk = _disk_error(exc)
+                disk = disk_refusal(exc)
                 if disk is not None:
                     raise ArchiveDiskError(
                         f"cannot write to the archive {self.archive_dir}: {disk.strerror or disk}"

@@ -75,9 +75,11 @@ def exit_code_for(exc: BaseException) -> int:
 
 def disk_error_line(exc: BaseException) -> str | None:
     """One line for a local disk that refuses writes (full, over quota, read-only) anywhere in a command."""
-    import errno
+    if not isinstance(exc, OSError):
+        return None
+    from ringvault.archive.files import DISK_REFUSAL_ERRNOS  # only once a command has failed: --help stays light
 
-    if not isinstance(exc, OSError) or exc.errno not in (errno.ENOSPC, errno.EDQUOT, errno.EROFS):
+    if exc.errno not in DISK_REFUSAL_ERRNOS:
         return None
     where = f" writing {exc.filename}" if exc.filename else ""
     return (

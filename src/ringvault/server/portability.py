@@ -274,12 +274,14 @@ def records(
     hub = _hub(request)
     if dataset is not None and dataset not in DATASETS:
         raise HTTPException(400, f"unknown data set {dataset!r}; GET /portability/datasets lists the 15 names")
-    grants = {g.id: g for g in hub.store.portability.list_grants() if g.client_id == hub.config.credentials.client_id}
-    if customer is not None:
-        grant = hub.grant_of(customer)
-        if grant is None:
-            raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
-        grants = {grant.id: grant}
+    client_id = hub.config.credentials.client_id
+    grants = {
+        g.id: g
+        for g in hub.store.portability.list_grants()
+        if g.client_id == client_id and customer in (None, g.customer)
+    }
+    if customer is not None and not grants:
+        raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
     try:
         page = hub.store.portability.list_records(
             grant_ids=grants, dataset=dataset, since=when_param(since, "since"),

@@ -52,8 +52,8 @@ def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
                 _sqlite_pragma(connection, "foreign_keys=OFF")
             try:
                 with connection.begin():
-                    _migrate_in_transaction(connection, action, revision)
-                    if sqlite:
+                    changed = _migrate_in_transaction(connection, action, revision)
+                    if sqlite and changed:  # a full scan: not on every open of an archive already at head
                         _check_foreign_keys(connection)
             finally:
                 if sqlite:
@@ -63,9 +63,11 @@ def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
             engine.dispose()
 
 
-def _migrate_in_transaction(connection: Connection, action: str, revision: str) -> None:
+def _migrate_in_transaction(connection: Connection, action: str, revision: str) -> bool:
+    """Run the migration; whether it changed the schema revision."""
     known = {script.revision for script in ScriptDirectory.from_config(alembic_config()).walk_revisions()}
-    current = MigrationContext.configure(connection).get_current_heads()
+    context = MigrationContext.configure(connection)
+    current = context.get_current_heads()
     unknown = [revision for revision in current if revision not in known]
     if unknown:
         raise UnknownSchemaError(
@@ -78,6 +80,7 @@ def _migrate_in_transaction(connection: Connection, action: str, revision: str) 
         command.upgrade(config, revision)
     else:
         command.downgrade(config, revision)
+    return context.get_current_heads() != current
 
 
 def _sqlite_pragma(connection: Connection, pragma: str) -> None:
