@@ -86,7 +86,8 @@ def browser(dp_env: SimServer, monkeypatch: pytest.MonkeyPatch) -> ConsentingBro
 
 
 def error_lines(result: Result) -> list[str]:
-    return [line for line in result.stderr.splitlines() if line.strip()]
+    """stderr without blank lines and without the logged ``warning:`` lines (retries) that precede an error."""
+    return [line for line in result.stderr.splitlines() if line.strip() and not line.startswith("warning: ")]
 
 
 def login(invoke: Invoke, browser: ConsentingBrowser, *args: str) -> Result:

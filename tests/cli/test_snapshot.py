@@ -13,6 +13,7 @@ from PIL import Image
 
 from ringvault.archive.snapshots import FolderSink, take_snapshot
 from ringvault.archive.store import ArchiveStore
+from ringvault.cli.common import EXIT_ERROR, EXIT_PARTIAL
 from ringvault.cloud.camera import Snapshot
 from ringvault.sim.server import SimServer
 from tests.cli_fixtures import Invoke
@@ -80,7 +81,10 @@ def test_all_into_archive_reports_cameras_that_cannot(
     archive = tmp_path / "archive"
 
     result = invoke("snapshot", "--all", "--archive", str(archive))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_PARTIAL, result.output  # two cameras failed, the others were kept
+    assert (
+        result.stderr.strip().splitlines()[-1] == f"error: 2 of {len(cameras)} snapshots failed; the others were kept"
+    )
     assert f"{offline['name']}: failed:" in result.output
     assert "offline" in result.output
     assert f"{motion_off['name']}: failed:" in result.output
@@ -88,8 +92,8 @@ def test_all_into_archive_reports_cameras_that_cannot(
     world = httpx.get(f"{cloud_env.url}/_sim/world", timeout=10).json()
     onvif = [d for d in world["devices"] if d["kind"] == "onvif_camera"]
     assert onvif, "the simulated world has a third-party camera"
-    for camera in onvif:  # --all includes it; its failure says why, not "check the id"
-        assert f"{camera['name']}: failed: Ring serves no snapshots for third-party (ONVIF) cameras" in result.output
+    for camera in onvif:  # --all includes it and says why it has no snapshot; no failure that a re-run could fix
+        assert f"{camera['name']}: skipped: Ring serves no snapshots for third-party (ONVIF) cameras" in result.output
 
     able = [c for c in cameras if c["id"] not in (offline["id"], motion_off["id"])]
     jpegs = sorted(archive.rglob("*.jpg"))
@@ -105,13 +109,13 @@ def test_all_into_archive_reports_cameras_that_cannot(
 
     # A forced capture lands after the first answer, so the next run may keep one newer image per camera; a run after
     # that (no new capture) keeps nothing new: an unchanged capture time is never saved twice.
-    assert invoke("snapshot", "--all", "--archive", str(archive), "--no-force").exit_code == 0
+    assert invoke("snapshot", "--all", "--archive", str(archive), "--no-force").exit_code == EXIT_PARTIAL
     files_before = sorted(archive.rglob("*.jpg"))
     with ArchiveStore.open(archive) as store:
         media_before = store.counts().media
     assert media_before == len(files_before) <= 2 * len(able)
     again = invoke("snapshot", "--all", "--archive", str(archive), "--no-force")
-    assert again.exit_code == 0, again.output
+    assert again.exit_code == EXIT_PARTIAL, again.output  # the offline and motion-off cameras still fail
     assert "unchanged" in again.output
     assert sorted(archive.rglob("*.jpg")) == files_before
     with ArchiveStore.open(archive) as store:
@@ -124,9 +128,22 @@ def test_every_camera_failing_exits_non_zero(
     camera = _wired(_cameras(cloud_env))
     _patch(cloud_env, camera["id"], {"offline": True})
     result = invoke("snapshot", str(camera["id"]), "--out", str(tmp_path / "o"))
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == EXIT_ERROR, result.output
     assert "offline" in result.output
+    assert result.stderr.strip().splitlines()[-1] == "error: 1 snapshot failed; nothing was kept"
     assert not list((tmp_path / "o").glob("*.jpg")) if (tmp_path / "o").exists() else True
+
+
+def test_a_third_party_camera_asked_for_by_name_is_a_failure(
+    invoke: Invoke, logged_in: Path, cloud_env: SimServer, tmp_path: Path
+) -> None:
+    world = httpx.get(f"{cloud_env.url}/_sim/world", timeout=10).json()
+    onvif = next(d for d in world["devices"] if d["kind"] == "onvif_camera")
+    camera = _wired(_cameras(cloud_env))
+    result = invoke("snapshot", str(onvif["id"]), str(camera["id"]), "--out", str(tmp_path / "o"))
+    assert result.exit_code == EXIT_PARTIAL, result.output
+    assert f"{onvif['name']}: failed: Ring serves no snapshots for third-party (ONVIF) cameras" in result.stderr
+    assert len(list((tmp_path / "o").glob("*.jpg"))) == 1
 
 
 def test_every_does_not_save_an_unchanged_image_twice(
@@ -160,9 +177,10 @@ def test_not_a_camera_is_reported_and_the_run_continues(
     camera = _wired(_cameras(cloud_env))
     out = tmp_path / "mixed"
     result = invoke("snapshot", str(chime["id"]), str(camera["id"]), "--out", str(out))
-    assert result.exit_code == 0, result.output
+    assert result.exit_code == EXIT_PARTIAL, result.output
     assert f"{chime['name']}: failed:" in result.output
     assert "not a camera" in result.output
+    assert result.stderr.strip().splitlines()[-1] == "error: 1 of 2 snapshots failed; the others were kept"
     assert len(list(out.glob("*.jpg"))) == 1
 
 

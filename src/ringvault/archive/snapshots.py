@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Literal, Protocol
 
 from ringvault.archive.files import MediaValidationError, WriteResult, atomic_write_bytes
+from ringvault.archive.ids import UnstorableIdError, fits_archive, unstorable_reason
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
 from ringvault.archive.validate import sniff_error_body
 
@@ -104,6 +105,8 @@ class ArchiveSink:
         )
 
     def destination(self, camera: RingCamera, captured_at: datetime) -> Path:
+        if not fits_archive(camera.id):  # refused before anything is written (a failed outcome, not a crash)
+            raise UnstorableIdError(unstorable_reason(camera.id))
         return ensure_inside(self.root, self.layout.snapshot_path(self._ref(camera), captured_at))
 
     def _ensure_device(self, camera: RingCamera) -> None:
@@ -163,7 +166,7 @@ def _fatal(exc: BaseException) -> bool:
     """Errors that another attempt will not fix (offline, motion off, not a camera, login)."""
     from ringvault.cloud.errors import AuthenticationError, CapabilityError, DeviceOfflineError
 
-    return isinstance(exc, CapabilityError | DeviceOfflineError | AuthenticationError)
+    return isinstance(exc, CapabilityError | DeviceOfflineError | AuthenticationError | UnstorableIdError)
 
 
 #: Third-party cameras shown in the Ring app (``other`` family); Ring stores no snapshots or history for them.

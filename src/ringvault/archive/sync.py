@@ -40,6 +40,7 @@ from ringvault.archive.files import (
     disk_refusal,
     write_sidecar,
 )
+from ringvault.archive.ids import fits_archive, unstorable_device_line
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
 from ringvault.archive.sidecar import SidecarEvent, build_sidecar
 from ringvault.archive.store import (
@@ -254,13 +255,18 @@ def _select(devices: list[_Device], wanted: Sequence[str] | None) -> list[_Devic
     return list(chosen.values())
 
 
-async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptions) -> list[_Device]:
+async def _collect_devices(
+    api: RingApi, store: ArchiveStore, options: SyncOptions, notes: list[str] | None = None
+) -> list[_Device]:
+    """Store the account, locations and devices; the devices whose events are synced. A device whose id the archive
+    cannot hold (beyond signed 64-bit) is skipped with one line in ``notes``, and the rest proceeds."""
     locations = await api.get_locations()
     account_id: int | None = None
     if not options.dry_run:
         profile = await api.get_profile()
         if profile.email:
-            account_id = store.upsert_account(AccountRecord(email=profile.email, profile_id=profile.id))
+            profile_id = profile.id if fits_archive(profile.id) else None
+            account_id = store.upsert_account(AccountRecord(email=profile.email, profile_id=profile_id))
     result: list[_Device] = []
     for location in locations:
         zone: str | None = None
@@ -271,6 +277,10 @@ async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptio
                 LocationRecord(id=location.id, account_id=account_id, name=location.name, time_zone=zone)
             )
         for device in location.all_devices:
+            if not fits_archive(device.id):
+                if notes is not None:
+                    notes.append(unstorable_device_line(device.name, device.id))
+                continue
             if not options.dry_run:
                 store.upsert_device(
                     DeviceRecord(
@@ -280,7 +290,7 @@ async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptio
                     )
                 )  # fmt: skip
         media_devices: list[Any] = [*location.cameras, *location.intercoms]
-        for media_device in media_devices:
+        for media_device in (d for d in media_devices if fits_archive(d.id)):
             ref = DeviceRef(
                 device_id=media_device.id,
                 name=media_device.name,
@@ -559,7 +569,7 @@ async def _run_sync(
         if not options.dry_run:
             for root in _media_roots(archive_dir, options.layout):
                 cleanup_partials(root)
-        devices = _select(await _collect_devices(api, store, options), options.devices)
+        devices = _select(await _collect_devices(api, store, options, summary.errors), options.devices)
         summary.devices = len(devices)
         for index, dev in enumerate(devices):
             report("history", index, len(devices), dev.device.name or str(dev.device.id))

@@ -9,7 +9,7 @@ import typer
 
 from ringvault import __version__
 from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync
-from ringvault.cli.common import EXIT_ERROR, GlobalOptions, database_error_line, disk_error_line
+from ringvault.cli.common import GlobalOptions, configure_logging, fail_for, is_click_control
 
 app = typer.Typer(
     name="ringvault",
@@ -54,6 +54,7 @@ def _root(
     ] = False,
 ) -> None:
     ctx.obj = GlobalOptions(cloud_url=cloud_url, token_file=token_file, debug=debug)
+    configure_logging(debug)
 
 
 auth.register(app)
@@ -66,11 +67,14 @@ portability.register(app)
 
 
 def main() -> None:
+    """The ``ringvault`` entry point: whatever ends a command ends it with one line and an exit code, never a
+    traceback (except with ``--debug``, which prints the traceback before the line). Ctrl-C and exits pass."""
     try:
         app()
     except Exception as exc:
-        line = database_error_line(exc) or disk_error_line(exc)
-        if line is None:
+        if is_click_control(exc):
             raise
-        typer.echo(f"error: {line}", err=True)
-        raise SystemExit(EXIT_ERROR) from None
+        try:
+            fail_for(exc)
+        except Exception as ended:  # fail_for ends with typer.Exit: outside typer's own handling, exit here
+            raise SystemExit(getattr(ended, "exit_code", 1)) from None

@@ -6,7 +6,8 @@ from typing import Annotated
 
 import typer
 
-from ringvault.cli.common import EXIT_AUTH, fail, options, run, stdin_is_tty
+from ringvault.cli.common import EXIT_AUTH, echo, fail, options, run, stdin_is_tty
+from ringvault.textsafe import printable
 
 
 def register(app: typer.Typer) -> None:
@@ -54,7 +55,7 @@ def login(
         async def ask_code(challenge: TwoFactorRequiredError) -> str:
             if not interactive:
                 raise challenge
-            return str(typer.prompt(challenge.prompt)).strip()
+            return str(typer.prompt(printable(challenge.prompt))).strip()
 
         current_code = code
         for attempt in range(3):
@@ -65,7 +66,7 @@ def login(
             except WrongTwoFactorCodeError:
                 if not interactive or attempt == 2:
                     raise
-                typer.echo("That code is wrong or expired.", err=True)
+                echo("That code is wrong or expired.", err=True)
                 current_code = str(typer.prompt("Verification code")).strip()
                 continue
             return token.email or email
@@ -89,7 +90,7 @@ def login(
             )
 
     who = run(login_or_explain(), debug=opts.debug)
-    typer.echo(f"Logged in as {who}. Login kept in {store.path} (mode 0600).")
+    echo(f"Logged in as {who}. Login kept in {store.path} (mode 0600).")
 
 
 def logout(ctx: typer.Context) -> None:
@@ -97,6 +98,6 @@ def logout(ctx: typer.Context) -> None:
     opts = options(ctx)
     store = opts.token_store()
     if store.delete():
-        typer.echo(f"Logged out; removed the login from {store.path}.")
+        echo(f"Logged out; removed the login from {store.path}.")
     else:
-        typer.echo("Not logged in; nothing to do.")
+        echo("Not logged in; nothing to do.")

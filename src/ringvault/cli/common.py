@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import sys
+import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -11,7 +13,11 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
+from ringvault.textsafe import SanitizingFormatter, printable
+
 if TYPE_CHECKING:
+    from rich.text import Text
+
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.options import RingApiOptions
     from ringvault.cloud.tokens import TokenStore
@@ -25,6 +31,7 @@ EXIT_AUTH = 3
 EXIT_NOT_FOUND = 4
 EXIT_UNREACHABLE = 5
 EXIT_RATE_LIMITED = 6
+EXIT_PARTIAL = 7  # finished, but some items failed (a one-line count says how many); the rest was kept
 
 
 @dataclass
@@ -53,9 +60,31 @@ def options(ctx: typer.Context) -> GlobalOptions:
     return obj if isinstance(obj, GlobalOptions) else GlobalOptions()
 
 
+def echo(message: object = "", *, err: bool = False) -> None:
+    """Print one line: every line a command prints goes through here (or through ``cell`` for a rich table), so that
+    Ring-supplied text (device, location and customer names, kinds, Ring's messages) cannot carry terminal escapes
+    or start a line of its own (see ``ringvault.textsafe``)."""
+    typer.echo(printable(message), err=err)
+
+
+def cell(value: object) -> Text:
+    """A rich table cell or progress label: made printable, and never read as rich markup (a name such as
+    ``[red]...`` is shown as typed)."""
+    from rich.text import Text
+
+    return Text(printable("" if value is None else value))
+
+
+def label(value: object) -> str:
+    """A progress-bar label (rich reads it as markup): made printable, with markup brackets escaped."""
+    from rich.markup import escape
+
+    return escape(printable(value))
+
+
 def fail(message: str, *, code: int = EXIT_ERROR) -> NoReturn:
     """Print one line to stderr and exit with ``code``."""
-    typer.echo(f"error: {message}", err=True)
+    echo(f"error: {message}", err=True)
     raise typer.Exit(code)
 
 
@@ -106,20 +135,133 @@ def database_error_line(exc: BaseException) -> str | None:
     )
 
 
-def run(coro: Coroutine[Any, Any, T], *, debug: bool = False) -> T:
-    """Run a coroutine; any RingError becomes one line on stderr and a meaningful exit code."""
-    from ringvault.cloud.errors import RingError
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is when a record is emitted (a test runner swaps it per command)."""
 
-    if debug:
-        import logging
+    def emit(self, record: logging.LogRecord) -> None:
+        self.stream = sys.stderr
+        super().emit(record)
 
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
+
+class _LineFormatter(SanitizingFormatter):
+    """``warning: message`` for warnings and errors, the bare message below (the simulator's banner); with
+    ``--debug`` every record as ``LEVEL logger: message``. Sanitized: no control characters from Ring's text."""
+
+    def __init__(self, *, debug: bool) -> None:
+        super().__init__("%(levelname)s %(name)s: %(message)s" if debug else "%(message)s")
+        self.debug = debug
+
+    def formatMessage(self, record: logging.LogRecord) -> str:
+        text = super().formatMessage(record)
+        if not self.debug and record.levelno >= logging.WARNING:
+            return f"{record.levelname.lower()}: {text}"
+        return text
+
+
+_HANDLER = _StderrHandler()
+
+
+@dataclass
+class _RunState:
+    debug: bool = False
+    root_level: int | None = None  # the root logger's level before --debug lowered it
+
+
+_STATE = _RunState()
+
+
+def configure_logging(debug: bool) -> None:
+    """The one log handler of every command: stderr, WARNING and up (everything with ``--debug``), each record
+    through ``SanitizingFormatter`` so that a log line carries no terminal escapes or fake lines. Idempotent: every
+    command of a process (a test session runs many) leaves the same single handler."""
+    _STATE.debug = debug
+    root = logging.getLogger()
+    _HANDLER.setFormatter(_LineFormatter(debug=debug))
+    if _HANDLER not in root.handlers:
+        root.addHandler(_HANDLER)
+    if debug and _STATE.root_level is None:
+        _STATE.root_level = root.level
+        root.setLevel(logging.DEBUG)
+    elif not debug and _STATE.root_level is not None:
+        root.setLevel(_STATE.root_level)
+        _STATE.root_level = None
+
+
+def _unwrap(exc: BaseException) -> BaseException:
+    """The first real failure inside (nested) exception groups, such as a TaskGroup raises."""
+    while isinstance(exc, ExceptionGroup) and exc.exceptions:
+        exc = exc.exceptions[0]
+    return exc
+
+
+def _detail(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    text = text if len(text) <= 200 else text[:199] + "…"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def python_error_line(exc: BaseException) -> str:
+    """One line for a failure that is no ringvault error: Python itself gave up (data nested too deeply, a number
+    too large, out of memory, text that cannot be encoded) or a bug. The traceback is for ``--debug``."""
+    if isinstance(exc, RecursionError):
+        what = "the data is nested too deeply to process"
+    elif isinstance(exc, OverflowError):
+        what = "a number is too large to handle"
+    elif isinstance(exc, MemoryError):
+        what = "out of memory"
+    elif isinstance(exc, UnicodeError):
+        what = "text that cannot be encoded or decoded"
+    else:
+        what = "an unexpected failure (a bug in ringvault; please report it)"
+    return f"{what} ({_detail(exc)}); run again with --debug for the details"
+
+
+def error_line(exc: BaseException) -> tuple[str, int]:
+    """The one line and the exit code for any exception that ends a command."""
+    from ringvault.cloud.errors import RingError  # only once a command has failed: --help stays light
+
+    exc = _unwrap(exc)
+    if isinstance(exc, RingError):
+        return exc.one_line, exit_code_for(exc)
+    line = database_error_line(exc) or disk_error_line(exc)
+    return (line if line is not None else python_error_line(exc)), EXIT_ERROR
+
+
+def is_click_control(exc: BaseException) -> bool:
+    """typer's and click's Exit and Abort and click's usage errors are how commands end on purpose (Exit and Abort
+    are RuntimeErrors, so they must be told apart from failures)."""
+    import click
+
+    controls = (typer.Exit, typer.Abort, click.exceptions.Exit, click.exceptions.Abort, click.ClickException)
+    return isinstance(exc, controls)
+
+
+def fail_for(exc: BaseException, *, code_for: Callable[[BaseException], int] | None = None) -> NoReturn:
+    """End the command with the one line for ``exc`` (after its traceback, with ``--debug``)."""
+    if _STATE.debug:
+        traceback.print_exception(exc, file=sys.stderr)
+    line, code = error_line(exc)
+    fail(line, code=code_for(_unwrap(exc)) if code_for is not None else code)
+
+
+def run(
+    coro: Coroutine[Any, Any, T],
+    *,
+    debug: bool = False,
+    code_for: Callable[[BaseException], int] | None = None,
+    interrupted: str = "interrupted",
+) -> T:
+    """Run a coroutine; any failure becomes one line on stderr and a meaningful exit code (``code_for`` picks the
+    code of a ringvault error; the default is ``exit_code_for``)."""
+    configure_logging(debug or _STATE.debug)
     try:
         return asyncio.run(coro)
-    except RingError as exc:
-        fail(exc.one_line, code=exit_code_for(exc))
     except KeyboardInterrupt:
-        fail("interrupted", code=130)
+        fail(interrupted, code=130)
+    except Exception as exc:
+        if is_click_control(exc):
+            raise
+        fail_for(exc, code_for=code_for)
 
 
 async def with_api(opts: GlobalOptions, body: Callable[[RingApi], Awaitable[T]]) -> T:

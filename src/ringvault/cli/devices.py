@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from ringvault.cli.common import fail, options, run, with_api
+from ringvault.cli.common import cell, echo, fail, options, run, with_api
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
@@ -43,6 +43,15 @@ def _device_row(device: Any, location_names: dict[str, str]) -> dict[str, Any]:
     return row
 
 
+def _location_shown(row: dict[str, Any]) -> str:
+    return str(row["location_name"] or row["location_id"] or "")
+
+
+def _shown_order(row: dict[str, Any]) -> tuple[str, str, str]:
+    """The table's order is that of what it shows: location, then name (then id, for equal names)."""
+    return (_location_shown(row).casefold(), str(row["name"] or "").casefold(), str(row["id"]))
+
+
 def devices(
     ctx: typer.Context,
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list (id, name, kind, family, ...).")] = False,
@@ -65,17 +74,17 @@ def devices(
     table = Table(title=f"{len(rows)} devices", title_justify="left")
     for column in ("id", "name", "model", "kind", "location", "status", "battery"):
         table.add_column(column, no_wrap=column in ("id", "status", "battery"), overflow="fold")
-    for row in sorted(rows, key=lambda r: (r["location_name"] or "", r["family"], r["name"] or "")):
+    for row in sorted(rows, key=_shown_order):
         offline = row.get("is_offline")
         battery = row.get("battery_level")
         table.add_row(
-            str(row["id"]),
-            row["name"] or "",
-            row["model"] or "",
-            row["kind"] or "",
-            row["location_name"] or row["location_id"] or "",
-            "" if offline is None else ("offline" if offline else "online"),
-            "" if battery is None else f"{battery}%",
+            cell(row["id"]),
+            cell(row["name"]),
+            cell(row["model"]),
+            cell(row["kind"]),
+            cell(_location_shown(row)),
+            cell("" if offline is None else ("offline" if offline else "online")),
+            cell("" if battery is None else f"{battery}%"),
         )
     Console().print(table)
 
@@ -102,12 +111,12 @@ def health(
     if as_json:
         typer.echo(json.dumps(data, indent=2, default=str))
         return
-    typer.echo(f"{name}")
-    for key in sorted(data):
+    echo(name)
+    for key in sorted(data, key=str):
         value = data[key]
         if value is None or isinstance(value, dict | list):
             continue
-        typer.echo(f"  {key}: {value}")
+        echo(f"  {key}: {value}")
 
 
 def light(
@@ -126,7 +135,7 @@ def light(
         return str(camera.name)
 
     name = run(with_api(opts, body), debug=opts.debug)
-    typer.echo(f"{name}: light {state.value}")
+    echo(f"{name}: light {state.value}")
 
 
 def siren(
@@ -152,4 +161,4 @@ def siren(
 
     name = run(with_api(opts, body), debug=opts.debug)
     suffix = f" for {duration} s" if duration and state is OnOff.on else ""
-    typer.echo(f"{name}: siren {state.value}{suffix}")
+    echo(f"{name}: siren {state.value}{suffix}")

@@ -22,9 +22,13 @@ from ringvault.cli.common import (
     EXIT_UNREACHABLE,
     EXIT_USAGE,
     GlobalOptions,
+    cell,
+    echo,
     exit_code_for,
     fail,
+    label,
     options,
+    run,
 )
 
 if TYPE_CHECKING:
@@ -89,21 +93,13 @@ def portability_exit_code(exc: BaseException) -> int:
 
 
 def _run(coro: Coroutine[Any, Any, T], opts: GlobalOptions) -> T:
-    """Run a coroutine; a ringvault error becomes one line on stderr and its exit code."""
-    import asyncio
-
-    from ringvault.cloud.errors import RingError
-
-    if opts.debug:
-        import logging
-
-        logging.basicConfig(level=logging.DEBUG, stream=sys.stderr, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return asyncio.run(coro)
-    except RingError as exc:
-        fail(exc.one_line, code=portability_exit_code(exc))
-    except KeyboardInterrupt:
-        fail("interrupted (run the command again to resume)", code=130)
+    """Run a coroutine; any failure becomes one line on stderr and its exit code (``common.run``)."""
+    return run(
+        coro,
+        debug=opts.debug,
+        code_for=portability_exit_code,
+        interrupted="interrupted (run the command again to resume)",
+    )
 
 
 def _config(opts: GlobalOptions, brand: str | None, region: str | None, *, login: bool = False) -> PortabilityConfig:
@@ -222,12 +218,12 @@ def login(
         ):
             request = auth.authorization_request(state=state, redirect_uri=receiver.redirect_uri)
             if no_browser or not webbrowser.open(request.url):
-                typer.echo("Open this URL in a browser and authorize ringvault:")
-                typer.echo(request.url)
+                echo("Open this URL in a browser and authorize ringvault:")
+                echo(request.url)
             else:
-                typer.echo("Opened the browser for Login with Ring; if nothing appeared, open:")
-                typer.echo(request.url)
-            typer.echo(f"Waiting up to {timeout:.0f} s for the answer on {receiver.redirect_uri} ...")
+                echo("Opened the browser for Login with Ring; if nothing appeared, open:")
+                echo(request.url)
+            echo(f"Waiting up to {timeout:.0f} s for the answer on {receiver.redirect_uri} ...")
             redirect = await receiver.wait(timeout)
             await auth.complete(request, redirect)
             token_path = auth.store.path_for(config.brand, customer) if auth.store else None
@@ -235,7 +231,7 @@ def login(
             store.portability.upsert_grant(
                 brand=config.brand, region=config.region, client_id=config.credentials.client_id, customer=customer
             )
-        typer.echo(
+        echo(
             f"Authorized: {config.brand} customer {customer!r} (region {config.region}); authorization stored in "
             f"{token_path}. Next: ringvault portability export"
         )
@@ -259,7 +255,7 @@ class _TtyDisplay:
 
     def __call__(self, event: ImportProgress) -> None:
         if event.phase in ("create", "wait", "list", "done") and event.message:
-            self.bar.console.print(event.message, highlight=False)
+            self.bar.console.print(cell(event.message), highlight=False)
         if event.phase not in ("download", "import"):
             return
         if self.phase is None or self.phase_name != event.phase:
@@ -268,8 +264,8 @@ class _TtyDisplay:
             for stale in self.files.values():
                 self.bar.remove_task(stale)
             self.files.clear()
-            label = "downloading" if event.phase == "download" else "importing"
-            self.phase = self.bar.add_task(label, total=event.files_total or None, detail="")
+            title = "downloading" if event.phase == "download" else "importing"
+            self.phase = self.bar.add_task(title, total=event.files_total or None, detail="")
             self.phase_name = event.phase
         if event.phase == "download":
             detail = _human_bytes(event.bytes)
@@ -285,7 +281,7 @@ class _TtyDisplay:
             return
         name = event.file if len(event.file) <= FILE_LABEL_MAX else event.file[: FILE_LABEL_MAX - 1] + "…"
         if task is None:
-            task = self.bar.add_task(f"  {name}", total=None, detail="")
+            task = self.bar.add_task(f"  {label(name)}", total=None, detail="")
             self.files[event.file] = task
         if event.phase == "download":
             detail = _human_bytes(event.file_bytes)
@@ -299,25 +295,25 @@ def _plain_display(event: ImportProgress) -> None:
     if not event.message:
         return
     if event.phase in ("download", "import") and event.files_total:
-        typer.echo(f"[{event.files_done}/{event.files_total}] {event.message}")
+        echo(f"[{event.files_done}/{event.files_total}] {event.message}")
     else:
-        typer.echo(event.message)
+        echo(event.message)
 
 
 def _print_result(result: ImportResult, archive_dir: Path) -> None:
-    typer.echo(
+    echo(
         f"export {result.query_id}: {result.state}; {result.files} files imported, {result.skipped} skipped, "
         f"{result.failed} failed; {_human_bytes(result.bytes)} downloaded, {result.records} records read, "
         f"{result.new_records} new" + (" (resumed)" if result.resumed else "")
     )
     if result.datasets:
         width = max(len(name) for name in result.datasets)
-        typer.echo(f"  {'data set':<{width}}  {'exported':>9}  {'new':>9}  {'archived':>9}")
+        echo(f"  {'data set':<{width}}  {'exported':>9}  {'new':>9}  {'archived':>9}")
         for name, count in result.datasets.items():
-            typer.echo(f"  {name:<{width}}  {count.exported:>9}  {count.new:>9}  {count.stored:>9}")
+            echo(f"  {name:<{width}}  {count.exported:>9}  {count.new:>9}  {count.stored:>9}")
     if result.message:
-        typer.echo(f"  note: {result.message}")
-    typer.echo(f"files: {archive_dir / 'portability'}")
+        echo(f"  note: {result.message}")
+    echo(f"files: {archive_dir / 'portability'}")
 
 
 @portability_app.command("export")
@@ -414,15 +410,15 @@ def status(
         dp = store.portability
         grants = dp.list_grants()
         if not grants:
-            typer.echo("no Data Portability authorizations in this archive; run `ringvault portability login`")
+            echo("no Data Portability authorizations in this archive; run `ringvault portability login`")
             return
         for grant in grants:
-            typer.echo(
+            echo(
                 f"{grant.brand} customer {grant.customer!r}: {grant.status} (region {grant.region}, app "
                 f"{grant.client_id}, since {grant.created_at:%Y-%m-%d %H:%M} UTC)"
             )
             if grant.status in _GRANT_NOTES:
-                typer.echo(f"  {_GRANT_NOTES[grant.status]} (noted {grant.updated_at:%Y-%m-%d %H:%M} UTC)")
+                echo(f"  {_GRANT_NOTES[grant.status]} (noted {grant.updated_at:%Y-%m-%d %H:%M} UTC)")
             queries = dp.list_queries(grant_id=grant.id)
             for query in queries:
                 files = dp.list_files(query.id)
@@ -436,18 +432,18 @@ def status(
                     + (f", {skipped} skipped" if skipped else "")
                     + f", {query.records_imported} records"
                 )
-                typer.echo(line)
+                echo(line)
                 if query.error:
-                    typer.echo(f"    {query.error}")
+                    echo(f"    {query.error}")
             if not queries:
-                typer.echo("  no exports yet; run `ringvault portability export`")
+                echo("  no exports yet; run `ringvault portability export`")
             counts = dp.dataset_counts(grant.id)
             if counts:
                 width = max(len(name) for name in counts)
-                typer.echo("  archived records:")
+                echo("  archived records:")
                 for name, count in sorted(counts.items()):
-                    typer.echo(f"    {name:<{width}}  {count:>9}")
-    typer.echo(f"database: {archive_dir / DB_FILENAME}")
+                    echo(f"    {name:<{width}}  {count:>9}")
+    echo(f"database: {archive_dir / DB_FILENAME}")
 
 
 @portability_app.command("records")
@@ -471,6 +467,7 @@ def records(
     from ringvault.archive.dates import parse_when
     from ringvault.archive.store import DB_FILENAME, ArchiveStore
     from ringvault.portability.scopes import DATASETS
+    from ringvault.textsafe import printable_json
 
     if dataset is not None and dataset not in DATASETS:
         fail(f"--dataset: unknown data set {dataset!r}; `ringvault portability scopes` lists them", code=EXIT_USAGE)
@@ -497,7 +494,7 @@ def records(
                     "dataset": r.dataset, "key": r.key,
                     "event_date": r.event_date.isoformat() if r.event_date else None, "data": r.data,
                 }  # fmt: skip
-                typer.echo(json.dumps(line, ensure_ascii=False, separators=(",", ":")))
+                typer.echo(printable_json(json.dumps(line, ensure_ascii=False, separators=(",", ":"))))
             if left is not None:
                 left -= len(page.records)
             if page.next_cursor is None:
@@ -521,4 +518,4 @@ def scopes() -> None:
 
     width = max(len(name) for name in DATASETS)
     for name, model in DATASETS.items():
-        typer.echo(f"{name:<{width}}  {model.DESCRIPTION}")
+        echo(f"{name:<{width}}  {model.DESCRIPTION}")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+import logging
 from pathlib import Path
 from typing import Annotated
 
@@ -17,7 +19,7 @@ def register(app: typer.Typer) -> None:
 
 
 def sim(
-    port: Annotated[int, typer.Option("--port", "-p", help="TCP port.")] = 8765,
+    port: Annotated[int, typer.Option("--port", "-p", min=0, max=65535, help="TCP port (0: any free one).")] = 8765,
     host: Annotated[str, typer.Option("--host", help="Address to bind (loopback only).")] = "127.0.0.1",
     seed: Annotated[int, typer.Option("--seed", help="World seed: same seed, same world.")] = 1,
     locations: Annotated[int, typer.Option("--locations", min=1, max=20)] = 2,
@@ -79,7 +81,7 @@ def sim(
 
     from ringvault.sim.config import DeviceFamily, FaultConfig, SimConfig
     from ringvault.sim.portability.config import PortabilityConfig, demo_app
-    from ringvault.sim.server import run
+    from ringvault.sim.server import SimServer
 
     known = get_args(DeviceFamily)
     for name in family or []:
@@ -127,4 +129,24 @@ def sim(
         ),
         **account,
     )
-    run(config, host=host, port=port)
+    logging.getLogger("ringvault.sim").setLevel(logging.INFO)  # the "listening on" line
+    try:
+        server = SimServer(config, host=host, port=port)
+    except OSError as exc:
+        fail(bind_error_line(exc, host, port))
+    server.serve_forever()
+
+
+def bind_error_line(exc: OSError, host: str, port: int) -> str:
+    """One line for a port the simulator cannot listen on: which one, and what to do."""
+    if exc.errno == errno.EADDRINUSE:
+        return (
+            f"port {port} on {host} is already in use (another `ringvault sim` or another server?); choose another "
+            "with --port (--port 0 picks a free one)"
+        )
+    if exc.errno == errno.EACCES:
+        return (
+            f"not allowed to listen on port {port} on {host} (ports below 1024 need privileges); choose another "
+            "with --port"
+        )
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); choose another --port or --host"

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ringvault.cli.common import EXIT_ERROR, fail, options, run
+from ringvault.cli.common import EXIT_ERROR, EXIT_PARTIAL, echo, fail, options, run
 
 if TYPE_CHECKING:
     from datetime import datetime
@@ -46,7 +47,17 @@ def _listing(cameras: list[RingCamera], location_names: dict[str, str]) -> list[
     return lines
 
 
-def _outcome_line(outcome: SnapshotOutcome) -> str:
+def _unsupported_in_all(camera: RingCamera, outcome: SnapshotOutcome) -> bool:
+    """A third-party (ONVIF) camera for which Ring serves no snapshot: with ``--all`` it is skipped with its note and
+    is no failure (nobody asked for it by name, and no later run can fix it)."""
+    from ringvault.archive.snapshots import THIRD_PARTY_KIND, THIRD_PARTY_SNAPSHOT_NOTE
+
+    return not outcome.ok and camera.kind == THIRD_PARTY_KIND and outcome.error == THIRD_PARTY_SNAPSHOT_NOTE
+
+
+def _outcome_line(outcome: SnapshotOutcome, *, skipped: bool = False) -> str:
+    if skipped:
+        return f"{outcome.name}: skipped: {outcome.error}"
     if outcome.status == "saved":
         return f"{outcome.name}: saved {outcome.path}"
     if outcome.status == "unchanged":
@@ -100,15 +111,15 @@ async def _run(
         names = {loc.id: loc.name for loc in locations}
         if list_only:
             for line in _listing(await api.get_cameras(), names):
-                typer.echo(line)
+                echo(line)
             return 0
         cameras, problems = await _resolve(api, devices, all_cameras)
         for line in problems:
-            typer.echo(line, err=True)
+            echo(line, err=True)
         if not cameras:
             fail("no camera to snapshot" + (" (none of the chosen devices is a camera)" if problems else ""))
         if api_options.avoid_snapshot_battery_drain and any(c.has_battery for c in cameras):
-            typer.echo(
+            echo(
                 f"note: battery cameras are snapshotted at most every {BATTERY_MIN_INTERVAL_S:.0f} s "
                 "(to spare their batteries); in between their last image is reused and not saved again",
                 err=True,
@@ -125,7 +136,7 @@ async def _run(
             store = ArchiveStore.open(root)
             sink = ArchiveSink(store, root, location_names=names)
         last_seen: dict[int, datetime] = {}
-        succeeded: set[int] = set()
+        tally = _Tally(failed=len(problems), taken=len(problems))
         try:
             rounds = itertools.count() if count is None else range(count)
             if every is None:
@@ -142,15 +153,43 @@ async def _run(
                         validate=validate,
                         last_seen=last_seen,
                     )
-                    typer.echo(_outcome_line(outcome), err=not outcome.ok)
-                    if outcome.ok:
-                        succeeded.add(outcome.device_id)
+                    if all_cameras and _unsupported_in_all(camera, outcome):
+                        echo(_outcome_line(outcome, skipped=True))
+                        continue
+                    echo(_outcome_line(outcome), err=not outcome.ok)
+                    tally.add(outcome)
         except asyncio.CancelledError:  # Ctrl-C while looping: stop cleanly
-            typer.echo("stopped", err=True)
+            echo("stopped", err=True)
         finally:
             if store is not None:
                 store.close()
-        return 0 if succeeded else EXIT_ERROR
+        return tally.exit_code()
+
+
+@dataclass
+class _Tally:
+    """Snapshots taken and failed in this run. Any failure makes the exit code non-zero — ``EXIT_PARTIAL`` when
+    other snapshots were kept, ``EXIT_ERROR`` when none was — with one line that counts them (each failed camera
+    already has its own line above it)."""
+
+    failed: int = 0
+    taken: int = 0
+
+    def add(self, outcome: SnapshotOutcome) -> None:
+        self.taken += 1
+        self.failed += 0 if outcome.ok else 1
+
+    def exit_code(self) -> int:
+        if not self.failed:
+            return 0
+        if self.failed == self.taken:
+            echo(f"error: {self._count()} failed; nothing was kept", err=True)
+            return EXIT_ERROR
+        echo(f"error: {self.failed} of {self._count()} failed; the others were kept", err=True)
+        return EXIT_PARTIAL
+
+    def _count(self) -> str:
+        return f"{self.taken} snapshot{'s' if self.taken != 1 else ''}"
 
 
 def snapshot(

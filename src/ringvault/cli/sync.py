@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from ringvault.cli.common import EXIT_USAGE, fail, options, run, with_api
+from ringvault.cli.common import EXIT_USAGE, cell, echo, fail, label, options, run, with_api
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -70,20 +70,20 @@ def _human_bytes(size: int) -> str:
 
 def _print_summary(summary: SyncSummary, archive: Path, db: Path, *, dry_run: bool) -> None:
     if dry_run:
-        typer.echo(
+        echo(
             f"dry run: {summary.new} new events, {summary.would_download} recordings would be downloaded "
             f"({summary.devices} devices, {summary.requests} requests); nothing was written"
         )
     else:
-        typer.echo(
+        echo(
             f"sync done: {summary.new} new, {summary.downloaded} downloaded, {summary.skipped} skipped, "
             f"{summary.pending} pending, {summary.failed} failed, {summary.no_media} without media, "
             f"{_human_bytes(summary.bytes)} in {summary.seconds:.1f} s ({summary.requests} requests)"
         )
     for error in summary.errors[:10]:
-        typer.echo(f"  note: {error}")
-    typer.echo(f"archive: {archive}")
-    typer.echo(f"database: {db}")
+        echo(f"  note: {error}")
+    echo(f"archive: {archive}")
+    echo(f"database: {db}")
 
 
 class TtyProgress:
@@ -97,13 +97,13 @@ class TtyProgress:
 
     def phase(self, event: SyncProgress) -> None:
         if event.phase == "wait":
-            self.bar.console.print(f"waiting: {event.message}")
+            self.bar.console.print(cell(f"waiting: {event.message}"))
             return
-        label = "history" if event.phase == "history" else "recordings"
+        title = "history" if event.phase == "history" else "recordings"
         detail = f"{event.done}/{event.total}" if event.total else str(event.done)
         task = self.phases.get(event.phase)
         if task is None:
-            task = self.phases[event.phase] = self.bar.add_task(label, total=event.total or None, detail=detail)
+            task = self.phases[event.phase] = self.bar.add_task(title, total=event.total or None, detail=detail)
         self.bar.update(task, completed=event.done, total=event.total or None, detail=detail)
 
     def file(self, event: FileProgress) -> None:
@@ -114,8 +114,8 @@ class TtyProgress:
             return
         detail = _human_bytes(event.done) + (f" / {_human_bytes(event.total)}" if event.total else "")
         if task is None:
-            label = event.name if len(event.name) <= FILE_LABEL_MAX else event.name[: FILE_LABEL_MAX - 1] + "…"
-            task = self.files[event.event_id] = self.bar.add_task(f"  {label}", total=event.total, detail=detail)
+            name = event.name if len(event.name) <= FILE_LABEL_MAX else event.name[: FILE_LABEL_MAX - 1] + "…"
+            task = self.files[event.event_id] = self.bar.add_task(f"  {label(name)}", total=event.total, detail=detail)
         self.bar.update(task, completed=event.done, total=event.total, detail=detail)
 
 
@@ -211,14 +211,14 @@ def sync(
 
             def plain(event: SyncProgress) -> None:
                 if event.phase == "wait":
-                    typer.echo(f"waiting: {event.message}")
+                    echo(f"waiting: {event.message}")
                 elif event.phase == "history" and event.message:
-                    typer.echo(f"history: {event.message} ({event.done + 1}/{event.total})")
+                    echo(f"history: {event.message} ({event.done + 1}/{event.total})")
                 elif event.phase == "media" and event.total:
                     step = max(1, event.total // 10)
                     if event.done == event.total or event.done - last.get("media", 0) >= step:
                         last["media"] = event.done
-                        typer.echo(f"recordings: {event.done}/{event.total}")
+                        echo(f"recordings: {event.done}/{event.total}")
 
             return await run_sync(api, store, archive_dir, sync_options, progress=plain)
         from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
