@@ -19,6 +19,7 @@ from ringvault.cloud.errors import CapabilityError, DeviceNotFoundError, Respons
 from ringvault.cloud.http import RingHttp
 from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.location import AnyDevice, Location
+from ringvault.cloud.models.base import to_id_int
 from ringvault.cloud.models.devices import (
     CameraEntry,
     ChimeEntry,
@@ -211,7 +212,9 @@ class RingApi:
         for location in await self.get_locations():
             if location.id == location_id:
                 return location
-        raise DeviceNotFoundError(f"no location {location_id!r}", hint="Run `ringvault locations` to list them.")
+        raise DeviceNotFoundError(
+            f"no location {location_id!r}", hint="`ringvault devices --json` shows the location_id of every device."
+        )
 
     async def find_device(self, id_or_name: str | int) -> AnyDevice:
         """A device by numeric id or by name (case-insensitive; a unique partial name also works).
@@ -220,8 +223,9 @@ class RingApi:
         """
         devices = await self.get_all_devices()
         query = str(id_or_name).strip()
-        if query.isdigit():
-            by_id = [d for d in devices if d.id == int(query)]
+        wanted_id = to_id_int(query) if query.isascii() and query.isdigit() else None  # "²" is a digit, no int
+        if wanted_id is not None:
+            by_id = [d for d in devices if d.id == wanted_id]
             if len(by_id) == 1:
                 return by_id[0]
             if len(by_id) > 1:

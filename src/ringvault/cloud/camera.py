@@ -42,6 +42,9 @@ SNAPSHOT_TIMEOUT_S = 20.0
 
 EventState = Literal["missed", "accepted", "person_detected"]
 
+THIRD_PARTY_CAMERA_KINDS = frozenset({"onvif_camera"})
+"""Cameras of other makers that the Ring app shows (``other`` family): Ring stores no events or snapshots for them."""
+
 
 @dataclass(frozen=True)
 class Snapshot:
@@ -125,6 +128,12 @@ class RingCamera(DeviceBase[CameraEntry]):
     @property
     def has_battery(self) -> bool:
         return self.capabilities.battery
+
+    @property
+    def has_event_history(self) -> bool:
+        """False for third-party (ONVIF) cameras shown in the Ring app: Ring keeps no events, history or snapshots
+        for them (its event endpoints answer 404), so ``get_events`` raises ``CapabilityError`` for them."""
+        return self.kind not in THIRD_PARTY_CAMERA_KINDS
 
     @property
     def battery_level(self) -> int | None:
@@ -216,7 +225,16 @@ class RingCamera(DeviceBase[CameraEntry]):
         """One page of ``locations/{loc}/devices/{id}/events`` (newest first)."""
         params = event_query(limit=limit, kind=kind, state=state, pagination_key=pagination_key, favorites=favorites)
         url = clients_api(f"locations/{self._require_location()}/devices/{self.id}/events")
-        return CameraEventsPage.model_validate(await self._http.request_json("GET", url, params=params))
+        try:
+            doc = await self._http.request_json("GET", url, params=params)
+        except NotFoundError as exc:
+            if self.has_event_history:
+                raise
+            raise CapabilityError(
+                f"{self.name} is a third-party ({self.model}) camera: Ring keeps no event history for it",
+                hint="Check camera.has_event_history before asking for events.",
+            ) from exc
+        return CameraEventsPage.model_validate(doc)
 
     async def iter_events(
         self, limit: int = 50, kind: str | None = None, state: str | None = None, pagination_key: str | None = None

@@ -5,7 +5,10 @@ Control routes (nothing like them exists at Ring):
   their events;
 - ``POST /_sim/events`` ``{"device_id", "kind"?, "at"?}``: record a new event now (or at epoch ``at``);
 - ``PATCH /_sim/devices/{id}`` ``{"offline"?, "show_recordings"?, "motion_detection_enabled"?,
-  "live_view_disabled"?, "battery_life"?, "description"?}``: change a device; answers its ``ring_devices`` entry.
+  "live_view_disabled"?, "battery_life"?, "description"?, "id"?, "entry"?}``: change a device; answers its
+  ``ring_devices`` entry. ``id`` renumbers the device everywhere; ``entry`` is merged into its raw entry as is
+  (hostile-input tests: any field, any value);
+- ``PATCH /_sim/locations/{id}`` ``{"name"}``: rename a location.
 """
 
 from __future__ import annotations
@@ -33,7 +36,16 @@ EVENT_KINDS = (
     "OFFLINE_MOTION",
 )
 CONTROL_PATCH_KEYS = frozenset(
-    {"offline", "show_recordings", "motion_detection_enabled", "live_view_disabled", "battery_life", "description"}
+    {
+        "offline",
+        "show_recordings",
+        "motion_detection_enabled",
+        "live_view_disabled",
+        "battery_life",
+        "description",
+        "id",
+        "entry",
+    }
 )
 
 control = APIRouter(tags=["control"])
@@ -76,14 +88,32 @@ def create_event(state: StateDep, body: Annotated[dict[str, Any], Body()]) -> Re
 
 @control.patch("/devices/{device_id}")
 def patch_device(device_id: int, state: StateDep, body: Annotated[dict[str, Any], Body()]) -> Response:
-    """Change a device (offline, Protect plan, motion detection, live view, battery, name)."""
+    """Change a device (offline, Protect plan, motion detection, live view, battery, name, id, raw entry fields)."""
     unknown = sorted(set(body) - CONTROL_PATCH_KEYS)
     if unknown:
         return ring_json({"error": "unknown fields", "fields": unknown, "allowed": sorted(CONTROL_PATCH_KEYS)}, 422)
+    new_id = body.get("id")
+    if "id" in body and (isinstance(new_id, bool) or not isinstance(new_id, int)):
+        return ring_json({"error": "id must be an integer"}, status=422)
+    if "entry" in body and not isinstance(body["entry"], dict):
+        return ring_json({"error": "entry must be an object"}, status=422)
     try:
         return ring_json(state.world.control_patch(device_id, body))
     except UnknownDevice:
         return ring_json({"error": "unknown device"}, status=404)
+    except UnsupportedOperation as exc:
+        return ring_json({"error": str(exc)}, status=409)
+
+
+@control.patch("/locations/{location_id}")
+def patch_location(location_id: str, state: StateDep, body: Annotated[dict[str, Any], Body()]) -> Response:
+    """Rename a location: ``{"name"}`` (any text, as the owner may type it)."""
+    if set(body) != {"name"} or not isinstance(body["name"], str):
+        return ring_json({"error": 'send exactly {"name": "..."}'}, status=422)
+    location = state.world.rename_location(location_id, body["name"])
+    if location is None:
+        return ring_json({"error": "unknown location"}, status=404)
+    return ring_json(location)
 
 
 def register_data_routes(app: FastAPI) -> None:

@@ -1533,7 +1533,37 @@ class World:
                 device.entry["battery_life"] = patch["battery_life"]
             if "description" in patch:
                 device.entry["description"] = str(patch["description"])
+            if "id" in patch:
+                self._renumber(device, int(patch["id"]))
+            if isinstance(patch.get("entry"), Mapping):
+                device.entry = deep_merge(device.entry, patch["entry"])
             return self._render_entry(device, self.clock.now())
+
+    def _renumber(self, device: Device, new_id: int) -> None:
+        """Give a device another id everywhere (its entry, health document, events and every route): hostile-input
+        tests use ids beyond 64 bits, which Ring's JSON can carry."""
+        if new_id == device.id:
+            return
+        if new_id in self.devices:
+            raise UnsupportedOperation(f"another device has id {new_id}")
+        del self.devices[device.id]
+        device.id = new_id
+        device.entry["id"] = new_id
+        if device.health is not None:
+            device.health["id"] = new_id
+        for event in device.events:
+            event.device_id = new_id
+        self.devices[new_id] = device
+
+    def rename_location(self, location_id: str, name: str) -> JSON | None:
+        """``PATCH /_sim/locations/{id}``: a location's name (the owner chooses it; a shared location shows it to
+        every user)."""
+        with self._lock:
+            location = self.location(location_id)
+            if location is None:
+                return None
+            location.name = name
+            return location.user_location(self.user_id)
 
     # ----------------------------------------------------------------------------------------------- snapshots
 

@@ -22,6 +22,7 @@ __all__ = [
     "LooseDict",
     "LooseFloat",
     "LooseId",
+    "LooseIdInt",
     "LooseInt",
     "LooseList",
     "LooseStr",
@@ -29,11 +30,13 @@ __all__ = [
     "parse_datetime",
     "to_bool",
     "to_float",
+    "to_id_int",
     "to_id_str",
     "to_int",
 ]
 
 _EPOCH_MS_THRESHOLD = 100_000_000_000  # numbers above this are epoch milliseconds (year 5138 in seconds)
+_MAX_ID_DIGITS = 4000  # below Python's int-from-text limit (4300 digits), far above any id
 
 
 class RingModel(BaseModel):
@@ -96,13 +99,16 @@ def to_int(value: Any) -> int | None:
 
 
 def to_float(value: Any) -> float | None:
-    """Numbers and numeric strings -> float; anything else -> None."""
+    """Numbers and numeric strings -> float; anything else (and anything beyond the float range) -> None."""
     if value is None:
         return None
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer beyond the float range (JSON numbers have no size limit)
+            return None
         return number if math.isfinite(number) else None
     if isinstance(value, str):
         try:
@@ -134,6 +140,25 @@ def to_bool(value: Any) -> bool | None:
     return None
 
 
+def to_id_int(value: Any) -> int | None:
+    """A numeric id, exact at any size: integers and integer strings as they are, a float only when it is an exact
+    integer within 2^53 (a larger float has already lost digits: no id is invented from it); anything else None."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float):
+        return int(value) if math.isfinite(value) and value.is_integer() and abs(value) <= 2**53 else None
+    if isinstance(value, str):
+        text = value.strip()
+        if not text.isascii() or len(text) > _MAX_ID_DIGITS:
+            return None
+        if text.lstrip("+-").isdigit():
+            return int(text)
+        return to_id_int(to_float(text)) if text else None
+    return None
+
+
 def to_id_str(value: Any) -> str | None:
     """An id in its exact string form. Integers of any size stay exact; a float is only accepted when it is safe."""
     if value is None or isinstance(value, bool):
@@ -161,7 +186,8 @@ def parse_datetime(value: Any) -> datetime | None:
     if isinstance(value, datetime):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
     if isinstance(value, int | float):
-        return _from_epoch(float(value))
+        number = to_float(value)
+        return _from_epoch(number) if number is not None else None
     if isinstance(value, str):
         text = value.strip()
         if not text:
@@ -225,6 +251,8 @@ LooseFloat = Annotated[float | None, BeforeValidator(to_float)]
 LooseBool = Annotated[bool | None, BeforeValidator(to_bool)]
 """A boolean that may arrive as ``"true"``/``"false"``/``0``/``1``; None for ``"unknown"``."""
 LooseStr = Annotated[str | None, BeforeValidator(_to_str)]
+LooseIdInt = Annotated[int | None, BeforeValidator(to_id_int)]
+"""A numeric id (device, owner, profile) kept exact at any size; None when it cannot be known exactly."""
 LooseId = Annotated[str | None, BeforeValidator(to_id_str)]
 """An id kept as its exact string (ding ids exceed 2^53)."""
 LooseDatetime = Annotated[datetime | None, BeforeValidator(parse_datetime)]

@@ -18,6 +18,7 @@ from ringvault.cloud.models.base import (
     LooseDatetime,
     LooseDict,
     LooseFloat,
+    LooseIdInt,
     LooseInt,
     LooseList,
     LooseStr,
@@ -52,7 +53,7 @@ __all__ = [
 class Owner(RingModel):
     """The account that owns a device."""
 
-    id: LooseInt = None
+    id: LooseIdInt = None
     email: LooseStr = None
     first_name: LooseStr = None
     last_name: LooseStr = None
@@ -88,9 +89,10 @@ AlertsField = Annotated[Alerts | None, BeforeValidator(_alerts)]
 
 
 class DeviceEntry(RingModel):
-    """Fields common to every ``ring_devices`` entry (all optional)."""
+    """Fields common to every ``ring_devices`` entry (all optional). ``id`` is exact at any size (ids beyond 64 bits
+    are listed; the archive skips them with a note, see ``ringvault.archive.ids``)."""
 
-    id: LooseInt = None
+    id: LooseIdInt = None
     description: LooseStr = None
     kind: LooseStr = None
     device_id: LooseStr = None

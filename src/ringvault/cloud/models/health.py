@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from ringvault.cloud.models.base import LooseBool, LooseDatetime, LooseFloat, LooseInt, LooseStr, RingModel
+from ringvault.cloud.models.base import LooseBool, LooseDatetime, LooseFloat, LooseIdInt, LooseInt, LooseStr, RingModel
 
 __all__ = ["DeviceHealth"]
 
@@ -12,7 +12,7 @@ __all__ = ["DeviceHealth"]
 class DeviceHealth(RingModel):
     """A device's Wi-Fi signal, battery and firmware report. Accepts the document with or without its wrapper."""
 
-    id: LooseInt = None
+    id: LooseIdInt = None
     average_signal_category: LooseStr = None
     average_signal_strength: LooseInt = None
     latest_signal_category: LooseStr = None

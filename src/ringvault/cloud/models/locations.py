@@ -11,7 +11,7 @@ from ringvault.cloud.models.base import (
     LooseDatetime,
     LooseDict,
     LooseFloat,
-    LooseInt,
+    LooseIdInt,
     LooseList,
     LooseStr,
     RingModel,
@@ -62,7 +62,7 @@ class UserLocation(RingModel):
 class Profile(RingModel):
     """The account profile (``{"profile":{…}}``, wrapper optional). ``authentication_token`` is never shown in repr."""
 
-    id: LooseInt = None
+    id: LooseIdInt = None
     email: LooseStr = None
     first_name: LooseStr = None
     last_name: LooseStr = None
