@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import io
+import sys
 from typing import Annotated
 
 import typer
@@ -66,9 +68,18 @@ serve.register(app)
 portability.register(app)
 
 
+def _tolerant_output() -> None:
+    """A terminal that cannot show a character (an ASCII locale, a device named with an emoji) gets an escape
+    (``\\xe9``) instead of ending the command with a UnicodeEncodeError."""
+    for stream in (sys.stdout, sys.stderr):
+        if isinstance(stream, io.TextIOWrapper) and stream.errors == "strict":
+            stream.reconfigure(errors="backslashreplace")
+
+
 def main() -> None:
     """The ``ringvault`` entry point: whatever ends a command ends it with one line and an exit code, never a
     traceback (except with ``--debug``, which prints the traceback before the line). Ctrl-C and exits pass."""
+    _tolerant_output()
     try:
         app()
     except Exception as exc:
