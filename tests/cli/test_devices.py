@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from ringvault.sim.server import SimServer
 from tests.cli_fixtures import Invoke
@@ -105,3 +106,17 @@ def test_commands_share_one_ring_session(invoke: Invoke, logged_in: Path, cloud_
     stats = httpx.get(f"{cloud_env.url}/_sim/stats", timeout=10).json()["endpoints"]
     assert stats["POST api.ring.com/clients_api/session"]["count"] == 1
     assert stats["GET api.ring.com/clients_api/ring_devices"]["count"] == 3
+
+
+def test_devices_table_is_sorted_by_what_it_shows(
+    invoke: Invoke, logged_in: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Location, then name: the order a reader can see (not by device family, which the table does not show)."""
+    monkeypatch.setenv("COLUMNS", "300")  # one table row per line
+    result = invoke("devices")
+    assert result.exit_code == 0, result.output
+    rows = [[cell.strip() for cell in line.split("│")[1:-1]] for line in result.stdout.splitlines()]
+    shown = [(row[4], row[1]) for row in rows if len(row) == 7 and row[0].isdigit()]
+    assert len(shown) == len(_devices(invoke))
+    assert shown == sorted(shown, key=lambda pair: (pair[0].casefold(), pair[1].casefold()))
+    assert len({location for location, _ in shown}) > 1  # the world has several locations
