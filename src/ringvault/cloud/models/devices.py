@@ -396,7 +396,7 @@ class RingDevices(RingModel):
     @field_validator("extra_families", mode="before")
     @classmethod
     def _extra_dict(cls, value: Any) -> Any:
-        return value if isinstance(value, dict) else {}
+        return {k: v for k, v in value.items() if isinstance(v, list)} if isinstance(value, dict) else {}
 
     def families(self) -> Iterator[tuple[str, list[DeviceEntry]]]:
         """Every family with its entries: the seven known ones first, then unknown keys."""

@@ -22,6 +22,7 @@ from ringvault.cloud.models.base import (
     LooseStr,
     RingModel,
     sub_model,
+    to_id_int,
     to_id_str,
 )
 
@@ -42,8 +43,9 @@ def reconcile_ids(data: dict[str, Any], number_key: str, string_key: str) -> dic
     exact = to_id_str(data.get(string_key)) or to_id_str(data.get(number_key))
     out = dict(data)
     out[string_key] = exact
-    if exact is not None and exact.lstrip("-").isdigit():
-        out[number_key] = int(exact)
+    number = to_id_int(exact) if exact is not None and exact.lstrip("-").isdigit() else None  # "²" is a digit too
+    if number is not None:
+        out[number_key] = number
     elif not isinstance(data.get(number_key), int) or isinstance(data.get(number_key), bool):
         out[number_key] = None
     return out
