@@ -20,8 +20,11 @@ from __future__ import annotations
 import copy
 import logging
 import re
+import traceback
+from types import TracebackType
+from typing import Any
 
-__all__ = ["SanitizingFilter", "SanitizingFormatter", "printable", "printable_json"]
+__all__ = ["SanitizingFilter", "SanitizingFormatter", "printable", "printable_json", "printable_traceback"]
 
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069\ud800-\udfff]")
 _SHORT = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
@@ -61,8 +64,30 @@ def printable_json(text: str) -> str:
 
 
 def _printable_lines(text: str) -> str:
-    """A traceback or stack made printable line by line (its own newlines are kept)."""
+    """A stack made printable line by line (its own newlines are kept)."""
     return "\n".join(printable(line) for line in text.split("\n"))
+
+
+_STRUCTURE = ("Traceback", "  ", "\n", "[Previous line", "During handling", "The above exception")
+
+
+def printable_traceback(exc_info: tuple[type[BaseException], BaseException, TracebackType | None]) -> str:
+    """A traceback whose frames keep their lines while every exception message (which may quote Ring's text) is
+    one escaped line: a message cannot add a line of its own to a log."""
+    chunks = traceback.TracebackException(*exc_info).format()
+    text = "".join(
+        _printable_lines(chunk) if chunk.startswith(_STRUCTURE) else printable(chunk.rstrip("\n")) + "\n"
+        for chunk in chunks
+    )
+    return text.rstrip("\n")
+
+
+def _exception_text(exc_info: Any) -> str:
+    """``record.exc_info`` as printable text (``(None, None, None)`` when logged outside an ``except``)."""
+    exc_type, exc, tb = exc_info
+    if exc_type is None or exc is None:
+        return _printable_lines(logging.Formatter().formatException(exc_info))
+    return printable_traceback((exc_type, exc, tb))
 
 
 def _message(record: logging.LogRecord) -> str:
@@ -80,11 +105,11 @@ class SanitizingFormatter(logging.Formatter):
         clean = copy.copy(record)
         clean.msg = printable(_message(record))
         clean.args = None
-        if record.exc_info and not record.exc_text:
-            clean.exc_text = self.formatException(record.exc_info)
-        clean.exc_info = None
-        if clean.exc_text:
+        if record.exc_info:
+            clean.exc_text = _exception_text(record.exc_info)
+        elif clean.exc_text:
             clean.exc_text = _printable_lines(clean.exc_text)
+        clean.exc_info = None
         if clean.stack_info:
             clean.stack_info = _printable_lines(clean.stack_info)
         return super().format(clean)
@@ -98,9 +123,9 @@ class SanitizingFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.msg = printable(_message(record))
         record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = logging.Formatter().formatException(record.exc_info)
-        if record.exc_text:
+        if record.exc_info:
+            record.exc_text = _exception_text(record.exc_info)
+        elif record.exc_text:
             record.exc_text = _printable_lines(record.exc_text)
         if record.stack_info:
             record.stack_info = _printable_lines(record.stack_info)

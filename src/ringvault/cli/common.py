@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import sys
-import traceback
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,7 @@ from typing import TYPE_CHECKING, Any, NoReturn, TypeVar
 
 import typer
 
-from ringvault.textsafe import SanitizingFormatter, printable
+from ringvault.textsafe import SanitizingFormatter, printable, printable_traceback
 
 if TYPE_CHECKING:
     from rich.text import Text
@@ -239,7 +238,7 @@ def is_click_control(exc: BaseException) -> bool:
 def fail_for(exc: BaseException, *, code_for: Callable[[BaseException], int] | None = None) -> NoReturn:
     """End the command with the one line for ``exc`` (after its traceback, with ``--debug``)."""
     if _STATE.debug:
-        traceback.print_exception(exc, file=sys.stderr)
+        typer.echo(printable_traceback((type(exc), exc, exc.__traceback__)), err=True)
     line, code = error_line(exc)
     fail(line, code=code_for(_unwrap(exc)) if code_for is not None else code)
 
