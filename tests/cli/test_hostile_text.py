@@ -10,6 +10,7 @@ import json
 import re
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import httpx
 import pytest
 
 from ringvault.archive.store import ArchiveStore
+from ringvault.archive.store.portability import ImportRecord
 from ringvault.sim.server import SimServer
 from tests.cli_fixtures import Invoke
 
@@ -184,3 +186,25 @@ def test_debug_log_lines_are_clean(
     assert_clean(result.stderr)
     assert f"WARNING ringvault.cloud.api: ignoring a doorbots entry without id (kind {ESCAPED}" in result.stderr
     assert "DEBUG " in result.stderr  # the request log is there too
+
+
+def test_portability_records_and_status_are_clean(invoke: Invoke, rv_home: Path, tmp_path: Path) -> None:
+    """Records are stored as Ring exported them; ``records`` prints valid JSON Lines with the raw characters
+    escaped (JSON keeps C1 controls, DEL, bidi overrides and U+2028 raw with ensure_ascii=False), and ``status``
+    prints the archived data sets on clean lines."""
+    archive = tmp_path / "archive"
+    record = {"device_name": HOSTILE, "note": "Café \x7f\x85"}
+    with ArchiveStore.open(archive) as store:
+        grant = store.portability.upsert_grant(brand="ring", region="us", client_id="app", customer="default")
+        rows = [ImportRecord("Ring.EventManager.Events", "k1", datetime(2024, 5, 1, tzinfo=UTC), record)]
+        assert store.portability.import_records(grant.id, None, rows) == 1
+    dumped = invoke("portability", "records", "--archive", str(archive))
+    assert dumped.exit_code == 0, dumped.output
+    assert_clean(dumped.stdout)
+    (line,) = dumped.stdout.splitlines()
+    assert json.loads(line)["data"] == record  # the same data, escaped only in the text
+    assert "Café" in line  # readable text stays readable
+    status = invoke("portability", "status", "--archive", str(archive))
+    assert status.exit_code == 0, status.output
+    assert_clean(status.output)
+    assert "Ring.EventManager.Events" in status.output
