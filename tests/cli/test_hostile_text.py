@@ -6,6 +6,7 @@ Every command's output is checked for control characters and for a fake line of 
 
 from __future__ import annotations
 
+import io
 import json
 import re
 import subprocess
@@ -16,9 +17,14 @@ from typing import Any
 
 import httpx
 import pytest
+from rich.console import Console
+from rich.progress import Progress, TextColumn
+from rich.text import Text
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import ImportRecord
+from ringvault.archive.sync import FileProgress, SyncProgress
+from ringvault.cli.sync import TtyProgress
 from ringvault.sim.server import SimServer
 from tests.cli_fixtures import Invoke
 
@@ -208,3 +214,18 @@ def test_portability_records_and_status_are_clean(invoke: Invoke, rv_home: Path,
     assert status.exit_code == 0, status.output
     assert_clean(status.output)
     assert "Ring.EventManager.Events" in status.output
+
+
+def test_terminal_progress_labels_are_escaped_and_not_markup() -> None:
+    """On a terminal, ``sync`` shows a bar per download labelled with the device name, and ``wait`` messages: the
+    label is escaped and rich markup in it is not applied."""
+    console = Console(file=io.StringIO(), force_terminal=True, color_system=None, width=300)
+    with Progress(TextColumn("{task.description}"), console=console, transient=False) as bar:
+        display = TtyProgress(bar)
+        display.file(FileProgress(event_id="1", name="[bold red]Cam[/bold red]\x1b]0;owned\x07", done=1, total=10))
+        display.phase(SyncProgress("wait", 0, 0, message=f"{HOSTILE} holds the archive"))
+        (task,) = bar.tasks
+        assert Text.from_markup(task.description).plain == "  [bold red]Cam[/bold red]\\x1b]0;owned\\x07"
+    printed = console.file.getvalue()  # type: ignore[attr-defined]
+    assert f"waiting: {ESCAPED}" in printed
+    assert "\x07" not in printed and "\u202e" not in printed and "\x9b" not in printed
