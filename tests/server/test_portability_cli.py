@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from ringvault.server.security import _AccessLogRedaction
+from ringvault.server.security import _LogRedaction
 from ringvault.sim.config import SimConfig
 from ringvault.sim.portability.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PortabilityConfig
 from ringvault.sim.server import SimServer
@@ -123,7 +123,7 @@ def test_the_access_log_filter_masks_codes_and_registered_secrets() -> None:
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
         ("127.0.0.1:5000", "POST", "/portability/notifications/path-secret-for-the-filter-test/v1", "1.1", 200), None,
     )  # fmt: skip
-    fil = _AccessLogRedaction()
+    fil = _LogRedaction()
     assert fil.filter(record) and fil.filter(secret)
     assert "AbC123" not in record.getMessage() and "/portability/callback?" in record.getMessage()
     assert "path-secret-for-the-filter-test" not in secret.getMessage()
