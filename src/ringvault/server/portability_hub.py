@@ -32,12 +32,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
 from ringvault.cloud.http import redact, register_secret
 from ringvault.portability.client import PortabilityClient
-from ringvault.portability.endpoints import Brand, PortabilityEndpoints, Region, endpoints_for
+from ringvault.portability.endpoints import SCOPE_ID, Brand, PortabilityEndpoints, Region, endpoints_for
 from ringvault.portability.errors import (
     AccessDeniedError,
     InvalidGrantError,
@@ -50,7 +51,7 @@ from ringvault.portability.http import PortabilityHttp
 from ringvault.portability.importer import ExportCanceledError
 from ringvault.portability.limits import PortabilityRateLimiter
 from ringvault.portability.notifications import QueryNotification, SubscriptionConfirmation
-from ringvault.portability.oauth import AuthorizationRequest, PortabilityAuth, authorization_url
+from ringvault.portability.oauth import AuthorizationRequest, PortabilityAuth
 from ringvault.portability.tokens import PortabilityTokenStore, check_customer
 from ringvault.server.portability_login import (
     Invite,
@@ -73,6 +74,8 @@ _IMPORTING_STATES = frozenset({"notified", "listed", "downloaded"})
 _CREATE_RACE_S = 5.0
 _POLL_BACKOFF_MAX_S = 3600.0
 _RESUME_POLL_S = 5.0
+#: longest authorization code accepted on a callback (Ring's are ~40 characters; ours to log-mask, so bounded)
+_MAX_CODE_CHARS = 2048
 
 
 class LoginError(Exception):
@@ -252,18 +255,26 @@ class PortabilityHub:
             )
         key = new_customer_key() if customer is None else customer
         state = self.seal.new_state(key, brand, region, kind, replace=replace, invite=invite)
-        self.check_login(state.customer, brand, kind=kind, replace=replace, used_after=state.invite_issued_at)
+        if kind != "anonymous":  # a new random key has nothing to check (its callback checks again anyway)
+            self.check_login(state.customer, brand, kind=kind, replace=replace, used_after=state.invite_issued_at)
         credentials = self.config.credentials
         assert credentials.redirect_uri is not None  # PortabilityServerSettings requires it
-        request = authorization_url(
-            credentials.client_id,
-            credentials.redirect_uri,
-            brand=brand,
-            endpoints=self.endpoints(brand, region),
-            pkce=self.seal.pkce(state),
-            state=self.seal.seal(state),
+        pkce = self.seal.pkce(state)
+        # Built here rather than with oauth.authorization_url, which registers the state as a log secret: ours is
+        # signed, not secret, and registering one per anonymous connect would rebuild the redaction regex on every
+        # log line of a flood. The parameters are seed 003's.
+        query = urlencode(
+            {
+                "client_id": credentials.client_id,
+                "redirect_uri": credentials.redirect_uri,
+                "response_type": "code",
+                "scope": SCOPE_ID,
+                "code_challenge": pkce.challenge,
+                "code_challenge_method": pkce.method,
+                "state": self.seal.seal(state),
+            }
         )
-        return request.url
+        return f"{self.endpoints(brand, region).authorize_url}?{query}"
 
     def check_login(
         self, customer: str, brand: Brand, *, kind: LoginKind, replace: bool, used_after: float | None
@@ -340,6 +351,8 @@ class PortabilityHub:
         exchange the code, store the tokens, record the grant, start the customer's first export. Raises
         ``LoginError`` or the client's ``PortabilityError``."""
         raw_state = params.get("state", "")
+        if len(params.get("code", "")) > _MAX_CODE_CHARS:
+            raise LoginError("this redirect's code is not one Ring issues; start again at /portability/connect")
         try:
             state = self.seal.open(raw_state)
         except SealError:
