@@ -157,3 +157,21 @@ def test_settings_from_the_environment() -> None:
     ]:
         with pytest.raises(PortabilityConfigError, match=words):
             PortabilityServerSettings.from_env({**env, name: value})
+
+
+def test_a_server_secret_others_may_read_is_refused_in_one_line(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "dp-tokens"
+    tokens.mkdir()
+    secret = tokens / "server-secret"
+    secret.write_text("ab" * 32 + "\n")
+    secret.chmod(0o644)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_REDIRECT_URI", "http://127.0.0.1/portability/callback")
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_TOKEN_DIR", str(tokens))
+    refused = invoke("serve", "--port", "0", "--archive", str(tmp_path / "archive"))
+    assert refused.exit_code == 2, refused.output
+    assert f"chmod 600 {secret}" in refused.output and "ab" * 32 not in refused.output
+    assert len([line for line in refused.output.splitlines() if line.startswith("error")]) == 1

@@ -552,13 +552,13 @@ def invite(
     try:
         seal = LoginSeal(load_server_secret(config.token_dir), ttl_s=600.0)
         token, card = seal.issue_invite(
-            _customer(customer), replace=replace, ttl_s=valid_hours * 3600,
+            customer, replace=replace, ttl_s=valid_hours * 3600,
             brand=check_brand(brand) if brand else None, region=check_region(region) if region else None,
         )  # fmt: skip
         url = invite_url(config, token)
     except PortabilityConfigError as exc:
         fail(exc.one_line, code=EXIT_USAGE)
-    except ValueError as exc:
+    except ValueError as exc:  # a bad customer key, brand or region
         fail(str(exc), code=EXIT_USAGE)
     from datetime import UTC, datetime
 
