@@ -143,7 +143,7 @@ def test_deeply_nested_json_is_a_one_line_400(serve: Serve, name: str, body: byt
             _one_line_error(answer.content)
 
 
-def test_a_deeply_nested_notification_is_a_one_line_400(sim: SimServer, tmp_path: Path) -> None:
+def test_deeply_nested_portability_bodies_are_one_line_400s(sim: SimServer, tmp_path: Path) -> None:
     with ServerThread(dp_app(sim, tmp_path / "archive", tmp_path / "tokens")) as server, server.client() as client:
         for body in (b"[" * 60_000, b'{"Message": ' + b"[" * 60_000):
             answer = client.post("/portability/notifications/v1", content=body)
@@ -151,6 +151,9 @@ def test_a_deeply_nested_notification_is_a_one_line_400(sim: SimServer, tmp_path
             assert "nested too deeply" in _one_line_error(answer.content)
         ok = client.post("/portability/notifications/v1", content=envelope("0" * 36))
         assert ok.status_code == 404  # a well-formed notification still reaches the check of its query id
+        invites = client.post("/portability/invites", content=b'{"customer": ' + b"[" * 100_000)
+        assert invites.status_code == 400, invites.text[:200]
+        _one_line_error(invites.content)
 
 
 # -- every route, hostile parameters -----------------------------------------------------------------------------
