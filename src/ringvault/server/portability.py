@@ -170,9 +170,10 @@ QueryPath = Annotated[str, Path(max_length=MAX_TEXT, description="a data query i
         302: {"description": "to Login with Ring"},
         403: {"model": ErrorOut},
         409: {"model": ErrorOut},
+        410: {"model": ErrorOut, "description": "the invitation expired or was already used"},
     },
 )
-async def connect(
+def connect(
     request: Request,
     brand: Annotated[str | None, Query(max_length=16, description="ring or blink (default: the app's)")] = None,
     region: Annotated[str | None, Query(max_length=16, description="eu-west-1, us-east-1 or us-west-2")] = None,
@@ -187,7 +188,8 @@ async def connect(
     ] = False,
 ) -> Any:
     """Start Login with Ring: redirects the browser to Ring's authorize page (PKCE, sealed state). Anonymous
-    visitors get a new customer key; an invitation, or the API key, names the customer."""
+    visitors get a new customer key; an invitation, or the API key, names the customer. (A plain function: checking
+    a named customer reads the archive and their token file, so FastAPI runs it in its thread pool.)"""
     hub = _hub(request)
     try:
         chosen_brand = check_brand(brand) if brand else None
