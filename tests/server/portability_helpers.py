@@ -81,24 +81,54 @@ def connect(
     history: str = "1y",
     duration: str = "90d",
     customer: str | None = None,
+    replace: bool = False,
+    invite: str | None = None,
     headers: dict[str, str] | None = None,
 ) -> httpx.Response:
-    """A customer's browser: /portability/connect → Ring's consent page (followed redirects) → the form answered
-    → the redirect back to /portability/callback (followed). Returns the callback's answer."""
-    params = {"customer": customer} if customer else {}
-    with httpx.Client(follow_redirects=True, timeout=60, headers=headers) as browser:
-        page = browser.get(f"{server.url}/portability/connect", params=params)
-        assert page.status_code == 200 and "request_id" in page.text, page.text[:500]
-        form = {
-            "request_id": consent_page_request_id(page),
-            "email": email,
-            "password": password,
-            "history": history,
-            "duration": duration,
-            "acknowledge": "yes",
-            "action": action,
-        }
-        return browser.post(str(page.url), data=form)
+    """A customer's browser: /portability/connect (or the ``invite`` link) → Ring's consent page (followed
+    redirects) → the form answered → the redirect back to /portability/callback (followed). Returns the callback's
+    answer. ``headers`` (the API key) go to the connect request only, as an operator's script would send them."""
+    params: dict[str, str] = {"customer": customer} if customer else {}
+    if replace:
+        params["replace"] = "true"
+    with httpx.Client(follow_redirects=True, timeout=60) as browser:
+        start = browser.get(invite or f"{server.url}/portability/connect", params=params or None, headers=headers)
+        return consent(browser, start, email=email, password=password, action=action, history=history,
+                       duration=duration)  # fmt: skip
+
+
+def consent(
+    browser: httpx.Client,
+    page: httpx.Response,
+    *,
+    email: str,
+    password: str,
+    action: str = "authorize",
+    history: str = "1y",
+    duration: str = "90d",
+) -> httpx.Response:
+    """Answer the simulator's consent ``page`` (reached through /portability/connect) and follow the redirect back to
+    the server; returns the callback's answer."""
+    assert page.status_code == 200 and "request_id" in page.text, page.text[:500]
+    form = {
+        "request_id": consent_page_request_id(page),
+        "email": email,
+        "password": password,
+        "history": history,
+        "duration": duration,
+        "acknowledge": "yes",
+        "action": action,
+    }
+    return browser.post(str(page.url), data=form)
+
+
+def make_invite(server: Served, key: str | None = None, **body: Any) -> dict[str, Any]:
+    """``POST /portability/invites`` (with the API key ``key`` when the server has one); the answer's JSON."""
+    headers = {"Authorization": f"Bearer {key}"} if key else {}
+    answer = httpx.post(f"{server.url}/portability/invites", json=body, headers=headers, timeout=30)
+    assert answer.status_code == 201, answer.text
+    data: dict[str, Any] = answer.json()
+    return data
 
 
 def customers(client: httpx.Client) -> dict[str, dict[str, Any]]:

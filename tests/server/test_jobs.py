@@ -35,7 +35,7 @@ class Runner:
 
 
 def _submit(jobs: JobManager, name: str) -> tuple[str, bool]:
-    job, created = jobs.submit(SyncOptions(devices=[name]), {"device": [name]})
+    job, created = jobs.submit(SyncOptions(devices=[name]))
     return job.id, created
 
 

@@ -29,6 +29,7 @@ from tests.server.portability_helpers import (
     envelope,
     expected_records,
     latest_query_in,
+    make_invite,
     notify_here,
     sim_call,
     sim_knobs,
@@ -341,8 +342,11 @@ def test_a_used_one_time_authorization_is_marked_refused_and_can_be_tried_again(
         records = customers(client)["omar"]["records"]
         started = client.post("/portability/customers/omar/export")
         assert started.status_code == 202, started.text
-        wait_for("the refusal", lambda: customers(client)["omar"]["status"] == "refused")
-        omar = customers(client)["omar"]
+        # the status is stored a moment before the work is let go of: wait for both
+        omar = wait_for(
+            "the refusal",
+            lambda: (c := customers(client)["omar"])["status"] == "refused" and c["working"] is None and c,
+        )
         # nothing was created or lost; the operator may still try again (an account on hold may be released)
         assert omar["latest_query"]["id"] == first["id"] and omar["records"] == records and omar["working"] is None
         assert client.post("/portability/customers/omar/export").status_code == 202
@@ -438,7 +442,14 @@ def test_with_an_api_key_the_public_paths_stay_open_and_the_status_is_guarded(
         assert (
             connect_answer.status_code == 302 and "/oauth.ring.com/v2/authorize?" in connect_answer.headers["location"]
         )
-    assert connect(server, customer="dave", **_account(sim)).status_code == 200
+        # an anonymous visitor may not choose the customer, nor make invitations
+        chosen = client.get("/portability/connect", params={"customer": "dave"})
+        assert chosen.status_code == 403 and "operator" in chosen.json()["error"]
+        assert client.post("/portability/invites", json={"customer": "dave"}).status_code == 401
+    # the operator invites dave; dave's browser opens the link, without the key
+    link = make_invite(server, key, customer="dave")
+    assert link["url"].startswith(f"{server.url}/portability/connect?invite=") and link["customer"] == "dave"
+    assert connect(server, invite=link["url"], **_account(sim)).json()["customer"] == "dave"
     with server.client(headers={"Authorization": f"Bearer {key}"}) as client:
         assert "dave" in customers(client)
 
@@ -475,7 +486,7 @@ def test_a_callback_with_an_unknown_or_replayed_state_is_refused(sim: SimServer,
     with server.client() as client:
         forged = client.get("/portability/callback", params={"code": "abc", "state": "made-up"})
         assert forged.status_code == 400 and "unknown or expired" in forged.json()["error"]
-    # the real callback works once; replaying it is refused (the pending login was used up)
+    # the real callback works once; replaying it is refused (the login's tokens are newer than its state)
     with httpx.Client(follow_redirects=True, timeout=60) as browser:
         page = browser.get(f"{server.url}/portability/connect", params={"customer": "gina"})
         from tests.server.portability_helpers import consent_page_request_id
@@ -485,7 +496,7 @@ def test_a_callback_with_an_unknown_or_replayed_state_is_refused(sim: SimServer,
         first = browser.post(str(page.url), data=form)
         replay = browser.get(str(first.url))
     assert first.status_code == 200 and first.json()["customer"] == "gina"
-    assert replay.status_code == 400
+    assert replay.status_code == 409 and "already completed" in replay.json()["error"]
 
 
 def test_bad_connect_parameters_are_one_line_400s(dp_serve: DPServe) -> None:

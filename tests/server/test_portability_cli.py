@@ -15,7 +15,7 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pytest
 
-from ringvault.server.security import _AccessLogRedaction
+from ringvault.server.security import _LogRedaction
 from ringvault.sim.config import SimConfig
 from ringvault.sim.portability.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PortabilityConfig
 from ringvault.sim.server import SimServer
@@ -123,7 +123,7 @@ def test_the_access_log_filter_masks_codes_and_registered_secrets() -> None:
         "uvicorn.access", logging.INFO, __file__, 1, '%s - "%s %s HTTP/%s" %d',
         ("127.0.0.1:5000", "POST", "/portability/notifications/path-secret-for-the-filter-test/v1", "1.1", 200), None,
     )  # fmt: skip
-    fil = _AccessLogRedaction()
+    fil = _LogRedaction()
     assert fil.filter(record) and fil.filter(secret)
     assert "AbC123" not in record.getMessage() and "/portability/callback?" in record.getMessage()
     assert "path-secret-for-the-filter-test" not in secret.getMessage()
@@ -157,3 +157,21 @@ def test_settings_from_the_environment() -> None:
     ]:
         with pytest.raises(PortabilityConfigError, match=words):
             PortabilityServerSettings.from_env({**env, name: value})
+
+
+def test_a_server_secret_others_may_read_is_refused_in_one_line(
+    invoke: Invoke, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    tokens = tmp_path / "dp-tokens"
+    tokens.mkdir()
+    secret = tokens / "server-secret"
+    secret.write_text("ab" * 32 + "\n")
+    secret.chmod(0o644)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_CLIENT_ID", DEMO_CLIENT_ID)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_CLIENT_SECRET", DEMO_CLIENT_SECRET)
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_REDIRECT_URI", "http://127.0.0.1/portability/callback")
+    monkeypatch.setenv("RINGVAULT_PORTABILITY_TOKEN_DIR", str(tokens))
+    refused = invoke("serve", "--port", "0", "--archive", str(tmp_path / "archive"))
+    assert refused.exit_code == 2, refused.output
+    assert f"chmod 600 {secret}" in refused.output and "ab" * 32 not in refused.output
+    assert len([line for line in refused.output.splitlines() if line.startswith("error")]) == 1

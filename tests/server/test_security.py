@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -116,3 +117,60 @@ def test_serve_command_end_to_end(cloud_env: SimServer, logged_in: Path, tmp_pat
     assert proc.returncode == 0, output
     assert KEY not in banner + output
     assert "API key: required" in output and "ringvault serve: stopped" in output
+
+
+def test_no_secret_reaches_the_logs(cloud_env: SimServer, logged_in: Path, tmp_path: Path) -> None:
+    """Clients that put the API key in the query string (``api_key=``, ``key=``, ``apikey=``), a token, or an
+    invitation: the real command's access log shows the requests, never the secrets."""
+    env = {**os.environ, "RINGVAULT_API_KEY": KEY, "RINGVAULT_CLOUD_URL": cloud_env.url}
+    command = [sys.executable, "-m", "ringvault", "serve", "--port", "0", "--archive", str(tmp_path / "archive")]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    leaked = [KEY, "an-access-token-value-123456", "an-invitation-value-123456"]
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        url = banner.split("listening on ", 1)[1].split()[0]
+        with httpx.Client(base_url=url, timeout=60) as client:
+            assert client.get("/api/devices", params={"api_key": KEY}).status_code == 401  # never accepted there
+            assert client.get("/healthz", params={"key": KEY, "x": "1"}).status_code == 200
+            assert client.get("/healthz", params={"apikey": KEY}).status_code == 200
+            assert client.get(f"/api/events/{KEY}", headers={"Authorization": f"Bearer {KEY}"}).status_code == 404
+            assert client.get("/healthz", params={"access_token": leaked[1], "invite": leaked[2]}).status_code == 200
+        proc.send_signal(signal.SIGINT)
+        proc.wait(timeout=30)
+        output = banner + proc.stdout.read()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, output
+    for secret in leaked:
+        assert secret not in output
+    assert "GET /api/devices?api_key=*** " in output and "GET /healthz?key=***&x=1 " in output  # logged, masked
+    assert "GET /api/events/*** " in output
+
+
+def test_docs_load_nothing_from_another_host(serve: Serve) -> None:
+    """/docs and /redoc reference only this server; every script, style and icon they name is served by it."""
+    server = serve()
+    with server.client() as client:
+        for page_path in ("/docs", "/redoc"):
+            page = client.get(page_path)
+            assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+            assert "//" not in page.text, page.text  # no http://, https:// nor protocol-relative //host
+            assets = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text)
+            assert assets, page.text[:500]
+            for asset in assets:
+                assert asset.startswith("/") and not asset.startswith("//"), asset
+                answer = client.get(asset)
+                assert answer.status_code == 200 and len(answer.content) > 100, asset
+        swagger = client.get("/docs").text
+        assert "/docs/static/swagger-ui-bundle.js" in swagger and "/docs/static/swagger-ui.css" in swagger
+        assert '"validatorUrl": null' in swagger  # no badge fetched from validator.swagger.io
+        assert (
+            client.get("/docs/static/swagger-ui-bundle.js")
+            .headers["content-type"]
+            .startswith(("application/javascript", "text/javascript"))
+        )
+        assert client.get("/docs/oauth2-redirect").status_code == 200
+        assert client.get("/openapi.json").json()["info"]["title"] == "ringvault"

@@ -519,3 +519,46 @@ def scopes() -> None:
     width = max(len(name) for name in DATASETS)
     for name, model in DATASETS.items():
         echo(f"{name:<{width}}  {model.DESCRIPTION}")
+
+
+@portability_app.command("invite")
+def invite(
+    ctx: typer.Context,
+    customer: Annotated[str, typer.Argument(help="Your key for the customer (letters, digits, . _ @ + -).")],
+    replace: Annotated[
+        bool, typer.Option("--replace", help="Let the customer's new login replace their working authorization.")
+    ] = False,
+    valid_hours: Annotated[
+        float, typer.Option("--valid-hours", min=0.01, max=720.0, help="How long the link works.")
+    ] = 72.0,
+    brand: Annotated[str | None, typer.Option("--brand", help="ring or blink (default: the server's).")] = None,
+    region: Annotated[
+        str | None, typer.Option("--region", help="eu-west-1, us-east-1 or us-west-2 (default: the server's).")
+    ] = None,
+) -> None:
+    """Print a link that connects CUSTOMER to `ringvault serve`'s Data Portability app; send it to them.
+
+    The link is signed with the server secret (in RINGVAULT_PORTABILITY_TOKEN_DIR, shared with the server) and works
+    once, until it expires. The server refuses it for a customer whose authorization works unless --replace."""
+    opts = options(ctx)
+    config = _config(opts, brand, region, login=True)
+    from ringvault.portability.config import PortabilityConfigError
+    from ringvault.portability.endpoints import check_brand, check_region
+    from ringvault.server.portability_login import LoginSeal, invite_url, load_server_secret
+
+    try:
+        seal = LoginSeal(load_server_secret(config.token_dir), ttl_s=600.0)
+        token, card = seal.issue_invite(
+            customer, replace=replace, ttl_s=valid_hours * 3600,
+            brand=check_brand(brand) if brand else None, region=check_region(region) if region else None,
+        )  # fmt: skip
+        url = invite_url(config, token)
+    except PortabilityConfigError as exc:
+        fail(exc.one_line, code=EXIT_USAGE)
+    except ValueError as exc:  # a bad customer key, brand or region
+        fail(str(exc), code=EXIT_USAGE)
+    from datetime import UTC, datetime
+
+    echo(url)
+    until = datetime.fromtimestamp(card.expires_at, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    echo(f"valid once, until {until}{' (replaces a working authorization)' if replace else ''}", err=True)

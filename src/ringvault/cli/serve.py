@@ -121,8 +121,12 @@ def serve(
             debug=opts.debug,
             portability=portability,
         )
+        from ringvault.portability.config import PortabilityConfigError
+
         try:
             app = create_app(settings)
+        except PortabilityConfigError as exc:  # the server secret is unreadable or readable by others
+            fail(exc.one_line, code=EXIT_USAGE)
         except Exception as exc:  # the archive cannot be opened: say why in one line
             fail(f"cannot open the archive {archive_dir}: {exc}", code=EXIT_ERROR)
         bound_host, bound_port = sock.getsockname()[:2]
@@ -139,6 +143,10 @@ def serve(
                 else "/portability/notifications/v1"
             )
             typer.echo(f"Data Portability: customers connect at /portability/connect; Ring notifies {path}")
+            typer.echo(
+                "Data Portability: invite a named customer with `ringvault portability invite NAME` "
+                "(or POST /portability/invites)"
+            )
         if not opts.token_store().path.exists():
             typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")
         config = uvicorn.Config(

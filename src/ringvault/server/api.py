@@ -3,6 +3,10 @@
 Reads go straight to the archive database (SQLite in WAL mode: readers never wait for the sync writing);
 routes that touch the database are plain functions, so FastAPI runs them in its thread pool, off the event loop
 that runs the sync jobs.
+
+Every parameter is bounded: texts (ids, names, dates, cursors) at most :data:`MAX_TEXT` characters (longer is a
+400), numeric ids within SQLite's 64-bit range (an id outside it cannot exist: 404), and errors quote what was sent
+cut short with control characters escaped (:func:`shown`).
 """
 
 from __future__ import annotations
@@ -12,7 +16,7 @@ import mimetypes
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import FileResponse, JSONResponse
 
 from ringvault import __version__
@@ -37,12 +41,16 @@ if TYPE_CHECKING:
     from ringvault.archive.sync import SyncOptions
     from ringvault.server.context import ServerContext
 
-__all__ = ["health", "router"]
+__all__ = ["MAX_ID", "MAX_TEXT", "health", "router", "shown", "text_query", "when_param"]
 
 router = APIRouter(prefix="/api", tags=["api"])
 health = APIRouter(tags=["health"])
 
 MAX_LIMIT = 1000
+#: the longest text parameter (path or query) any route reads
+MAX_TEXT = 512
+#: the largest row id SQLite stores (a signed 64-bit integer)
+MAX_ID = 2**63 - 1
 NOT_FOUND: dict[int | str, dict[str, Any]] = {404: {"model": ErrorOut}}
 BAD_INPUT: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
 
@@ -50,6 +58,17 @@ BAD_INPUT: dict[int | str, dict[str, Any]] = {400: {"model": ErrorOut}}
 def _ctx(request: Request) -> ServerContext:
     ctx: ServerContext = request.app.state.ctx
     return ctx
+
+
+def text_query(description: str) -> Any:
+    """A text query parameter of at most :data:`MAX_TEXT` characters."""
+    return Query(max_length=MAX_TEXT, description=description)
+
+
+def shown(value: object, limit: int = 80) -> str:
+    """``value`` as an error message quotes it: ``repr`` (control characters escaped), cut to ``limit``."""
+    text = str(value)
+    return repr(text if len(text) <= limit else text[:limit] + "...")
 
 
 def when_param(value: str | None, name: str, *, end: bool = False) -> datetime | None:
@@ -89,7 +108,7 @@ async def start_sync(request: Request, body: SyncRequest | None = None) -> Any:
     body = body or SyncRequest()
     options = _sync_options(ctx, body)
     try:
-        job, created = ctx.jobs.submit(options, body.model_dump())
+        job, created = ctx.jobs.submit(options)
     except QueueFullError as exc:
         raise HTTPException(409, str(exc)) from None
     return JSONResponse(
@@ -107,12 +126,12 @@ async def list_jobs(request: Request) -> Any:
 
 
 @router.get("/jobs/{job_id}", response_model=JobOut, responses=NOT_FOUND)
-async def get_job(request: Request, job_id: str) -> Any:
+async def get_job(request: Request, job_id: Annotated[str, Path(max_length=MAX_TEXT)]) -> Any:
     """A job's state (queued, running, done, failed), progress, summary and error."""
     jobs = _ctx(request).jobs
     job = jobs.get(job_id)
     if job is None:
-        raise HTTPException(404, f"no job {job_id!r} (jobs are forgotten when the server restarts)")
+        raise HTTPException(404, f"no job {shown(job_id)} (jobs are forgotten when the server restarts)")
     return job.to_json(jobs.queue_position(job))
 
 
@@ -133,21 +152,21 @@ def _device_id(ctx: ServerContext, spec: str) -> int:
         d for d in devices if (d.name or "").casefold() == text.casefold()
     ]
     if not matches:
-        raise HTTPException(404, f"no device {spec!r} in the archive; GET /api/devices lists them")
+        raise HTTPException(404, f"no device {shown(spec)} in the archive; GET /api/devices lists them")
     if len(matches) > 1:
-        raise HTTPException(400, f"{len(matches)} devices are named {spec!r}; use the numeric device id")
+        raise HTTPException(400, f"{len(matches)} devices are named {shown(spec)}; use the numeric device id")
     return matches[0].id
 
 
 @router.get("/events", response_model=EventPageOut, responses={**BAD_INPUT, **NOT_FOUND})
 def list_events(
     request: Request,
-    device: Annotated[str | None, Query(description="device id or name")] = None,
-    kind: Annotated[str | None, Query(description="ding, motion, on_demand, ...")] = None,
-    since: Annotated[str | None, Query(description="YYYY-MM-DD or ISO date-time (inclusive)")] = None,
-    until: Annotated[str | None, Query(description="YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
+    device: Annotated[str | None, text_query("device id or name")] = None,
+    kind: Annotated[str | None, text_query("ding, motion, on_demand, ...")] = None,
+    since: Annotated[str | None, text_query("YYYY-MM-DD or ISO date-time (inclusive)")] = None,
+    until: Annotated[str | None, text_query("YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor of the previous page")] = None,
+    cursor: Annotated[str | None, text_query("next_cursor of the previous page")] = None,
 ) -> Any:
     """Events newest first, one page at a time (keyset pagination: pages never shift while new events arrive)."""
     ctx = _ctx(request)
@@ -163,12 +182,12 @@ def list_events(
 
 
 @router.get("/events/{event_id}", response_model=EventDetailOut, responses=NOT_FOUND)
-def get_event(request: Request, event_id: str) -> Any:
+def get_event(request: Request, event_id: Annotated[str, Path(max_length=MAX_TEXT)]) -> Any:
     """One event with its media rows (each with the URL to fetch it) and Ring's JSON for it."""
     store = _ctx(request).store
     event = store.get_event(event_id.strip())
     if event is None:
-        raise HTTPException(404, f"no event {event_id!r} in the archive")
+        raise HTTPException(404, f"no event {shown(event_id)} in the archive")
     return EventDetailOut(
         **EventOut.of(event).model_dump(),
         cv_properties=event.cv_properties,
@@ -190,7 +209,7 @@ def get_event(request: Request, event_id: str) -> Any:
 def get_media(request: Request, media_id: int) -> Any:
     """The file of a media row, streamed; ``Range: bytes=...`` gives 206 with ``Content-Range``."""
     ctx = _ctx(request)
-    media = ctx.store.get_media(media_id)
+    media = ctx.store.get_media(media_id) if 1 <= media_id <= MAX_ID else None
     if media is None:
         raise HTTPException(404, f"no media {media_id} in the archive")
     try:

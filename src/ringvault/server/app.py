@@ -2,8 +2,13 @@
 
 Routers live one concern per module and are listed in :data:`ROUTERS`; a new surface (the Data Portability
 notifications in ``server/portability.py``) is one more entry there. Every error is JSON ``{"error": "<one
-line>"}``: bad input 400, missing API key 401, unknown ids 404, a full job queue 409; Ring failures map to 503 (not
-logged in: run ``ringvault login``), 429 (rate-limited) and 502 (Ring failed or cannot be reached).
+line>"}``: bad input 400, missing API key 401, unknown ids 404, a full job queue 409, a body over 1 MB 413; Ring
+failures map to 503 (not logged in: run ``ringvault login``), 429 (rate-limited) and 502 (Ring failed or cannot be
+reached). No request ends in a 500 that the server could have foreseen: a body nested too deeply for the JSON parser
+is a 400 like any other unreadable body.
+
+``/docs`` (Swagger UI) and ``/redoc`` load their scripts and styles from this server (``fastapi-offline`` ships
+them): they work on a machine with no internet access, and the browser asks no other host for anything.
 """
 
 from __future__ import annotations
@@ -15,6 +20,7 @@ from contextlib import asynccontextmanager
 from fastapi import APIRouter, FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from fastapi_offline import FastAPIOffline
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ringvault import __version__
@@ -26,7 +32,13 @@ from ringvault.cloud.errors import (
 )
 from ringvault.server import api, connector, portability
 from ringvault.server.context import Clock, ServerContext, ServerSettings
-from ringvault.server.security import ApiKeyMiddleware, install_access_log_redaction
+from ringvault.server.security import (
+    MAX_BODY_BYTES,
+    ApiKeyMiddleware,
+    BodyLimitMiddleware,
+    body_too_large,
+    install_log_redaction,
+)
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -34,6 +46,8 @@ log = logging.getLogger("ringvault.server")
 
 #: Every router of the server, in the order they are included.
 ROUTERS: list[APIRouter] = [api.health, connector.router, api.router, portability.router]
+#: where /docs and /redoc load Swagger UI's and ReDoc's files from (this server)
+DOCS_STATIC_URL = "/docs/static"
 
 
 def _ring_status(exc: RingError) -> int:
@@ -60,7 +74,10 @@ def _validation_line(exc: RequestValidationError) -> str:
 def _install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, StarletteHTTPException)
-        return JSONResponse({"error": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
+        detail = str(exc.detail)
+        if exc.status_code == 413 and detail == "Content Too Large":  # Starlette's counter of streamed bodies
+            detail = body_too_large(MAX_BODY_BYTES)
+        return JSONResponse({"error": detail}, status_code=exc.status_code, headers=exc.headers)
 
     async def invalid(_request: Request, exc: Exception) -> JSONResponse:
         assert isinstance(exc, RequestValidationError)
@@ -85,22 +102,27 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        install_access_log_redaction()
+        install_log_redaction(settings.api_key)
         await ctx.start()
         try:
             yield
         finally:
             await ctx.aclose()
 
-    app = FastAPI(
+    app = FastAPIOffline(
         title="ringvault",
         version=__version__,
         summary="Your Ring archive over HTTP: the seed-001 connector, a JSON API and Data Portability imports.",
         lifespan=lifespan,
+        static_url=DOCS_STATIC_URL,
+        # no "valid" badge: Swagger UI would send the spec's URL to validator.swagger.io
+        swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.ctx = ctx
     for router in ROUTERS:
         app.include_router(router)
     _install_error_handlers(app)
+    # the last added runs first: the key (and Host) check, then the body bound
+    app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
     return app

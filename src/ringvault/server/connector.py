@@ -21,13 +21,15 @@ import re
 from datetime import date, datetime, tzinfo
 from typing import TYPE_CHECKING, Annotated, Any
 
-from fastapi import APIRouter, Body, HTTPException, Query, Request
+from fastapi import APIRouter, Body, HTTPException, Path, Query, Request
+from pydantic import StringConstraints
 
 from ringvault.archive.dates import day_window, parse_compact_day, zone_named
 from ringvault.archive.layout import DeviceRef
 from ringvault.archive.sidecar import SidecarEvent, build_sidecar
 from ringvault.archive.store import MediaKind, MediaStatus, StoredEvent
 from ringvault.archive.sync import run_sync
+from ringvault.server.api import MAX_TEXT, shown
 from ringvault.server.schemas import ConnectorEvent, ErrorOut
 
 if TYPE_CHECKING:
@@ -46,6 +48,9 @@ router = APIRouter(prefix="/connector", tags=["connector (seed 001)"])
 ALL_KINDS = "all"
 _KIND = re.compile(r"^[A-Za-z0-9_]{1,40}$")
 _PAGE = 500
+#: held ids one call may name (seed 001 listed at most 300 events per doorbell and day)
+MAX_HELD = 20_000
+HeldId = Annotated[str, StringConstraints(max_length=64)] | int
 
 STATUS_BY_MEDIA = {
     MediaStatus.DONE: "downloaded",
@@ -79,7 +84,7 @@ def _ctx(request: Request) -> ServerContext:
 
 def _kind(value: str) -> str | None:
     if not _KIND.match(value):
-        raise HTTPException(400, f"kind {value!r} is not an event kind; use ding, motion, on_demand, ... or all")
+        raise HTTPException(400, f"kind {shown(value)} is not an event kind; use ding, motion, on_demand, ... or all")
     return None if value == ALL_KINDS else value
 
 
@@ -168,7 +173,9 @@ async def download_day(
     return _answer(ctx, targets, kind, held, include_held)
 
 
-KindQuery = Annotated[str, Query(description="event kind to download and list; `all` for every kind")]
+KindQuery = Annotated[
+    str, Query(max_length=MAX_TEXT, description="event kind to download and list; `all` for every kind")
+]
 HeldQuery = Annotated[bool, Query(description="also list the held events (status `skipped`)")]
 
 
@@ -181,9 +188,10 @@ async def download_today(request: Request, kind: KindQuery = "ding", include_hel
 @router.post("/download/{day}", response_model=list[ConnectorEvent], responses=ERRORS)
 async def download_for_day(
     request: Request,
-    day: str,
+    day: Annotated[str, Path(max_length=MAX_TEXT, description="YYYYMMDD")],
     held: Annotated[
-        list[str | int] | None, Body(description="ring ids the caller already holds: not downloaded again")
+        list[HeldId] | None,
+        Body(max_length=MAX_HELD, description="ring ids the caller already holds: not downloaded again"),
     ] = None,
     kind: KindQuery = "ding",
     include_held: HeldQuery = False,

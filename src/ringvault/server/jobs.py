@@ -5,11 +5,12 @@ Policy (documented in docs/serve.md):
 - **One sync at a time per archive.** Every sync the server starts (a ``POST /api/sync`` job or a seed-001
   connector call) holds :meth:`JobManager.exclusive`, a FIFO lock, so two runs never download the same recording
   or race on the watermark. Jobs wait their turn in state ``queued``; connector calls wait inside their request.
-- **Queued, not refused.** A job submitted while another runs is queued. A request identical to one still queued
-  returns that job instead of adding another (a poller calling every minute does not pile up work). Beyond
-  ``max_queued`` waiting jobs a submission is refused (:class:`QueueFullError`, HTTP 409).
+- **Queued, not refused.** A job submitted while another runs is queued. A request whose options are identical to
+  those of one still queued returns that job instead of adding another (a poller calling every minute does not pile
+  up work). Beyond ``max_queued`` waiting jobs a submission is refused (:class:`QueueFullError`, HTTP 409).
 - Finished jobs are kept in memory (the last ``keep``) so ``GET /api/jobs/{id}`` can report them; a restart
-  forgets them (the archive itself is the durable record).
+  forgets them (the archive itself is the durable record). A job keeps only the normalized options it runs
+  (:func:`describe`), never the request that asked for it.
 """
 
 from __future__ import annotations
@@ -50,12 +51,23 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def describe(options: SyncOptions) -> dict[str, Any]:
+    """What a job runs, as ``GET /api/jobs`` shows it (the body's field names, normalized values)."""
+    return {
+        "device": list(options.devices) if options.devices else None,
+        "kind": list(options.kinds) if options.kinds else None,
+        "since": options.since.isoformat() if options.since else None,
+        "until": options.until.isoformat() if options.until else None,
+        "metadata_only": options.metadata_only,
+        "newest_first": not options.oldest_first,
+    }
+
+
 @dataclass
 class Job:
-    """One sync job: what was asked (``request``), where it stands, and what it did."""
+    """One sync job: the options it runs, where it stands, and what it did."""
 
     id: str
-    request: dict[str, Any]
     options: SyncOptions = field(repr=False)
     state: JobState = JobState.QUEUED
     created_at: datetime = field(default_factory=_now)
@@ -73,7 +85,7 @@ class Job:
         return {
             "id": self.id,
             "state": self.state.value,
-            "request": self.request,
+            "request": describe(self.options),
             "created_at": self.created_at.isoformat(),
             "started_at": self.started_at.isoformat() if self.started_at else None,
             "finished_at": self.finished_at.isoformat() if self.finished_at else None,
@@ -105,18 +117,19 @@ class JobManager:
     def busy(self) -> bool:
         return self._lock.locked()
 
-    def submit(self, options: SyncOptions, request: dict[str, Any]) -> tuple[Job, bool]:
-        """Queue a sync; returns ``(job, created)``. An identical request still queued is returned as is
+    def submit(self, options: SyncOptions) -> tuple[Job, bool]:
+        """Queue a sync; returns ``(job, created)``. A queued job with identical options is returned as is
         (``created`` False). Raises :class:`QueueFullError` when ``max_queued`` jobs already wait."""
         queued = [job for job in self._jobs.values() if job.state is JobState.QUEUED]
+        wanted = describe(options)
         for job in queued:
-            if job.request == request:
+            if describe(job.options) == wanted:
                 return job, False
         if len(queued) >= self._max_queued:
             raise QueueFullError(
                 f"{len(queued)} sync jobs are already waiting; try again when one has finished (GET /api/jobs)"
             )
-        job = Job(id=uuid.uuid4().hex, request=request, options=options)
+        job = Job(id=uuid.uuid4().hex, options=options)
         self._jobs[job.id] = job
         self._tasks[job.id] = asyncio.create_task(self._run(job), name=f"ringvault-sync-{job.id}")
         self._forget_old()

@@ -12,11 +12,15 @@ Public (no API key: Ring and customers' browsers cannot send it; see ``security.
   (then the plain path is 404). A ``SubscriptionConfirmation`` is logged with its SubscribeURL; it is fetched only
   with ``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS=1`` and only when it is an Amazon SNS ConfirmSubscription URL
   (an unauthenticated request must never make the server fetch an arbitrary URL).
-- ``GET /portability/connect?brand=&region=&customer=`` — starts Login with Ring for a new customer → 302 to Ring.
-- ``GET /portability/callback`` — Ring's redirect back: checks the state, exchanges the code, stores the tokens and
-  starts the customer's first export.
+- ``GET /portability/connect?brand=&region=`` — starts Login with Ring → 302 to Ring. An anonymous visitor always
+  gets a new customer key chosen by the server. ``invite=`` (a link from ``POST /portability/invites`` or
+  ``ringvault portability invite``) connects the customer the operator named; with the API key, ``customer=`` and
+  ``replace=true`` choose the key and allow replacing an active authorization (``server/portability_login.py``).
+- ``GET /portability/callback`` — Ring's redirect back: checks the sealed state, refuses a used or replacing login,
+  exchanges the code, stores the tokens and starts the customer's first export.
 
-With the API key (when one is set): ``GET /portability/customers``, ``GET /portability/queries/{id}``,
+With the API key (when one is set): ``POST /portability/invites``, ``GET /portability/customers``,
+``GET /portability/queries/{id}``,
 ``POST /portability/customers/{customer}/export``, ``POST /portability/queries/{id}/import``,
 ``GET /portability/subscriptions``, ``GET /portability/records`` (the imported records, paged; its cursor doubles as a
 change feed) and ``GET /portability/datasets``.
@@ -31,8 +35,9 @@ import json
 import logging
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse
+from pydantic import BaseModel, ConfigDict, Field
 
 from ringvault.archive.store.portability import InvalidRecordCursorError
 from ringvault.portability.config import CLIENT_ID_ENV, CLIENT_SECRET_ENV, REDIRECT_URI_ENV
@@ -50,9 +55,11 @@ from ringvault.portability.notifications import (
     parse_notification,
 )
 from ringvault.portability.scopes import DATASETS
-from ringvault.server.api import when_param
+from ringvault.server.api import MAX_TEXT, shown, text_query, when_param
 from ringvault.server.portability_hub import LoginError, PortabilityHub, UnknownQueryError
+from ringvault.server.portability_login import MAX_INVITE_TTL_S, MAX_TOKEN_CHARS, InviteError, LoginKind
 from ringvault.server.schemas import ErrorOut
+from ringvault.server.security import is_operator
 
 __all__ = ["router"]
 
@@ -102,8 +109,8 @@ def strict_notification(body: bytes, sns_type: str | None = None) -> Notificatio
     whose ``Message`` is a JSON *string* for a notification."""
     try:
         envelope = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
-        raise NotificationError("notification body is not JSON") from err
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:  # RecursionError: nested too deeply
+        raise NotificationError("notification body is not JSON (or is nested too deeply)") from err
     if not isinstance(envelope, dict):
         raise NotificationError("notification body is not a JSON object")
     kind = envelope.get("Type", "Notification")
@@ -138,7 +145,7 @@ async def notification(request: Request) -> Any:
 
 
 @router.post("/notifications/{secret}/v1", responses=ERRORS, include_in_schema=False)
-async def notification_with_secret(request: Request, secret: str) -> Any:
+async def notification_with_secret(request: Request, secret: Annotated[str, Path(max_length=MAX_TEXT)]) -> Any:
     """The same, under the path secret (``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``)."""
     hub = _hub(request)
     expected = hub.settings.notification_secret
@@ -150,24 +157,96 @@ async def notification_with_secret(request: Request, secret: str) -> Any:
 # -- Login with Ring for new customers -------------------------------------------------------------------------
 
 
-@router.get("/connect", status_code=302, responses={**ERRORS, 302: {"description": "to Login with Ring"}})
-async def connect(
+CustomerKey = Annotated[str, Field(min_length=1, max_length=128)]
+CustomerPath = Annotated[str, Path(max_length=MAX_TEXT, description="the customer's key")]
+QueryPath = Annotated[str, Path(max_length=MAX_TEXT, description="a data query id")]
+
+
+@router.get(
+    "/connect",
+    status_code=302,
+    responses={
+        **ERRORS,
+        302: {"description": "to Login with Ring"},
+        403: {"model": ErrorOut},
+        409: {"model": ErrorOut},
+        410: {"model": ErrorOut, "description": "the invitation expired or was already used"},
+    },
+)
+def connect(
     request: Request,
-    brand: Annotated[str | None, Query(description="ring or blink (default: the configured brand)")] = None,
-    region: Annotated[str | None, Query(description="eu-west-1, us-east-1 or us-west-2")] = None,
-    customer: Annotated[str | None, Query(description="your own key for this customer (default: a new one)")] = None,
+    brand: Annotated[str | None, Query(max_length=16, description="ring or blink (default: the app's)")] = None,
+    region: Annotated[str | None, Query(max_length=16, description="eu-west-1, us-east-1 or us-west-2")] = None,
+    invite: Annotated[
+        str | None, Query(max_length=MAX_TOKEN_CHARS, description="an invitation from the operator")
+    ] = None,
+    customer: Annotated[
+        str | None, Query(max_length=128, description="the operator's key for this customer (API key only)")
+    ] = None,
+    replace: Annotated[
+        bool, Query(description="let this login replace the customer's working authorization (API key only)")
+    ] = False,
 ) -> Any:
-    """Start Login with Ring for a customer: redirects their browser to Ring's authorize page (PKCE, state)."""
+    """Start Login with Ring: redirects the browser to Ring's authorize page (PKCE, sealed state). Anonymous
+    visitors get a new customer key; an invitation, or the API key, names the customer. (A plain function: checking
+    a named customer reads the archive and their token file, so FastAPI runs it in its thread pool.)"""
     hub = _hub(request)
     try:
-        chosen_brand = check_brand(brand) if brand else hub.config.brand
-        chosen_region = check_region(region) if region else hub.config.region
-        url = hub.start_login(chosen_brand, chosen_region, customer or None)
+        chosen_brand = check_brand(brand) if brand else None
+        chosen_region = check_region(region) if region else None
+        if invite:
+            if customer or replace:
+                raise HTTPException(400, "an invitation names the customer: pass invite alone")
+            card = hub.read_invite(invite)
+            url = hub.start_login(
+                card.brand or chosen_brand or hub.config.brand, card.region or chosen_region or hub.config.region,
+                "invite", customer=card.customer, replace=card.replace, invite=card,
+            )  # fmt: skip
+        else:
+            kind: LoginKind = "operator" if is_operator(request) else "anonymous"
+            url = hub.start_login(
+                chosen_brand or hub.config.brand, chosen_region or hub.config.region, kind,
+                customer=customer.strip() if customer else None, replace=replace,
+            )  # fmt: skip
+    except InviteError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
     except ValueError as exc:
         raise HTTPException(400, str(exc)) from None
     except LoginError as exc:
         raise HTTPException(exc.status, str(exc)) from None
     return RedirectResponse(url, status_code=302, headers=NO_STORE)
+
+
+class InviteRequest(BaseModel):
+    """Body of ``POST /portability/invites``."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    customer: CustomerKey | None = Field(None, description="your key for the customer (default: a new one)")
+    replace: bool = Field(False, description="the login may replace the customer's working authorization")
+    valid_hours: float = Field(
+        72.0, gt=0, le=MAX_INVITE_TTL_S / 3600, description="how long the link works (default 72 hours)"
+    )
+    brand: str | None = Field(None, max_length=16, description="ring or blink (default: the app's)")
+    region: str | None = Field(None, max_length=16, description="eu-west-1, us-east-1 or us-west-2")
+
+
+@router.post("/invites", status_code=201, responses={**ERRORS, 409: {"model": ErrorOut}})
+def create_invite(request: Request, body: InviteRequest) -> Any:
+    """A signed, single-use link that connects the named customer (send it to them). It works until it expires or
+    until a login through it completes; an invitation for a connected customer needs ``replace``."""
+    hub = _hub(request)
+    try:
+        answer = hub.invite(
+            body.customer.strip() if body.customer else None, replace=body.replace, ttl_s=body.valid_hours * 3600,
+            brand=check_brand(body.brand) if body.brand else None,
+            region=check_region(body.region) if body.region else None,
+        )  # fmt: skip
+    except ValueError as exc:
+        raise HTTPException(400, str(exc)) from None
+    except LoginError as exc:
+        raise HTTPException(exc.status, str(exc)) from None
+    return JSONResponse(answer, status_code=201, headers=NO_STORE)
 
 
 @router.get("/callback", responses={**ERRORS, 403: {"model": ErrorOut}, 502: {"model": ErrorOut}})
@@ -212,12 +291,12 @@ def customers(request: Request) -> Any:
 
 
 @router.post("/customers/{customer}/export", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
-async def export(request: Request, customer: str) -> Any:
+async def export(request: Request, customer: CustomerPath) -> Any:
     """Start another export for a connected customer (refused while one of theirs is still open)."""
     hub = _hub(request)
     grant = hub.grant_of(customer)
     if grant is None:
-        raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
+        raise HTTPException(404, f"no customer {shown(customer)}; GET /portability/customers lists them")
     if grant.status in ("revoked", "expired"):  # "refused" may be tried again (an account on hold may be released)
         raise HTTPException(409, f"customer {customer!r}'s authorization is {grant.status}; they must connect again")
     current = hub.open_query(grant.id)
@@ -228,24 +307,24 @@ async def export(request: Request, customer: str) -> Any:
 
 
 @router.get("/queries/{query_id}", responses=ERRORS)
-def query(request: Request, query_id: str) -> Any:
+def query(request: Request, query_id: QueryPath) -> Any:
     """One data query: its lifecycle state, Ring's status, the files and records imported."""
     hub = _hub(request)
     try:
         return hub.query_detail(query_id.strip())
     except UnknownQueryError:
-        raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+        raise HTTPException(404, f"no data query {shown(query_id)} on this server") from None
 
 
 @router.post("/queries/{query_id}/import", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
-async def resume(request: Request, query_id: str) -> Any:
+async def resume(request: Request, query_id: QueryPath) -> Any:
     """Resume an unfinished query now (after its automatic retries gave up, for instance); a query still
     ``created`` is first checked with Ring."""
     hub = _hub(request)
     try:
         detail = hub.query_detail(query_id.strip())
     except UnknownQueryError:
-        raise HTTPException(404, f"no data query {query_id!r} on this server") from None
+        raise HTTPException(404, f"no data query {shown(query_id)} on this server") from None
     if detail["running"]:
         raise HTTPException(409, f"query {query_id} is being imported right now")
     query = hub.store.portability.get_query(detail["id"])
@@ -262,12 +341,12 @@ async def resume(request: Request, query_id: str) -> Any:
 @router.get("/records", responses=ERRORS)
 def records(
     request: Request,
-    customer: Annotated[str | None, Query(description="one customer (default: every customer of this app)")] = None,
-    dataset: Annotated[str | None, Query(description="a data set, e.g. Ring.Alarm.HistoryLog")] = None,
-    since: Annotated[str | None, Query(description="YYYY-MM-DD or ISO date-time of the record (inclusive)")] = None,
-    until: Annotated[str | None, Query(description="YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
+    customer: Annotated[str | None, text_query("one customer (default: every customer of this app)")] = None,
+    dataset: Annotated[str | None, text_query("a data set, e.g. Ring.Alarm.HistoryLog")] = None,
+    since: Annotated[str | None, text_query("YYYY-MM-DD or ISO date-time of the record (inclusive)")] = None,
+    until: Annotated[str | None, text_query("YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_LIMIT)] = 100,
-    cursor: Annotated[str | None, Query(description="next_cursor (or cursor) of an earlier page")] = None,
+    cursor: Annotated[str | None, text_query("next_cursor (or cursor) of an earlier page")] = None,
 ) -> Any:
     """Imported records in the order they were stored, one page at a time. Keep the last page's ``cursor`` and
     ask again later with it: you get exactly the records imported since (a change feed)."""
@@ -281,7 +360,7 @@ def records(
         if g.client_id == client_id and customer in (None, g.customer)
     }
     if customer is not None and not grants:
-        raise HTTPException(404, f"no customer {customer!r}; GET /portability/customers lists them")
+        raise HTTPException(404, f"no customer {shown(customer)}; GET /portability/customers lists them")
     try:
         page = hub.store.portability.list_records(
             grant_ids=grants, dataset=dataset, since=when_param(since, "since"),

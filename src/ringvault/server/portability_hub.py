@@ -2,8 +2,8 @@
 
 One :class:`PortabilityHub` per server. It keeps
 
-- **pending logins** in memory (PKCE verifier + state, :attr:`PortabilityServerSettings.login_ttl_s`, at most
-  ``max_pending_logins``): the verifier never leaves the server, and a restart only makes a customer start again;
+- **no pending logins**: a login's state is sealed into Ring's ``state`` parameter and its PKCE verifier is derived
+  from the server secret (``server/portability_login.py``, which also says who may choose or replace a customer);
 - **one token file per customer** (``{token_dir}/{brand}/{customer}.json``, 0600) and one grant row per customer in
   the archive (``portability_grants``); the query lifecycle is in ``portability_queries`` (the importer's);
 - **the work**: every customer's export (createDataQuery) and import (list → download → import) runs as a
@@ -26,23 +26,25 @@ import asyncio
 import contextlib
 import inspect
 import logging
-import secrets
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
 from ringvault.cloud.http import redact, register_secret
 from ringvault.portability.client import PortabilityClient
-from ringvault.portability.endpoints import Brand, PortabilityEndpoints, Region, endpoints_for
+from ringvault.portability.endpoints import SCOPE_ID, Brand, PortabilityEndpoints, Region, endpoints_for
 from ringvault.portability.errors import (
     AccessDeniedError,
     InvalidGrantError,
     NotAuthorizedError,
     PortabilityError,
+    PortabilityTokenFileError,
     QueryNotCompletedError,
 )
 from ringvault.portability.http import PortabilityHttp
@@ -51,6 +53,15 @@ from ringvault.portability.limits import PortabilityRateLimiter
 from ringvault.portability.notifications import QueryNotification, SubscriptionConfirmation
 from ringvault.portability.oauth import AuthorizationRequest, PortabilityAuth
 from ringvault.portability.tokens import PortabilityTokenStore, check_customer
+from ringvault.server.portability_login import (
+    Invite,
+    LoginKind,
+    LoginSeal,
+    SealError,
+    invite_url,
+    load_server_secret,
+    new_customer_key,
+)
 from ringvault.server.portability_settings import PortabilityServerSettings
 
 __all__ = ["LoginError", "PortabilityHub", "QueryRunner", "UnknownQueryError", "query_summary"]
@@ -63,6 +74,8 @@ _IMPORTING_STATES = frozenset({"notified", "listed", "downloaded"})
 _CREATE_RACE_S = 5.0
 _POLL_BACKOFF_MAX_S = 3600.0
 _RESUME_POLL_S = 5.0
+#: longest authorization code accepted on a callback (Ring's are ~40 characters; ours to log-mask, so bounded)
+_MAX_CODE_CHARS = 2048
 
 
 class LoginError(Exception):
@@ -98,14 +111,6 @@ class QueryRunner(Protocol):
 
 
 @dataclass
-class PendingLogin:
-    request: AuthorizationRequest = field(repr=False)
-    customer: str
-    region: Region
-    expires_at: float
-
-
-@dataclass
 class Work:
     """What the hub is doing for one customer right now (for the status endpoints)."""
 
@@ -129,6 +134,7 @@ class PortabilityHub:
         *,
         http: PortabilityHttp | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.settings = settings
         self.config = settings.config
@@ -138,7 +144,8 @@ class PortabilityHub:
         self.limiter = PortabilityRateLimiter(per_customer=settings.rate_limit_per == "customer")
         self._http = http
         self._monotonic = monotonic
-        self._pending: dict[str, PendingLogin] = {}
+        self.seal = LoginSeal(load_server_secret(self.config.token_dir), ttl_s=settings.login_ttl_s, clock=clock)
+        self._login_locks: weakref.WeakValueDictionary[tuple[str, str], asyncio.Lock] = weakref.WeakValueDictionary()
         self._locks: dict[int, asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self._tasks: set[asyncio.Task[None]] = set()
@@ -226,41 +233,167 @@ class PortabilityHub:
 
     # -- Login with Ring -----------------------------------------------------------------------------------------
 
-    def start_login(self, brand: Brand, region: Region, customer: str | None = None) -> str:
-        """A new pending login; returns the authorize URL to redirect the customer's browser to."""
-        now = self._monotonic()
-        for state in [s for s, p in self._pending.items() if p.expires_at <= now]:
-            del self._pending[state]
-        if len(self._pending) >= self.settings.max_pending_logins:
+    def start_login(
+        self,
+        brand: Brand,
+        region: Region,
+        kind: LoginKind,
+        *,
+        customer: str | None = None,
+        replace: bool = False,
+        invite: Invite | None = None,
+    ) -> str:
+        """The authorize URL of a new login (nothing is stored: see ``portability_login``). ``customer`` may be
+        chosen only by the operator and by an invitation; an anonymous login gets a new key. Raises ``LoginError``
+        when the login could not end well (the customer is connected and ``replace`` was not asked for, the
+        invitation was used) and ``ValueError`` for a bad key."""
+        if kind == "anonymous" and (customer is not None or replace):
             raise LoginError(
-                f"{len(self._pending)} logins with Ring are already in progress; try again in a few minutes", 503
+                "only the operator chooses a customer key or replaces an authorization: send the API key "
+                "(Authorization: Bearer ...), or open the invitation link the operator sent you",
+                403,
             )
-        key = check_customer(customer) if customer else f"customer-{secrets.token_hex(8)}"
-        request = self.auth(brand, region, key).authorization_request()
-        self._pending[request.state] = PendingLogin(request, key, region, now + self.settings.login_ttl_s)
-        return request.url
+        key = new_customer_key() if customer is None else customer
+        state = self.seal.new_state(key, brand, region, kind, replace=replace, invite=invite)
+        if kind != "anonymous":  # a new random key has nothing to check (its callback checks again anyway)
+            self.check_login(state.customer, brand, kind=kind, replace=replace, used_after=state.invite_issued_at)
+        credentials = self.config.credentials
+        assert credentials.redirect_uri is not None  # PortabilityServerSettings requires it
+        pkce = self.seal.pkce(state)
+        # Built here rather than with oauth.authorization_url, which registers the state as a log secret: ours is
+        # signed, not secret, and registering one per anonymous connect would rebuild the redaction regex on every
+        # log line of a flood. The parameters are seed 003's.
+        query = urlencode(
+            {
+                "client_id": credentials.client_id,
+                "redirect_uri": credentials.redirect_uri,
+                "response_type": "code",
+                "scope": SCOPE_ID,
+                "code_challenge": pkce.challenge,
+                "code_challenge_method": pkce.method,
+                "state": self.seal.seal(state),
+            }
+        )
+        return f"{self.endpoints(brand, region).authorize_url}?{query}"
+
+    def check_login(
+        self, customer: str, brand: Brand, *, kind: LoginKind, replace: bool, used_after: float | None
+    ) -> None:
+        """Refuse (``LoginError`` 409/410) a login that must not store its tokens: one whose state or invitation
+        (issued at ``used_after``) was already used by a completed login, an anonymous one whose key exists, and one
+        that would replace an active authorization without ``replace``."""
+        grant = self.grant_of(customer, brand)
+        try:
+            token = self.tokens.load(brand, customer)
+            has_token = token is not None
+            created = token.created_at if token is not None else None
+        except PortabilityTokenFileError:
+            has_token, created = True, None
+        if used_after is not None and created is not None and created >= used_after:
+            if kind == "invite":
+                raise LoginError("this invitation was already used (each works once); ask for a new one", 410)
+            raise LoginError(
+                "this Login with Ring was already completed (each works once); start again at /portability/connect",
+                409,
+            )
+        if kind == "anonymous" and (grant is not None or has_token):
+            raise LoginError("this Login with Ring was already used; start again at /portability/connect", 409)
+        if grant is not None and grant.status == "active" and not replace:
+            raise LoginError(
+                f"customer {customer!r} is already connected and their authorization works; replacing it needs the "
+                "operator's explicit replace=true (or an invitation made with --replace)",
+                409,
+            )
+
+    def invite(
+        self,
+        customer: str | None,
+        *,
+        replace: bool = False,
+        ttl_s: float | None = None,
+        brand: Brand | None = None,
+        region: Region | None = None,
+    ) -> dict[str, Any]:
+        """A signed, single-use invitation link for ``customer`` (a new key when None); ``LoginError`` 409 when the
+        customer is connected and ``replace`` is False, ``ValueError`` for a bad key or validity."""
+        key = new_customer_key() if customer is None else check_customer(customer)
+        grant = self.grant_of(key, brand or self.config.brand)
+        if grant is not None and grant.status == "active" and not replace:
+            raise LoginError(
+                f"customer {key!r} is already connected and their authorization works; invite them with "
+                "replace=true to let a new login replace it",
+                409,
+            )
+        token, invite = self.seal.issue_invite(
+            key, replace=replace, ttl_s=ttl_s or self.settings.invite_ttl_s, brand=brand, region=region
+        )
+        return {
+            "customer": key,
+            "url": invite_url(self.config, token),
+            "expires_at": datetime.fromtimestamp(invite.expires_at, UTC).isoformat(),
+            "replace": replace,
+        }
+
+    def read_invite(self, text: str) -> Invite:
+        """The invitation behind an ``invite=`` link (``InviteError`` with its HTTP status when not valid)."""
+        return self.seal.read_invite(text)
+
+    def _login_lock(self, brand: str, customer: str) -> asyncio.Lock:
+        """One callback at a time per customer (kept only while someone holds or waits for it)."""
+        lock = self._login_locks.get((brand, customer))
+        if lock is None:
+            lock = asyncio.Lock()
+            self._login_locks[(brand, customer)] = lock
+        return lock
 
     async def finish_login(self, params: Mapping[str, str]) -> GrantRow:
-        """The redirect back from Login with Ring: check the state, exchange the code, store the tokens, record the
-        grant, start the customer's first export. Raises ``LoginError`` or the client's ``PortabilityError``."""
-        state = params.get("state", "")
-        pending = self._pending.pop(state, None) if state else None
-        if pending is None or pending.expires_at <= self._monotonic():
+        """The redirect back from Login with Ring: check the sealed state, refuse what ``check_login`` refuses,
+        exchange the code, store the tokens, record the grant, start the customer's first export. Raises
+        ``LoginError`` or the client's ``PortabilityError``."""
+        raw_state = params.get("state", "")
+        if len(params.get("code", "")) > _MAX_CODE_CHARS:
+            raise LoginError("this redirect's code is not one Ring issues; start again at /portability/connect")
+        try:
+            state = self.seal.open(raw_state)
+        except SealError:
             raise LoginError(
                 "this Login with Ring is unknown or expired (it is valid for "
-                f"{self.settings.login_ttl_s / 60:.0f} minutes, once); start again at /portability/connect"
+                f"{self.settings.login_ttl_s / 60:.0f} minutes, once) or was altered; start again at "
+                "/portability/connect"
+            ) from None
+        credentials = self.config.credentials
+        assert credentials.redirect_uri is not None
+        lock = self._login_lock(state.brand, state.customer)
+        async with lock:
+            await asyncio.to_thread(
+                self.check_login,
+                state.customer,
+                state.brand,
+                kind=state.kind,
+                replace=state.replace,
+                used_after=state.used_after,
             )
-        request = pending.request
-        auth = self.auth(request.brand, pending.region, pending.customer)
-        await auth.complete(request, dict(params))  # checks the state again (constant time), then error / code
-        grant = await asyncio.to_thread(
-            self.store.portability.upsert_grant,
-            brand=request.brand,
-            region=pending.region,
-            client_id=self.config.credentials.client_id,
-            customer=pending.customer,
-        )
-        log.info("customer %s connected (%s, %s); starting an export", grant.customer, grant.brand, grant.region)
+            request = AuthorizationRequest(
+                url="",
+                state=raw_state,
+                pkce=self.seal.pkce(state),
+                client_id=credentials.client_id,
+                redirect_uri=credentials.redirect_uri,
+                brand=state.brand,
+            )
+            auth = self.auth(state.brand, state.region, state.customer)
+            await auth.complete(request, dict(params))  # the state again (constant time), then error / code
+            grant = await asyncio.to_thread(
+                self.store.portability.upsert_grant,
+                brand=state.brand,
+                region=state.region,
+                client_id=credentials.client_id,
+                customer=state.customer,
+            )
+        log.info(
+            "customer %s connected (%s, %s, %s login%s); starting an export",
+            grant.customer, grant.brand, grant.region, state.kind, ", replacing" if state.replace else "",
+        )  # fmt: skip
         self.export(grant)
         return grant
 
@@ -598,10 +731,11 @@ class PortabilityHub:
             )
         return out
 
-    def grant_of(self, customer: str) -> GrantRow | None:
+    def grant_of(self, customer: str, brand: str | None = None) -> GrantRow | None:
+        """The grant of ``customer`` to this app (of ``brand``, when given)."""
         client_id = self.config.credentials.client_id
         for grant in self.store.portability.list_grants():
-            if grant.client_id == client_id and grant.customer == customer:
+            if grant.client_id == client_id and grant.customer == customer and brand in (None, grant.brand):
                 return grant
         return None
 

@@ -59,8 +59,10 @@ class PortabilityServerSettings:
     notification_secret: str | None = field(default=None, repr=False)
     confirm_subscriptions: bool = False
     poll_after_s: float = 900.0
+    #: how long a started Login with Ring may take (its sealed state expires then)
     login_ttl_s: float = 600.0
-    max_pending_logins: int = 1000
+    #: how long an invitation stays valid when its maker does not say (72 hours)
+    invite_ttl_s: float = 72 * 3600.0
     #: waits before a failed import (network, 5xx after the client's own retries) is tried again, from its stored
     #: state; all within the hour Ring allows for listing after its notification
     import_retry_s: tuple[float, ...] = (30.0, 60.0, 120.0, 240.0, 480.0)
@@ -78,8 +80,8 @@ class PortabilityServerSettings:
                 f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
                 "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
             )
-        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.max_pending_logins < 1:
-            raise PortabilityConfigError("poll_after_s, login_ttl_s and max_pending_logins must be positive")
+        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0:
+            raise PortabilityConfigError("poll_after_s, login_ttl_s and invite_ttl_s must be positive")
 
     @property
     def notification_path(self) -> str:

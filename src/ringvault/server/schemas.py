@@ -6,9 +6,9 @@ Ids: device ids are numbers (below 2^53), event (ding) ids are strings (they exc
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
 
 from ringvault.archive.store import StoredDevice, StoredEvent, StoredMedia, SyncState
 
@@ -33,15 +33,30 @@ class ErrorOut(BaseModel):
     error: str
 
 
+#: bounds of a sync request: more devices than any account has, names longer than Ring allows, are refused (400)
+MAX_DEVICES = 200
+MAX_KINDS = 20
+DeviceSpec = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+KindName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_]{1,40}$")]
+WhenText = Annotated[str, StringConstraints(max_length=64)]
+
+
 class SyncRequest(BaseModel):
-    """Body of ``POST /api/sync`` (every field optional; the same meaning as ``ringvault sync``'s options)."""
+    """Body of ``POST /api/sync`` (every field optional; the same meaning as ``ringvault sync``'s options).
+
+    Bounded: at most 200 devices (ids or names of at most 200 characters) and 20 kinds; dates at most 64
+    characters."""
 
     model_config = ConfigDict(extra="forbid")
 
-    device: list[str] | None = Field(None, description="device ids or names (one or a list); default every device")
-    kind: list[str] | None = Field(None, description="event kinds to download (ding, motion, ...)")
-    since: str | None = Field(None, description="YYYY-MM-DD or an ISO date-time (UTC when naive)")
-    until: str | None = Field(None, description="YYYY-MM-DD (inclusive) or an ISO date-time (exclusive)")
+    device: list[DeviceSpec] | None = Field(
+        None, max_length=MAX_DEVICES, description="device ids or names (one or a list); default every device"
+    )
+    kind: list[KindName] | None = Field(
+        None, max_length=MAX_KINDS, description="event kinds to download (ding, motion, ...)"
+    )
+    since: WhenText | None = Field(None, description="YYYY-MM-DD or an ISO date-time (UTC when naive)")
+    until: WhenText | None = Field(None, description="YYYY-MM-DD (inclusive) or an ISO date-time (exclusive)")
     metadata_only: bool = Field(False, description="store events, download nothing")
     newest_first: bool = Field(False, description="download the newest recordings first")
 
@@ -66,7 +81,9 @@ class JobOut(BaseModel):
 
     id: str
     state: str = Field(description="queued, running, done or failed")
-    request: dict[str, Any]
+    request: dict[str, Any] = Field(
+        description="the options the job runs, normalized (device, kind, since, until, metadata_only, newest_first)"
+    )
     created_at: datetime
     started_at: datetime | None
     finished_at: datetime | None

@@ -13,6 +13,15 @@
 - **Host check without a key.** A loopback server without a key trusts every local client. To keep web pages from
   reaching it through DNS rebinding (a hostile name that resolves to 127.0.0.1), such a server only answers requests
   whose ``Host`` is a loopback name or address.
+- **Operator.** A request that carries the key (or any request to a server without one) is the operator's; the
+  middleware records that in the request's scope (:func:`is_operator`) so that public paths can offer the operator
+  more (choosing a Data Portability customer key) than an anonymous visitor.
+- **Bounded bodies.** Every request body is at most :data:`MAX_BODY_BYTES`: a larger ``Content-Length`` is refused
+  with a JSON 413 before a byte of the body is read, and a streamed (chunked) body is counted as it arrives
+  (Starlette's ``RequestBodyLimitMiddleware``).
+- **Logs.** The key, and ``api_key``/``key``/``invite``/``state``/``token`` query parameters, are masked in every
+  line the server's loggers and uvicorn's write (:func:`install_log_redaction`); the rest goes through
+  ``ringvault.cloud.http.redact`` (codes, tokens, Authorization headers, registered secrets).
 """
 
 from __future__ import annotations
@@ -22,19 +31,26 @@ import hmac
 import ipaddress
 import json
 import logging
+import re
 
+from starlette.middleware.body_limit import RequestBodyLimitMiddleware
+from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 __all__ = [
+    "MAX_BODY_BYTES",
     "MIN_KEY_LENGTH",
     "OPEN_PATHS",
     "PUBLIC_PREFIXES",
     "ApiKeyMiddleware",
+    "BodyLimitMiddleware",
     "check_bind",
     "check_key",
-    "install_access_log_redaction",
+    "install_log_redaction",
     "is_loopback",
     "is_open_path",
+    "is_operator",
+    "mask_secrets",
 ]
 
 #: Paths answered without the key: liveness probes, and the Data Portability pages Ring and customers' browsers call.
@@ -42,6 +58,9 @@ OPEN_PATHS = frozenset({"/healthz", "/portability/connect", "/portability/callba
 #: Path prefixes answered without the key (the notification endpoint, optionally under a path secret).
 PUBLIC_PREFIXES = ("/portability/notifications/",)
 MIN_KEY_LENGTH = 16
+#: the largest request body the server reads (the biggest real one, a connector call's held ids, is a few KB)
+MAX_BODY_BYTES = 1024 * 1024
+_OPERATOR = "ringvault.operator"
 LOOPBACK_NAMES = frozenset({"localhost", "localhost.", "ip6-localhost"})
 
 
@@ -79,6 +98,13 @@ def is_open_path(path: str) -> bool:
     return path in OPEN_PATHS or path.startswith(PUBLIC_PREFIXES)
 
 
+def is_operator(connection: HTTPConnection) -> bool:
+    """Whether the request carried the API key (always true on a server without a key: it answers loopback
+    clients only, and trusts them all)."""
+    state = connection.scope.get("state")
+    return isinstance(state, dict) and state.get(_OPERATOR) is True
+
+
 def _digest(value: bytes) -> bytes:
     return hashlib.sha256(value).digest()
 
@@ -108,14 +134,18 @@ class ApiKeyMiddleware:
             if host and not is_loopback(_host_name(host)):
                 await _reply(send, 400, "this server only answers requests addressed to 127.0.0.1 or localhost")
                 return
-        elif not is_open_path(str(scope.get("path", ""))) and not self._authorized(headers.get("authorization")):
-            await _reply(
-                send,
-                401,
-                "missing or wrong API key: send the header `Authorization: Bearer <key>`",
-                extra=[(b"www-authenticate", b'Bearer realm="ringvault"')],
-            )
-            return
+            operator = True
+        else:
+            operator = self._authorized(headers.get("authorization"))
+            if not operator and not is_open_path(str(scope.get("path", ""))):
+                await _reply(
+                    send,
+                    401,
+                    "missing or wrong API key: send the header `Authorization: Bearer <key>`",
+                    extra=[(b"www-authenticate", b'Bearer realm="ringvault"')],
+                )
+                return
+        scope.setdefault("state", {})[_OPERATOR] = operator
         await self.app(scope, receive, send)
 
     def _authorized(self, header: bytes | None) -> bool:
@@ -135,26 +165,84 @@ async def _reply(send: Send, status: int, message: str, extra: list[tuple[bytes,
     await send({"type": "http.response.body", "body": body})
 
 
-class _AccessLogRedaction(logging.Filter):
-    """Masks secrets in the request target of uvicorn's access log lines (``/portability/callback?code=...``, a
-    notification path secret). uvicorn formats those lines from ``record.args`` (client, method, path, version,
-    status), so the path argument is rewritten in place."""
+class BodyLimitMiddleware:
+    """At most ``max_bytes`` of request body: a larger ``Content-Length`` is a JSON 413 at once (nothing of the body
+    is read); a streamed body is counted by Starlette's ``RequestBodyLimitMiddleware`` as it arrives (its 413 is an
+    ``HTTPException``, which the app's handler turns into the same JSON line)."""
+
+    def __init__(self, app: ASGIApp, *, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = RequestBodyLimitMiddleware(app, max_body_size=max_bytes)
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            for name, value in scope.get("headers", []):
+                if name.lower() == b"content-length":  # uvicorn already refused one that is not a number
+                    declared = value.decode("latin-1").strip()
+                    if declared.isdigit() and int(declared) > self.max_bytes:
+                        await _reply(send, 413, body_too_large(self.max_bytes), extra=[(b"connection", b"close")])
+                        return
+        await self.app(scope, receive, send)
+
+
+def body_too_large(max_bytes: int) -> str:
+    return f"the request body is larger than {max_bytes} bytes, the most this server reads; send less"
+
+
+#: query parameters whose value is a credential, whatever ``redact`` knows: the API key as a client may (wrongly)
+#: send it, invitation links, sealed login states, tokens
+_PARAM_RE = re.compile(
+    r"((?:^|(?<=[?&;\s]))(?:api[_-]?key|apikey|key|invite|state|access[_-]?token|token)=)[^&\s\"'<>]*",
+    re.IGNORECASE,
+)
+_MASK = "***"
+
+
+def mask_secrets(text: str, literals: frozenset[str] = frozenset()) -> str:
+    """``text`` with credential query parameters, the given literal secrets and whatever ``redact`` knows masked."""
+    from ringvault.cloud.http import redact
+
+    for secret in literals:
+        if secret in text:
+            text = text.replace(secret, _MASK)
+    return redact(_PARAM_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text))
+
+
+class _LogRedaction(logging.Filter):
+    """Masks secrets in log records before any handler formats them. uvicorn's access lines are formatted from
+    ``record.args`` (client, method, path, version, status): the path argument is rewritten in place; any other
+    record whose text contains a secret is replaced by its masked text."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.literals: frozenset[str] = frozenset()
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from ringvault.cloud.http import redact
-
         args = record.args
-        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], redact(args[2]), args[3], args[4])
+        if record.name == "uvicorn.access" and isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], mask_secrets(args[2], self.literals), args[3], args[4])
+            return True
+        try:
+            message = record.getMessage()
+        except (TypeError, ValueError):  # a malformed record is the logging module's to report, not ours
+            return True
+        masked = mask_secrets(message, self.literals)
+        if masked != message:
+            record.msg, record.args = masked, None
         return True
 
 
-_ACCESS_FILTER = _AccessLogRedaction()
+_LOG_FILTER = _LogRedaction()
+#: the loggers of everything the server writes: uvicorn's (access, errors) and the server's own
+REDACTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "ringvault.server", "ringvault.server.portability")
 
 
-def install_access_log_redaction() -> None:
-    """Attach the filter to ``uvicorn.access`` (idempotent; called when the server starts, after uvicorn configured
-    its logging)."""
-    access = logging.getLogger("uvicorn.access")
-    if _ACCESS_FILTER not in access.filters:
-        access.addFilter(_ACCESS_FILTER)
+def install_log_redaction(api_key: str | None = None) -> None:
+    """Attach the masking filter to :data:`REDACTED_LOGGERS` (idempotent; called when the server starts, after
+    uvicorn configured its logging). ``api_key`` is masked wherever it appears."""
+    if api_key:
+        _LOG_FILTER.literals = _LOG_FILTER.literals | {api_key}
+    for name in REDACTED_LOGGERS:
+        logger = logging.getLogger(name)
+        if _LOG_FILTER not in logger.filters:
+            logger.addFilter(_LOG_FILTER)
