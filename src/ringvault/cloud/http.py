@@ -21,7 +21,7 @@ import os
 import random
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
@@ -71,6 +71,9 @@ DEVICE_OFFLINE_CODES = frozenset({7019, 7050, 7061, 7062, 7063})
 SESSION_MAX_AGE_S = 12 * 3600.0
 SESSION_API_VERSION = 11
 MAX_REDIRECTS = 5
+#: Refreshes one request may do after 401s before the 401 is reported (several processes sharing one token file, or
+#: many parallel requests, can use up or supersede a freshly refreshed token before this request sends it).
+MAX_AUTH_REFRESHES = 4
 LONG_WAIT_HINT = (
     "Ring's edge is blocking this IP (HTTP 406); wait several hours (up to a day) before trying again, "
     "and avoid repeated logins."
@@ -404,6 +407,11 @@ class RingHttp:
             burst = max(1.0, rps)
             self._limiter = AsyncLimiter(burst, burst / rps)
         self._session_lock = asyncio.Lock()
+        # A request recovering from a second 401 holds _auth_recovery and clears _auth_open until it has sent its
+        # request; every other authorized request waits for _auth_open (see _bearer_for_attempt).
+        self._auth_recovery = asyncio.Lock()
+        self._auth_open = asyncio.Event()
+        self._auth_open.set()
         self._session_created_at: float | None = self._stored_session()
         self._session_generation = 0
         self._backoff = wait_exponential_jitter(
@@ -531,26 +539,28 @@ class RingHttp:
         if needs_session:
             await self._ensure_session()
 
-        refreshed = False
+        what = f"{method} {self._ring_path(url)}"
+        refreshes = 0
+        rejected: str | None = None
         session_retried = False
         while True:
             generation = self._session_generation
-            bearer = await self.auth.access_token(self) if use_bearer else None
-            response = await self._send(
-                method,
-                resolved,
-                host=host,
-                params=params,
-                json=json,
-                content=content,
-                headers=self._headers(host, bearer, extra),
-                timeout=timeout,
-                retry_safe=retry_safe,
-            )
-            if response.status_code == 401 and use_bearer and not refreshed:
-                refreshed = True
-                logger.info("%s %s: access token rejected (401); refreshing", method, self._ring_path(url))
-                await self.auth.refresh(self, failed_token=bearer)
+            async with self._bearer_for_attempt(use_bearer, what, refreshes, rejected) as bearer:
+                response = await self._send(
+                    method,
+                    resolved,
+                    host=host,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=self._headers(host, bearer, extra),
+                    timeout=timeout,
+                    retry_safe=retry_safe,
+                )
+            rejected = None
+            if response.status_code == 401 and use_bearer and refreshes < MAX_AUTH_REFRESHES:
+                refreshes += 1
+                rejected = bearer
                 continue
             if needs_session and not session_retried and self._is_session_not_found(response):
                 session_retried = True
@@ -561,6 +571,46 @@ class RingHttp:
         if raise_for_status:
             self.raise_for_status(response, method=method, url=url)
         return response
+
+    @contextlib.asynccontextmanager
+    async def _bearer_for_attempt(
+        self, use_bearer: bool, what: str, refreshes: int, rejected: str | None
+    ) -> AsyncIterator[str | None]:
+        """The access token for one attempt of a request (None when it sends none); keep the block to the send.
+
+        - Normally the shared token (refreshed shortly before it expires).
+        - After a 401 (``rejected``, the ``refreshes``-th of this request): the first time a shared refresh, which
+          adopts a newer login another process stored in the token file, or asks Ring once for all callers.
+        - After a 401 right after such a refresh, the adopted or shared token was used up or superseded elsewhere
+          (several processes or many parallel requests on one token file): that is not a lost login, so the request
+          gets a token of its own (``RingAuth.refresh(private=True)``: not offered to other processes through the
+          file) and the first use of it: the block holds this process's other authorized requests back until the
+          request is sent. A 401 to such a token is Ring's own answer; ``MAX_AUTH_REFRESHES`` bounds the tries.
+          Only Ring refusing the freshest stored refresh token raises ``TokenRevokedError`` ("log in again").
+        """
+        if not use_bearer:
+            yield None
+            return
+        if rejected is not None and refreshes >= 2:
+            async with self._auth_recovery:
+                self._auth_open.clear()
+                try:
+                    logger.info(
+                        "%s: access token rejected again right after a refresh (another process or request may "
+                        "share the token); refreshing for this request (%d of %d)",
+                        what,
+                        refreshes,
+                        MAX_AUTH_REFRESHES,
+                    )
+                    yield await self.auth.refresh(self, failed_token=rejected, private=True)
+                finally:
+                    self._auth_open.set()
+            return
+        if rejected is not None:
+            logger.info("%s: access token rejected (401); refreshing", what)
+            await self.auth.refresh(self, failed_token=rejected)
+        await self._auth_open.wait()
+        yield await self.auth.access_token(self)
 
     def raise_for_status(self, response: httpx.Response, *, method: str, url: str) -> None:
         """Raise the typed error for an error response (status >= 400)."""
@@ -858,7 +908,8 @@ class RingHttp:
 
     async def _download_once(self, url: str, state: _DownloadState, *, auth: bool, expected_type: str | None) -> None:
         current = url
-        refreshed = False
+        refreshes = 0
+        rejected: str | None = None
         session_retried = False
         hops = 0
         while True:
@@ -867,23 +918,25 @@ class RingHttp:
             if use_bearer and self._is_clients_api(current):
                 await self._ensure_session()
             generation = self._session_generation
-            bearer = await self.auth.access_token(self) if use_bearer else None
             extra = {"Accept-Encoding": "identity"}
             if state.written:
                 extra["Range"] = f"bytes={state.written}-"
             resolved = self.resolve(current)
-            await self._limit(host)
-            request = self._client.build_request(
-                "GET",
-                resolved,
-                headers=self._headers(host, bearer, extra),
-                timeout=httpx.Timeout(self.options.media_timeout_s, connect=self.options.timeout_s),
-            )
-            self.stats.requests += 1
-            logger.debug(
-                "→ GET %s (media%s)", redact(resolved), f", from byte {state.written}" if state.written else ""
-            )
-            response = await self._client.send(request, stream=True)
+            what = f"GET {self._ring_path(current)}"
+            async with self._bearer_for_attempt(use_bearer, what, refreshes, rejected) as bearer:
+                await self._limit(host)
+                request = self._client.build_request(
+                    "GET",
+                    resolved,
+                    headers=self._headers(host, bearer, extra),
+                    timeout=httpx.Timeout(self.options.media_timeout_s, connect=self.options.timeout_s),
+                )
+                self.stats.requests += 1
+                logger.debug(
+                    "→ GET %s (media%s)", redact(resolved), f", from byte {state.written}" if state.written else ""
+                )
+                response = await self._client.send(request, stream=True)
+            rejected = None
             try:
                 logger.debug("← GET %s %d (media)", redact(resolved), response.status_code)
                 if response.is_redirect and "location" in response.headers:
@@ -894,9 +947,9 @@ class RingHttp:
                         )
                     current = urljoin(resolved, response.headers["location"])
                     continue
-                if response.status_code == 401 and use_bearer and not refreshed:
-                    refreshed = True
-                    await self.auth.refresh(self, failed_token=bearer)
+                if response.status_code == 401 and use_bearer and refreshes < MAX_AUTH_REFRESHES:
+                    refreshes += 1
+                    rejected = bearer
                     continue
                 if response.status_code >= 400:
                     await response.aread()
