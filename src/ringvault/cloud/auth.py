@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
@@ -23,7 +22,6 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 import filelock
-import httpx
 
 from ringvault.cloud import endpoints
 from ringvault.cloud.errors import (
@@ -37,9 +35,10 @@ from ringvault.cloud.errors import (
     WrongPasswordError,
     WrongTwoFactorCodeError,
 )
-from ringvault.cloud.http import LONG_WAIT_HINT, Event, RingHttp, register_secret
+from ringvault.cloud.http import LONG_WAIT_HINT, Event, RingHttp
 from ringvault.cloud.options import RingApiOptions
 from ringvault.cloud.tokens import LOCK_TIMEOUT_S, StoredToken, TokenFileError, TokenStore, parse_refresh_token
+from ringvault.transport import Response, json_or_none, register_secret
 
 logger = logging.getLogger("ringvault.cloud")
 
@@ -507,13 +506,8 @@ async def _locked(store: TokenStore) -> AsyncIterator[None]:
         ) from err
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return None
+def _json_object(response: Response) -> dict[str, Any] | None:
+    data = json_or_none(response.content)
     return data if isinstance(data, dict) else None
 
 

@@ -17,8 +17,8 @@ from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ringvault.cloud.errors import RingError
-from ringvault.cloud.http import redact
 from ringvault.cloud.tokens import TokenFileError
+from ringvault.transport import redact
 
 #: The statuses the service asks clients to retry (seed: "429, 500, or 504").
 RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 504})

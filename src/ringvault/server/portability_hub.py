@@ -35,7 +35,6 @@ from typing import Any, Protocol
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
-from ringvault.cloud.http import redact, register_secret
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.endpoints import Brand, PortabilityEndpoints, Region, endpoints_for
 from ringvault.portability.errors import (
@@ -52,6 +51,7 @@ from ringvault.portability.notifications import QueryNotification, SubscriptionC
 from ringvault.portability.oauth import AuthorizationRequest, PortabilityAuth
 from ringvault.portability.tokens import PortabilityTokenStore, check_customer
 from ringvault.server.portability_settings import PortabilityServerSettings
+from ringvault.transport import redact, register_secret
 
 __all__ = ["LoginError", "PortabilityHub", "QueryRunner", "UnknownQueryError", "query_summary"]
 

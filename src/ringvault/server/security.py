@@ -141,7 +141,7 @@ class _AccessLogRedaction(logging.Filter):
     status), so the path argument is rewritten in place."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from ringvault.cloud.http import redact
+        from ringvault.transport import redact
 
         args = record.args
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
