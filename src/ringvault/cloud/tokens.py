@@ -72,7 +72,7 @@ def parse_refresh_token(value: str) -> tuple[str, str | None]:
         padded = raw + "=" * (-len(raw) % 4)
         decoded = base64.b64decode(padded, validate=True).decode("utf-8")
         data = json.loads(decoded)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         return raw, None
     if isinstance(data, dict) and isinstance(data.get("rt"), str) and data["rt"]:
         hid = data.get("hid")
@@ -124,6 +124,8 @@ class TokenStore:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise TokenFileError(f"token file {self.path} is corrupt (not JSON: {err.msg})") from err
+        except RecursionError as err:
+            raise TokenFileError(f"token file {self.path} is corrupt (JSON nested too deeply)") from err
         if not isinstance(data, dict):
             raise TokenFileError(f"token file {self.path} is corrupt (expected a JSON object)")
         return data

@@ -116,6 +116,8 @@ class PortabilityTokenStore:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise PortabilityTokenFileError(f"token file {path} is corrupt (not JSON: {err.msg})") from err
+        except RecursionError as err:
+            raise PortabilityTokenFileError(f"token file {path} is corrupt (JSON nested too deeply)") from err
         if not isinstance(data, dict):
             raise PortabilityTokenFileError(f"token file {path} is corrupt (expected a JSON object)")
         return _token_from(data, check_brand(brand), check_customer(customer), path)

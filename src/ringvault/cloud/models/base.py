@@ -8,13 +8,15 @@ becomes ``None`` and the original JSON is always kept in ``raw``.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+from ringvault.cloud.errors import ResponseFormatError
+from ringvault.transport.body import json_or_none
 
 __all__ = [
     "LooseBool",
@@ -59,6 +61,20 @@ class RingModel(BaseModel):
             model._raw = data
         return model
 
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """pydantic's ``model_validate``; whatever it cannot take (a validator meeting a value nested too deeply for the
+        stack, a number beyond what a field holds) is a ``ResponseFormatError`` with one line, not a traceback.
+
+        The field types below turn unreadable values into None, so this is the net for what they miss."""
+        try:
+            return super().model_validate(obj, **options)
+        except (ValidationError, RecursionError, OverflowError, MemoryError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ResponseFormatError(
+                f"Ring sent a {cls.__name__} document ringvault cannot read ({type(err).__name__}: {reason[:160]})"
+            ) from err
+
     @property
     def raw(self) -> dict[str, Any]:
         """The JSON object this model was parsed from, untouched (unknown keys and original types included)."""
@@ -96,13 +112,16 @@ def to_int(value: Any) -> int | None:
 
 
 def to_float(value: Any) -> float | None:
-    """Numbers and numeric strings -> float; anything else -> None."""
+    """Numbers and numeric strings -> float; anything else (an integer beyond a float's range too) -> None."""
     if value is None:
         return None
     if isinstance(value, bool):
         return float(value)
     if isinstance(value, int | float):
-        number = float(value)
+        try:
+            number = float(value)
+        except OverflowError:  # an integer of 309+ digits
+            return None
         return number if math.isfinite(number) else None
     if isinstance(value, str):
         try:
@@ -205,10 +224,7 @@ def _to_dict(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return None
+        decoded = json_or_none(value)  # not JSON, or nested too deeply to read safely: None
         return decoded if isinstance(decoded, dict) else None
     return None
 
