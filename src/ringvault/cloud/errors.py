@@ -105,7 +105,7 @@ class CloudUnreachableError(RingError):
 class ConnectionCutOffError(CloudUnreachableError):
     """The server answered, then kept cutting the body off (the host is reachable; the transfer is not)."""
 
-    hint = "The server kept closing the connection mid-way; try again later (a re-run resumes where it stopped)."
+    hint = "The server answered but kept closing the connection mid-way; try again later."
 
 
 class ResponseFormatError(RingError):

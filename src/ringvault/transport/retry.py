@@ -234,11 +234,11 @@ async def retry(
             seconds = policy.backoff.wait(count.stalled, asked)
             if isinstance(exc, BodyBrokeOff) and policy.cut_off_max_wait_s is not None:
                 seconds = min(seconds, policy.cut_off_max_wait_s)
-        stats.waits.append(seconds)
         return seconds
 
-    def before_sleep(state: RetryCallState) -> None:
+    def before_sleep(state: RetryCallState) -> None:  # (tenacity computes a wait before deciding to stop)
         stats.retries += 1
+        stats.waits.append(state.next_action.sleep if state.next_action else 0.0)
         log.log(
             level,
             "%s: %s; %s in %.2f s (attempt %d)",
