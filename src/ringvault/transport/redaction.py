@@ -1,6 +1,6 @@
 """Redaction of secrets in everything that may be logged or shown.
 
-``redact`` masks tokens, passwords, 2FA codes, ``Authorization`` values and signed-URL credentials by pattern,
+``redact`` masks tokens, passwords, 2FA codes, API keys, ``Authorization`` values and signed-URL credentials by pattern,
 and every value registered with ``register_secret`` wherever it appears. ``RedactingFilter`` rewrites log records
 through it; ``install_log_redaction`` attaches the filter to the loggers that carry requests.
 """
@@ -13,18 +13,20 @@ import re
 _KNOWN_SECRETS: dict[str, None] = {}
 _MAX_KNOWN_SECRETS = 256
 _MASK = "***"
-_SECRET_KEYS = r"[\w-]*token|[\w-]*secret|password|passwd|2fa-code|code|rt|authcode|ticket"
+_SECRET_KEYS = r"[\w-]*token|[\w-]*secret|password|passwd|2fa-code|code|rt|authcode|ticket|[\w-]*api[_-]?key"
+#: Query parameters that carry a key (``ringvault serve`` accepts ``?api_key=``; Google-style APIs use ``?key=``).
+_KEY_PARAMS = r"key|[\w-]*api[_-]?key"
 _SIGNED_URL_PARAMS = (
     r"x-amz-signature|x-amz-credential|x-amz-security-token|signature|x-goog-signature|x-goog-credential"
     r"|key-pair-id|policy|sig"
 )
 _JSON_SECRET_RE = re.compile(rf"""(["'](?:{_SECRET_KEYS})["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
 _QUERY_SECRET_RE = re.compile(
-    rf"""((?:^|(?<=[?&\s,;{{(\[]))(?:{_SECRET_KEYS}|{_SIGNED_URL_PARAMS})=)[^&\s"'<>]+""", re.IGNORECASE
+    rf"""((?:^|(?<=[?&\s,;{{(\[]))(?:{_SECRET_KEYS}|{_SIGNED_URL_PARAMS}|{_KEY_PARAMS})=)[^&\s"'<>]+""", re.IGNORECASE
 )
 _AUTH_SCHEME_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
 _HEADER_SECRET_RE = re.compile(
-    r"""((?:authorization|2fa-code)["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\b)[^\s"',}]+""", re.IGNORECASE
+    r"""((?:authorization|2fa-code|x-api-key)["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\b)[^\s"',}]+""", re.IGNORECASE
 )
 
 
@@ -51,7 +53,8 @@ def _known_secrets_re() -> re.Pattern[str] | None:
 
 
 def redact(text: str) -> str:
-    """Mask tokens, passwords, 2FA codes, ``Authorization`` values and signed-URL credentials in ``text``."""
+    """Mask tokens, passwords, 2FA codes, API keys (``api_key=``, ``key=``, ``X-API-Key``), ``Authorization`` values
+    and signed-URL credentials in ``text``."""
     if not text:
         return text
     # The patterns first, the known values last: a known secret that happens to spell a key name ("code") must not
