@@ -14,7 +14,7 @@ def test_help_imports_nothing_heavy() -> None:
         "from ringvault.cli import main\n"
         "try:\n    main()\nexcept SystemExit:\n    pass\n"
         "heavy = ['httpx', 'pydantic', 'fastapi', 'uvicorn', 'av', 'PIL', 'tenacity',\n"
-        "         'ringvault.cloud.http', 'ringvault.sim.app']\n"
+        "         'ringvault.cloud.http', 'ringvault.transport', 'ringvault.sim.app']\n"
         "print(json.dumps([m for m in heavy if m in sys.modules]), file=sys.stderr)\n"
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -28,12 +28,13 @@ from ringvault.cloud.errors import (
     TokenRevokedError,
     TwoFactorRequiredError,
 )
-from ringvault.cloud.http import SESSION_MAX_AGE_S, RingHttp, redact, register_secret
+from ringvault.cloud.http import SESSION_MAX_AGE_S, RingHttp
 from ringvault.cloud.options import RingApiOptions
 from ringvault.cloud.tokens import TokenStore
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 from ringvault.sim.world import Event
+from ringvault.transport import redact, register_secret
 from tests.cloud.http_helpers import (
     DEVICES_URL,
     PROFILE_URL,

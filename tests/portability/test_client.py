@@ -448,3 +448,17 @@ async def test_download_memory_stays_flat(tmp_path: Path) -> None:
             tracemalloc.stop()
     assert result.bytes == size
     assert peak < 4 * 1024 * 1024  # a few chunks in flight, not the 24 MiB body
+
+
+async def test_a_body_cut_off_every_time_gives_up_after_the_schedule_and_says_so(tmp_path: Path) -> None:
+    service = FakeService()
+    service.script(
+        "file", *[httpx.Response(200, content=chunks(b"", 1), headers={"Content-Length": "12"}) for _ in range(6)]
+    )
+    sleep = RecordingSleep()
+    async with client_for(service, sleep) as client:
+        with pytest.raises(e.PortabilityUnreachableError) as caught:
+            await client.download(FILE_URL, tmp_path / "f.json")
+    assert "cut the body off 6 times (0 of 12 bytes" in str(caught.value) and "after 6 attempt" in str(caught.value)
+    assert sleep.waits == [1.0, 2.0, 4.0, 10.0, 30.0]  # the service's schedule is kept as it is
+    assert _names(tmp_path) == []

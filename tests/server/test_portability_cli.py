@@ -112,7 +112,7 @@ class _Running:
 
 
 def test_the_access_log_filter_masks_codes_and_registered_secrets() -> None:
-    from ringvault.cloud.http import register_secret
+    from ringvault.transport import register_secret
 
     register_secret("path-secret-for-the-filter-test")
     record = logging.LogRecord(

@@ -32,7 +32,7 @@ from types import TracebackType
 from typing import BinaryIO, Literal
 
 from ringvault.archive.validate import MediaCheck, Validator, validate_json, validator_for
-from ringvault.cloud.tokens import fsync_dir
+from ringvault.transport.files import fsync_dir
 
 __all__ = [
     "DISK_REFUSAL_ERRNOS",

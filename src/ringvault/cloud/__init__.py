@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         AuthenticationError,
         CapabilityError,
         CloudUnreachableError,
+        ConnectionCutOffError,
         DeviceNotFoundError,
         DeviceOfflineError,
         NotFoundError,
@@ -40,12 +41,14 @@ if TYPE_CHECKING:
         WrongPasswordError,
         WrongTwoFactorCodeError,
     )
-    from ringvault.cloud.http import DownloadResult, HttpStats, RingHttp, redact
+    from ringvault.cloud.http import HttpStats, RingHttp
     from ringvault.cloud.intercom import IntercomUnlockError, RingIntercom
     from ringvault.cloud.location import Location
     from ringvault.cloud.options import RingApiOptions
     from ringvault.cloud.tokens import StoredToken, TokenFileError, TokenStore, parse_refresh_token
+    from ringvault.transport import DownloadResult, redact
 
+#: public name -> its module in this package (or the full name of a module outside it)
 _EXPORTS: dict[str, str] = {
     "RingApi": "api",
     "RingDevicesSnapshot": "api",
@@ -79,13 +82,14 @@ _EXPORTS: dict[str, str] = {
     "DeviceOfflineError": "errors",
     "RecordingNotReadyError": "errors",
     "CloudUnreachableError": "errors",
+    "ConnectionCutOffError": "errors",
     "ResponseFormatError": "errors",
     "DeviceNotFoundError": "errors",
     "CapabilityError": "errors",
     "RefreshTokenUpdate": "auth",
-    "DownloadResult": "http",
+    "DownloadResult": "ringvault.transport",
     "HttpStats": "http",
-    "redact": "http",
+    "redact": "ringvault.transport",
     "TokenFileError": "tokens",
     "parse_refresh_token": "tokens",
 }
@@ -95,6 +99,7 @@ __all__ = [
     "AuthenticationError",
     "CapabilityError",
     "CloudUnreachableError",
+    "ConnectionCutOffError",
     "DeviceNotFoundError",
     "DeviceOfflineError",
     "DownloadResult",
@@ -139,7 +144,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    # names of the shared transport that are part of this API (``DownloadResult``, ``redact``) name its package
+    value = getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

@@ -14,16 +14,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import filelock
-import httpx
 
 from ringvault.cloud import endpoints
 from ringvault.cloud.errors import (
@@ -37,15 +35,18 @@ from ringvault.cloud.errors import (
     WrongPasswordError,
     WrongTwoFactorCodeError,
 )
-from ringvault.cloud.http import LONG_WAIT_HINT, Event, RingHttp, register_secret
+from ringvault.cloud.http import LONG_WAIT_HINT, Event, RingHttp
 from ringvault.cloud.options import RingApiOptions
 from ringvault.cloud.tokens import LOCK_TIMEOUT_S, StoredToken, TokenFileError, TokenStore, parse_refresh_token
+from ringvault.transport import Response, json_or_none, register_secret
 
 logger = logging.getLogger("ringvault.cloud")
 
 #: Refresh this long before the access token expires (at most half its lifetime).
 REFRESH_MARGIN_S = 60.0
 DEFAULT_EXPIRES_IN_S = 3600.0
+#: Refresh tokens tried from the token file for one refresh (each refused one superseded by a newer stored one).
+MAX_STORED_TOKEN_TRIES = 3
 
 TwoFactorCallback = Callable[[TwoFactorRequiredError], Awaitable[str]]
 
@@ -138,20 +139,25 @@ class RingAuth:
         """Called when there is no refresh token at all (``PasswordAuth`` logs in here)."""
         raise NotLoggedInError("no Ring login available")
 
-    async def refresh(self, http: RingHttp, *, failed_token: str | None = None) -> str:
+    async def refresh(self, http: RingHttp, *, failed_token: str | None = None, private: bool = False) -> str:
         """Get a new access token (``failed_token``: the one Ring just rejected, if any).
 
         Concurrent callers share one refresh. With a token store, a rotation another process already did is adopted
         instead of refreshing again, and every new refresh token is saved before its access token is returned.
+
+        ``private``: always ask Ring for a new access token (after adopting the freshest stored refresh token), and
+        keep it out of the token file, so no other process uses it up before the caller has sent its request; the
+        rotated refresh token is saved as always. For a request whose token was rejected again right after a
+        refresh (``RingHttp``); it becomes this object's current token all the same.
         """
         try:
-            return await self._refresh_locked(http, failed_token)
+            return await self._refresh_locked(http, failed_token, private)
         finally:
             await self._emit_pending()
 
-    async def _refresh_locked(self, http: RingHttp, failed_token: str | None) -> str:
+    async def _refresh_locked(self, http: RingHttp, failed_token: str | None, private: bool) -> str:
         async with self._lock:
-            if self._access_token and self._access_token != failed_token and self._access_fresh():
+            if not private and self._access_token and self._access_token != failed_token and self._access_fresh():
                 return self._access_token  # another task refreshed while we waited
             if self._refresh_token is None:
                 await self._obtain_initial(http)
@@ -162,9 +168,9 @@ class RingAuth:
                 return await self._refresh_grant(http)
             async with _locked(self.token_store):
                 adopted = await self._adopt_from_store(failed_token)
-                if adopted is not None:
+                if adopted is not None and not private:
                     return adopted
-                return await self._refresh_grant(http)
+                return await self._refresh_grant_from_store(http, failed_token, private)
 
     async def _emit_pending(self) -> None:
         """Tell subscribers about rotations, outside the locks (a callback may read or lock the token file)."""
@@ -198,8 +204,31 @@ class RingAuth:
             return self._access_token
         return None
 
-    async def _refresh_grant(self, http: RingHttp) -> str:
-        """The refresh grant (rotation). Called with the locks held."""
+    async def _refresh_grant_from_store(self, http: RingHttp, failed_token: str | None, private: bool) -> str:
+        """The refresh grant with the file lock held; a refused refresh token is only fatal when it is the freshest.
+
+        Ring rotates the refresh token on every refresh, so a token superseded by another process is refused with
+        ``invalid_grant``. Every holder of the file refreshes under its lock, so the token just adopted from the file
+        is normally the freshest; should the file hold another one after the refusal (written by something that did
+        not take the lock), that one is adopted and tried instead of telling the user to log in again.
+        """
+        assert self.token_store is not None
+        for _ in range(MAX_STORED_TOKEN_TRIES - 1):
+            rejected = self._refresh_token
+            try:
+                return await self._refresh_grant(http, share=not private)
+            except TokenRevokedError:
+                stored = self.token_store.load()
+                if stored is None or stored.refresh_token == rejected:
+                    raise
+                logger.info("Ring refused a superseded refresh token; the token file holds a newer one, adopting it")
+            adopted = await self._adopt_from_store(failed_token)
+            if adopted is not None and not private:
+                return adopted
+        return await self._refresh_grant(http, share=not private)
+
+    async def _refresh_grant(self, http: RingHttp, *, share: bool = True) -> str:
+        """The refresh grant (rotation). Called with the locks held. ``share=False``: see ``refresh(private=True)``."""
         if self._refresh_token is None:
             raise NotLoggedInError("no Ring login available")
         body = {
@@ -210,12 +239,13 @@ class RingAuth:
         }
         grant = await token_grant(http, body, hardware_id=self.hardware_id)
         http.stats.refreshes += 1
-        await self._accept(grant)
+        await self._accept(grant, share=share)
         return grant.access_token
 
-    async def _accept(self, grant: _Grant) -> None:
+    async def _accept(self, grant: _Grant, *, share: bool = True) -> None:
         """Take a token response: persist first (atomically), then switch to it; subscribers hear of it after the
-        locks are released."""
+        locks are released. ``share=False`` saves the rotated refresh token but leaves the file's access token as it
+        was (the new one is for this process only, see ``refresh(private=True)``)."""
         old = self._refresh_token
         new_refresh = grant.refresh_token or old
         if new_refresh is None:
@@ -233,6 +263,8 @@ class RingAuth:
                 updated_at=now,
             )
             try:
+                if not share:
+                    token = self._keeping_stored_access_token(token)
                 self.token_store.save(token)
             except TokenFileError as err:
                 save_error = err
@@ -245,6 +277,16 @@ class RingAuth:
         if save_error is not None:
             # The new token is kept in memory (and given to subscribers) so it is not lost, but the user must know.
             raise save_error
+
+    def _keeping_stored_access_token(self, token: StoredToken) -> StoredToken:
+        """``token`` with the access token (and its times) the file holds now instead of the new one."""
+        assert self.token_store is not None
+        stored = self.token_store.load()
+        if stored is None:
+            return replace(token, access_token=None, expires_at=None)
+        return replace(
+            token, access_token=stored.access_token, expires_at=stored.expires_at, updated_at=stored.updated_at
+        )
 
 
 class RefreshTokenAuth(RingAuth):
@@ -464,13 +506,8 @@ async def _locked(store: TokenStore) -> AsyncIterator[None]:
         ) from err
 
 
-def _json_object(response: httpx.Response) -> dict[str, Any] | None:
-    if not response.content:
-        return None
-    try:
-        data = json.loads(response.content)
-    except ValueError:
-        return None
+def _json_object(response: Response) -> dict[str, Any] | None:
+    data = json_or_none(response.content)
     return data if isinstance(data, dict) else None
 
 

@@ -20,8 +20,9 @@ from ringvault.cloud.models.health import DeviceHealth
 from ringvault.cloud.models.kinds import CAMERA_FAMILIES, Capabilities, DeviceClass, capabilities
 
 if TYPE_CHECKING:
-    from ringvault.cloud.http import DownloadProgress, DownloadResult, RingHttp
+    from ringvault.cloud.http import RingHttp
     from ringvault.cloud.options import RingApiOptions
+    from ringvault.transport import DownloadProgress, DownloadResult
 
 __all__ = [
     "FORCE_SNAPSHOT_INTERVAL_S",

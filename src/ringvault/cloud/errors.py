@@ -74,6 +74,9 @@ class TokenRevokedError(AuthenticationError):
 class RingHttpError(RingError):
     """Ring answered with an unexpected status."""
 
+    #: seconds the answer's ``Retry-After`` asked to wait, when it sent one
+    retry_after: float | None = None
+
     def __init__(self, message: str, *, status: int, hint: str | None = None) -> None:
         super().__init__(message, hint=hint)
         self.status = status
@@ -97,6 +100,12 @@ class RecordingNotReadyError(RingError):
 
 class CloudUnreachableError(RingError):
     hint = "Check the network (or RINGVAULT_CLOUD_URL / --cloud-url when using the simulator)."
+
+
+class ConnectionCutOffError(CloudUnreachableError):
+    """The server answered, then kept cutting the body off (the host is reachable; the transfer is not)."""
+
+    hint = "The server answered but kept closing the connection mid-way; try again later."
 
 
 class ResponseFormatError(RingError):

@@ -1,57 +1,61 @@
-"""The one HTTP layer for all Ring traffic.
+"""``RingHttp``: what Ring's account API needs on top of the shared transport (``ringvault.transport``).
 
-``RingHttp`` owns the single ``httpx.AsyncClient`` and does everything every Ring call needs: the endpoint rule
-(``endpoints.resolve``), Ring's headers, timeouts, retries with backoff and ``Retry-After`` (tenacity), 401 → refresh
-→ retry, lazy session creation and re-creation, an optional client-side rate limit (aiolimiter), streaming media
-downloads that resume after a dropped connection, and logging with every secret redacted.
-
-No other ringvault module talks to httpx directly.
+The endpoint rule (``endpoints.resolve``), Ring's headers (``hardware_id``; the bearer token only to Ring's API
+hosts), 401 → refresh → retry (bounded, see ``_bearer_for_attempt``), lazy session creation and re-creation, an
+optional client-side rate limit (aiolimiter), Ring's retry rules (which answers are worth another attempt) and the
+typed errors of ``ringvault.cloud.errors``; media downloads are in ``ringvault.cloud.media``. Timeouts, retries with
+backoff and ``Retry-After``, redacted logging and resumable downloads are the transport's.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import email.utils
-import hashlib
 import inspect
-import json as jsonlib
 import logging
-import os
-import random
-import re
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
-from typing import IO, TYPE_CHECKING, Any, Generic, TypeVar
-from urllib.parse import urljoin, urlsplit
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from urllib.parse import urlsplit
 
-import httpx
 from aiolimiter import AsyncLimiter
-from tenacity import (
-    AsyncRetrying,
-    RetryCallState,
-    retry_if_exception,
-    retry_if_result,
-    wait_exponential_jitter,
-)
 
 from ringvault.cloud import endpoints
 from ringvault.cloud.errors import (
     AuthenticationError,
     CloudUnreachableError,
+    ConnectionCutOffError,
     DeviceOfflineError,
     NotFoundError,
     RateLimitedError,
-    RecordingNotReadyError,
     ResponseFormatError,
     RingError,
     RingHttpError,
 )
 from ringvault.cloud.options import RingApiOptions
 from ringvault.cloud.tokens import TokenFileError
+from ringvault.transport import (
+    AsyncBaseTransport,
+    BodyFormatError,
+    CutOffError,
+    DownloadProgress,
+    DownloadResult,
+    ExponentialBackoff,
+    HttpClient,
+    Response,
+    RetryPolicy,
+    TransportStats,
+    UnreachableError,
+    error_detail,
+    install_log_redaction,
+    json_or_none,
+    parse_json,
+    parse_retry_after,
+    retryable_failure,
+)
 
 if TYPE_CHECKING:
     from ringvault.cloud.auth import RingAuth
@@ -71,111 +75,16 @@ DEVICE_OFFLINE_CODES = frozenset({7019, 7050, 7061, 7062, 7063})
 SESSION_MAX_AGE_S = 12 * 3600.0
 SESSION_API_VERSION = 11
 MAX_REDIRECTS = 5
+#: Refreshes one request may do after 401s before the 401 is reported (several processes sharing one token file, or
+#: many parallel requests, can use up or supersede a freshly refreshed token before this request sends it).
+MAX_AUTH_REFRESHES = 4
+#: The longest wait after an answer whose body broke off: the host is there, so the long waits meant for an
+#: overloaded or unreachable one do not help (``--max-retries 2`` on a dropped body took 73 s before).
+CUT_OFF_MAX_WAIT_S = 2.0
 LONG_WAIT_HINT = (
     "Ring's edge is blocking this IP (HTTP 406); wait several hours (up to a day) before trying again, "
     "and avoid repeated logins."
 )
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Redaction
-
-
-_KNOWN_SECRETS: dict[str, None] = {}
-_MAX_KNOWN_SECRETS = 256
-_MASK = "***"
-_SECRET_KEYS = r"[\w-]*token|[\w-]*secret|password|passwd|2fa-code|code|rt|authcode|ticket"
-_SIGNED_URL_PARAMS = (
-    r"x-amz-signature|x-amz-credential|x-amz-security-token|signature|x-goog-signature|x-goog-credential"
-    r"|key-pair-id|policy|sig"
-)
-_JSON_SECRET_RE = re.compile(rf"""(["'](?:{_SECRET_KEYS})["']\s*:\s*)(["'])(?:\\.|(?!\2).)*\2""", re.IGNORECASE)
-_QUERY_SECRET_RE = re.compile(
-    rf"""((?:^|(?<=[?&\s,;{{(\[]))(?:{_SECRET_KEYS}|{_SIGNED_URL_PARAMS})=)[^&\s"'<>]+""", re.IGNORECASE
-)
-_AUTH_SCHEME_RE = re.compile(r"\b(Bearer|Basic)\s+[A-Za-z0-9\-._~+/=]+", re.IGNORECASE)
-_HEADER_SECRET_RE = re.compile(
-    r"""((?:authorization|2fa-code)["']?\s*[:=]\s*["']?)(?!(?:Bearer|Basic)\b)[^\s"',}]+""", re.IGNORECASE
-)
-
-
-_known_re: re.Pattern[str] | None = None
-
-
-def register_secret(value: str | None) -> None:
-    """Remember a secret (token, password, 2FA code) so ``redact`` masks it wherever it appears."""
-    global _known_re
-    if not value or len(value) < 4 or value in _KNOWN_SECRETS:
-        return
-    _KNOWN_SECRETS[value] = None
-    while len(_KNOWN_SECRETS) > _MAX_KNOWN_SECRETS:
-        del _KNOWN_SECRETS[next(iter(_KNOWN_SECRETS))]
-    _known_re = None
-
-
-def _known_secrets_re() -> re.Pattern[str] | None:
-    global _known_re
-    if _known_re is None and _KNOWN_SECRETS:
-        alternatives = sorted(_KNOWN_SECRETS, key=len, reverse=True)
-        _known_re = re.compile("|".join(re.escape(secret) for secret in alternatives))
-    return _known_re
-
-
-def redact(text: str) -> str:
-    """Mask tokens, passwords, 2FA codes, ``Authorization`` values and signed-URL credentials in ``text``."""
-    if not text:
-        return text
-    # The patterns first, the known values last: a known secret that happens to spell a key name ("code") must not
-    # hide the key from the patterns and so leave its value readable.
-    text = _JSON_SECRET_RE.sub(lambda m: f"{m.group(1)}{m.group(2)}{_MASK}{m.group(2)}", text)
-    text = _AUTH_SCHEME_RE.sub(lambda m: f"{m.group(1)} {_MASK}", text)
-    text = _HEADER_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
-    text = _QUERY_SECRET_RE.sub(lambda m: f"{m.group(1)}{_MASK}", text)
-    known = _known_secrets_re()
-    return known.sub(_MASK, text) if known is not None else text
-
-
-class RedactingFilter(logging.Filter):
-    """A logging filter that rewrites each record's message (and traceback) through ``redact``."""
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        try:
-            message = record.getMessage()
-        except Exception:  # a broken format string must not leak its arguments either
-            message = f"{record.msg!s} (unformattable arguments)"
-        record.msg = redact(message)
-        record.args = None
-        if record.exc_info and not record.exc_text:
-            record.exc_text = redact(logging.Formatter().formatException(record.exc_info))
-        if record.stack_info:
-            record.stack_info = redact(record.stack_info)
-        return True
-
-
-_REDACTING_FILTER = RedactingFilter()
-_REDACTED_LOGGERS = (
-    "ringvault.cloud",
-    "httpx",
-    "httpcore",
-    "httpcore.connection",
-    "httpcore.http11",
-    "httpcore.http2",
-    "httpcore.proxy",
-    "hpack",
-)
-
-
-def install_log_redaction(*names: str) -> None:
-    """Attach the redaction filter to ringvault's cloud loggers (``ringvault.cloud`` and every existing
-    ``ringvault.cloud.*`` child; filters are not inherited), httpx's loggers and any ``names`` given."""
-    children = [n for n in list(logging.root.manager.loggerDict) if n.startswith("ringvault.cloud.")]
-    for name in (*_REDACTED_LOGGERS, *children, *names):
-        target = logging.getLogger(name)
-        if _REDACTING_FILTER not in target.filters:
-            target.addFilter(_REDACTING_FILTER)
-
-
-install_log_redaction()
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -211,161 +120,30 @@ class Event(Generic[T]):
 
 
 @dataclass
-class HttpStats:
-    """Counters of one ``RingHttp`` (for tests and benchmarks)."""
+class HttpStats(TransportStats):
+    """Counters of one ``RingHttp`` (for tests and benchmarks): the transport's plus Ring's own."""
 
-    requests: int = 0
-    retries: int = 0
     refreshes: int = 0
     sessions_created: int = 0
-    download_resumes: int = 0
-    download_restarts: int = 0
-    bytes_downloaded: int = 0
-    rate_limited: int = 0
-    """Answers 429 received (each one retried after ``Retry-After``); callers watch it to slow down."""
+
+    @property
+    def download_resumes(self) -> int:
+        return self.resumes
+
+    @property
+    def download_restarts(self) -> int:
+        return self.restarts
 
 
-@dataclass(frozen=True)
-class DownloadResult:
-    """A finished download: where it went, how many bytes, their SHA-256, and the served content type."""
+class _RetryableAnswer(Exception):
+    """An answer Ring's rules say to send again for (429, 5xx, device offline); returned as is when retries end."""
 
-    path: Path
-    bytes: int
-    sha256: str
-    content_type: str | None
-
-
-# ---------------------------------------------------------------------------------------------------------------
-# Helpers
-
-
-class _RetryableStatus(Exception):
-    """A media response that is worth another attempt (429, 5xx)."""
-
-    def __init__(self, status: int, retry_after: float | None) -> None:
-        super().__init__(f"HTTP {status}")
-        self.status = status
-        self.retry_after = retry_after
-
-
-class _IncompleteBody(Exception):
-    """The media body ended before Content-Length bytes arrived."""
-
-
-#: ``progress(bytes_written, total_or_None)`` after every chunk of a download (and with 0 when it starts over).
-DownloadProgress = Callable[[int, int | None], None]
-
-
-@dataclass
-class _DownloadState:
-    handle: IO[bytes]
-    sha: Any = field(default_factory=hashlib.sha256)
-    written: int = 0
-    total: int | None = None
-    content_type: str | None = None
-    failures_without_progress: int = 0
-    last_failure_made_progress: bool = False
-    progress: DownloadProgress | None = None
-
-    def restart(self) -> None:
-        self.handle.seek(0)
-        self.handle.truncate()
-        self.sha = hashlib.sha256()
-        self.written = 0
-        self.total = None
-        self.report()
-
-    def report(self) -> None:
-        """Tell the progress callback; a failing display is logged and never breaks the download."""
-        if self.progress is None:
-            return
-        try:
-            self.progress(self.written, self.total)
-        except Exception:
-            logger.exception("download progress callback %r failed", self.progress)
-
-
-def parse_retry_after(value: str | None) -> float | None:
-    """Seconds to wait from a ``Retry-After`` header (delta-seconds or an HTTP date); None when absent or invalid."""
-    if value is None or not value.strip():
-        return None
-    text = value.strip()
-    try:
-        seconds = float(text)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(text)
-        except (TypeError, ValueError):
-            return None
-        seconds = when.timestamp() - time.time()
-    if seconds != seconds:  # NaN
-        return None
-    return max(0.0, seconds)
-
-
-def _json_body(response: httpx.Response) -> Any:
-    """The parsed JSON body, or None when the body is empty or not JSON."""
-    if not response.content:
-        return None
-    try:
-        return jsonlib.loads(response.content)
-    except ValueError:
-        return None
-
-
-def _offline_codes(response: httpx.Response) -> bool:
-    if response.status_code != 404:
-        return False
-    data = _json_body(response)
-    if not isinstance(data, dict):
-        return False
-    codes = data.get("errors")
-    if not isinstance(codes, list):
-        return False
-    for code in codes:
-        with contextlib.suppress(TypeError, ValueError):
-            if int(code) in DEVICE_OFFLINE_CODES:
-                return True
-    return False
-
-
-def _error_detail(response: httpx.Response) -> str:
-    """A short, redacted description of an error body."""
-    data = _json_body(response)
-    if isinstance(data, dict):
-        parts = [str(data[key]) for key in ("error", "error_description", "errors", "message") if data.get(key)]
-        text = "; ".join(parts)
-    else:
-        ctype = response.headers.get("content-type", "")
-        text = "HTML page" if "html" in ctype.lower() or response.content.lstrip()[:1] == b"<" else ""
-        if not text:
-            text = response.content[:120].decode("utf-8", "replace").strip()
-    return redact(text[:200])
-
-
-def _media_type(content_type: str | None) -> str:
-    return (content_type or "").split(";", 1)[0].strip().lower()
-
-
-def _type_matches(content_type: str | None, expected: str) -> bool:
-    actual = _media_type(content_type)
-    wanted = expected.strip().lower()
-    if wanted.endswith("/*"):
-        wanted = wanted[:-1]
-    if wanted.endswith("/"):
-        return actual.startswith(wanted)
-    return actual == wanted
-
-
-def _content_range(value: str | None) -> tuple[int, int | None] | None:
-    """``bytes START-END/TOTAL`` → ``(START, TOTAL | None)``."""
-    if not value:
-        return None
-    match = re.fullmatch(r"\s*bytes\s+(\d+)-(\d+)/(\d+|\*)\s*", value)
-    if not match:
-        return None
-    total = None if match.group(3) == "*" else int(match.group(3))
-    return int(match.group(1)), total
+    def __init__(self, response: Response) -> None:
+        super().__init__(f"HTTP {response.status_code}")
+        self.response = response
+        self.status = response.status_code
+        limited = response.status_code in (429, 503)
+        self.retry_after = parse_retry_after(response.headers.get("retry-after")) if limited else None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -378,25 +156,21 @@ class RingHttp:
     Use it as an async context manager or call ``aclose()``. ``transport`` is for tests only.
     """
 
-    def __init__(
-        self,
-        auth: RingAuth,
-        options: RingApiOptions,
-        *,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
+    def __init__(self, auth: RingAuth, options: RingApiOptions, *, transport: AsyncBaseTransport | None = None) -> None:
         self.auth = auth
         self.options = options
         self.stats = HttpStats()
         #: fired after every new session (re-subscribe cameras, re-register push there)
         self.on_session_created: Event[None] = Event()
-        install_log_redaction()  # also covers ringvault.cloud.* loggers created since import
-        self._client = httpx.AsyncClient(
+        install_log_redaction("ringvault.cloud")  # also covers ringvault.cloud.* loggers created since import
+        self._http = HttpClient(
+            timeout_s=options.timeout_s,
+            user_agent=options.user_agent,
+            logger=logger,
             http2=True,
-            timeout=httpx.Timeout(options.timeout_s),
-            follow_redirects=False,
+            debug=options.debug,
             transport=transport,
-            headers={"User-Agent": options.user_agent},
+            stats=self.stats,
         )
         rps = options.requests_per_second
         self._limiter: AsyncLimiter | None = None
@@ -404,24 +178,23 @@ class RingHttp:
             burst = max(1.0, rps)
             self._limiter = AsyncLimiter(burst, burst / rps)
         self._session_lock = asyncio.Lock()
+        # A request recovering from a second 401 holds _auth_recovery and clears _auth_open until it has sent its
+        # request; every other authorized request waits for _auth_open (see _bearer_for_attempt).
+        self._auth_recovery = asyncio.Lock()
+        self._auth_open = asyncio.Event()
+        self._auth_open.set()
         self._session_created_at: float | None = self._stored_session()
         self._session_generation = 0
-        self._backoff = wait_exponential_jitter(
-            multiplier=options.backoff_initial_s, max=options.backoff_max_s, jitter=options.backoff_initial_s
-        )
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     async def aclose(self) -> None:
-        await self._client.aclose()
+        await self._http.aclose()
 
     async def __aenter__(self) -> RingHttp:
         return self
 
     async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         await self.aclose()
 
@@ -461,6 +234,19 @@ class RingHttp:
             headers.update(extra)
         return headers
 
+    def _retry_policy(self) -> RetryPolicy:
+        options = self.options
+        return RetryPolicy(
+            backoff=ExponentialBackoff(
+                initial_s=options.backoff_initial_s,
+                max_s=options.backoff_max_s,
+                max_retry_after_s=options.max_retry_after_s,
+            ),
+            max_retries=options.max_retries,
+            connect_retries=options.connect_retries,
+            cut_off_max_wait_s=CUT_OFF_MAX_WAIT_S,
+        )
+
     # -- public API ----------------------------------------------------------------------------------------------
     async def request_json(
         self,
@@ -478,21 +264,19 @@ class RingHttp:
         """
         all_headers = {"Accept": "application/json", **(headers or {})}
         response = await self.request(method, url, params=params, json=json, headers=all_headers, session=session)
+        what = f"{method.upper()} {self._ring_path(url)}"
         if response.is_redirect:
             raise ResponseFormatError(
-                f"{method.upper()} {self._ring_path(url)} answered a redirect (HTTP {response.status_code}) "
-                "where JSON was expected"
+                f"{what} answered a redirect (HTTP {response.status_code}) where JSON was expected"
             )
         if response.status_code == 204 or not response.content.strip():
             return None
+        ctype = response.headers.get("content-type")
         try:
-            return jsonlib.loads(response.content)
-        except ValueError as err:
-            ctype = _media_type(response.headers.get("content-type")) or "no content type"
-            raise ResponseFormatError(
-                f"{method.upper()} {self._ring_path(url)} answered {ctype} that is not JSON: "
-                f"{_error_detail(response)!r}"
-            ) from err
+            return parse_json(response.content, what=what, content_type=ctype)
+        except BodyFormatError as err:
+            detail = error_detail(response.content, ctype)
+            raise ResponseFormatError(f"{err}: {detail!r}") from err
 
     async def request(
         self,
@@ -508,14 +292,15 @@ class RingHttp:
         timeout: float | None = None,  # noqa: ASYNC109 - a per-request httpx timeout, not a cancel scope
         raise_for_status: bool = True,
         retry_safe: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
         """The status-checked low-level call. Returns 2xx and 3xx responses (redirects are not followed).
 
         ``session``: make sure a ``clients_api`` session exists first (and re-create it on "Session not found").
-        ``auth``: send the bearer token (only ever to Ring's API hosts) and refresh once on 401.
-        ``raise_for_status=False`` returns error responses too (after retries) instead of raising.
-        ``retry_safe``: retry this call like a GET (500/502 and broken connections too) although its method is not
-        idempotent, for calls where a second attempt can never do harm that the failed one had not done already.
+        ``auth``: send the bearer token (only ever to Ring's API hosts) and refresh on 401 (see
+        ``_bearer_for_attempt``). ``raise_for_status=False`` returns error responses too (after retries) instead
+        of raising. ``retry_safe``: retry this call like a GET (500/502 and broken connections too) although its
+        method is not idempotent, for calls where a second attempt can never do harm that the failed one had not
+        done already.
         """
         method = method.upper()
         host = self.ring_host(url)
@@ -531,30 +316,32 @@ class RingHttp:
         if needs_session:
             await self._ensure_session()
 
-        refreshed = False
+        what = f"{method} {self._ring_path(url)}"
+        refreshes = 0
+        rejected: str | None = None
         session_retried = False
         while True:
             generation = self._session_generation
-            bearer = await self.auth.access_token(self) if use_bearer else None
-            response = await self._send(
-                method,
-                resolved,
-                host=host,
-                params=params,
-                json=json,
-                content=content,
-                headers=self._headers(host, bearer, extra),
-                timeout=timeout,
-                retry_safe=retry_safe,
-            )
-            if response.status_code == 401 and use_bearer and not refreshed:
-                refreshed = True
-                logger.info("%s %s: access token rejected (401); refreshing", method, self._ring_path(url))
-                await self.auth.refresh(self, failed_token=bearer)
+            async with self._bearer_for_attempt(use_bearer, what, refreshes, rejected) as bearer:
+                response = await self._send(
+                    method,
+                    resolved,
+                    host=host,
+                    params=params,
+                    json=json,
+                    content=content,
+                    headers=self._headers(host, bearer, extra),
+                    timeout=timeout,
+                    retry_safe=retry_safe,
+                )
+            rejected = None
+            if response.status_code == 401 and use_bearer and refreshes < MAX_AUTH_REFRESHES:
+                refreshes += 1
+                rejected = bearer
                 continue
             if needs_session and not session_retried and self._is_session_not_found(response):
                 session_retried = True
-                logger.info("%s %s: Ring lost our session; creating a new one", method, self._ring_path(url))
+                logger.info("%s: Ring lost our session; creating a new one", what)
                 await self._ensure_session(force_after_generation=generation)
                 continue
             break
@@ -562,33 +349,73 @@ class RingHttp:
             self.raise_for_status(response, method=method, url=url)
         return response
 
-    def raise_for_status(self, response: httpx.Response, *, method: str, url: str) -> None:
-        """Raise the typed error for an error response (status >= 400)."""
-        status = response.status_code
-        if status < 400:
+    @contextlib.asynccontextmanager
+    async def _bearer_for_attempt(
+        self, use_bearer: bool, what: str, refreshes: int, rejected: str | None
+    ) -> AsyncIterator[str | None]:
+        """The access token for one attempt of a request (None when it sends none); keep the block to the send.
+
+        - Normally the shared token (refreshed shortly before it expires).
+        - After a 401 (``rejected``, the ``refreshes``-th of this request): the first time a shared refresh, which
+          adopts a newer login another process stored in the token file, or asks Ring once for all callers.
+        - After a 401 right after such a refresh, the adopted or shared token was used up or superseded elsewhere
+          (several processes or many parallel requests on one token file): that is not a lost login, so the request
+          gets a token of its own (``RingAuth.refresh(private=True)``: not offered to other processes through the
+          file) and the first use of it: the block holds this process's other authorized requests back until the
+          request is sent. A 401 to such a token is Ring's own answer; ``MAX_AUTH_REFRESHES`` bounds the tries.
+          Only Ring refusing the freshest stored refresh token raises ``TokenRevokedError`` ("log in again").
+        """
+        if not use_bearer:
+            yield None
             return
-        detail = _error_detail(response)
+        if rejected is not None and refreshes >= 2:
+            async with self._auth_recovery:
+                self._auth_open.clear()
+                try:
+                    logger.info(
+                        "%s: access token rejected again right after a refresh (another process or request may "
+                        "share the token); refreshing for this request (%d of %d)",
+                        what,
+                        refreshes,
+                        MAX_AUTH_REFRESHES,
+                    )
+                    yield await self.auth.refresh(self, failed_token=rejected, private=True)
+                finally:
+                    self._auth_open.set()
+            return
+        if rejected is not None:
+            logger.info("%s: access token rejected (401); refreshing", what)
+            await self.auth.refresh(self, failed_token=rejected)
+        await self._auth_open.wait()
+        yield await self.auth.access_token(self)
+
+    def raise_for_status(self, response: Response, *, method: str, url: str) -> None:
+        """Raise the typed error for an error response (status >= 400)."""
+        if response.status_code >= 400:
+            raise self._status_error(response, response.content, method=method, url=url)
+
+    def _status_error(self, response: Response, body: bytes, *, method: str, url: str) -> RingError:
+        """The typed error for an error answer (``body``: what was read of it)."""
+        status = response.status_code
+        detail = error_detail(body, response.headers.get("content-type"))
         message = f"{method.upper()} {self._ring_path(url)}: HTTP {status}" + (f" ({detail})" if detail else "")
-        error: RingError
         if status == 401:
-            error = AuthenticationError(f"Ring rejected the login: {message}")
-        elif status == 404 and _offline_codes(response):
-            error = DeviceOfflineError(message, status=status)
-        elif status == 404:
-            error = NotFoundError(message, status=status)
-        elif status == 406:
-            error = RateLimitedError(message, status=status, hint=LONG_WAIT_HINT)
-        elif status == 429:
-            error = RateLimitedError(message, status=status)
-        else:
-            error = RingHttpError(message, status=status)
-        raise error
+            return AuthenticationError(f"Ring rejected the login: {message}")
+        if status == 404 and _offline_codes(status, body):
+            return DeviceOfflineError(message, status=status)
+        if status == 404:
+            return NotFoundError(message, status=status)
+        if status == 406:
+            return RateLimitedError(message, status=status, hint=LONG_WAIT_HINT)
+        if status == 429:
+            return RateLimitedError(message, status=status)
+        return RingHttpError(message, status=status)
 
     # -- sessions ------------------------------------------------------------------------------------------------
-    def _is_session_not_found(self, response: httpx.Response) -> bool:
+    def _is_session_not_found(self, response: Response) -> bool:
         if response.status_code != 404:
             return False
-        data = _json_body(response)
+        data = json_or_none(response.content)
         if not isinstance(data, dict):
             return False
         error = data.get("error")
@@ -645,17 +472,6 @@ class RingHttp:
         self._session_created_at = None
 
     # -- sending with retries ------------------------------------------------------------------------------------
-    def _wait(self, state: RetryCallState) -> float:
-        outcome = state.outcome
-        retry_after: float | None = None
-        if outcome is not None and not outcome.failed:
-            response = outcome.result()
-            if isinstance(response, httpx.Response) and response.status_code in (429, 503):
-                retry_after = parse_retry_after(response.headers.get("retry-after"))
-        if retry_after is not None:
-            return _spread(min(retry_after, self.options.max_retry_after_s))
-        return float(self._backoff(state))
-
     async def _limit(self, host: str) -> None:
         if self._limiter is not None and host in RING_HOSTS:
             await self._limiter.acquire()
@@ -672,78 +488,41 @@ class RingHttp:
         headers: Mapping[str, str],
         timeout: float | None,  # noqa: ASYNC109 - a per-request httpx timeout, not a cancel scope
         retry_safe: bool = False,
-    ) -> httpx.Response:
+    ) -> Response:
+        """One request with Ring's retry rules; the last answer comes back when the retries run out."""
         idempotent = retry_safe or method in IDEMPOTENT_METHODS
         display = f"{method} {url}"  # redacted by the logger's filter, only when a record is emitted
 
-        async def attempt() -> httpx.Response:
+        async def attempt() -> Response:
             await self._limit(host)
-            request = self._client.build_request(
-                method,
-                url,
-                params=params,
-                json=json,
-                content=content,
-                headers=headers,
-                timeout=httpx.USE_CLIENT_DEFAULT if timeout is None else httpx.Timeout(timeout),
+            request = self._http.build_request(
+                method, url, params=params, json=json, content=content, headers=headers, timeout=timeout
             )
-            self.stats.requests += 1
-            started = time.monotonic()
-            if self.options.debug:
-                logger.debug("→ %s headers=%s body=%s", display, dict(request.headers), _body_for_log(request))
-            else:
-                logger.debug("→ %s", display)
-            response = await self._client.send(request)
-            elapsed_ms = (time.monotonic() - started) * 1000
-            if response.status_code == 429:
-                self.stats.rate_limited += 1
-            if self.options.debug:
-                logger.debug(
-                    "← %s %d (%.0f ms) body=%s", display, response.status_code, elapsed_ms, response.text[:2000]
-                )
-            else:
-                logger.debug("← %s %d (%.0f ms)", display, response.status_code, elapsed_ms)
+            response = await self._http.send(request, display=display)
+            if _retryable_answer(response, idempotent):
+                raise _RetryableAnswer(response)
             return response
 
-        def before_sleep(state: RetryCallState) -> None:
-            self.stats.retries += 1
-            outcome = state.outcome
-            why = "?"
-            if outcome is not None:
-                why = type(outcome.exception()).__name__ if outcome.failed else f"HTTP {outcome.result().status_code}"
-            wait = state.next_action.sleep if state.next_action else 0.0
-            logger.warning(
-                "%s: %s; retrying in %.2f s (attempt %d of %d)",
-                display,
-                why,
-                wait,
-                state.attempt_number + 1,
-                self.options.max_retries + 1,
-            )
-
-        def stop(state: RetryCallState) -> bool:
-            if state.attempt_number >= self.options.max_retries + 1:
-                return True
-            outcome = state.outcome
-            unreachable = outcome is not None and isinstance(outcome.exception(), httpx.ConnectError)
-            return unreachable and state.attempt_number >= self.options.connect_retries + 1
-
-        retrying = AsyncRetrying(
-            stop=stop,
-            wait=self._wait,
-            retry=retry_if_exception(lambda exc: _retryable_error(exc, idempotent))
-            | retry_if_result(lambda response: _retryable_response(response, idempotent)),
-            before_sleep=before_sleep,
-            retry_error_callback=lambda state: state.outcome.result() if state.outcome else None,
-        )
         try:
-            response: httpx.Response = await retrying(attempt)
-        except httpx.TransportError as err:
-            raise CloudUnreachableError(
-                f"cannot reach {host or 'the cloud'} ({self._ring_path(url)}): {type(err).__name__}"
-                + (f": {redact(str(err))}" if str(err) else "")
+            return await self._http.retry(
+                attempt,
+                policy=self._retry_policy(),
+                retryable=lambda exc: (
+                    isinstance(exc, _RetryableAnswer) or retryable_failure(exc, idempotent=idempotent)
+                ),
+                what=display,
+            )
+        except _RetryableAnswer as last:
+            return last.response
+        except CutOffError as err:
+            raise ConnectionCutOffError(
+                f"{method} {self._ring_path(url)}: {host or 'the server'} cut the answer off "
+                f"{times(err.times)} ({err.reason})"
             ) from err
-        return response
+        except UnreachableError as err:
+            raise CloudUnreachableError(
+                f"cannot reach {host or 'the cloud'} ({self._ring_path(url)}): {err.reason}"
+            ) from err
 
     # -- media ---------------------------------------------------------------------------------------------------
     async def download(
@@ -755,259 +534,44 @@ class RingHttp:
         expected_type: str | None = None,
         progress: DownloadProgress | None = None,
     ) -> DownloadResult:
-        """Stream ``url`` into ``dest`` (created or truncated) in constant memory.
+        """Stream ``url`` into ``dest`` (created or truncated) in constant memory: see ``ringvault.cloud.media``.
 
-        - Follows up to 5 redirects itself; ``Authorization`` is only ever sent to Ring's API hosts.
-        - Resumes with ``Range`` after a dropped connection (restarts when the server ignores it), checks
-          Content-Length, retries 429/5xx with backoff.
-        - 404 from a storage host → ``RecordingNotReadyError``; 403 → ``RingHttpError`` (expired URL); no retry.
-        - ``expected_type`` (e.g. ``video/mp4`` or ``image/``) guards against error pages saved as media.
-        - ``progress(bytes_written, total)`` is called once the body starts (``total`` from Content-Length or
-          Content-Range, None when unknown), after every chunk, and with 0 when the download starts over.
-        - On failure ``dest`` is removed.
+        Redirects followed (``Authorization`` only ever to Ring's API hosts), resume with ``Range``, 429/5xx retried,
+        404 from a storage host → ``RecordingNotReadyError``, 403 → ``RingHttpError`` (expired URL), a body that
+        keeps breaking off → ``ConnectionCutOffError``; ``expected_type`` guards against error pages saved as media;
+        ``progress(bytes_written, total)`` follows the bytes. On failure ``dest`` is removed.
         """
-        dest = Path(dest)
-        handle = _open_for_writing(dest)
-        state = _DownloadState(handle=handle, progress=progress)
-        ok = False
-        try:
-            await self._download_with_retries(url, state, auth=auth, expected_type=expected_type)
-            handle.flush()
-            os.fsync(handle.fileno())
-            ok = True
-        except httpx.TransportError as err:
-            raise CloudUnreachableError(
-                f"download of {self._ring_path(url)} failed: {type(err).__name__} after {state.written} bytes"
-            ) from err
-        except (_IncompleteBody, _RetryableStatus) as err:
-            if isinstance(err, _RetryableStatus) and err.status == 429:
-                raise RateLimitedError(f"download of {self._ring_path(url)}: HTTP 429", status=429) from err
-            if isinstance(err, _RetryableStatus):
-                raise RingHttpError(
-                    f"download of {self._ring_path(url)}: HTTP {err.status}", status=err.status
-                ) from err
-            raise CloudUnreachableError(
-                f"download of {self._ring_path(url)} kept breaking off ({state.written} of {state.total} bytes)"
-            ) from err
-        finally:
-            handle.close()
-            if not ok:
-                with contextlib.suppress(OSError):
-                    dest.unlink()
-        self.stats.bytes_downloaded += state.written
-        return DownloadResult(
-            path=dest, bytes=state.written, sha256=state.sha.hexdigest(), content_type=state.content_type
-        )
+        from ringvault.cloud.media import download_media
 
-    async def _download_with_retries(
-        self, url: str, state: _DownloadState, *, auth: bool, expected_type: str | None
-    ) -> None:
-        max_attempts = max(20, (self.options.max_retries + 1) * 10)
-
-        def stop(retry_state: RetryCallState) -> bool:
-            return (
-                state.failures_without_progress > self.options.max_retries or retry_state.attempt_number >= max_attempts
-            )
-
-        def wait(retry_state: RetryCallState) -> float:
-            outcome = retry_state.outcome
-            exc = outcome.exception() if outcome is not None and outcome.failed else None
-            if isinstance(exc, _RetryableStatus) and exc.retry_after is not None:
-                return _spread(min(exc.retry_after, self.options.max_retry_after_s))
-            if state.last_failure_made_progress:
-                return 0.0
-            n = max(1, state.failures_without_progress)
-            base = self.options.backoff_initial_s * 2 ** (n - 1) + random.uniform(0, self.options.backoff_initial_s)
-            return float(min(base, self.options.backoff_max_s))
-
-        def before_sleep(retry_state: RetryCallState) -> None:
-            self.stats.retries += 1
-            outcome = retry_state.outcome
-            exc = outcome.exception() if outcome is not None else None
-            logger.info(
-                "download %s: %s after %d bytes; %s",
-                self._ring_path(url),
-                type(exc).__name__ if exc else "?",
-                state.written,
-                "resuming" if state.written else "retrying",
-            )
-
-        async def attempt() -> None:
-            before = state.written
-            try:
-                await self._download_once(url, state, auth=auth, expected_type=expected_type)
-            except (httpx.TransportError, _IncompleteBody, _RetryableStatus):
-                progressed = state.written > before
-                state.last_failure_made_progress = progressed
-                state.failures_without_progress = 0 if progressed else state.failures_without_progress + 1
-                raise
-
-        retrying = AsyncRetrying(
-            stop=stop,
-            wait=wait,
-            retry=retry_if_exception(
-                lambda exc: (
-                    isinstance(exc, _IncompleteBody | _RetryableStatus)
-                    or (isinstance(exc, httpx.TransportError) and _retryable_error(exc, True))
-                )
-            ),
-            before_sleep=before_sleep,
-            reraise=True,
-        )
-        await retrying(attempt)
-
-    async def _download_once(self, url: str, state: _DownloadState, *, auth: bool, expected_type: str | None) -> None:
-        current = url
-        refreshed = False
-        session_retried = False
-        hops = 0
-        while True:
-            host = self.ring_host(current)
-            use_bearer = auth and host in RING_API_HOSTS
-            if use_bearer and self._is_clients_api(current):
-                await self._ensure_session()
-            generation = self._session_generation
-            bearer = await self.auth.access_token(self) if use_bearer else None
-            extra = {"Accept-Encoding": "identity"}
-            if state.written:
-                extra["Range"] = f"bytes={state.written}-"
-            resolved = self.resolve(current)
-            await self._limit(host)
-            request = self._client.build_request(
-                "GET",
-                resolved,
-                headers=self._headers(host, bearer, extra),
-                timeout=httpx.Timeout(self.options.media_timeout_s, connect=self.options.timeout_s),
-            )
-            self.stats.requests += 1
-            logger.debug(
-                "→ GET %s (media%s)", redact(resolved), f", from byte {state.written}" if state.written else ""
-            )
-            response = await self._client.send(request, stream=True)
-            try:
-                logger.debug("← GET %s %d (media)", redact(resolved), response.status_code)
-                if response.is_redirect and "location" in response.headers:
-                    hops += 1
-                    if hops > MAX_REDIRECTS:
-                        raise RingHttpError(
-                            f"too many redirects from {self._ring_path(url)}", status=response.status_code
-                        )
-                    current = urljoin(resolved, response.headers["location"])
-                    continue
-                if response.status_code == 401 and use_bearer and not refreshed:
-                    refreshed = True
-                    await self.auth.refresh(self, failed_token=bearer)
-                    continue
-                if response.status_code >= 400:
-                    await response.aread()
-                if (
-                    use_bearer
-                    and not session_retried
-                    and self._is_clients_api(current)
-                    and self._is_session_not_found(response)
-                ):
-                    session_retried = True
-                    await self._ensure_session(force_after_generation=generation)
-                    continue
-                self._check_media_status(response, current, host)
-                await self._consume_media(response, state, expected_type, current)
-                return
-            finally:
-                await response.aclose()
-
-    def _check_media_status(self, response: httpx.Response, url: str, host: str) -> None:
-        status = response.status_code
-        if status < 300:
-            return
-        if status == 429 or status >= 500:
-            if status == 429:
-                self.stats.rate_limited += 1
-            raise _RetryableStatus(status, parse_retry_after(response.headers.get("retry-after")))
-        path = self._ring_path(url)
-        if host in RING_HOSTS:
-            self.raise_for_status(response, method="GET", url=url)
-        if status == 404:
-            raise RecordingNotReadyError(f"GET {path}: HTTP 404 from the storage host (not ready yet, or deleted)")
-        if status == 403:
-            raise RingHttpError(
-                f"GET {path}: HTTP 403 from the storage host",
-                status=403,
-                hint="The signed media URL has expired; ask Ring for a new one.",
-            )
-        raise RingHttpError(f"GET {path}: HTTP {status} ({_error_detail(response)})", status=status)
-
-    async def _consume_media(
-        self, response: httpx.Response, state: _DownloadState, expected_type: str | None, url: str
-    ) -> None:
-        status = response.status_code
-        if status == 206:
-            span = _content_range(response.headers.get("content-range"))
-            if span is None or span[0] != state.written:
-                logger.info("download %s: unusable Content-Range; starting over", self._ring_path(url))
-                state.restart()
-                self.stats.download_restarts += 1
-                raise _IncompleteBody("unusable Content-Range")
-            if state.written:
-                self.stats.download_resumes += 1
-            state.total = span[1]
-        else:
-            if state.written:
-                logger.info("download %s: server ignored Range; starting over", self._ring_path(url))
-                state.restart()
-                self.stats.download_restarts += 1
-            length = response.headers.get("content-length")
-            state.total = int(length) if length and length.isdigit() else None
-        if state.content_type is None or status == 200:
-            state.content_type = response.headers.get("content-type")
-        if expected_type and not _type_matches(response.headers.get("content-type"), expected_type):
-            raise ResponseFormatError(
-                f"GET {self._ring_path(url)} answered {_media_type(response.headers.get('content-type')) or 'nothing'}"
-                f", expected {expected_type}"
-            )
-        state.report()
-        async for chunk in response.aiter_raw():  # as received: a drop loses nothing already read
-            state.handle.write(chunk)
-            state.sha.update(chunk)
-            state.written += len(chunk)
-            state.report()
-        if state.total is not None and state.written < state.total:
-            raise _IncompleteBody(f"{state.written} of {state.total} bytes")
-        if state.total is not None and state.written > state.total:
-            raise ResponseFormatError(f"GET {self._ring_path(url)} sent more bytes than announced")
+        return await download_media(self, url, Path(dest), auth=auth, expected_type=expected_type, progress=progress)
 
 
-def _open_for_writing(path: Path) -> IO[bytes]:
-    """Create or truncate ``path`` for a download (the caller closes it)."""
-    return path.open("wb")
+def times(n: int) -> str:
+    """ "once", "2 times" ... for messages."""
+    return "once" if n == 1 else f"{n} times"
 
 
-def _spread(wait: float) -> float:
-    """A ``Retry-After`` wait plus up to a quarter more: requests limited together must not all come back in the
-    same instant (they would meet the limit again, together)."""
-    return wait * random.uniform(1.0, 1.25)
-
-
-def _retryable_error(exc: BaseException, idempotent: bool) -> bool:
-    """Transport failures worth another attempt. Non-idempotent calls only when nothing was sent."""
-    if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
-        return True
-    if not idempotent:
+def _offline_codes(status: int, body: bytes) -> bool:
+    if status != 404:
         return False
-    return isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError)
+    data = json_or_none(body)
+    if not isinstance(data, dict):
+        return False
+    codes = data.get("errors")
+    if not isinstance(codes, list):
+        return False
+    for code in codes:
+        with contextlib.suppress(TypeError, ValueError):
+            if int(code) in DEVICE_OFFLINE_CODES:
+                return True
+    return False
 
 
-def _retryable_response(response: httpx.Response, idempotent: bool) -> bool:
+def _retryable_answer(response: Response, idempotent: bool) -> bool:
+    """Answers worth another attempt: 429/503/504 always, 500/502 when repeating does no harm, device offline."""
     status = response.status_code
     if status in (429, 503, 504):
         return True
     if status in (500, 502):
         return idempotent
-    return _offline_codes(response)
-
-
-def _body_for_log(request: httpx.Request) -> str:
-    try:
-        body = request.content
-    except httpx.RequestNotRead:
-        return "<stream>"
-    return body[:2000].decode("utf-8", "replace") if body else ""
+    return _offline_codes(status, response.content)

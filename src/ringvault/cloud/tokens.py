@@ -18,10 +18,7 @@ from __future__ import annotations
 
 import base64
 import binascii
-import contextlib
 import json
-import os
-import tempfile
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -31,6 +28,7 @@ from typing import Any
 from filelock import AsyncFileLock, FileLock
 
 from ringvault.cloud.errors import RingError
+from ringvault.transport.files import ensure_private_dir, write_private_file
 
 FILE_VERSION = 1
 LOCK_TIMEOUT_S = 60.0
@@ -74,7 +72,7 @@ def parse_refresh_token(value: str) -> tuple[str, str | None]:
         padded = raw + "=" * (-len(raw) % 4)
         decoded = base64.b64decode(padded, validate=True).decode("utf-8")
         data = json.loads(decoded)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+    except (binascii.Error, UnicodeDecodeError, ValueError, RecursionError):
         return raw, None
     if isinstance(data, dict) and isinstance(data.get("rt"), str) and data["rt"]:
         hid = data.get("hid")
@@ -126,6 +124,8 @@ class TokenStore:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise TokenFileError(f"token file {self.path} is corrupt (not JSON: {err.msg})") from err
+        except RecursionError as err:
+            raise TokenFileError(f"token file {self.path} is corrupt (JSON nested too deeply)") from err
         if not isinstance(data, dict):
             raise TokenFileError(f"token file {self.path} is corrupt (expected a JSON object)")
         return data
@@ -250,39 +250,6 @@ class TokenStore:
             raise TokenFileError(f"cannot write token file {self.path}: {err.strerror or err}") from err
 
 
-def ensure_private_dir(directory: Path) -> None:
-    """Create ``directory`` (and missing parents) if needed; the directories we create are 0700."""
-    if directory.is_dir():
-        return
-    missing: list[Path] = []
-    probe = directory
-    while not probe.exists():
-        missing.append(probe)
-        probe = probe.parent
-    directory.mkdir(parents=True, exist_ok=True)
-    for created in missing:
-        with contextlib.suppress(OSError):
-            created.chmod(0o700)
-
-
-def write_private_file(path: Path, text: str) -> None:
-    """Replace ``path`` with ``text`` atomically: a 0600 temporary file in the same directory, fsync, ``os.replace``,
-    then fsync of the directory. Readers see the old or the new content, never a mix; raises ``OSError``."""
-    # mkstemp creates the file with mode 0600, so the secret is never readable by others.
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp_name, path)
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp_name)
-        raise
-    fsync_dir(path.parent)
-
-
 def _as_float(value: Any) -> float | None:
     if isinstance(value, bool):
         return None
@@ -294,16 +261,3 @@ def _as_float(value: Any) -> float | None:
         except ValueError:
             return None
     return None
-
-
-def fsync_dir(directory: Path) -> None:
-    """Make a rename or a new entry in ``directory`` durable (a no-op where directories cannot be opened)."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return
-    try:
-        with contextlib.suppress(OSError):
-            os.fsync(fd)
-    finally:
-        os.close(fd)

@@ -37,7 +37,7 @@ if TYPE_CHECKING:
         UnknownPortabilityError,
         error_from_response,
     )
-    from ringvault.portability.http import DownloadResult, PortabilityHttp, RetryPolicy
+    from ringvault.portability.http import PortabilityHttp, RetryPolicy
     from ringvault.portability.limits import NoRateLimit, PortabilityRateLimiter, RateLimits
     from ringvault.portability.notifications import (
         QueryNotification,
@@ -53,6 +53,7 @@ if TYPE_CHECKING:
         parse_redirect,
     )
     from ringvault.portability.tokens import PortabilityToken, PortabilityTokenStore
+    from ringvault.transport import DownloadResult
 
 _EXPORTS: dict[str, str] = {
     "PortabilityClient": "client",
@@ -74,7 +75,7 @@ _EXPORTS: dict[str, str] = {
     "PortabilityError": "errors",
     "UnknownPortabilityError": "errors",
     "error_from_response": "errors",
-    "DownloadResult": "http",
+    "DownloadResult": "ringvault.transport",
     "PortabilityHttp": "http",
     "RetryPolicy": "http",
     "NoRateLimit": "limits",
@@ -137,7 +138,8 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    # a name of the shared transport that is part of this API (``DownloadResult``) names its package
+    value = getattr(importlib.import_module(module if "." in module else f"{__name__}.{module}"), name)
     globals()[name] = value
     return value
 

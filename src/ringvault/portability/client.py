@@ -24,20 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from ringvault.portability.endpoints import SCOPE_ID, PortabilityEndpoints, Region
 from ringvault.portability.errors import AccessDeniedError, PortabilityResponseError
-from ringvault.portability.http import (
-    DEFAULT_MAX_DOWNLOAD_BYTES,
-    ApiResponse,
-    DownloadProgress,
-    DownloadResult,
-    PortabilityHttp,
-    RetryPolicy,
-    display_url,
-)
+from ringvault.portability.http import DEFAULT_MAX_DOWNLOAD_BYTES, ApiResponse, PortabilityHttp, RetryPolicy
 from ringvault.portability.limits import Operation, PortabilityRateLimiter
 from ringvault.portability.oauth import PortabilityAuth
+from ringvault.transport import DownloadProgress, DownloadResult, display_url
 
 if TYPE_CHECKING:
-    import httpx
+    from ringvault.transport import AsyncBaseTransport
 
 logger = logging.getLogger("ringvault.portability")
 
@@ -81,7 +74,7 @@ class PortabilityClient:
         max_download_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
         http: PortabilityHttp | None = None,
         timeout_s: float = 30.0,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: AsyncBaseTransport | None = None,
     ) -> None:
         self.auth = auth
         ends = auth.endpoints

@@ -12,13 +12,12 @@ All of them are ``ringvault.cloud.RingError`` subclasses, so the CLI prints them
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
 from ringvault.cloud.errors import RingError
-from ringvault.cloud.http import redact
 from ringvault.cloud.tokens import TokenFileError
+from ringvault.transport import json_or_none, redact
 
 #: The statuses the service asks clients to retry (seed: "429, 500, or 504").
 RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 504})
@@ -390,10 +389,7 @@ def _parse_body(body: bytes | str | Mapping[str, Any] | None) -> Mapping[str, An
         return None
     if isinstance(body, Mapping):
         return body
-    try:
-        data = json.loads(body)
-    except (ValueError, UnicodeDecodeError):
-        return None
+    data = json_or_none(body)  # not JSON, or nested too deeply to read safely: not the documented error
     return data if isinstance(data, dict) else None
 
 

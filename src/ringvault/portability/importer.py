@@ -1021,8 +1021,8 @@ def _dataset_of_schema(path: Path) -> str:
     raw = path.read_bytes()
     try:
         data = json.loads(raw)
-    except ValueError as err:
-        raise DataFileError(f"schema file {path.name} is not JSON") from err
+    except (ValueError, RecursionError) as err:
+        raise DataFileError(f"schema file {path.name} is not JSON (or nested too deeply)") from err
     model = dataset_for_schema(data) if isinstance(data, dict) else None
     if model is not None:
         return model.NAME

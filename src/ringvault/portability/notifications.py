@@ -110,7 +110,7 @@ def _object(body: bytes | str | Mapping[str, Any]) -> Mapping[str, Any]:
         raise NotificationError(f"notification body has {len(body)} bytes, far more than a notification's 1 KB")
     try:
         data = json.loads(body)
-    except (ValueError, UnicodeDecodeError) as err:
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         raise NotificationError("notification body is not JSON") from err
     if not isinstance(data, dict):
         raise NotificationError("notification body is not a JSON object")
@@ -124,7 +124,7 @@ def _message(value: Any) -> Mapping[str, Any]:
         raise NotificationError("notification has no Message")
     try:
         data = json.loads(value)
-    except ValueError as err:
+    except (ValueError, RecursionError) as err:
         raise NotificationError("notification Message is not a JSON string") from err
     if not isinstance(data, dict):
         raise NotificationError("notification Message is not a JSON object")

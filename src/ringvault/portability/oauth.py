@@ -35,7 +35,6 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 
 import filelock
 
-from ringvault.cloud.http import register_secret
 from ringvault.cloud.tokens import LOCK_TIMEOUT_S
 from ringvault.portability.config import ClientCredentials, PortabilityConfig, PortabilityConfigError
 from ringvault.portability.endpoints import SCOPE_ID, Brand, PortabilityEndpoints, check_brand, endpoints_for
@@ -52,6 +51,7 @@ from ringvault.portability.errors import (
 )
 from ringvault.portability.http import PortabilityHttp
 from ringvault.portability.tokens import DEFAULT_CUSTOMER, PortabilityToken, PortabilityTokenStore, check_customer
+from ringvault.transport import register_secret
 
 logger = logging.getLogger("ringvault.portability")
 

@@ -6,8 +6,8 @@ An app can hold the authorizations of many customers, so the store is a director
 
 ``customer`` is the app's own key for the customer (the service's tokens do not name the customer); the CLI uses
 ``default``. Each file holds the refresh token, the current access token and its expiry. The service rotates the refresh
-token on refresh, so every new one is written atomically (``ringvault.cloud.tokens.write_private_file``) before the new
-access token is used, under a per-file cross-process lock (``{customer}.json.lock``) — the same rules as the account
+token on refresh, so every new one is written atomically (``ringvault.transport.files.write_private_file``) before the
+new access token is used, under a per-file cross-process lock (``{customer}.json.lock``) — the same rules as the account
 token file.
 """
 
@@ -22,9 +22,10 @@ from typing import Any
 
 from filelock import AsyncFileLock, FileLock
 
-from ringvault.cloud.tokens import LOCK_TIMEOUT_S, ensure_private_dir, write_private_file
+from ringvault.cloud.tokens import LOCK_TIMEOUT_S
 from ringvault.portability.endpoints import Brand, check_brand
 from ringvault.portability.errors import PortabilityTokenFileError
+from ringvault.transport.files import ensure_private_dir, write_private_file
 
 FILE_VERSION = 1
 DEFAULT_CUSTOMER = "default"
@@ -115,6 +116,8 @@ class PortabilityTokenStore:
             data = json.loads(text)
         except json.JSONDecodeError as err:
             raise PortabilityTokenFileError(f"token file {path} is corrupt (not JSON: {err.msg})") from err
+        except RecursionError as err:
+            raise PortabilityTokenFileError(f"token file {path} is corrupt (JSON nested too deeply)") from err
         if not isinstance(data, dict):
             raise PortabilityTokenFileError(f"token file {path} is corrupt (expected a JSON object)")
         return _token_from(data, check_brand(brand), check_customer(customer), path)

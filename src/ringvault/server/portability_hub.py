@@ -36,7 +36,6 @@ from urllib.parse import urlencode
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
-from ringvault.cloud.http import redact, register_secret
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.endpoints import SCOPE_ID, Brand, PortabilityEndpoints, Region, endpoints_for
 from ringvault.portability.errors import (
@@ -63,6 +62,7 @@ from ringvault.server.portability_login import (
     new_customer_key,
 )
 from ringvault.server.portability_settings import PortabilityServerSettings
+from ringvault.transport import redact, register_secret
 
 __all__ = ["LoginError", "PortabilityHub", "QueryRunner", "UnknownQueryError", "query_summary"]
 

@@ -112,7 +112,7 @@ def load_server_secret(directory: Path) -> bytes:
     """The secret in ``{directory}/server-secret``, made (atomically, 0600) when there is none yet.
 
     Refuses a file that others may read (a leaked secret lets anyone forge invitations)."""
-    from ringvault.cloud.tokens import ensure_private_dir
+    from ringvault.transport.files import ensure_private_dir
 
     path = Path(directory).expanduser() / SECRET_FILE
     try:

@@ -21,7 +21,7 @@
   (Starlette's ``RequestBodyLimitMiddleware``).
 - **Logs.** The key, and ``api_key``/``key``/``invite``/``state``/``token`` query parameters, are masked in every
   line the server's loggers and uvicorn's write (:func:`install_log_redaction`); the rest goes through
-  ``ringvault.cloud.http.redact`` (codes, tokens, Authorization headers, registered secrets).
+  ``ringvault.transport.redact`` (codes, tokens, Authorization headers, registered secrets).
 """
 
 from __future__ import annotations
@@ -200,7 +200,7 @@ _MASK = "***"
 
 def mask_secrets(text: str, literals: frozenset[str] = frozenset()) -> str:
     """``text`` with credential query parameters, the given literal secrets and whatever ``redact`` knows masked."""
-    from ringvault.cloud.http import redact
+    from ringvault.transport import redact
 
     for secret in literals:
         if secret in text:

@@ -8,13 +8,15 @@ becomes ``None`` and the original JSON is always kept in ``raw``.
 
 from __future__ import annotations
 
-import json
 import math
 from datetime import UTC, datetime
-from typing import Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar, Self
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, model_validator
+from pydantic import BaseModel, BeforeValidator, ConfigDict, PrivateAttr, ValidationError, model_validator
 from pydantic_core.core_schema import ValidatorFunctionWrapHandler
+
+from ringvault.cloud.errors import ResponseFormatError
+from ringvault.transport.body import json_or_none
 
 __all__ = [
     "LooseBool",
@@ -61,6 +63,20 @@ class RingModel(BaseModel):
         if isinstance(model, RingModel):
             model._raw = data
         return model
+
+    @classmethod
+    def model_validate(cls, obj: Any, **options: Any) -> Self:
+        """pydantic's ``model_validate``; whatever it cannot take (a validator meeting a value nested too deeply for the
+        stack, a number beyond what a field holds) is a ``ResponseFormatError`` with one line, not a traceback.
+
+        The field types below turn unreadable values into None, so this is the net for what they miss."""
+        try:
+            return super().model_validate(obj, **options)
+        except (ValidationError, RecursionError, OverflowError, MemoryError) as err:
+            reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ResponseFormatError(
+                f"Ring sent a {cls.__name__} document ringvault cannot read ({type(err).__name__}: {reason[:160]})"
+            ) from err
 
     @property
     def raw(self) -> dict[str, Any]:
@@ -231,10 +247,7 @@ def _to_dict(value: Any) -> dict[str, Any] | None:
     if isinstance(value, dict):
         return value
     if isinstance(value, str) and value.strip().startswith("{"):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return None
+        decoded = json_or_none(value)  # not JSON, or nested too deeply to read safely: None
         return decoded if isinstance(decoded, dict) else None
     return None
 

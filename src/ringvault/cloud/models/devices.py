@@ -27,6 +27,7 @@ from ringvault.cloud.models.base import (
     to_int,
 )
 from ringvault.cloud.models.kinds import FAMILIES, DeviceClass, Family, device_class
+from ringvault.transport.body import json_or_none
 
 __all__ = [
     "Alerts",
@@ -278,15 +279,10 @@ class IntercomSettings(RingModel):
 
 
 def _decode_json_object(value: Any) -> dict[str, Any]:
-    import json
-
     if isinstance(value, dict):
         return value
     if isinstance(value, str):
-        try:
-            decoded = json.loads(value)
-        except ValueError:
-            return {}
+        decoded = json_or_none(value)  # not JSON, or nested too deeply to read safely: nothing
         return decoded if isinstance(decoded, dict) else {}
     return {}
 

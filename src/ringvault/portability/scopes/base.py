@@ -32,6 +32,8 @@ from typing import Annotated, Any, ClassVar, Self
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ModelWrapValidatorHandler, PrivateAttr, model_validator
 from pydantic.alias_generators import to_camel
 
+from ringvault.transport import json_or_none
+
 _NON_ALNUM = re.compile(r"[^a-z0-9]")
 _TRUE = frozenset({"true", "t", "yes", "y", "1", "on"})
 _FALSE = frozenset({"false", "f", "no", "n", "0", "off"})
@@ -143,10 +145,9 @@ def to_str_list(value: Any) -> list[str] | None:
     if isinstance(value, str):
         text = value.strip()
         if text.startswith("["):
-            try:
-                return to_str_list(json.loads(text))
-            except ValueError:
-                pass
+            decoded = json_or_none(text)  # not JSON, or nested too deeply to read safely: split it instead
+            if isinstance(decoded, list):
+                return to_str_list(decoded)
         return [part.strip() for part in text.split(",") if part.strip()]
     if isinstance(value, list | tuple):
         return [text for text in (to_str(item) for item in value) if text is not None]
@@ -159,9 +160,8 @@ def to_object_list(value: Any) -> list[Mapping[str, Any]] | None:
     if value is None:
         return None
     if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except ValueError:
+        value = json_or_none(value)  # not JSON, or nested too deeply to read safely: None
+        if value is None:
             return None
     if isinstance(value, Mapping):
         return [value]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -20,6 +19,7 @@ from ringvault.portability.scopes.base import DataSetRecord, normalize_key
 from ringvault.portability.scopes.device_registry import Authorization, Device, Group, Location
 from ringvault.portability.scopes.event_manager import DeviceEvent, Event
 from ringvault.portability.scopes.rgds import DeviceLocationMapReference
+from ringvault.transport import json_or_none
 
 #: documented data set name -> model, in the order the seed lists them
 DATASETS: dict[str, type[DataSetRecord]] = {
@@ -67,7 +67,7 @@ def dataset_for_schema(schema: Mapping[str, Any] | str | bytes) -> type[DataSetR
     """The data set a schema file describes: by its ``title`` (the data set name, also when embedded in a longer
     title), else by the best clear match of its property names with a data set's fields. None when neither decides
     (unknown title and no property match, or a tie such as the two alarm history logs, whose fields are the same)."""
-    data: Any = json.loads(schema) if isinstance(schema, str | bytes) else schema
+    data: Any = json_or_none(schema) if isinstance(schema, str | bytes) else schema
     if not isinstance(data, Mapping):
         return None
     for key in ("title", "$id", "name"):
