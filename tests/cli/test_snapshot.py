@@ -233,3 +233,19 @@ def test_an_error_body_is_retried_and_never_saved(tmp_path: Path) -> None:
         assert camera.calls == 3
         assert sleeps == [1.0, 1.0]
     assert list(tmp_path.iterdir()) == []
+
+
+def test_max_retries_bounds_the_http_attempts_too(
+    invoke: Invoke, logged_in: Path, cloud_env: SimServer, tmp_path: Path
+) -> None:
+    """`--max-retries N` is the command's whole patience: each of its N attempts may retry over HTTP at most N times
+    (before, every attempt retried up to the client's default of 5 on its own: 18 requests for `--max-retries 3`)."""
+    camera = _wired(_cameras(cloud_env))
+    faults = {"error_rate": 1.0, "path_pattern": "snapshots/next/", "retry_after_s": 0}
+    assert httpx.patch(f"{cloud_env.url}/_sim/faults", json=faults, timeout=10).status_code < 300
+    httpx.delete(f"{cloud_env.url}/_sim/stats", timeout=10)
+    result = invoke("snapshot", camera["name"], "--out", str(tmp_path / "snaps"), "--max-retries", "2")
+    assert result.exit_code == EXIT_ERROR, result.output
+    endpoints = httpx.get(f"{cloud_env.url}/_sim/stats", timeout=10).json()["endpoints"]
+    tries = sum(entry["count"] for key, entry in endpoints.items() if "/snapshots/next/" in key)
+    assert 2 <= tries <= 2 * (1 + 2), endpoints

@@ -103,6 +103,9 @@ async def _run(
     from ringvault.cloud.auth import RefreshTokenAuth
 
     api_options = opts.api_options()
+    # --max-retries bounds the whole command's patience: each snapshot attempt's own HTTP retries too (otherwise
+    # every attempt would retry up to the client's default on its own, and `--max-retries 2` took over a minute).
+    api_options.max_retries = min(api_options.max_retries, max_retries)
     if every is not None and every < BATTERY_MIN_INTERVAL_S:
         api_options.avoid_snapshot_battery_drain = True
     auth = RefreshTokenAuth(token_store=opts.token_store())

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any, Protocol
 from urllib.parse import urlencode
 
+from ringvault import __version__
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
 from ringvault.portability.client import PortabilityClient
@@ -660,12 +661,20 @@ class PortabilityHub:
                 entry["error"] = "not confirmed: the SubscribeURL is not an Amazon SNS ConfirmSubscription URL"
                 log.warning("not confirming it automatically: %s", entry["error"])
             return {"subscription": "logged", "confirmed": False}
-        import httpx
+        from ringvault.transport import ExponentialBackoff, HttpClient, RetryPolicy, TransportError, display_url
 
+        display = f"GET {display_url(target)}"
         try:
-            async with httpx.AsyncClient(timeout=10.0, follow_redirects=False, trust_env=False) as browser:
-                answer = await browser.get(target)
-        except httpx.HTTPError as exc:  # one line, no traceback: the operator can still confirm by hand
+            # One attempt through the shared transport (redacted logs, no redirects; its failures come back as
+            # TransportError): the SubscribeURL carries a token.
+            async with HttpClient(timeout_s=10.0, user_agent=f"ringvault/{__version__}", logger=log) as browser:
+                answer = await browser.retry(
+                    lambda: browser.send(browser.build_request("GET", target), display=display),
+                    policy=RetryPolicy(backoff=ExponentialBackoff(), max_retries=0),
+                    retryable=lambda _exc: False,
+                    what=display,
+                )
+        except TransportError as exc:  # one line, no traceback: the operator can still confirm by hand
             entry["error"] = f"{type(exc).__name__}"
             log.warning("confirming the SNS subscription failed: %s", entry["error"])
             return {"subscription": "logged", "confirmed": False}
