@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -233,9 +234,8 @@ def test_a_second_sync_of_the_same_archive_waits_for_the_first(sim: SimServer, t
                     phases.append(event.phase)
 
                 task = asyncio.create_task(run_sync(api, store, archive, fast_sync_options(), progress=progress))
-                for _ in range(200):
-                    if "wait" in phases:
-                        break
+                deadline = time.monotonic() + 60  # a safety net: the wait starts at once, even on a loaded machine
+                while "wait" not in phases and not task.done() and time.monotonic() < deadline:
                     await asyncio.sleep(0.01)
                 assert phases == ["wait"]
                 await asyncio.sleep(0.3)
