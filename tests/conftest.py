@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,10 +14,37 @@ from ringvault.sim.server import SimServer
 pytest_plugins = ["tests.cli_fixtures"]
 
 
+def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The temporary directory of this whole run: under pytest-xdist each worker's base temp is a child
+    (``.../pytest-N/popen-gw0``) of the controller's, which belongs to this run alone."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """Generated JPEG/MP4 media are deterministic; share them across the whole test session."""
-    return tmp_path_factory.mktemp("sim-media")
+    """Generated JPEG/MP4 media are deterministic; one directory serves every test of the run, on every worker.
+
+    Sharing is safe across processes: a file's name holds everything its bytes derive from (media version, ids,
+    length, label hash), and ``MediaStore`` writes a temporary file and renames it, so a reader sees a whole file
+    or none, and two workers generating the same clip at once both write the same bytes."""
+    path = _run_dir(tmp_path_factory) / "sim-media"
+    path.mkdir(exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_user_dirs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Point the platform's per-user config/data/cache directories (where ringvault's defaults live) at this
+    worker's own temporary ones, so no test reads or writes the real user's, and two workers never share one.
+    Subprocesses inherit them."""
+    base = tmp_path_factory.mktemp("user-dirs")
+    with pytest.MonkeyPatch.context() as patch:
+        for name in ("XDG_CONFIG_HOME", "XDG_DATA_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME"):
+            folder = base / name.removeprefix("XDG_").removesuffix("_HOME").lower()
+            folder.mkdir()
+            patch.setenv(name, str(folder))
+        yield
 
 
 @pytest.fixture
