@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import httpx
 import pytest
 
 from ringvault.sim.config import SimConfig
@@ -31,6 +34,38 @@ def media_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     path = _run_dir(tmp_path_factory) / "sim-media"
     path.mkdir(exist_ok=True)
     return path
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_default_tls_context() -> Iterator[None]:
+    """Build httpx's default TLS context once per worker instead of once per client.
+
+    Every ``httpx.Client``/``AsyncClient`` (and every ``httpx.get``) loads a CA bundle into a new context: 20-50 ms
+    of CPU each, and the suite makes thousands of clients (the tests' own, and ringvault's, one per command). That
+    was close to half of the CPU time of the in-process tests, for TLS that no test uses (all traffic is plain HTTP
+    on 127.0.0.1). Only the default case (``verify=True``, no client certificate) is shared, one context per
+    ``SSL_CERT_*`` setting; an ``SSLContext`` is safe to share between clients and threads. Should httpx move this
+    function, the suite just runs slower."""
+    module = httpx._transports.default
+    build = getattr(module, "create_ssl_context", None)
+    if build is None:
+        yield
+        return
+    shared: dict[tuple[str | None, ...], ssl.SSLContext] = {}
+
+    def cached(verify: Any = True, cert: Any = None, trust_env: bool = True) -> ssl.SSLContext:
+        if verify is not True or cert is not None:
+            context: ssl.SSLContext = build(verify=verify, cert=cert, trust_env=trust_env)
+            return context
+        # what the default context is built from: certifi's bundle, or the SSL_CERT_* files when trust_env
+        key = (os.environ.get("SSL_CERT_FILE"), os.environ.get("SSL_CERT_DIR")) if trust_env else (None, None)
+        if key not in shared:
+            shared[key] = build(verify=verify, cert=cert, trust_env=trust_env)
+        return shared[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(module, "create_ssl_context", cached)
+        yield
 
 
 @pytest.fixture(scope="session", autouse=True)
