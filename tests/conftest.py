@@ -111,3 +111,20 @@ def cloud_env(sim: SimServer, rv_home: Path, monkeypatch: pytest.MonkeyPatch) ->
     """Point ringvault at the running simulator through the one endpoint rule."""
     monkeypatch.setenv("RINGVAULT_CLOUD_URL", sim.url)
     return sim
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Start the long tests first: those with an explicit ``timeout`` mark above the suite's default.
+
+    Under pytest-xdist the run ends when its slowest worker does; a minute-long test handed out last would run
+    alone at the end. Otherwise the collection order is kept (a stable sort)."""
+    default = float(config.getini("timeout") or 0)
+
+    def budget(item: pytest.Item) -> float:
+        mark = item.get_closest_marker("timeout")
+        if mark is None:
+            return default
+        value = mark.args[0] if mark.args else mark.kwargs.get("timeout", default)
+        return float(value or 0)
+
+    items.sort(key=lambda item: -budget(item) if budget(item) > default else 0.0)

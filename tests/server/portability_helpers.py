@@ -107,8 +107,9 @@ def customers(client: httpx.Client) -> dict[str, dict[str, Any]]:
     return {c["customer"]: c for c in answer.json()["customers"]}
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
-    """Poll ``check`` until it returns something truthy (a safety net against hanging, not a timing assertion)."""
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S, interval_s: float = 0.05) -> Any:
+    """Poll ``check`` until it returns something truthy (a safety net against hanging, not a timing assertion);
+    an expensive ``check`` polls less often (``interval_s``), not to slow down what it waits for."""
     deadline = time.monotonic() + timeout_s
     while True:
         value = check()
@@ -116,7 +117,7 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> 
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting for {what} after {timeout_s} s")
-        time.sleep(0.05)
+        time.sleep(interval_s)
 
 
 def latest_query_in(client: httpx.Client, customer: str, *states: str) -> dict[str, Any] | None:
