@@ -42,10 +42,10 @@ def _one_default_tls_context() -> Iterator[None]:
 
     Every ``httpx.Client``/``AsyncClient`` (and every ``httpx.get``) loads a CA bundle into a new context: 20-50 ms
     of CPU each, and the suite makes thousands of clients (the tests' own, and ringvault's, one per command). That
-    was close to half of the CPU time of the in-process tests, for TLS that no test uses (all traffic is plain HTTP
-    on 127.0.0.1). Only the default case (``verify=True``, no client certificate) is shared, one context per
-    ``SSL_CERT_*`` setting; an ``SSLContext`` is safe to share between clients and threads. Should httpx move this
-    function, the suite just runs slower."""
+    was 44 % of the CPU time of tests/cloud (20 s of user CPU; 11 s with one context), for TLS that no test uses
+    (all traffic is plain HTTP on 127.0.0.1). Only the default case (``verify=True``, no client certificate) is
+    shared, one context per ``SSL_CERT_*`` setting; an ``SSLContext`` is safe to share between clients and threads.
+    Should httpx move this function, the suite just runs slower."""
     module = httpx._transports.default
     build = getattr(module, "create_ssl_context", None)
     if build is None:
