@@ -310,15 +310,16 @@ async def test_device_offline_is_retried_then_reported(sim: SimServer, tmp_path:
 
 
 async def test_unreachable_cloud_is_reported_after_retries(rv_home: Path) -> None:
+    # bound but not listening: connections are refused, and no other test's server can take the port meanwhile
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # closed again: nothing listens there
-    auth = RefreshTokenAuth("rt", hardware_id="hid")
-    options = RingApiOptions(cloud_url=f"http://127.0.0.1:{port}", max_retries=2, backoff_initial_s=0.01)
-    async with RingHttp(auth, options) as http:
-        with pytest.raises(CloudUnreachableError) as info:
-            await http.request("POST", "https://oauth.ring.com/oauth/token", json={}, auth=False, session=False)
-        assert http.stats.retries == 2  # connection refused: safe to retry even a POST
+        port = probe.getsockname()[1]
+        auth = RefreshTokenAuth("rt", hardware_id="hid")
+        options = RingApiOptions(cloud_url=f"http://127.0.0.1:{port}", max_retries=2, backoff_initial_s=0.01)
+        async with RingHttp(auth, options) as http:
+            with pytest.raises(CloudUnreachableError) as info:
+                await http.request("POST", "https://oauth.ring.com/oauth/token", json={}, auth=False, session=False)
+            assert http.stats.retries == 2  # connection refused: safe to retry even a POST
     assert "RINGVAULT_CLOUD_URL" in info.value.hint
 
 
