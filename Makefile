@@ -26,8 +26,14 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+# The suite on PYTEST_WORKERS pytest-xdist workers (`make test PYTEST_WORKERS=1` runs it in one process). Most tests
+# wait on loopback I/O and simulated latency rather than the CPU, so more workers than cores pay: BENCHMARKS.md
+# ("Test suite") has the measurements behind the default. The long tests start first (tests/conftest.py); tests
+# marked with one xdist_group run on one worker, one after the other.
+PYTEST_WORKERS ?= 4
+
 pytest: $(STAMP)
-	$(BIN)/pytest
+	$(BIN)/pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
 
 test: lint typecheck pytest
 

@@ -11,9 +11,12 @@ import sys
 from contextlib import closing
 from pathlib import Path
 
+import pytest
+
 from ringvault.archive.store import DB_FILENAME
 
 
+@pytest.mark.timeout(420)  # the demo's own limit is 300 s (below); ~40 s alone on 2 idle cores
 def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     env = {**os.environ, "RINGVAULT_DEMO_DIR": str(tmp_path / "demo"), "COLUMNS": "200"}
     for name in ("RINGVAULT_CLOUD_URL", "RINGVAULT_HOME", "RINGVAULT_TOKEN_FILE", "RINGVAULT_ARCHIVE"):

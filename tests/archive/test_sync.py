@@ -228,15 +228,15 @@ def test_a_second_sync_of_the_same_archive_waits_for_the_first(sim: SimServer, t
         phases: list[str] = []
         with ArchiveStore.open(archive) as store:
             async with RingApi(auth, fast_options(sim)) as api:
+                waiting = asyncio.Event()
 
                 def progress(event: SyncProgress) -> None:
                     phases.append(event.phase)
+                    if event.phase == "wait":
+                        waiting.set()
 
                 task = asyncio.create_task(run_sync(api, store, archive, fast_sync_options(), progress=progress))
-                for _ in range(200):
-                    if "wait" in phases:
-                        break
-                    await asyncio.sleep(0.01)
+                await asyncio.wait_for(waiting.wait(), timeout=60)  # a safety net: the wait starts at once
                 assert phases == ["wait"]
                 await asyncio.sleep(0.3)
                 assert not task.done() and phases == ["wait"]  # nothing happened while the other run held it

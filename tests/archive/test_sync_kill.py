@@ -102,6 +102,7 @@ def _assert_nothing_partial(archive: Path) -> set[Path]:
     return temps
 
 
+@pytest.mark.timeout(600)  # a CLI process per kill, each waited for up to WAIT_LIMIT_S on a busy machine
 def test_sync_killed_at_random_points_ends_complete(
     sim: SimServer, rv_home: Path, logged_in: Path, tmp_path: Path
 ) -> None:

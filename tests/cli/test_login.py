@@ -107,13 +107,13 @@ def test_logout_keeps_hardware_id(invoke: Invoke, logged_in: Path, cloud_env: Si
 
 
 def test_cloud_unreachable(rv_home: Path) -> None:
-    with socket.socket() as sock:  # a port nobody listens on
+    with socket.socket() as sock:  # bound, not listening: refused, and no other test's server can take the port
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    result = CliRunner().invoke(
-        app,
-        ["--cloud-url", f"http://127.0.0.1:{port}", "login", "--email", "a@b.c", "--password", "x"],
-        catch_exceptions=False,
-    )
+        result = CliRunner().invoke(
+            app,
+            ["--cloud-url", f"http://127.0.0.1:{port}", "login", "--email", "a@b.c", "--password", "x"],
+            catch_exceptions=False,
+        )
     assert result.exit_code == 5, result.output
     assert "reach" in result.output.lower() or "unreachable" in result.output.lower()

@@ -422,11 +422,11 @@ def test_an_unreachable_service_exits_5(
     assert login(invoke, browser).exit_code == 0
     import socket
 
-    with socket.socket() as probe:  # a port nothing listens on
+    with socket.socket() as probe:  # bound, not listening: refused, and no other test's server can take the port
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    monkeypatch.setenv("RINGVAULT_PORTABILITY_RETRY_DELAYS", "0,0")  # retried twice, at once
-    result = invoke("--cloud-url", f"http://127.0.0.1:{port}", "portability", "export")
+        monkeypatch.setenv("RINGVAULT_PORTABILITY_RETRY_DELAYS", "0,0")  # retried twice, at once
+        result = invoke("--cloud-url", f"http://127.0.0.1:{port}", "portability", "export")
     assert result.exit_code == EXIT_UNREACHABLE, result.output
     (line,) = error_lines(result)
     assert "ConnectError" in line

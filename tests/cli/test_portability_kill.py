@@ -114,6 +114,7 @@ def _assert_nothing_partial(archive: Path) -> set[Path]:
     return temps
 
 
+@pytest.mark.timeout(600)  # seven CLI processes, each waited for up to WAIT_LIMIT_S on a busy machine
 def test_export_killed_at_random_points_imports_every_record_once(
     sim: SimServer, rv_home: Path, tmp_path: Path
 ) -> None:

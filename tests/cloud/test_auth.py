@@ -158,7 +158,7 @@ async def test_missing_login_is_not_logged_in(tmp_path: Path) -> None:
 
 @pytest.fixture
 def short_tokens(sim_config: SimConfig) -> SimConfig:
-    sim_config.access_token_ttl_s = 2
+    sim_config.access_token_ttl_s = 6  # fresh for 3 s after login: room for a loaded machine
     return sim_config
 
 
@@ -171,7 +171,7 @@ async def test_access_token_is_refreshed_proactively_before_expiry(
     async with RingHttp(auth, fast_options(sim)) as http:
         first = await auth.access_token(http)
         assert await auth.access_token(http) == first  # fresh: no refresh
-        await asyncio.sleep(1.1)  # within the refresh margin (half of a 2 s lifetime) but not expired
+        await asyncio.sleep(3.2)  # within the refresh margin (half of a 6 s lifetime) but not expired
         second = await auth.access_token(http)
         assert second != first and http.stats.refreshes == 1
         await http.request_json("GET", PROFILE_URL)

@@ -472,7 +472,7 @@ async def test_signal_sync_async_failing_and_unsubscribe() -> None:
     stop = signal.subscribe(lambda v: got.append(("sync", v)))
     signal.subscribe(later)
     signal.emit(1)
-    await asyncio.wait_for(done.wait(), timeout=2)
+    await asyncio.wait_for(done.wait(), timeout=30)
     stop()
     signal.emit(2)
     await asyncio.sleep(0)

@@ -79,6 +79,7 @@ class ServerThread:
 def wait_for_job(client: httpx.Client, job_id: str, *, timeout_s: float = 120.0) -> dict[str, Any]:
     """Poll ``GET /api/jobs/{id}`` until the job is done or failed; returns its last state."""
     deadline = time.monotonic() + timeout_s
+    pause = 0.02  # quick at first, then backing off: the polls share the CPU with the job they wait for
     while True:
         answer = client.get(f"/api/jobs/{job_id}")
         assert answer.status_code == 200, answer.text
@@ -87,4 +88,5 @@ def wait_for_job(client: httpx.Client, job_id: str, *, timeout_s: float = 120.0)
             return job
         if time.monotonic() > deadline:
             raise AssertionError(f"job {job_id} still {job['state']} after {timeout_s} s")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 1.5, 0.25)

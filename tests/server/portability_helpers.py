@@ -137,16 +137,22 @@ def customers(client: httpx.Client) -> dict[str, dict[str, Any]]:
     return {c["customer"]: c for c in answer.json()["customers"]}
 
 
-def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S) -> Any:
-    """Poll ``check`` until it returns something truthy (a safety net against hanging, not a timing assertion)."""
+def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S, interval_s: float = 0.25) -> Any:
+    """Poll ``check`` until it returns something truthy (a safety net against hanging, not a timing assertion).
+
+    Polls quickly at first, then backs off to one check every ``interval_s``: a check asks the server for work
+    (``/portability/customers`` reads every customer's queries and counts), and polling it 20 times a second
+    took CPU from the imports it waited for, on a machine that has little to spare."""
     deadline = time.monotonic() + timeout_s
+    pause = 0.02
     while True:
         value = check()
         if value:
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"still waiting for {what} after {timeout_s} s")
-        time.sleep(0.05)
+        time.sleep(pause)
+        pause = min(pause * 1.5, interval_s)
 
 
 def latest_query_in(client: httpx.Client, customer: str, *states: str) -> dict[str, Any] | None:

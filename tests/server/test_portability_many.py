@@ -28,6 +28,13 @@ from tests.server.portability_helpers import (
 
 CUSTOMERS = 100
 BROWSERS = 8
+#: A safety net, not a timing goal (BENCHMARKS.md has the figures): about a minute alone on 2 idle cores, a few
+#: minutes beside the rest of the suite on a busy machine.
+IMPORT_WAIT_S = 600
+#: The two tests that count zero 429s run one after the other on one xdist worker (`--dist loadgroup`): the simulator
+#: counts its limits when it handles a request, so a simulator thread stalled by the other test's load handles a
+#: backlog at once, more than its burst, however well the client paced it.
+ZERO_429 = "zero-429"
 
 
 @pytest.fixture
@@ -76,7 +83,8 @@ def _all_imported(server: ServerThread, count: int) -> dict[str, dict[str, Any]]
             finished = [c for c in seen.values() if (c["latest_query"] or {}).get("state") in ("imported", "failed")]
             return seen if len(finished) == count else None
 
-        return wait_for(f"{count} imports", done, timeout_s=600)
+        # the listing reads every customer: polled twice a second, it leaves the CPU to the imports
+        return wait_for(f"{count} imports", done, timeout_s=IMPORT_WAIT_S, interval_s=0.5)
 
 
 def _check_everything_imported(sim: SimServer, seen: dict[str, dict[str, Any]]) -> None:
@@ -94,6 +102,8 @@ def _throttled(sim: SimServer) -> tuple[int, dict[str, Any]]:
     return stats["throttled"], stats["operations"]
 
 
+@pytest.mark.timeout(IMPORT_WAIT_S + 120)
+@pytest.mark.xdist_group(ZERO_429)
 def test_a_hundred_customers_are_imported_without_a_single_429(sim: SimServer, server_factory: Any) -> None:
     created = sim_call(sim, "POST", "/_sim/portability/customers", {"count": CUSTOMERS})["customers"]
     server = server_factory(max_concurrent=8)
@@ -111,6 +121,7 @@ def test_a_hundred_customers_are_imported_without_a_single_429(sim: SimServer, s
     assert completed == {c["latest_query"]["id"] for c in seen.values()}  # every import started by its notification
 
 
+@pytest.mark.xdist_group(ZERO_429)
 def test_limits_counted_per_app_are_shared_by_all_customers(sim: SimServer, server_factory: Any) -> None:
     count = 12
     sim_call(sim, "PATCH", f"/_sim/portability/apps/{DEMO_CLIENT_ID}", {"rate_limit_per": "app"})

@@ -385,8 +385,10 @@ def test_deleting_a_session_revokes_that_devices_tokens_only(probed: SimServer, 
 
 def test_state_is_safe_to_read_while_the_server_writes(sim: SimServer, client: httpx.Client) -> None:
     tokens = login(client, sim)
-    deadline = time.monotonic() + 0.3
-    while time.monotonic() < deadline:
+    # at least 5 writes, however slow the machine; more while 0.3 s last
+    deadline, writes = time.monotonic() + 0.3, 0
+    while writes < 5 or time.monotonic() < deadline:
         create_session(client, sim, tokens["access_token"], f"hw-{time.monotonic_ns()}")
+        writes += 1
         assert sim.state.auth.sessions()
     assert len(sim.state.auth.sessions()) > 1

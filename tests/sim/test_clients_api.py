@@ -283,7 +283,15 @@ def test_video_search_by_date_range(ring: httpx.Client) -> None:
     assert all(date_from <= r["created_at"] <= date_to for r in results)
     assert results[0]["lq_url"] and results[0]["thumbnail_url"]
     desc = ring.get(f"{CLIENTS}/video_search/history", params={**params, "order": "desc"}).json()["video_search"]
-    assert desc == list(reversed(results))
+    assert _unsigned(desc) == list(reversed(_unsigned(results)))
+
+
+def _unsigned(results: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Search results without the query strings of their presigned URLs: a signature carries the second it was made
+    (X-Amz-Date), so two requests a second apart differ there and nowhere else."""
+    return [
+        {k: v.split("?")[0] if k.endswith("_url") and isinstance(v, str) else v for k, v in r.items()} for r in results
+    ]
 
 
 # ---------------------------------------------------------------------------------------------------- recordings

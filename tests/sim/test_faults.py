@@ -40,7 +40,7 @@ def statuses(client: httpx.Client, sim: SimServer, n: int, path: str = UNKNOWN) 
 
 
 def test_latency_is_added_to_ring_hosts_only(sim: SimServer, client: httpx.Client) -> None:
-    set_faults(client, sim, latency_ms=150, latency_jitter_ms=50)
+    set_faults(client, sim, latency_ms=600, latency_jitter_ms=50)
     started = time.perf_counter()
     client.get(sim.url + UNKNOWN)
     ring_elapsed = time.perf_counter() - started
@@ -49,8 +49,9 @@ def test_latency_is_added_to_ring_hosts_only(sim: SimServer, client: httpx.Clien
         started = time.perf_counter()
         client.get(sim.url + "/_sim/clock")
         control_times.append(time.perf_counter() - started)
-    assert 0.15 <= ring_elapsed < 3
-    assert min(control_times) < 0.15  # never delayed by the 150 ms latency knob (best of three: robust under load)
+    assert 0.6 <= ring_elapsed < 10
+    # never delayed by the 600 ms latency knob: best of three under 0.5 s holds on a loaded machine too
+    assert min(control_times) < 0.5
 
 
 def test_rate_limit_answers_429_with_retry_after(sim: SimServer, client: httpx.Client) -> None:
@@ -140,17 +141,19 @@ def test_media_full_body_and_ranges(probed: SimServer, client: httpx.Client) -> 
 
 
 def test_bandwidth_throttling_is_measurable(probed: SimServer, client: httpx.Client) -> None:
-    started = time.perf_counter()
-    client.get(probed.url + BLOB)
-    unlimited = time.perf_counter() - started
-    set_faults(client, probed, bandwidth_kbps=400)  # 50 kB/s: 20 kB take about 0.4 s
+    unlimited = []  # best of three: one unthrottled transfer can stall for a second on a loaded machine
+    for _ in range(3):
+        started = time.perf_counter()
+        client.get(probed.url + BLOB)
+        unlimited.append(time.perf_counter() - started)
+    set_faults(client, probed, bandwidth_kbps=200)  # 25 kB/s: 20 kB take about 0.8 s
     started = time.perf_counter()
     body = client.get(probed.url + BLOB).content
     throttled = time.perf_counter() - started
     assert body == PROBE_BLOB
     # Lower bounds only: throttling can only make the transfer slower, a loaded machine too.
-    assert throttled >= 0.3
-    assert throttled > unlimited
+    assert throttled >= 0.6
+    assert throttled > min(unlimited)
 
 
 def test_drop_cuts_the_body_and_the_client_sees_an_error(probed: SimServer, client: httpx.Client) -> None:

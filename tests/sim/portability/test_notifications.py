@@ -4,6 +4,7 @@ when the endpoint fails; revocation, authorization expiry and the SubscriptionCo
 from __future__ import annotations
 
 import json
+from typing import Any
 
 import httpx
 
@@ -19,6 +20,14 @@ from tests.sim.portability.helpers import (
     records,
     wait_until,
 )
+
+
+def _logged(client: httpx.Client, count: int) -> dict[str, Any]:
+    """The simulator's delivery log once it holds ``count`` attempts: it logs an attempt after the endpoint's answer
+    arrived, so a sink can have the request before the log has the attempt."""
+    wait_until(lambda: len(client.get("/_sim/portability/notifications").json()["attempts"]) >= count, "the log")
+    log: dict[str, Any] = client.get("/_sim/portability/notifications").json()
+    return log
 
 
 def test_completed_notification_is_delivered_in_sns_shape(
@@ -42,7 +51,7 @@ def test_completed_notification_is_delivered_in_sns_shape(
         assert envelope[field]
     assert len(received["body"]) <= 1024  # "The notification file size is at 1KB max."
     assert isinstance(envelope["Message"], str)
-    attempts = client.get("/_sim/portability/notifications").json()["attempts"]
+    attempts = _logged(client, 1)["attempts"]
     assert [(a["query_id"], a["status"], a["delivered"]) for a in attempts] == [(query_id, 200, True)]
     assert records(client, tokens, query_id).status_code == 200
 
@@ -59,7 +68,7 @@ def test_failed_delivery_is_retried(sim: SimServer, client: httpx.Client, sink: 
     advance(client, 2)
     sink.wait_for(3)
     assert [r["answered"] for r in sink.received] == [500, 503, 200]
-    attempts = client.get("/_sim/portability/notifications").json()
+    attempts = _logged(client, 3)
     assert [(a["attempt"], a["status"]) for a in attempts["attempts"]] == [(1, 500), (2, 503), (3, 200)]
     assert attempts["pending"] == 0
     ids = {m["MessageId"] for m in sink.messages()}
