@@ -1,6 +1,7 @@
 """An app with many customers: 100 simulated customers connect through ``ringvault serve`` and are imported in the
 background, within Ring's limits — the simulator counts no 429 beyond what a stalled simulator thread causes
-(``STALL_429S``) — with every record of every customer imported once. Then the same with the limits counted per app (one shared budget for all customers)."""
+(``STALL_429S``) — with every record of every customer imported once. Then the same with the limits counted per app
+(one shared budget for all customers)."""
 
 from __future__ import annotations
 
