@@ -3,13 +3,23 @@
 One run:
 
 1. removes partial files a killed run left under ``media/`` and stores the account, locations and devices;
-2. per camera, doorbell and intercom pages its history newest first and stops once a page reaches the stored
-   watermark plus ``overlap`` older events (a no-change re-run costs about one history request per device); the
-   first run walks to the end. Every event seen is stored (ids as strings); the watermark then moves forward;
-3. downloads the recordings still pending (kind/since/until filters apply here), oldest first, with bounded and
-   adaptive concurrency: temp file -> validate (MP4) -> rename -> JSON sidecar -> ``media`` row + event ``done``.
-   A recording Ring has not prepared yet is retried until ``not_ready_deadline_s`` and otherwise left ``pending``
-   for a later run; cameras without a Protect plan end as ``no_media``; other errors end as ``failed``.
+2. per camera, doorbell and intercom (a few at a time) pages its history newest first and stops once a page reaches
+   the stored watermark plus ``overlap`` older events (a no-change re-run costs about one history request per
+   device); the first run walks to the end, and so does the first run after a device gained a Ring Protect plan.
+   Every event seen is stored (ids as strings, in batches); the watermark then moves forward;
+3. asks the database, in one query, for the recordings due now (``pending``, or ``failed`` and due for a retry;
+   kind/since/until filters apply in that query) and downloads them, oldest first, with bounded and adaptive
+   concurrency: temp file -> validate (MP4) -> rename -> JSON sidecar -> ``media`` row + event ``done``. The
+   recording URLs come from ``video_search/history`` (one request per batch of due recordings of a device) while
+   they are fresh; a missing, stale or refused one falls back to ``dings/{id}/share/play`` (one more request);
+4. counts where the recordings of the synced devices stand (one grouped count) and checks that the database file
+   is still the one it opened.
+
+Outcomes of a recording: archived (``done``); not ready at Ring yet, retried until ``not_ready_deadline_s`` and then
+left ``pending`` for the next run (``pending_retry_s``); failed (``max_attempts`` tries in this run) -> ``failed``,
+retried on the next runs and later with a growing delay (``RetryPolicy``), and ``given_up`` after
+``RetryPolicy.give_up_after`` failed runs (``retry_failed`` makes them due again); cameras without a Protect plan
+-> ``no_media`` (they come back as ``pending`` when a later history read shows a recording).
 
 Kind/since/until filters choose what is downloaded; every event's metadata is stored regardless, so the watermark
 stays correct and a later unfiltered run fetches the rest. A naive ``since``/``until`` is a wall-clock time in the
@@ -24,8 +34,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -44,16 +55,19 @@ from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slug
 from ringvault.archive.sidecar import SidecarEvent, build_sidecar
 from ringvault.archive.store import (
     AccountRecord,
+    ArchiveFileChangedError,
     ArchiveStore,
     DeviceRecord,
+    DueRecording,
     EventRecord,
     LocationRecord,
     MediaKind,
     MediaRecord,
     MediaStatus,
-    StoredEvent,
+    SyncState,
 )
 from ringvault.archive.validate import validate_mp4
+from ringvault.cloud.camera import signed_url_lifetime_s
 from ringvault.cloud.errors import (
     DeviceNotFoundError,
     NotFoundError,
@@ -61,6 +75,7 @@ from ringvault.cloud.errors import (
     RecordingNotReadyError,
     ResponseFormatError,
     RingError,
+    RingHttpError,
 )
 
 if TYPE_CHECKING:
@@ -68,22 +83,72 @@ if TYPE_CHECKING:
     from ringvault.cloud.models.events import HistoryItem
 
 __all__ = [
+    "RING_EVENT_KINDS",
     "ArchiveDiskError",
+    "ArchiveReplacedError",
     "FileProgress",
     "FileProgressCallback",
+    "RetryPolicy",
     "SyncOptions",
     "SyncProgress",
     "SyncSummary",
     "run_sync",
 ]
 
+log = logging.getLogger("ringvault.sync")
+
 HISTORY_PAGE = 100
+#: Events written to the database at once while a history is read (bounds memory on a first sync).
+UPSERT_BATCH = 1000
+#: At most this many recording tasks exist at once (the download limiter caps those actually downloading; the rest
+#: wait for a turn or for Ring to prepare their recording): a sync of 50,000 recordings does not build 50,000 tasks.
+ADMITTED_TASKS = 256
+#: ``Ring``'s event kinds (ring-client-api's ``DingKind``; reference §5.2), spelled as Ring spells them.
+RING_EVENT_KINDS = (
+    "motion", "ding", "on_demand", "alarm", "on_demand_link", "door_activity", "key_access",
+    "DELETED_FOOTAGE", "OFFLINE_FOOTAGE", "OFFLINE_MOTION",
+)  # fmt: skip
+#: A pre-signed URL is used while younger than this fraction of its ``X-Amz-Expires`` (ring-mqtt's rule).
+URL_FRESH_FRACTION = 2 / 3
+#: The lifetime assumed for a pre-signed URL without ``X-Amz-Expires`` (ring-mqtt assumes 10 minutes).
+URL_DEFAULT_LIFETIME_S = 600.0
 
 
 class ArchiveDiskError(RingError):
     """The archive's disk refuses new files (full, over quota, read-only): the sync stops; nothing is marked failed."""
 
     hint = "Free space (or fix the mount) and run `ringvault sync` again: it continues with what is still pending."
+
+
+class ArchiveReplacedError(RingError):
+    """The archive database was deleted or replaced during the run: what the run stored went into the old file."""
+
+    hint = (
+        "Nothing this run stored is in the archive database now; run `ringvault sync` again (one sync per archive "
+        "at a time, and do not move the database while it runs)."
+    )
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """When a recording that failed is tried again. The first ``immediate_runs`` failed runs in a row make it due on
+    the very next run (the schedule of the runs already spaces them); after that it waits ``backoff_s``, doubling
+    with every further failed run, at most ``backoff_max_s``; after ``give_up_after`` failed runs it is
+    ``given_up``: reported by every run, no longer tried until ``SyncOptions.retry_failed``."""
+
+    immediate_runs: int = 3
+    backoff_s: float = 3600.0
+    backoff_max_s: float = 86400.0
+    give_up_after: int = 10
+
+    def after_failure(self, failures: int, now: datetime) -> tuple[MediaStatus, datetime | None]:
+        """The state and the next attempt of a recording that has now failed on ``failures`` runs in a row."""
+        if failures >= self.give_up_after:
+            return MediaStatus.GIVEN_UP, None
+        if failures <= self.immediate_runs:
+            return MediaStatus.FAILED, None
+        delay = min(self.backoff_s * 2 ** (failures - self.immediate_runs - 1), self.backoff_max_s)
+        return MediaStatus.FAILED, now + timedelta(seconds=delay)
 
 
 @dataclass
@@ -106,12 +171,27 @@ class SyncOptions:
     """How long one run keeps retrying a recording Ring has not prepared yet before leaving it ``pending``."""
     not_ready_backoff_s: float = 2.0
     """First wait between not-ready retries (doubles, at most 30 s)."""
-    pending_retry_s: float = 900.0
-    """A recording left ``pending`` is due again this long after the run (``0``: on the next run)."""
+    pending_retry_s: float = 0.0
+    """A recording left ``pending`` is due again this long after the run (default ``0``: on the next run)."""
+    not_ready_grace_s: float = 6 * 3600.0
+    """A recording Ring still has not prepared this long after its event (Ring needs up to ~30 minutes) counts as
+    a failed run (so a recording that never comes is eventually given up, not retried forever)."""
     overlap: int = 5
     """Events older than the watermark re-read on each run (catches late edits and ties)."""
     max_attempts: int = 3
     """Attempts per recording in one run for transient errors (truncated/invalid files, HTTP errors)."""
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    """When recordings that failed are tried again, and when they are given up."""
+    retry_failed: bool = False
+    """Before the run, make every ``given_up`` and ``failed`` recording of the chosen devices due now, with its
+    failure count reset (``ringvault sync --retry-failed``)."""
+    video_search: bool = True
+    """Take recording URLs from ``video_search/history`` (one request per ``search_batch`` due recordings of a
+    device) instead of one ``share/play`` request per recording; ``share/play`` stays the fallback."""
+    search_batch: int = 100
+    """Due recordings (consecutive in time, one device) covered by one ``video_search`` request."""
+    history_concurrency: int = 1
+    """Devices whose history is read at the same time."""
     layout: MediaLayout = field(default_factory=MediaLayout)
     exclude_ids: frozenset[str] = frozenset()
     """Ding ids whose recordings this run does not download (the seed-001 connector's "already held" list); their
@@ -120,22 +200,43 @@ class SyncOptions:
 
 @dataclass
 class SyncSummary:
-    """What a run did. ``new``: events seen for the first time; ``skipped``: recordings already archived or
-    filtered out; ``pending``: recordings not ready yet; ``would_download``: in a dry run, what would be fetched."""
+    """What a run did, and where the recordings of the synced devices stand after it.
+
+    This run: ``new`` events seen for the first time, ``downloaded`` recordings (``bytes``; ``from_search`` of them
+    through ``video_search`` URLs), ``failed_now`` recordings that failed in it (and will be retried),
+    ``given_up_now`` that failed for the last time in it, ``retried`` given-up or failed recordings made due again
+    by ``retry_failed``; in a dry run ``would_download``.
+
+    After the run (the devices synced): ``already_archived`` recordings archived by earlier runs, ``pending`` not
+    archived yet (not ready at Ring, not due yet, filtered out, ``metadata_only``), ``failed`` failed on their last
+    attempt (in this run, or earlier and waiting for their retry: ``failed - failed_now``), ``given_up`` no longer
+    retried (``given_up_notes`` lists them with their last error), ``no_media`` events without a recording (no
+    Ring Protect plan)."""
 
     new: int = 0
-    skipped: int = 0
+    downloaded: int = 0
+    already_archived: int = 0
     pending: int = 0
     failed: int = 0
-    downloaded: int = 0
+    failed_now: int = 0
+    given_up: int = 0
+    given_up_now: int = 0
+    retried: int = 0
     no_media: int = 0
     would_download: int = 0
+    from_search: int = 0
     bytes: int = 0
     seconds: float = 0.0
     requests: int = 0
     devices: int = 0
     events_seen: int = 0
     errors: list[str] = field(default_factory=list)
+    given_up_notes: list[str] = field(default_factory=list)
+
+    @property
+    def incomplete(self) -> bool:
+        """Whether the run leaves recordings failed (to be retried) or gave any up: a script should hear of it."""
+        return self.failed > 0 or self.given_up_now > 0
 
 
 @dataclass(frozen=True)
@@ -172,7 +273,7 @@ FileProgressCallback = Callable[[FileProgress], None]
 class _Limiter:
     """A semaphore whose limit can shrink while in use (halved on rate limiting).
 
-    A release wakes one waiter, not all: a sync queues every due recording at once (hundreds of waiters), and
+    A release wakes one waiter, not all: a sync queues many due recordings at once (hundreds of waiters), and
     waking them all on each release cost O(waiters) loop work per download (a third of the CPU of an 800-clip run).
     """
 
@@ -206,10 +307,12 @@ def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
-def _event_record(item: HistoryItem, location_id: str | None, media_status: MediaStatus) -> EventRecord | None:
+def _event_record(item: HistoryItem, location_id: str | None, has_media: bool) -> EventRecord | None:
     if item.id_str is None or item.created_at is None:
         return None
     cv = item.cv_properties
+    # No plan now, or Ring says this event was not recorded under one: there is no recording to fetch.
+    recorded = has_media and item.had_subscription is not False
     return EventRecord(
         id=item.id_str,
         created_at=_utc(item.created_at),
@@ -223,19 +326,26 @@ def _event_record(item: HistoryItem, location_id: str | None, media_status: Medi
         cv_properties=cv.raw if cv is not None else None,
         recording_status=item.recording.status if item.recording is not None else None,
         raw=item.raw,
-        media_status=media_status,
+        media_status=MediaStatus.PENDING if recorded else MediaStatus.NO_MEDIA,
     )
 
 
-def _wanted(event: StoredEvent | EventRecord, options: SyncOptions, device: DeviceRef) -> bool:
-    if event.id in options.exclude_ids:
+def _window(options: SyncOptions, device: DeviceRef) -> tuple[datetime | None, datetime | None]:
+    """``since``/``until`` as UTC instants for ``device`` (naive ones are wall-clock times in its layout zone)."""
+    since = options.layout.wall_clock_to_utc(device, options.since) if options.since is not None else None
+    until = options.layout.wall_clock_to_utc(device, options.until) if options.until is not None else None
+    return since, until
+
+
+def _wanted(record: EventRecord, options: SyncOptions, device: DeviceRef) -> bool:
+    """Whether a new event's recording would be downloaded by this run (the dry run's count)."""
+    if record.id in options.exclude_ids or record.media_status is not MediaStatus.PENDING:
         return False
-    if options.kinds and (event.kind or "") not in options.kinds:
+    if options.kinds and (record.kind or "") not in options.kinds:
         return False
-    created = _utc(event.created_at)
-    if options.since is not None and created < options.layout.wall_clock_to_utc(device, options.since):
-        return False
-    return not (options.until is not None and created >= options.layout.wall_clock_to_utc(device, options.until))
+    since, until = _window(options, device)
+    created = _utc(record.created_at)
+    return (since is None or created >= since) and (until is None or created < until)
 
 
 def _select(devices: list[_Device], wanted: Sequence[str] | None) -> list[_Device]:
@@ -254,6 +364,24 @@ def _select(devices: list[_Device], wanted: Sequence[str] | None) -> list[_Devic
     return list(chosen.values())
 
 
+def unknown_kinds(kinds: Iterable[str], store: ArchiveStore | None = None) -> list[str]:
+    """The kinds in ``kinds`` that are neither Ring's (:data:`RING_EVENT_KINDS`, case as Ring spells them) nor
+    already in the archive (a kind Ring added since); the archive is only asked when a kind is not Ring's."""
+    unknown = [kind for kind in kinds if kind not in RING_EVENT_KINDS]
+    if unknown and store is not None:
+        present = store.event_kinds()
+        unknown = [kind for kind in unknown if kind not in present]
+    return unknown
+
+
+def _device_record(device: Any, location_id: str, account_id: int | None) -> DeviceRecord:
+    return DeviceRecord(
+        id=device.id, family=device.family, kind=device.kind, name=device.name,
+        location_id=device.location_id or location_id, account_id=account_id, model=device.model,
+        slug=slugify(device.name, fallback="device"), raw=device.raw,
+    )  # fmt: skip
+
+
 async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptions) -> list[_Device]:
     locations = await api.get_locations()
     account_id: int | None = None
@@ -262,6 +390,7 @@ async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptio
         if profile.email:
             account_id = store.upsert_account(AccountRecord(email=profile.email, profile_id=profile.id))
     result: list[_Device] = []
+    records: list[DeviceRecord] = []
     for location in locations:
         zone: str | None = None
         for device in location.all_devices:
@@ -270,15 +399,7 @@ async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptio
             store.upsert_location(
                 LocationRecord(id=location.id, account_id=account_id, name=location.name, time_zone=zone)
             )
-        for device in location.all_devices:
-            if not options.dry_run:
-                store.upsert_device(
-                    DeviceRecord(
-                        id=device.id, family=device.family, kind=device.kind, name=device.name,
-                        location_id=device.location_id or location.id, account_id=account_id, model=device.model,
-                        slug=slugify(device.name, fallback="device"), raw=device.raw,
-                    )
-                )  # fmt: skip
+        records.extend(_device_record(device, location.id, account_id) for device in location.all_devices)
         media_devices: list[Any] = [*location.cameras, *location.intercoms]
         for media_device in media_devices:
             ref = DeviceRef(
@@ -290,63 +411,123 @@ async def _collect_devices(api: RingApi, store: ArchiveStore, options: SyncOptio
             )
             has_media = bool(getattr(media_device, "has_subscription", False))
             result.append(_Device(device=media_device, ref=ref, has_media=has_media))
+    if not options.dry_run:
+        store.upsert_devices(records)
     return result
 
 
-async def _sync_history(dev: _Device, store: ArchiveStore, options: SyncOptions, summary: SyncSummary) -> None:
-    """Page history newest first down to the watermark (+ overlap) and store what was seen."""
-    state = store.get_sync_state(dev.device.id)
-    mark = (
-        (_utc(state.newest_created_at), state.newest_event_id)
-        if state is not None and state.newest_created_at is not None and state.newest_event_id is not None
-        else None
-    )
-    status = MediaStatus.PENDING if dev.has_media else MediaStatus.NO_MEDIA
-    records: list[EventRecord] = []
-    below_mark = 0
-    cursor: str | None = None
-    reached_end = False
-    while True:
-        page = await dev.device.get_history(limit=HISTORY_PAGE, older_than=cursor)
-        for item in page:
-            record = _event_record(item, dev.ref.location_id, status)
-            if record is None:
-                continue
-            records.append(record)
-            if mark is not None and (record.created_at, record.id) <= mark:
-                below_mark += 1
-        last = page[-1].id_str if page else None
-        if len(page) < HISTORY_PAGE or last is None or last == cursor:
-            reached_end = True
-            break
-        if mark is not None and below_mark >= options.overlap:
-            break
-        cursor = last
-    summary.events_seen += len(records)
-    if options.dry_run:
-        unseen = {r.id: r for r in records if store.get_event(r.id) is None}
-        summary.new += len(unseen)
-        if dev.has_media:
-            summary.would_download += sum(1 for r in unseen.values() if _wanted(r, options, dev.ref))
-        return
-    if records:
-        result = store.upsert_events(dev.device.id, records)
-        summary.new += result.new
-        summary.skipped += result.updated
-        if not dev.has_media:
-            summary.no_media += result.new
-        newest = max(records, key=lambda r: (r.created_at, r.id))
-        oldest = min(records, key=lambda r: (r.created_at, r.id))
-        store.set_watermark(
-            dev.device.id,
-            newest_event_id=newest.id,
-            newest_created_at=newest.created_at,
-            oldest_event_id=oldest.id if reached_end or mark is None else None,
-            oldest_created_at=oldest.created_at if reached_end or mark is None else None,
-            full_scan=reached_end and mark is None,
+class _HistoryReader:
+    """Reads one device's history newest first down to its watermark (+ ``overlap``), storing events in batches."""
+
+    def __init__(
+        self, dev: _Device, store: ArchiveStore, options: SyncOptions, summary: SyncSummary, state: SyncState | None
+    ) -> None:
+        self.dev, self.store, self.options, self.summary = dev, store, options, summary
+        # A first run, or a device that gained a Protect plan since the last run: read everything (events stored as
+        # no_media come back as pending where Ring now shows a recording).
+        plan_appeared = dev.has_media and state is not None and state.has_recordings is False
+        self.mark = (
+            (_utc(state.newest_created_at), state.newest_event_id)
+            if state is not None
+            and state.newest_created_at is not None
+            and state.newest_event_id is not None
+            and not plan_appeared
+            else None
         )
-    else:
-        store.set_watermark(dev.device.id, full_scan=reached_end and mark is None)
+        self.batch: dict[str, EventRecord] = {}
+        self.newest: EventRecord | None = None
+        self.oldest: EventRecord | None = None
+
+    async def read(self) -> None:
+        dev, options = self.dev, self.options
+        below_mark = 0
+        cursor: str | None = None
+        reached_end = False
+        while True:
+            page = await dev.device.get_history(limit=HISTORY_PAGE, older_than=cursor)
+            for item in page:
+                record = _event_record(item, dev.ref.location_id, dev.has_media)
+                if record is None:
+                    continue
+                self._add(record)
+                if self.mark is not None and (record.created_at, record.id) <= self.mark:
+                    below_mark += 1
+            if len(self.batch) >= UPSERT_BATCH:
+                self._flush()
+            last = page[-1].id_str if page else None
+            if len(page) < HISTORY_PAGE or last is None or last == cursor:
+                reached_end = True
+                break
+            if self.mark is not None and below_mark >= options.overlap:
+                break
+            cursor = last
+        self._flush()
+        if options.dry_run:
+            return
+        newest, oldest, whole = self.newest, self.oldest, reached_end or self.mark is None
+        self.store.set_watermark(
+            dev.device.id,
+            newest_event_id=newest.id if newest is not None else None,
+            newest_created_at=newest.created_at if newest is not None else None,
+            oldest_event_id=oldest.id if oldest is not None and whole else None,
+            oldest_created_at=oldest.created_at if oldest is not None and whole else None,
+            full_scan=reached_end and self.mark is None,
+            has_recordings=dev.has_media,
+        )
+
+    def _add(self, record: EventRecord) -> None:
+        self.batch[record.id] = record
+        self.summary.events_seen += 1
+        key = (record.created_at, record.id)
+        if self.newest is None or key > (self.newest.created_at, self.newest.id):
+            self.newest = record
+        if self.oldest is None or key < (self.oldest.created_at, self.oldest.id):
+            self.oldest = record
+
+    def _flush(self) -> None:
+        records, self.batch = list(self.batch.values()), {}
+        if not records:
+            return
+        if self.options.dry_run:
+            known = self.store.existing_event_ids([r.id for r in records])
+            unseen = [r for r in records if r.id not in known]
+            self.summary.new += len(unseen)
+            self.summary.would_download += sum(1 for r in unseen if _wanted(r, self.options, self.dev.ref))
+            return
+        self.summary.new += self.store.upsert_events(self.dev.device.id, records).new
+
+
+async def _read_histories(
+    devices: list[_Device],
+    store: ArchiveStore,
+    options: SyncOptions,
+    summary: SyncSummary,
+    report: Callable[[str, int, int, str], None],
+) -> None:
+    """Every device's history, ``history_concurrency`` devices at a time (one state query for all)."""
+    states = store.sync_states([dev.device.id for dev in devices])
+    slots = asyncio.Semaphore(max(1, options.history_concurrency))
+    started = 0
+
+    async def one(dev: _Device) -> None:
+        nonlocal started
+        async with slots:
+            report("history", started, len(devices), dev.device.name or str(dev.device.id))
+            started += 1
+            try:
+                await _HistoryReader(dev, store, options, summary, states.get(dev.device.id)).read()
+            except (NotFoundError, ResponseFormatError) as exc:
+                # A device without a history endpoint (e.g. an ONVIF camera): note it and go on with the others.
+                name = dev.device.name or dev.device.id
+                if isinstance(exc, NotFoundError) and dev.device.kind == "onvif_camera":
+                    summary.errors.append(f"{name}: Ring keeps no event history for third-party (ONVIF) cameras")
+                else:
+                    summary.errors.append(f"history of {name}: {exc}")
+
+    async with asyncio.TaskGroup() as group:
+        for dev in devices:
+            group.create_task(one(dev))
+    report("history", len(devices), len(devices), "")
 
 
 async def _fetch_atomically(
@@ -373,6 +554,96 @@ async def _fetch_atomically(
         raise
 
 
+@dataclass
+class _SearchBatch:
+    """Due recordings of one device, consecutive in time, whose URLs one ``video_search`` request gives."""
+
+    dev: _Device
+    date_from_ms: int
+    date_to_ms: int
+    ids: frozenset[str]
+    task: asyncio.Future[None] | None = None
+    urls: dict[str, str] = field(default_factory=dict)
+    received_at: float = 0.0  # monotonic
+
+
+def _search_refusal(exc: BaseException) -> bool:
+    """Whether a download from a ``video_search`` URL failed because of that URL or what it served (expired,
+    refused, missing, an error page, a broken file): then ``share/play`` is asked instead. Rate limiting, server
+    errors and a broken network are not the URL's fault and go to the ordinary retries."""
+    if disk_refusal(exc) is not None:
+        return False
+    if isinstance(exc, RateLimitedError):
+        return False
+    if isinstance(exc, RingHttpError):
+        return 400 <= exc.status < 500
+    return isinstance(exc, RecordingNotReadyError | ResponseFormatError | MediaValidationError)
+
+
+class _SearchUrls:
+    """Recording URLs from ``video_search/history``: one request per batch of due recordings of a device, made when
+    the first recording of the batch is about to be downloaded (so the URLs are fresh when used), for the span of
+    the batch (plus a second on each side: history and video search round differently). Ring documents no limit
+    on that span; a recording its answer does not cover, or whose URL is stale, falls back to ``share/play``."""
+
+    def __init__(self, batch_size: int) -> None:
+        self.batch_size = max(1, batch_size)
+        self._batches: dict[str, _SearchBatch] = {}
+        self.requests = 0
+
+    def plan(self, due: Iterable[tuple[_Device, DueRecording]]) -> None:
+        by_device: dict[int, tuple[_Device, list[DueRecording]]] = {}
+        for dev, record in due:
+            if dev.has_media and hasattr(dev.device, "video_search"):
+                by_device.setdefault(dev.device.id, (dev, []))[1].append(record)
+        for dev, records in by_device.values():
+            records.sort(key=lambda r: (r.created_at, r.id))
+            for start in range(0, len(records), self.batch_size):
+                chunk = records[start : start + self.batch_size]
+                batch = _SearchBatch(
+                    dev=dev,
+                    date_from_ms=int(_utc(chunk[0].created_at).timestamp() * 1000) - 1000,
+                    date_to_ms=int(_utc(chunk[-1].created_at).timestamp() * 1000) + 1000,
+                    ids=frozenset(r.id for r in chunk),
+                )
+                for record in chunk:
+                    self._batches[record.id] = batch
+
+    async def url_for(self, event_id: str) -> str | None:
+        """A fresh URL for the recording of ``event_id`` (each handed out once), or None."""
+        batch = self._batches.pop(event_id, None)
+        if batch is None:
+            return None
+        if batch.task is None:
+            batch.task = asyncio.ensure_future(self._search(batch))
+        await asyncio.shield(batch.task)
+        url = batch.urls.pop(event_id, None)
+        if url is None:
+            return None
+        lifetime = signed_url_lifetime(url)
+        if time.monotonic() - batch.received_at >= lifetime * URL_FRESH_FRACTION:
+            return None
+        return url
+
+    async def _search(self, batch: _SearchBatch) -> None:
+        self.requests += 1
+        try:
+            results = await batch.dev.device.video_search(batch.date_from_ms, batch.date_to_ms)
+        except RingError as exc:  # no URLs from this batch: share/play for each of them
+            log.info("video search of %s failed (%s); using share/play", batch.dev.ref.name, exc)
+            return
+        batch.received_at = time.monotonic()
+        for result in results:
+            url = result.recording_url
+            if result.ding_id in batch.ids and url is not None:
+                batch.urls[result.ding_id] = url
+
+
+def signed_url_lifetime(url: str) -> float:
+    """Seconds a pre-signed URL stays valid after it was handed out (``X-Amz-Expires``, else 10 minutes)."""
+    return signed_url_lifetime_s(url) or URL_DEFAULT_LIFETIME_S
+
+
 class _Downloader:
     def __init__(
         self,
@@ -388,11 +659,11 @@ class _Downloader:
         self.summary = summary
         self.limiter = _Limiter(options.concurrency)
         self.file_progress = file_progress
+        self.urls = _SearchUrls(options.search_batch)
 
-    async def fetch(self, dev: _Device, event: StoredEvent) -> None:
+    async def fetch(self, dev: _Device, event: DueRecording) -> None:
         if not dev.has_media:
             self.store.mark_event_media(event.id, MediaStatus.NO_MEDIA, "no Ring Protect plan on this device")
-            self.summary.no_media += 1
             return
         ok = False
         try:
@@ -401,27 +672,27 @@ class _Downloader:
             if self.file_progress is not None:
                 self.file_progress(FileProgress(event_id=event.id, name=self._name(dev, event), finished=True, ok=ok))
 
-    def _name(self, dev: _Device, event: StoredEvent) -> str:
+    def _name(self, dev: _Device, event: DueRecording) -> str:
         """What a progress display calls a recording: the device and the event's time as the file name shows it."""
         stamp = self.options.layout.local_time(dev.ref, event.created_at).strftime("%Y-%m-%d %H:%M:%S")
         return f"{dev.ref.name or dev.ref.device_id} {stamp}"
 
-    async def _fetch(self, dev: _Device, event: StoredEvent) -> bool:
+    async def _fetch(self, dev: _Device, event: DueRecording) -> bool:
         """Download one recording with retries; True once archived."""
         deadline = time.monotonic() + self.options.not_ready_deadline_s
         wait = self.options.not_ready_backoff_s
         attempts = 0
+        url = await self.urls.url_for(event.id) if self.options.video_search else None
         while True:
             try:
                 async with self.limiter:
-                    await self._download(dev, event)
+                    await self._download(dev, event, url)
                 return True
             except RecordingNotReadyError as exc:
+                url = None
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    retry_at = datetime.now(UTC) + timedelta(seconds=self.options.pending_retry_s)
-                    self.store.mark_event_media(event.id, MediaStatus.PENDING, str(exc), next_attempt_at=retry_at)
-                    self.summary.pending += 1
+                    self._not_ready(event, exc)
                     return False
                 await asyncio.sleep(min(wait, remaining))
                 wait = min(wait * 2, 30.0)
@@ -435,14 +706,32 @@ class _Downloader:
                     self.limiter.halve()
                 attempts += 1
                 if attempts >= self.options.max_attempts:
-                    message = f"{type(exc).__name__}: {exc}"
-                    self.store.mark_event_media(event.id, MediaStatus.FAILED, message)
-                    self.summary.failed += 1
-                    self.summary.errors.append(f"{event.id}: {message}")
+                    self._failed(event, f"{type(exc).__name__}: {exc}")
                     return False
                 await asyncio.sleep(min(0.2 * 2**attempts, 5.0))
 
-    async def _download(self, dev: _Device, event: StoredEvent) -> None:
+    def _not_ready(self, event: DueRecording, exc: RecordingNotReadyError) -> None:
+        """Not ready at the end of this run's wait: pending for the next run, or a failed run if Ring should have
+        prepared it long ago."""
+        age = (self.store.now() - _utc(event.created_at)).total_seconds()
+        if age > self.options.not_ready_grace_s:
+            self._failed(event, f"Ring still has no recording {age / 3600:.0f} h after the event ({exc})")
+            return
+        retry_at = self.store.now() + timedelta(seconds=self.options.pending_retry_s)
+        self.store.mark_event_media(event.id, MediaStatus.PENDING, str(exc), next_attempt_at=retry_at)
+
+    def _failed(self, event: DueRecording, message: str) -> None:
+        failures = event.media_failures + 1
+        status, retry_at = self.options.retry.after_failure(failures, self.store.now())
+        self.store.mark_event_media(event.id, status, message, next_attempt_at=retry_at, failures=failures)
+        if status is MediaStatus.GIVEN_UP:
+            self.summary.given_up_now += 1
+            self.summary.errors.append(f"{event.id}: given up after {failures} failed runs: {message}")
+        else:
+            self.summary.failed_now += 1
+            self.summary.errors.append(f"{event.id}: {message}")
+
+    async def _download(self, dev: _Device, event: DueRecording, url: str | None) -> None:
         layout = self.options.layout
         rel = layout.recording_path(dev.ref, created_at=event.created_at, kind=event.kind or "event", ding_id=event.id)
         dest = ensure_inside(self.archive_dir, rel)
@@ -454,9 +743,25 @@ class _Downloader:
                 report(FileProgress(event_id=event.id, name=name, done=done, total=total))
 
         # Validated as MP4 whatever the template calls the file (a template without ``.{ext}`` still gets checked).
-        written = await _fetch_atomically(
-            dest, lambda part: dev.device.download_recording(event.id, part, progress=on_bytes), validate=validate_mp4
-        )
+        written: WriteResult | None = None
+        if url is not None:
+            try:
+                written = await _fetch_atomically(
+                    dest,
+                    lambda part: dev.device.download_recording_from(url, part, ding_id=event.id, progress=on_bytes),
+                    validate=validate_mp4,
+                )
+                self.summary.from_search += 1
+            except (RingError, MediaValidationError, OSError) as exc:
+                if not _search_refusal(exc):
+                    raise
+                log.info("recording %s: the video search URL failed (%s); asking share/play", event.id, exc)
+        if written is None:
+            written = await _fetch_atomically(
+                dest,
+                lambda part: dev.device.download_recording(event.id, part, progress=on_bytes),
+                validate=validate_mp4,
+            )
         # The sidecar goes in place before the database row: a run killed in between leaves the event pending, so
         # the next run downloads it again and rewrites both; a row therefore always has its file and its sidecar.
         sidecar = build_sidecar(
@@ -512,7 +817,8 @@ async def run_sync(
 ) -> SyncSummary:
     """Sync the account behind ``api`` into ``store`` / ``archive_dir`` (see the module docstring).
 
-    A second sync of the same archive (another process, or another task) waits for the first to finish."""
+    A second sync of the same archive (another process, or another task) waits for the first to finish.
+    Raises :class:`ArchiveReplacedError` when the database file was deleted or replaced during the run."""
     options = options or SyncOptions()
     if options.dry_run:
         return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
@@ -538,6 +844,69 @@ async def run_sync(
         lock.release()
 
 
+def _verify_database(store: ArchiveStore) -> None:
+    try:
+        store.verify_file()
+    except ArchiveFileChangedError as exc:
+        raise ArchiveReplacedError(str(exc)) from None
+
+
+async def _download_all(
+    due: list[tuple[_Device, DueRecording]],
+    downloader: _Downloader,
+    summary: SyncSummary,
+    report: Callable[[str, int, int, str], None],
+) -> None:
+    """Download ``due`` in order: tasks are admitted ``ADMITTED_TASKS`` at a time, the limiter caps the downloads."""
+    done = 0
+    report("media", 0, len(due), "")
+    downloader.urls.plan(due)
+    admitted = asyncio.Semaphore(ADMITTED_TASKS)
+
+    async def one(dev: _Device, event: DueRecording) -> None:
+        nonlocal done
+        try:
+            await downloader.fetch(dev, event)
+        finally:
+            admitted.release()
+        done += 1
+        report("media", done, len(due), event.id)
+
+    # A full disk stops them all (the task group cancels the others; their events stay pending).
+    try:
+        async with asyncio.TaskGroup() as group:
+            for dev, event in due:
+                await admitted.acquire()
+                group.create_task(one(dev, event))
+    except BaseExceptionGroup as failed:
+        disk = failed.subgroup(ArchiveDiskError)
+        if disk is None:
+            raise failed.exceptions[0] from None
+        first = disk.exceptions[0]
+        raise ArchiveDiskError(  # counted now that every download in flight has settled
+            f"{first}; the sync stopped after archiving {summary.downloaded} recording(s) in this run, the rest "
+            "stay pending"
+        ) from first.__cause__
+
+
+def _tally(store: ArchiveStore, devices: list[_Device], summary: SyncSummary) -> None:
+    """Where the recordings of the synced devices stand now (one grouped count), and the given-up ones named."""
+    ids = [dev.device.id for dev in devices]
+    counts = store.media_state_counts(ids)
+    summary.already_archived = counts[MediaStatus.DONE] - summary.downloaded
+    summary.pending = counts[MediaStatus.PENDING]
+    summary.failed = counts[MediaStatus.FAILED]
+    summary.given_up = counts[MediaStatus.GIVEN_UP]
+    summary.no_media = counts[MediaStatus.NO_MEDIA]
+    if summary.given_up:
+        names = {dev.device.id: dev.device.name or str(dev.device.id) for dev in devices}
+        for record in store.failed_recordings(ids, limit=10):
+            summary.given_up_notes.append(
+                f"{record.id} ({names.get(record.device_id, record.device_id)}, "
+                f"{_utc(record.created_at):%Y-%m-%d %H:%M} UTC, {record.kind or 'event'}): {record.media_last_error}"
+            )
+
+
 async def _run_sync(
     api: RingApi,
     store: ArchiveStore,
@@ -561,63 +930,33 @@ async def _run_sync(
                 cleanup_partials(root)
         devices = _select(await _collect_devices(api, store, options), options.devices)
         summary.devices = len(devices)
-        for index, dev in enumerate(devices):
-            report("history", index, len(devices), dev.device.name or str(dev.device.id))
-            try:
-                await _sync_history(dev, store, options, summary)
-            except (NotFoundError, ResponseFormatError) as exc:
-                # A device without a history endpoint (e.g. an ONVIF camera): note it and go on with the others.
-                name = dev.device.name or dev.device.id
-                if isinstance(exc, NotFoundError) and dev.device.kind == "onvif_camera":
-                    summary.errors.append(f"{name}: Ring keeps no event history for third-party (ONVIF) cameras")
-                else:
-                    summary.errors.append(f"history of {name}: {exc}")
-        report("history", len(devices), len(devices))
+        ids = [dev.device.id for dev in devices]
+        if options.retry_failed and not options.dry_run:
+            summary.retried = store.retry_failed(ids)
+        await _read_histories(devices, store, options, summary, report)
 
-        by_id = {dev.device.id: dev for dev in devices}
-        due: list[tuple[_Device, StoredEvent]] = []
-        for pending in store.events_needing_media():
-            owner = by_id.get(pending.device_id)
-            event = store.get_event(pending.event_id) if owner is not None else None
-            if owner is None or event is None:
-                continue
-            if not _wanted(event, options, owner.ref):
-                summary.skipped += 1
-                continue
-            due.append((owner, event))
-        due.sort(key=lambda pair: (_utc(pair[1].created_at), pair[1].id), reverse=not options.oldest_first)
+        windows = (
+            {dev.device.id: _window(options, dev.ref) for dev in devices} if options.since or options.until else None
+        )
+        kinds = options.kinds or None
         if options.dry_run:
-            summary.would_download += sum(1 for owner, _ in due if owner.has_media)
+            media_ids = [dev.device.id for dev in devices if dev.has_media]
+            summary.would_download += store.count_due(media_ids, kinds=kinds, windows=windows)
             return summary
-        if options.metadata_only:
-            summary.skipped += len(due)
-            return summary
-
-        downloader = _Downloader(store, archive_dir, options, summary, file_progress)
-        done = 0
-        report("media", 0, len(due))
-
-        async def one(dev: _Device, event: StoredEvent) -> None:
-            nonlocal done
-            await downloader.fetch(dev, event)
-            done += 1
-            report("media", done, len(due), event.id)
-
-        # Bounded fan-out: the limiter caps concurrent downloads; oldest-first order is kept by task creation order.
-        # A full disk stops them all (the task group cancels the others; their events stay pending).
-        try:
-            async with asyncio.TaskGroup() as group:
-                for dev, event in due:
-                    group.create_task(one(dev, event))
-        except BaseExceptionGroup as failed:
-            disk = failed.subgroup(ArchiveDiskError)
-            if disk is None:
-                raise failed.exceptions[0] from None
-            first = disk.exceptions[0]
-            raise ArchiveDiskError(  # counted now that every download in flight has settled
-                f"{first}; the sync stopped after archiving {summary.downloaded} recording(s) in this run, the rest "
-                "stay pending"
-            ) from first.__cause__
+        _verify_database(store)
+        if not options.metadata_only:
+            by_id = {dev.device.id: dev for dev in devices}
+            due = [
+                (by_id[record.device_id], record)
+                for record in store.due_recordings(
+                    ids, kinds=kinds, windows=windows, newest_first=not options.oldest_first
+                )
+                if record.id not in options.exclude_ids
+            ]
+            downloader = _Downloader(store, archive_dir, options, summary, file_progress)
+            await _download_all(due, downloader, summary, report)
+        _verify_database(store)
+        _tally(store, devices, summary)
         return summary
     finally:
         summary.seconds = time.monotonic() - started

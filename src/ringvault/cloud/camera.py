@@ -10,6 +10,7 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from ringvault.cloud.device import DeviceBase
 from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api
@@ -30,6 +31,7 @@ __all__ = [
     "Snapshot",
     "ding_id_string",
     "iter_event_pages",
+    "signed_url_lifetime_s",
 ]
 
 HISTORY_PAGE_MAX = 100
@@ -295,9 +297,19 @@ class RingCamera(DeviceBase[CameraEntry]):
         ``progress(bytes_written, total)`` follows the download (see ``RingHttp.download``)."""
         ding = ding_id_string(ding_id)
         url = await self.get_recording_url(ding, transcoded=transcoded)
+        return await self.download_recording_from(url, dest, ding_id=ding, progress=progress)
+
+    async def download_recording_from(
+        self, url: str, dest: Path, *, ding_id: str | int, progress: DownloadProgress | None = None
+    ) -> DownloadResult:
+        """Stream the MP4 at a pre-signed ``url`` Ring handed out (``share/play``, or ``video_search``'s
+        ``untranscoded_url``) to ``dest``, without Ring auth. 404 (not ready, or gone) raises
+        RecordingNotReadyError; an expired or refused URL raises RingHttpError (403); an answer that is not
+        ``video/mp4`` (an error page) raises ResponseFormatError."""
         try:
             return await self._http.download(url, Path(dest), auth=False, expected_type="video/mp4", progress=progress)
         except NotFoundError as exc:
+            ding = ding_id_string(ding_id)
             raise RecordingNotReadyError(f"recording {ding} of {self.name} is not available yet ({exc})") from exc
 
     # -- snapshots ------------------------------------------------------------------------------------------
@@ -398,6 +410,18 @@ class RingCamera(DeviceBase[CameraEntry]):
     async def unsubscribe_from_motions(self) -> None:
         await self._http.request("POST", self._url("/motions_unsubscribe"))
         self._patch_local({"subscribed_motions": False})
+
+
+def signed_url_lifetime_s(url: str) -> float | None:
+    """``X-Amz-Expires`` of a pre-signed storage URL (seconds it stays valid after signing), or None."""
+    for name, value in parse_qsl(urlsplit(url).query):
+        if name.lower() == "x-amz-expires":
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None
+            return seconds if seconds > 0 else None
+    return None
 
 
 def _epoch_ms(value: datetime | int) -> int:

@@ -14,7 +14,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from collections.abc import Callable, Iterable, Iterator, Sequence
+import os
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from functools import cached_property
@@ -22,7 +23,22 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from sqlalchemy import ColumnElement, Engine, Table, and_, create_engine, event, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Engine,
+    Select,
+    Table,
+    and_,
+    case,
+    create_engine,
+    event,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
@@ -34,6 +50,7 @@ from ringvault.archive.store.records import (
     AccountRecord,
     Counts,
     DeviceRecord,
+    DueRecording,
     EventPage,
     EventRecord,
     LocationRecord,
@@ -51,7 +68,14 @@ from ringvault.archive.store.records import (
 if TYPE_CHECKING:
     from ringvault.archive.store.portability import PortabilityStore
 
-__all__ = ["DB_FILENAME", "ArchiveStore", "InvalidCursorError", "UnknownEventError", "default_archive_dir"]
+__all__ = [
+    "DB_FILENAME",
+    "ArchiveFileChangedError",
+    "ArchiveStore",
+    "InvalidCursorError",
+    "UnknownEventError",
+    "default_archive_dir",
+]
 
 DB_FILENAME = "archive.sqlite3"
 BUSY_TIMEOUT_S = 30.0
@@ -65,6 +89,15 @@ class UnknownEventError(KeyError):
 
 class InvalidCursorError(ValueError):
     """A pagination cursor that ``query_events`` did not produce."""
+
+
+class ArchiveFileChangedError(RuntimeError):
+    """The database file this store opened was deleted or replaced by another file while it was open: what was
+    written since went into the old (unlinked) file."""
+
+
+#: Recordings a sync fetches: not archived yet, and not given up.
+_DUE_STATUSES = (MediaStatus.PENDING.value, MediaStatus.FAILED.value)
 
 
 def default_archive_dir() -> Path:
@@ -112,6 +145,9 @@ class ArchiveStore:
         self.archive_dir = archive_dir
         self._clock = clock
         self._writer = engine.execution_options(**{_WRITE_OPTION: True})
+        self.db_path: Path | None = None
+        """The SQLite file (``None`` for other databases)."""
+        self._identity: tuple[int, int] | None = None
 
     # -- opening ---------------------------------------------------------------------------------------------
 
@@ -121,7 +157,7 @@ class ArchiveStore:
         archive_dir = Path(archive_dir).expanduser()
         archive_dir.mkdir(parents=True, exist_ok=True)
         store = cls(_sqlite_engine(archive_dir / DB_FILENAME), archive_dir=archive_dir, clock=clock)
-        store.migrate()
+        store._note_file(archive_dir / DB_FILENAME)
         return store
 
     @classmethod
@@ -130,12 +166,37 @@ class ArchiveStore:
     ) -> ArchiveStore:
         """Open the archive in the database at ``url`` (``postgresql+psycopg://...``), migrated to head."""
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-            engine = _sqlite_engine(Path(url.removeprefix("sqlite:///")))
+            path = Path(url.removeprefix("sqlite:///"))
+            store = cls(_sqlite_engine(path), archive_dir=archive_dir, clock=clock)
+            store._note_file(path)
         else:
-            engine = create_engine(url)
-        store = cls(engine, archive_dir=archive_dir, clock=clock)
-        store.migrate()
+            store = cls(create_engine(url), archive_dir=archive_dir, clock=clock)
+            store.migrate()
         return store
+
+    def _note_file(self, path: Path) -> None:
+        """Migrate, then remember which file the database is (see :meth:`verify_file`)."""
+        self.db_path = path
+        self.migrate()
+        self._identity = _file_identity(path)
+
+    def verify_file(self) -> None:
+        """Raise :class:`ArchiveFileChangedError` when the database file was deleted or replaced since it was opened
+        (SQLite would go on writing into the old, unlinked file and nothing would say so). A no-op for databases
+        that are not a local file."""
+        if self.db_path is None or self._identity is None:
+            return
+        try:
+            identity = _file_identity(self.db_path)
+        except FileNotFoundError:
+            message = f"the archive database {self.db_path} was deleted while it was open"
+            raise ArchiveFileChangedError(message) from None
+        if identity != self._identity:
+            raise ArchiveFileChangedError(f"the archive database {self.db_path} was replaced while it was open")
+
+    def now(self) -> datetime:
+        """The store's clock (aware UTC): the time media states are stamped and compared with."""
+        return self._clock()
 
     @cached_property
     def portability(self) -> PortabilityStore:
@@ -218,18 +279,17 @@ class ArchiveStore:
 
     def upsert_device(self, record: DeviceRecord) -> bool:
         """Insert or refresh a device (``last_seen_at`` = now, ``first_seen_at`` kept); returns True when new."""
+        return self.upsert_devices([record]).new == 1
+
+    def upsert_devices(self, records: Iterable[DeviceRecord]) -> UpsertResult:
+        """:meth:`upsert_device` for many devices in one transaction."""
         table = Device.__table__
         assert isinstance(table, Table)
         now = self._clock()
-        row = {
-            "id": record.id, "family": record.family, "kind": record.kind, "name": record.name,
-            "location_id": record.location_id, "account_id": record.account_id, "model": record.model,
-            "slug": record.slug, "raw": record.raw, "first_seen_at": now, "last_seen_at": now,
-        }  # fmt: skip
+        rows = [_device_row(record, now) for record in records]
         keep = ("kind", "name", "location_id", "account_id", "model", "slug", "raw")
         with self._write() as session:
-            result = self._upsert(session, table, [row], keep=keep, replace_=("family", "last_seen_at"))
-            return result.new == 1
+            return self._upsert(session, table, rows, keep=keep, replace_=("family", "last_seen_at"))
 
     def list_devices(self) -> list[StoredDevice]:
         """Every stored device, by location, name and id."""
@@ -245,10 +305,11 @@ class ArchiveStore:
         *,
         keep: Sequence[str],
         replace_: Sequence[str],
+        extra: Callable[[Any], dict[str, Any]] | None = None,
     ) -> UpsertResult:
         """Upsert ``rows`` by primary key: ``keep`` columns are only overwritten by non-null values (a partial
-        record never erases what is known), ``replace_`` columns always take the new value, the others (first
-        seen, media state) are left as they are."""
+        record never erases what is known), ``replace_`` columns always take the new value, ``extra(excluded)``
+        gives further SET expressions, the others (first seen, media state) are left as they are."""
         if not rows:
             return UpsertResult()
         (pk,) = table.primary_key.columns
@@ -257,6 +318,8 @@ class ArchiveStore:
         stmt = self._insert(table)
         set_: dict[str, Any] = {name: func.coalesce(stmt.excluded[name], table.c[name]) for name in keep}
         set_.update({name: stmt.excluded[name] for name in replace_})
+        if extra is not None:
+            set_.update(extra(stmt.excluded))
         session.execute(stmt.on_conflict_do_update(index_elements=[pk], set_=set_), list(by_key.values()))
         return UpsertResult(new=len(by_key) - len(existing), updated=len(existing))
 
@@ -264,7 +327,9 @@ class ArchiveStore:
 
     def upsert_events(self, device_id: int, events: Iterable[EventRecord]) -> UpsertResult:
         """Insert new events of ``device_id`` and refresh known ones; ``first_seen_at`` and the media state of a
-        known event are kept. Returns how many were new and how many already stored."""
+        known event are kept, except that a known ``no_media`` event comes back as ``pending`` when the new record
+        says it has a recording (a Ring Protect plan that came back). Returns how many were new and how many
+        already stored. Written in chunks of 500 rows, all in one transaction."""
         table = Event.__table__
         assert isinstance(table, Table)
         keep = (
@@ -273,14 +338,39 @@ class ArchiveStore:
         )  # fmt: skip
         now = self._clock()
         rows = [_event_row(device_id, record, now) for record in events]
+        no_media, pending = MediaStatus.NO_MEDIA.value, MediaStatus.PENDING.value
+
+        def media_back(excluded: Any) -> dict[str, Any]:
+            back = and_(table.c.media_status == no_media, excluded.media_status == pending)
+            return {
+                "media_status": case((back, literal(pending)), else_=table.c.media_status),
+                "media_next_attempt_at": case((back, None), else_=table.c.media_next_attempt_at),
+            }
+
         new = updated = 0
         with self._write() as session:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
-                result = self._upsert(session, table, chunk, keep=keep, replace_=("created_at", "updated_at"))
+                result = self._upsert(
+                    session, table, chunk, keep=keep, replace_=("created_at", "updated_at"), extra=media_back
+                )
                 new += result.new
                 updated += result.updated
         return UpsertResult(new=new, updated=updated)
+
+    def event_kinds(self) -> set[str]:
+        """Every event kind stored (``SELECT DISTINCT kind``)."""
+        with self._read() as session:
+            return {kind for kind in session.scalars(select(Event.kind).distinct()) if kind is not None}
+
+    def existing_event_ids(self, event_ids: Collection[str]) -> set[str]:
+        """Which of ``event_ids`` are stored (one query per 500 ids)."""
+        ids = list(event_ids)
+        found: set[str] = set()
+        with self._read() as session:
+            for start in range(0, len(ids), _CHUNK):
+                found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start : start + _CHUNK]))))
+        return found
 
     def get_event(self, event_id: str) -> StoredEvent | None:
         """One event by its ding id (text)."""
@@ -298,8 +388,10 @@ class ArchiveStore:
         cursor: str | None = None,
         *,
         newest_first: bool = True,
+        media_status: MediaStatus | str | None = None,
     ) -> EventPage:
-        """A page of events, newest first by default (``since`` inclusive, ``until`` exclusive).
+        """A page of events, newest first by default (``since`` inclusive, ``until`` exclusive; ``media_status``:
+        only events whose recording is in that state, e.g. ``given_up``).
 
         Keyset pagination over (created_at, id): pass the page's ``next_cursor`` to get the next one; events
         stored meanwhile never shift a page, and no event is returned twice.
@@ -311,6 +403,8 @@ class ArchiveStore:
             conditions.append(Event.device_id == device_id)
         if kind is not None:
             conditions.append(Event.kind == kind)
+        if media_status is not None:
+            conditions.append(Event.media_status == MediaStatus(media_status).value)
         if since is not None:
             conditions.append(Event.created_at >= since)
         if until is not None:
@@ -384,15 +478,19 @@ class ArchiveStore:
         status: MediaStatus | str,
         error: str | None = None,
         next_attempt_at: datetime | None = None,
+        *,
+        failures: int | None = None,
     ) -> None:
         """Record the outcome of one attempt to fetch an event's recording (``media_attempts`` + 1).
 
-        ``pending`` with ``next_attempt_at``: not ready yet, try again then (``None``: at once); ``done``,
-        ``failed`` (with ``error``) and ``no_media`` end the retries. Raises :class:`UnknownEventError`.
+        ``pending`` (not ready yet) and ``failed`` (with ``error``) are tried again at ``next_attempt_at``
+        (``None``: on the next run); ``failures`` sets ``media_failures``, the failed runs in a row (kept as it is
+        when ``None``; ``done`` resets it). ``done``, ``given_up`` and ``no_media`` end the retries. Raises
+        :class:`UnknownEventError`.
         """
         status = MediaStatus(status)
         with self._write() as session:
-            self._set_media_status(session, event_id, status, error, next_attempt_at)
+            self._set_media_status(session, event_id, status, error, next_attempt_at, failures)
 
     def _set_media_status(
         self,
@@ -401,40 +499,148 @@ class ArchiveStore:
         status: MediaStatus,
         error: str | None,
         next_attempt_at: datetime | None,
+        failures: int | None = None,
     ) -> None:
+        values: dict[str, Any] = {
+            "media_status": status.value,
+            "media_attempts": Event.media_attempts + 1,
+            "media_next_attempt_at": next_attempt_at if status in (MediaStatus.PENDING, MediaStatus.FAILED) else None,
+            "media_last_error": None if status is MediaStatus.DONE else error,
+            "updated_at": self._clock(),
+        }
+        if status is MediaStatus.DONE:
+            values["media_failures"] = 0
+        elif failures is not None:
+            values["media_failures"] = failures
         result = session.execute(
-            update(Event)
-            .where(Event.id == event_id)
-            .values(
-                media_status=status.value,
-                media_attempts=Event.media_attempts + 1,
-                media_next_attempt_at=next_attempt_at if status is MediaStatus.PENDING else None,
-                media_last_error=None if status is MediaStatus.DONE else error,
-                updated_at=self._clock(),
-            )
-            .execution_options(synchronize_session=False)
+            update(Event).where(Event.id == event_id).values(values).execution_options(synchronize_session=False)
         )
         if getattr(result, "rowcount", 0) == 0:
             raise UnknownEventError(event_id)
 
+    # -- what a sync fetches, and where the recordings stand -------------------------------------------------
+
+    def _due_query(
+        self,
+        columns: Sequence[Any],
+        device_ids: Collection[int] | None,
+        now: datetime,
+        kinds: Collection[str] | None,
+        windows: Mapping[int, tuple[datetime | None, datetime | None]] | None,
+    ) -> Select[Any]:
+        """``SELECT columns`` of the events whose recording is due at ``now`` (``pending`` or ``failed``, next
+        attempt passed or unset), of ``device_ids``, of ``kinds``, inside each device's ``windows`` [since,
+        until) (a device missing from ``windows`` is left out). The conditions run in the database on the
+        ``media_status`` indexes: the cost follows the number of recordings not archived yet (in the window),
+        never the archive's size."""
+        due = Event.media_status.in_(_DUE_STATUSES)
+        stmt = select(*columns).where(or_(Event.media_next_attempt_at.is_(None), Event.media_next_attempt_at <= now))
+        if kinds is not None:
+            stmt = stmt.where(Event.kind.in_(list(kinds)))
+        if not windows:
+            stmt = stmt.where(due)
+            if device_ids is not None:
+                stmt = stmt.where(Event.device_id.in_(list(device_ids)))
+            return stmt
+        # One arm per device, each a range on the (device_id, media_status, created_at) index.
+        arms: list[ColumnElement[bool]] = []
+        for device, (since, until) in windows.items():
+            if device_ids is not None and device not in device_ids:
+                continue
+            bounds: list[ColumnElement[bool]] = [Event.device_id == device, due]
+            if since is not None:
+                bounds.append(Event.created_at >= since)
+            if until is not None:
+                bounds.append(Event.created_at < until)
+            arms.append(and_(*bounds))
+        return stmt.where(or_(*arms) if arms else false())
+
+    def due_recordings(
+        self,
+        device_ids: Collection[int] | None = None,
+        *,
+        now: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        windows: Mapping[int, tuple[datetime | None, datetime | None]] | None = None,
+        newest_first: bool = False,
+        limit: int | None = None,
+    ) -> list[DueRecording]:
+        """The recordings a sync should fetch now, in one query (see :meth:`_due_query`), oldest first (or newest
+        first), with what the download, its file name and its sidecar need."""
+        stmt = self._due_query(_DUE_COLUMNS, device_ids, now or self._clock(), kinds, windows)
+        order = (Event.created_at.desc(), Event.id.desc()) if newest_first else (Event.created_at, Event.id)
+        stmt = stmt.order_by(*order)
+        if limit is not None:
+            stmt = stmt.limit(limit)
+        with self._read() as session:
+            return [_due_out(row) for row in session.execute(stmt)]
+
+    def count_due(
+        self,
+        device_ids: Collection[int] | None = None,
+        *,
+        now: datetime | None = None,
+        kinds: Collection[str] | None = None,
+        windows: Mapping[int, tuple[datetime | None, datetime | None]] | None = None,
+    ) -> int:
+        """How many recordings :meth:`due_recordings` would return (one ``COUNT``)."""
+        stmt = self._due_query((func.count(),), device_ids, now or self._clock(), kinds, windows)
+        with self._read() as session:
+            return int(session.execute(stmt).scalar_one())
+
+    def media_state_counts(self, device_ids: Collection[int] | None = None) -> dict[MediaStatus, int]:
+        """Events per ``media_status`` (of ``device_ids``, or all): one grouped count on the (device,
+        media_status) index."""
+        stmt = select(Event.media_status, func.count()).group_by(Event.media_status)
+        if device_ids is not None:
+            stmt = stmt.where(Event.device_id.in_(list(device_ids)))
+        counts = dict.fromkeys(MediaStatus, 0)
+        with self._read() as session:
+            for status, count in session.execute(stmt):
+                counts[MediaStatus(status)] = int(count)
+        return counts
+
+    def failed_recordings(
+        self,
+        device_ids: Collection[int] | None = None,
+        *,
+        statuses: Collection[MediaStatus] = (MediaStatus.GIVEN_UP,),
+        limit: int = 10,
+    ) -> list[DueRecording]:
+        """Recordings in ``statuses`` (default: given up), oldest first, with their last error (``limit`` rows)."""
+        stmt = select(*_DUE_COLUMNS).where(Event.media_status.in_([MediaStatus(s).value for s in statuses]))
+        if device_ids is not None:
+            stmt = stmt.where(Event.device_id.in_(list(device_ids)))
+        stmt = stmt.order_by(Event.created_at, Event.id).limit(limit)
+        with self._read() as session:
+            return [_due_out(row) for row in session.execute(stmt)]
+
+    def retry_failed(self, device_ids: Collection[int] | None = None) -> int:
+        """Make every ``given_up`` or ``failed`` recording (of ``device_ids``, or all) due now, with its failure
+        count reset (``ringvault sync --retry-failed``); returns how many."""
+        stmt = update(Event).where(Event.media_status.in_((MediaStatus.GIVEN_UP.value, MediaStatus.FAILED.value)))
+        if device_ids is not None:
+            stmt = stmt.where(Event.device_id.in_(list(device_ids)))
+        stmt = stmt.values(
+            media_status=MediaStatus.PENDING.value, media_failures=0, media_next_attempt_at=None,
+            updated_at=self._clock(),
+        ).execution_options(synchronize_session=False)  # fmt: skip
+        with self._write() as session:
+            return int(getattr(session.execute(stmt), "rowcount", 0) or 0)
+
     def events_needing_media(
         self, device_id: int | None = None, now: datetime | None = None, limit: int | None = None
     ) -> list[PendingMedia]:
-        """Events still ``pending`` whose next attempt is due at ``now`` (default: the clock), oldest first."""
+        """Events whose recording is due at ``now`` (default: the clock): ``pending`` or ``failed`` with the next
+        attempt passed or unset, oldest first."""
         now = now or self._clock()
-        stmt = select(
-            Event.id,
-            Event.device_id,
-            Event.created_at,
-            Event.media_attempts,
-            Event.media_next_attempt_at,
-            Event.media_last_error,
-        ).where(
-            Event.media_status == MediaStatus.PENDING.value,
-            or_(Event.media_next_attempt_at.is_(None), Event.media_next_attempt_at <= now),
-        )
-        if device_id is not None:
-            stmt = stmt.where(Event.device_id == device_id)
+        stmt = self._due_query(
+            (
+                Event.id, Event.device_id, Event.created_at, Event.media_attempts, Event.media_next_attempt_at,
+                Event.media_last_error,
+            ),
+            None if device_id is None else [device_id], now, None, None,
+        )  # fmt: skip
         stmt = stmt.order_by(Event.created_at, Event.id)
         if limit is not None:
             stmt = stmt.limit(limit)
@@ -459,6 +665,12 @@ class ArchiveStore:
             row = session.get(SyncStateRow, device_id)
             return None if row is None else _sync_out(row)
 
+    def sync_states(self, device_ids: Collection[int]) -> dict[int, SyncState]:
+        """The sync progress of several devices in one query (devices never synced are left out)."""
+        with self._read() as session:
+            rows = session.scalars(select(SyncStateRow).where(SyncStateRow.device_id.in_(list(device_ids))))
+            return {row.device_id: _sync_out(row) for row in rows}
+
     def set_watermark(
         self,
         device_id: int,
@@ -469,10 +681,12 @@ class ArchiveStore:
         oldest_created_at: datetime | None = None,
         synced_at: datetime | None = None,
         full_scan: bool = False,
+        has_recordings: bool | None = None,
     ) -> SyncState:
         """Advance a device's sync state: the newest event only moves forward in time, the oldest reached only
         backward (a stale or partial run never loses progress). ``last_sync_at`` becomes ``synced_at`` (default
-        now), and ``last_full_scan_at`` too when ``full_scan``. Returns the new state."""
+        now), and ``last_full_scan_at`` too when ``full_scan``; ``has_recordings`` (when given) notes whether the
+        device has a Ring Protect plan. Returns the new state."""
         if (newest_event_id is None) != (newest_created_at is None):
             raise ValueError("newest_event_id and newest_created_at go together")
         if (oldest_event_id is None) != (oldest_created_at is None):
@@ -496,6 +710,8 @@ class ArchiveStore:
             row.last_sync_at = at
             if full_scan:
                 row.last_full_scan_at = at
+            if has_recordings is not None:
+                row.has_recordings = has_recordings
             session.flush()
             return _sync_out(row)
 
@@ -524,10 +740,38 @@ class ArchiveStore:
 # -- conversions -------------------------------------------------------------------------------------------------
 
 
+def _file_identity(path: Path) -> tuple[int, int]:
+    info = os.stat(path)
+    return info.st_dev, info.st_ino
+
+
 def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: the archive stores aware datetimes only")
     return value.astimezone(UTC)
+
+
+def _device_row(record: DeviceRecord, now: datetime) -> dict[str, Any]:
+    return {
+        "id": record.id, "family": record.family, "kind": record.kind, "name": record.name,
+        "location_id": record.location_id, "account_id": record.account_id, "model": record.model,
+        "slug": record.slug, "raw": record.raw, "first_seen_at": now, "last_seen_at": now,
+    }  # fmt: skip
+
+
+#: What ``due_recordings`` and ``failed_recordings`` read (see ``_due_out``).
+_DUE_COLUMNS = (
+    Event.id, Event.device_id, Event.created_at, Event.kind, Event.answered, Event.duration_s, Event.person_detected,
+    Event.detection_type, Event.media_status, Event.media_failures, Event.media_last_error,
+)  # fmt: skip
+
+
+def _due_out(row: Any) -> DueRecording:
+    return DueRecording(
+        id=row[0], device_id=row[1], created_at=row[2], kind=row[3], answered=row[4], duration_s=row[5],
+        person_detected=row[6], detection_type=row[7], media_status=MediaStatus(row[8]), media_failures=row[9],
+        media_last_error=row[10],
+    )  # fmt: skip
 
 
 def _event_row(device_id: int, record: EventRecord, now: datetime) -> dict[str, Any]:
@@ -539,8 +783,8 @@ def _event_row(device_id: int, record: EventRecord, now: datetime) -> dict[str, 
         "favorite": record.favorite, "state": record.state, "person_detected": record.person_detected,
         "detection_type": record.detection_type, "cv_properties": record.cv_properties,
         "recording_status": record.recording_status, "raw": record.raw,
-        "media_status": MediaStatus(record.media_status).value, "media_attempts": 0, "media_next_attempt_at": None,
-        "media_last_error": None, "first_seen_at": now, "updated_at": now,
+        "media_status": MediaStatus(record.media_status).value, "media_attempts": 0, "media_failures": 0,
+        "media_next_attempt_at": None, "media_last_error": None, "first_seen_at": now, "updated_at": now,
     }  # fmt: skip
 
 
@@ -576,6 +820,7 @@ def _event_out(row: Event) -> StoredEvent:
         recording_status=row.recording_status, raw=row.raw, media_status=MediaStatus(row.media_status),
         media_attempts=row.media_attempts, media_next_attempt_at=row.media_next_attempt_at,
         media_last_error=row.media_last_error, first_seen_at=row.first_seen_at, updated_at=row.updated_at,
+        media_failures=row.media_failures,
     )  # fmt: skip
 
 
@@ -591,5 +836,5 @@ def _sync_out(row: SyncStateRow) -> SyncState:
     return SyncState(
         device_id=row.device_id, newest_event_id=row.newest_event_id, newest_created_at=row.newest_created_at,
         oldest_event_id=row.oldest_event_id, oldest_created_at=row.oldest_created_at, last_sync_at=row.last_sync_at,
-        last_full_scan_at=row.last_full_scan_at,
+        last_full_scan_at=row.last_full_scan_at, has_recordings=row.has_recordings,
     )  # fmt: skip
