@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -133,23 +133,32 @@ def test_missing_refused_and_error_page_urls_fall_back(
 ) -> None:
     """Of each search answer, one item has no URL, one a URL with a broken signature (403), one points at an HTML
     error page, one at an HTML page labelled video/mp4, and one event is left out of the answer altogether."""
-    original = RingCamera.video_search
+    original = RingCamera.recording_urls
     spoiled: dict[str, str] = {}
+    spoilers: dict[str, Callable[[str], str | None]] = {
+        "missing": lambda url: None,
+        "bad signature": lambda url: url.replace("X-Amz-Signature=", "X-Amz-Signature=0"),
+        "html": lambda url: f"{error_pages}/page.mp4",
+        "labelled html": lambda url: f"{error_pages}/labelled.mp4",
+    }
 
-    async def spoiling(self: RingCamera, *args: Any, **kwargs: Any) -> Any:
-        results = await original(self, *args, **kwargs)
-        for index, result in enumerate(results[:4]):
-            url = result.untranscoded_url or ""
-            result.untranscoded_url = [
-                None,
-                url.replace("X-Amz-Signature=", "X-Amz-Signature=0"),
-                f"{error_pages}/page.mp4",
-                f"{error_pages}/labelled.mp4",
-            ][index]
-            spoiled[str(result.ding_id)] = ["missing", "bad signature", "html", "labelled html"][index]
-        return results[:-1] if len(results) > 5 else results
+    async def spoiling(self: RingCamera, *args: Any, **kwargs: Any) -> dict[str, str]:
+        urls = await original(self, *args, **kwargs)
+        dings = sorted(urls)
+        out: dict[str, str] = {}
+        for ding in dings[:-1] if len(dings) > 5 else dings:  # the newest is left out of the answer
+            index = dings.index(ding)
+            if index < len(spoilers):
+                name, spoil = list(spoilers.items())[index]
+                spoiled[ding] = name
+                url = spoil(urls[ding])
+                if url is not None:
+                    out[ding] = url
+            else:
+                out[ding] = urls[ding]
+        return out
 
-    monkeypatch.setattr(RingCamera, "video_search", spoiling)
+    monkeypatch.setattr(RingCamera, "recording_urls", spoiling)
     total = len(_expected(sim))
     summary = asyncio.run(sync_once(sim, tmp_path, tmp_path / "archive", fast_sync_options()))
     assert (summary.downloaded, summary.failed, summary.pending) == (total, 0, 0), summary.errors

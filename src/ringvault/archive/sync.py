@@ -39,7 +39,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from ringvault.archive.files import (
@@ -98,6 +98,11 @@ __all__ = [
 log = logging.getLogger("ringvault.sync")
 
 HISTORY_PAGE = 100
+#: Archived recordings written to the database together (see ``_Recorder``), or after this many seconds.
+RECORD_BATCH = 32
+RECORD_DELAY_S = 1.0
+#: The first history page of a device read before: a run with little new stops after it (fewer items to parse).
+RESYNC_PAGE = 20
 #: Events written to the database at once while a history is read (bounds memory on a first sync).
 UPSERT_BATCH = 1000
 #: At most this many recording tasks exist at once (the download limiter caps those actually downloading; the rest
@@ -443,24 +448,28 @@ class _HistoryReader:
         below_mark = 0
         cursor: str | None = None
         reached_end = False
+        # With a watermark most runs find a handful of new events: a short first page, then full ones if needed.
+        size = max(RESYNC_PAGE, options.overlap + 1) if self.mark is not None else HISTORY_PAGE
         while True:
-            page = await dev.device.get_history(limit=HISTORY_PAGE, older_than=cursor)
+            page = await dev.device.get_history(limit=size, older_than=cursor)
             for item in page:
                 record = _event_record(item, dev.ref.location_id, dev.has_media)
                 if record is None:
                     continue
-                self._add(record)
                 if self.mark is not None and (record.created_at, record.id) <= self.mark:
                     below_mark += 1
+                    if below_mark > options.overlap:  # stored and refreshed by earlier runs already
+                        continue
+                self._add(record)
             if len(self.batch) >= UPSERT_BATCH:
                 self._flush()
             last = page[-1].id_str if page else None
-            if len(page) < HISTORY_PAGE or last is None or last == cursor:
+            if len(page) < size or last is None or last == cursor:
                 reached_end = True
                 break
             if self.mark is not None and below_mark >= options.overlap:
                 break
-            cursor = last
+            cursor, size = last, HISTORY_PAGE
         self._flush()
         if options.dry_run:
             return
@@ -530,12 +539,23 @@ async def _read_histories(
     report("history", len(devices), len(devices), "")
 
 
+def _commit(part: AtomicFile, then: Callable[[WriteResult], object] | None) -> WriteResult:
+    written = part.commit()
+    if then is not None:
+        then(written)
+    return written
+
+
 async def _fetch_atomically(
-    dest: Path, fetch: Callable[[Path], Awaitable[object]], *, validate: ValidateOption = "auto"
+    dest: Path,
+    fetch: Callable[[Path], Awaitable[object]],
+    *,
+    validate: ValidateOption = "auto",
+    then: Callable[[WriteResult], object] | None = None,
 ) -> WriteResult:
     """:class:`AtomicFile` around ``fetch(temporary path)``, with its blocking end (fsync, validation, hash, rename,
-    directory fsync) in a worker thread: on a slow disk one file's flush would otherwise stall every other
-    download's network I/O, since they all share this event loop."""
+    directory fsync) and then ``then(result)`` (the sidecar) in one worker thread: on a slow disk one file's flush
+    would otherwise stall every other download's network I/O, since they all share this event loop."""
     part = AtomicFile(dest, validate=validate)
     part.__enter__()
     try:
@@ -545,7 +565,7 @@ async def _fetch_atomically(
         raise
     # A thread cannot be stopped: when this task is cancelled (another download met a full disk, Ctrl-C), wait for
     # the commit to settle (renamed into place, or removed) so that no temporary file outlives the task.
-    commit = asyncio.ensure_future(asyncio.to_thread(part.commit))
+    commit = asyncio.ensure_future(asyncio.to_thread(_commit, part, then))
     try:
         return await asyncio.shield(commit)
     except asyncio.CancelledError:
@@ -594,7 +614,7 @@ class _SearchUrls:
     def plan(self, due: Iterable[tuple[_Device, DueRecording]]) -> None:
         by_device: dict[int, tuple[_Device, list[DueRecording]]] = {}
         for dev, record in due:
-            if dev.has_media and hasattr(dev.device, "video_search"):
+            if dev.has_media and hasattr(dev.device, "recording_urls"):
                 by_device.setdefault(dev.device.id, (dev, []))[1].append(record)
         for dev, records in by_device.values():
             records.sort(key=lambda r: (r.created_at, r.id))
@@ -628,20 +648,59 @@ class _SearchUrls:
     async def _search(self, batch: _SearchBatch) -> None:
         self.requests += 1
         try:
-            results = await batch.dev.device.video_search(batch.date_from_ms, batch.date_to_ms)
+            urls: dict[str, str] = await batch.dev.device.recording_urls(batch.date_from_ms, batch.date_to_ms)
         except RingError as exc:  # no URLs from this batch: share/play for each of them
             log.info("video search of %s failed (%s); using share/play", batch.dev.ref.name, exc)
             return
         batch.received_at = time.monotonic()
-        for result in results:
-            url = result.recording_url
-            if result.ding_id in batch.ids and url is not None:
-                batch.urls[result.ding_id] = url
+        batch.urls = {ding: url for ding, url in urls.items() if ding in batch.ids}
 
 
 def signed_url_lifetime(url: str) -> float:
     """Seconds a pre-signed URL stays valid after it was handed out (``X-Amz-Expires``, else 10 minutes)."""
     return signed_url_lifetime_s(url) or URL_DEFAULT_LIFETIME_S
+
+
+class _Recorder:
+    """Writes archived recordings to the database in batches: one transaction per ``RECORD_BATCH`` recordings or
+    ``RECORD_DELAY_S`` seconds (a transaction per recording cost as much CPU as the rest of the bookkeeping). A
+    recording is on disk with its sidecar before it is queued here; a run killed before its batch is written leaves
+    it ``pending``, and the next run downloads it again (the same as a kill between the file and its row)."""
+
+    def __init__(self, store: ArchiveStore) -> None:
+        self.store = store
+        self.queued: list[MediaRecord] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._error: BaseException | None = None
+
+    def add(self, record: MediaRecord) -> None:
+        self._raise_pending_error()
+        self.queued.append(record)
+        if len(self.queued) >= RECORD_BATCH:
+            self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(RECORD_DELAY_S, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        try:
+            self.flush()
+        except Exception as exc:  # raised by the next add() or flush(): a loop callback cannot raise
+            self._error = exc
+
+    def _raise_pending_error(self) -> None:
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
+
+    def flush(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._raise_pending_error()
+        if self.queued:
+            self.store.add_media_many(self.queued, mark_events_done=True)
+            self.queued = []
 
 
 class _Downloader:
@@ -660,6 +719,8 @@ class _Downloader:
         self.limiter = _Limiter(options.concurrency)
         self.file_progress = file_progress
         self.urls = _SearchUrls(options.search_batch)
+        self.recorder = _Recorder(store)
+        self._dirs: dict[PurePosixPath, Path] = {}
 
     async def fetch(self, dev: _Device, event: DueRecording) -> None:
         if not dev.has_media:
@@ -671,6 +732,14 @@ class _Downloader:
         finally:
             if self.file_progress is not None:
                 self.file_progress(FileProgress(event_id=event.id, name=self._name(dev, event), finished=True, ok=ok))
+
+    def _destination(self, rel: PurePosixPath) -> Path:
+        """``rel`` inside the archive, its directory checked once per run (``ensure_inside`` resolves every path
+        component): the file name itself cannot lead out, since a symlink there is replaced, not followed."""
+        parent = self._dirs.get(rel.parent)
+        if parent is None:
+            parent = self._dirs[rel.parent] = ensure_inside(self.archive_dir, rel.parent)
+        return parent / rel.name
 
     def _name(self, dev: _Device, event: DueRecording) -> str:
         """What a progress display calls a recording: the device and the event's time as the file name shows it."""
@@ -734,13 +803,29 @@ class _Downloader:
     async def _download(self, dev: _Device, event: DueRecording, url: str | None) -> None:
         layout = self.options.layout
         rel = layout.recording_path(dev.ref, created_at=event.created_at, kind=event.kind or "event", ding_id=event.id)
-        dest = ensure_inside(self.archive_dir, rel)
+        dest = self._destination(rel)
         on_bytes = None
         if self.file_progress is not None:
             report, name = self.file_progress, self._name(dev, event)
 
             def on_bytes(done: int, total: int | None) -> None:
                 report(FileProgress(event_id=event.id, name=name, done=done, total=total))
+
+        def sidecar(written: WriteResult) -> None:
+            """The JSON sidecar, written right after the recording in the same worker thread. It goes in place before
+            the database row: a run killed in between leaves the event pending, so the next run downloads it again
+            and rewrites both; a row therefore always has its file and its sidecar."""
+            document = build_sidecar(
+                SidecarEvent(
+                    ding_id=event.id, created_at=event.created_at, kind=event.kind or "unknown",
+                    answered=event.answered, duration=event.duration_s, person_detected=event.person_detected,
+                    detection_type=event.detection_type,
+                ),
+                device_id=dev.ref.device_id, device_name=dev.ref.name, location_id=dev.ref.location_id,
+                location_name=dev.ref.location_name, video_file_name=dest.name, status="done",
+                sha256=written.sha256, size=written.bytes, zone=layout.zone_for(dev.ref),
+            )  # fmt: skip
+            write_sidecar(MediaLayout.sidecar_path(dest), document)
 
         # Validated as MP4 whatever the template calls the file (a template without ``.{ext}`` still gets checked).
         written: WriteResult | None = None
@@ -750,6 +835,7 @@ class _Downloader:
                     dest,
                     lambda part: dev.device.download_recording_from(url, part, ding_id=event.id, progress=on_bytes),
                     validate=validate_mp4,
+                    then=sidecar,
                 )
                 self.summary.from_search += 1
             except (RingError, MediaValidationError, OSError) as exc:
@@ -761,26 +847,14 @@ class _Downloader:
                 dest,
                 lambda part: dev.device.download_recording(event.id, part, progress=on_bytes),
                 validate=validate_mp4,
+                then=sidecar,
             )
-        # The sidecar goes in place before the database row: a run killed in between leaves the event pending, so
-        # the next run downloads it again and rewrites both; a row therefore always has its file and its sidecar.
-        sidecar = build_sidecar(
-            SidecarEvent(
-                ding_id=event.id, created_at=event.created_at, kind=event.kind or "unknown", answered=event.answered,
-                duration=event.duration_s, person_detected=event.person_detected, detection_type=event.detection_type,
-            ),
-            device_id=dev.ref.device_id, device_name=dev.ref.name, location_id=dev.ref.location_id,
-            location_name=dev.ref.location_name, video_file_name=dest.name, status="done", sha256=written.sha256,
-            size=written.bytes, zone=layout.zone_for(dev.ref),
-        )  # fmt: skip
-        await asyncio.to_thread(write_sidecar, MediaLayout.sidecar_path(dest), sidecar)
-        self.store.add_media(
+        self.recorder.add(
             MediaRecord(
                 kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
                 device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
-                captured_at=event.created_at,
-            ),
-            mark_event_done=True,
+                captured_at=event.created_at, downloaded_at=self.store.now(),
+            )
         )  # fmt: skip
         self.summary.downloaded += 1
         self.summary.bytes += written.bytes
@@ -872,12 +946,16 @@ async def _download_all(
         done += 1
         report("media", done, len(due), event.id)
 
-    # A full disk stops them all (the task group cancels the others; their events stay pending).
+    # A full disk stops them all (the task group cancels the others; their events stay pending). What was archived
+    # until then is recorded either way.
     try:
-        async with asyncio.TaskGroup() as group:
-            for dev, event in due:
-                await admitted.acquire()
-                group.create_task(one(dev, event))
+        try:
+            async with asyncio.TaskGroup() as group:
+                for dev, event in due:
+                    await admitted.acquire()
+                    group.create_task(one(dev, event))
+        finally:
+            downloader.recorder.flush()
     except BaseExceptionGroup as failed:
         disk = failed.subgroup(ArchiveDiskError)
         if disk is None:

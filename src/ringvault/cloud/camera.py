@@ -15,6 +15,7 @@ from urllib.parse import parse_qsl, urlsplit
 from ringvault.cloud.device import DeviceBase
 from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api
 from ringvault.cloud.errors import CapabilityError, NotFoundError, RecordingNotReadyError, ResponseFormatError
+from ringvault.cloud.models.base import to_id_str
 from ringvault.cloud.models.devices import CameraEntry
 from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult, event_query
 from ringvault.cloud.models.health import DeviceHealth
@@ -260,6 +261,25 @@ class RingCamera(DeviceBase[CameraEntry]):
         self, date_from: datetime | int, date_to: datetime | int, order: Literal["asc", "desc"] = "asc"
     ) -> list[VideoSearchResult]:
         """``video_search/history`` between two times (datetimes or epoch ms)."""
+        items = await self._video_search_items(date_from, date_to, order)
+        return [VideoSearchResult.model_validate(item) for item in items]
+
+    async def recording_urls(self, date_from: datetime | int, date_to: datetime | int) -> dict[str, str]:
+        """The recording URLs ``video_search/history`` gives between two times: ding id (string) -> the pre-signed
+        URL of the recording as the camera made it (``untranscoded_url``, see ``VideoSearchResult.recording_url``),
+        for the events that have one. Reads only those two fields (no model per event: a sync asks this for every
+        batch of recordings it downloads)."""
+        urls: dict[str, str] = {}
+        for item in await self._video_search_items(date_from, date_to, "asc"):
+            ding = to_id_str(item.get("ding_id_str")) or to_id_str(item.get("ding_id"))
+            url = item.get("untranscoded_url")
+            if ding and isinstance(url, str) and url.strip():
+                urls[ding] = url.strip()
+        return urls
+
+    async def _video_search_items(
+        self, date_from: datetime | int, date_to: datetime | int, order: Literal["asc", "desc"]
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
             "doorbot_id": self.id,
             "date_from": _epoch_ms(date_from),
@@ -272,7 +292,7 @@ class RingCamera(DeviceBase[CameraEntry]):
         items = doc.get("video_search") if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise ResponseFormatError(f"video search for {self.name} returned no video_search list")
-        return [VideoSearchResult.model_validate(item) for item in items if isinstance(item, dict)]
+        return [item for item in items if isinstance(item, dict)]
 
     # -- recordings -----------------------------------------------------------------------------------------
     async def get_recording_url(self, ding_id: str | int, *, transcoded: bool = False) -> str:

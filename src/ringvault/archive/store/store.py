@@ -21,7 +21,7 @@ from datetime import UTC, datetime
 from functools import cached_property
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any, Self, cast
 
 from sqlalchemy import (
     ColumnElement,
@@ -29,17 +29,19 @@ from sqlalchemy import (
     Select,
     Table,
     and_,
+    bindparam,
     case,
     create_engine,
     event,
     false,
     func,
+    insert,
     literal,
     or_,
     select,
     update,
 )
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import ConnectionPoolEntry
@@ -66,6 +68,8 @@ from ringvault.archive.store.records import (
 )
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql
+
     from ringvault.archive.store.portability import PortabilityStore
 
 __all__ = [
@@ -199,6 +203,11 @@ class ArchiveStore:
         return self._clock()
 
     @cached_property
+    def _media_insert_new(self) -> Any:
+        """``INSERT INTO media ... ON CONFLICT DO NOTHING`` in this database's dialect, built once."""
+        return self._insert(_MEDIA_TABLE).on_conflict_do_nothing()
+
+    @cached_property
     def portability(self) -> PortabilityStore:
         """The Data Portability tables (grants, queries, files, records) of this archive."""
         from ringvault.archive.store.portability import PortabilityStore
@@ -231,11 +240,25 @@ class ArchiveStore:
         with Session(self.engine, expire_on_commit=False) as session, session.begin():
             yield session
 
+    @contextmanager
+    def _writing(self) -> Iterator[Connection]:
+        """A write transaction on a plain connection: for Core statements, without the ORM session's bookkeeping
+        (a recording's ``media`` row and event state are written this way, once per download)."""
+        with self._writer.begin() as connection:
+            yield connection
+
+    @contextmanager
+    def _reading(self) -> Iterator[Connection]:
+        with self.engine.begin() as connection:
+            yield connection
+
     def _insert(self, table: Table) -> sqlite.Insert | postgresql.Insert:
         name = self.engine.dialect.name
         if name == "sqlite":
             return sqlite.insert(table)
         if name == "postgresql":
+            from sqlalchemy.dialects import postgresql  # not imported by every SQLite run
+
             return postgresql.insert(table)
         raise ValueError(f"the archive supports SQLite and PostgreSQL, not {name}: use a sqlite or postgresql URL")
 
@@ -274,8 +297,8 @@ class ArchiveStore:
             "raw": record.raw, "first_seen_at": now, "updated_at": now,
         }  # fmt: skip
         keep = ("account_id", "name", "time_zone", "raw")
-        with self._write() as session:
-            return self._upsert(session, table, [row], keep=keep, replace_=("updated_at",)).new == 1
+        with self._writing() as connection:
+            return self._upsert(connection, table, [row], keep=keep, replace_=("updated_at",)).new == 1
 
     def upsert_device(self, record: DeviceRecord) -> bool:
         """Insert or refresh a device (``last_seen_at`` = now, ``first_seen_at`` kept); returns True when new."""
@@ -288,8 +311,8 @@ class ArchiveStore:
         now = self._clock()
         rows = [_device_row(record, now) for record in records]
         keep = ("kind", "name", "location_id", "account_id", "model", "slug", "raw")
-        with self._write() as session:
-            return self._upsert(session, table, rows, keep=keep, replace_=("family", "last_seen_at"))
+        with self._writing() as connection:
+            return self._upsert(connection, table, rows, keep=keep, replace_=("family", "last_seen_at"))
 
     def list_devices(self) -> list[StoredDevice]:
         """Every stored device, by location, name and id."""
@@ -299,7 +322,7 @@ class ArchiveStore:
 
     def _upsert(
         self,
-        session: Session,
+        connection: Connection,
         table: Table,
         rows: Sequence[dict[str, Any]],
         *,
@@ -314,13 +337,13 @@ class ArchiveStore:
             return UpsertResult()
         (pk,) = table.primary_key.columns
         by_key = {row[pk.name]: row for row in rows}  # one statement must not touch a row twice (PostgreSQL)
-        existing = set(session.scalars(select(pk).where(pk.in_(list(by_key)))).all())
+        existing = set(connection.scalars(select(pk).where(pk.in_(list(by_key)))).all())
         stmt = self._insert(table)
         set_: dict[str, Any] = {name: func.coalesce(stmt.excluded[name], table.c[name]) for name in keep}
         set_.update({name: stmt.excluded[name] for name in replace_})
         if extra is not None:
             set_.update(extra(stmt.excluded))
-        session.execute(stmt.on_conflict_do_update(index_elements=[pk], set_=set_), list(by_key.values()))
+        connection.execute(stmt.on_conflict_do_update(index_elements=[pk], set_=set_), list(by_key.values()))
         return UpsertResult(new=len(by_key) - len(existing), updated=len(existing))
 
     # -- events ----------------------------------------------------------------------------------------------
@@ -348,11 +371,11 @@ class ArchiveStore:
             }
 
         new = updated = 0
-        with self._write() as session:
+        with self._writing() as connection:
             for start in range(0, len(rows), _CHUNK):
                 chunk = rows[start : start + _CHUNK]
                 result = self._upsert(
-                    session, table, chunk, keep=keep, replace_=("created_at", "updated_at"), extra=media_back
+                    connection, table, chunk, keep=keep, replace_=("created_at", "updated_at"), extra=media_back
                 )
                 new += result.new
                 updated += result.updated
@@ -360,16 +383,16 @@ class ArchiveStore:
 
     def event_kinds(self) -> set[str]:
         """Every event kind stored (``SELECT DISTINCT kind``)."""
-        with self._read() as session:
-            return {kind for kind in session.scalars(select(Event.kind).distinct()) if kind is not None}
+        with self._reading() as connection:
+            return {kind for kind in connection.scalars(select(Event.kind).distinct()) if kind is not None}
 
     def existing_event_ids(self, event_ids: Collection[str]) -> set[str]:
         """Which of ``event_ids`` are stored (one query per 500 ids)."""
         ids = list(event_ids)
         found: set[str] = set()
-        with self._read() as session:
+        with self._reading() as connection:
             for start in range(0, len(ids), _CHUNK):
-                found.update(session.scalars(select(Event.id).where(Event.id.in_(ids[start : start + _CHUNK]))))
+                found.update(connection.scalars(select(Event.id).where(Event.id.in_(ids[start : start + _CHUNK]))))
         return found
 
     def get_event(self, event_id: str) -> StoredEvent | None:
@@ -430,35 +453,59 @@ class ArchiveStore:
         Idempotent: a row with the same ``path`` or, for an event, the same (event_id, kind) is updated in place.
         With ``mark_event_done`` the event's ``media_status`` becomes ``done`` in the same transaction.
         """
+        return self.add_media_many([record], mark_events_done=mark_event_done)[0]
+
+    def add_media_many(self, records: Sequence[MediaRecord], *, mark_events_done: bool = False) -> list[int]:
+        """:meth:`add_media` for several files in one transaction (a sync records its downloads in batches);
+        returns their ``media.id`` in order."""
+        ids: list[int] = []
+        done: list[dict[str, Any]] = []
+        now = self._clock()
+        with self._writing() as connection:
+            for record in records:
+                ids.append(self._add_media(connection, record, now))
+                if mark_events_done and record.event_id is not None:
+                    done.append({"e_id": record.event_id})
+            if done:
+                result = connection.execute(_MEDIA_DONE, [dict(entry, e_now=now) for entry in done])
+                if result.rowcount != len(done):  # some drivers report no count for executemany: check
+                    known = self._known_events(connection, [entry["e_id"] for entry in done])
+                    missing = [entry["e_id"] for entry in done if entry["e_id"] not in known]
+                    if missing:
+                        raise UnknownEventError(missing[0])
+        return ids
+
+    def _known_events(self, connection: Connection, event_ids: list[str]) -> set[str]:
+        return set(connection.scalars(select(_EVENT_TABLE.c.id).where(_EVENT_TABLE.c.id.in_(event_ids))))
+
+    def _add_media(self, connection: Connection, record: MediaRecord, now: datetime) -> int:
         values: dict[str, Any] = {
             "event_id": record.event_id, "device_id": record.device_id, "kind": MediaKind(record.kind).value,
             "path": record.path, "bytes": record.bytes, "sha256": record.sha256,
             "content_type": record.content_type, "validated": record.validated, "captured_at": record.captured_at,
-            "downloaded_at": record.downloaded_at or self._clock(),
+            "downloaded_at": record.downloaded_at or now,
         }  # fmt: skip
-        with self._write() as session:
-            by_path = session.scalars(select(Media).where(Media.path == record.path)).one_or_none()
-            by_event = None
-            if record.event_id is not None:
-                by_event = session.scalars(
-                    select(Media).where(Media.event_id == record.event_id, Media.kind == values["kind"])
-                ).one_or_none()
-            if by_path is not None and by_event is not None and by_path.id != by_event.id:
-                raise ValueError(
-                    f"{record.path!r} is already stored for another media row than {values['kind']} of event "
-                    f"{record.event_id}"
-                )
-            row = by_event or by_path
-            if row is None:
-                row = Media(**values)
-                session.add(row)
-            else:
-                for name, value in values.items():
-                    setattr(row, name, value)
-            if mark_event_done and record.event_id is not None:
-                self._set_media_status(session, record.event_id, MediaStatus.DONE, None, None)
-            session.flush()
-            return row.id
+        # The usual case, a new file: one INSERT that touches nothing when the path or the event is known.
+        inserted = connection.execute(self._media_insert_new, values)
+        if inserted.rowcount == 1 and inserted.inserted_primary_key is not None:
+            return int(inserted.inserted_primary_key[0])
+        find = {"m_path": record.path, "m_event": record.event_id, "m_kind": values["kind"]}
+        found = connection.execute(_MEDIA_FIND, find).all()
+        by_path = next((row for row in found if row.path == record.path), None)
+        by_event = next((row for row in found if record.event_id is not None and row.event_id == record.event_id
+                         and row.path != record.path), None)  # fmt: skip
+        if by_path is not None and by_event is not None:
+            raise ValueError(
+                f"{record.path!r} is already stored for another media row than {values['kind']} of event "
+                f"{record.event_id}"
+            )
+        row = by_event or by_path
+        if row is None:
+            key = connection.execute(_MEDIA_INSERT, values).inserted_primary_key
+            assert key is not None
+            return int(key[0])
+        connection.execute(_MEDIA_UPDATE, {**values, "m_id": int(row.id)})
+        return int(row.id)
 
     def get_media(self, media_id: int) -> StoredMedia | None:
         """One media row by id."""
@@ -489,12 +536,12 @@ class ArchiveStore:
         :class:`UnknownEventError`.
         """
         status = MediaStatus(status)
-        with self._write() as session:
-            self._set_media_status(session, event_id, status, error, next_attempt_at, failures)
+        with self._writing() as connection:
+            self._set_media_status(connection, event_id, status, error, next_attempt_at, failures)
 
     def _set_media_status(
         self,
-        session: Session,
+        connection: Connection,
         event_id: str,
         status: MediaStatus,
         error: str | None,
@@ -503,7 +550,6 @@ class ArchiveStore:
     ) -> None:
         values: dict[str, Any] = {
             "media_status": status.value,
-            "media_attempts": Event.media_attempts + 1,
             "media_next_attempt_at": next_attempt_at if status in (MediaStatus.PENDING, MediaStatus.FAILED) else None,
             "media_last_error": None if status is MediaStatus.DONE else error,
             "updated_at": self._clock(),
@@ -512,10 +558,8 @@ class ArchiveStore:
             values["media_failures"] = 0
         elif failures is not None:
             values["media_failures"] = failures
-        result = session.execute(
-            update(Event).where(Event.id == event_id).values(values).execution_options(synchronize_session=False)
-        )
-        if getattr(result, "rowcount", 0) == 0:
+        result = connection.execute(_MEDIA_STATE, {**values, "e_id": event_id})
+        if result.rowcount == 0:
             raise UnknownEventError(event_id)
 
     # -- what a sync fetches, and where the recordings stand -------------------------------------------------
@@ -572,8 +616,8 @@ class ArchiveStore:
         stmt = stmt.order_by(*order)
         if limit is not None:
             stmt = stmt.limit(limit)
-        with self._read() as session:
-            return [_due_out(row) for row in session.execute(stmt)]
+        with self._reading() as connection:
+            return [_due_out(row) for row in connection.execute(stmt)]
 
     def count_due(
         self,
@@ -585,8 +629,8 @@ class ArchiveStore:
     ) -> int:
         """How many recordings :meth:`due_recordings` would return (one ``COUNT``)."""
         stmt = self._due_query((func.count(),), device_ids, now or self._clock(), kinds, windows)
-        with self._read() as session:
-            return int(session.execute(stmt).scalar_one())
+        with self._reading() as connection:
+            return int(connection.execute(stmt).scalar_one())
 
     def media_state_counts(self, device_ids: Collection[int] | None = None) -> dict[MediaStatus, int]:
         """Events per ``media_status`` (of ``device_ids``, or all): one grouped count on the (device,
@@ -595,8 +639,8 @@ class ArchiveStore:
         if device_ids is not None:
             stmt = stmt.where(Event.device_id.in_(list(device_ids)))
         counts = dict.fromkeys(MediaStatus, 0)
-        with self._read() as session:
-            for status, count in session.execute(stmt):
+        with self._reading() as connection:
+            for status, count in connection.execute(stmt):
                 counts[MediaStatus(status)] = int(count)
         return counts
 
@@ -612,8 +656,8 @@ class ArchiveStore:
         if device_ids is not None:
             stmt = stmt.where(Event.device_id.in_(list(device_ids)))
         stmt = stmt.order_by(Event.created_at, Event.id).limit(limit)
-        with self._read() as session:
-            return [_due_out(row) for row in session.execute(stmt)]
+        with self._reading() as connection:
+            return [_due_out(row) for row in connection.execute(stmt)]
 
     def retry_failed(self, device_ids: Collection[int] | None = None) -> int:
         """Make every ``given_up`` or ``failed`` recording (of ``device_ids``, or all) due now, with its failure
@@ -749,6 +793,33 @@ def _utc(value: datetime) -> datetime:
     if value.tzinfo is None or value.utcoffset() is None:
         raise ValueError(f"naive datetime {value!r}: the archive stores aware datetimes only")
     return value.astimezone(UTC)
+
+
+# Statements a download runs once per recording, built once (no expression building or cache key per call).
+_MEDIA_TABLE = cast("Table", Media.__table__)
+_EVENT_TABLE = cast("Table", Event.__table__)
+_MEDIA_FIND = select(_MEDIA_TABLE.c.id, _MEDIA_TABLE.c.path, _MEDIA_TABLE.c.event_id).where(
+    or_(
+        _MEDIA_TABLE.c.path == bindparam("m_path"),
+        and_(_MEDIA_TABLE.c.event_id == bindparam("m_event"), _MEDIA_TABLE.c.kind == bindparam("m_kind")),
+    )
+)
+_MEDIA_INSERT = insert(_MEDIA_TABLE)
+_MEDIA_UPDATE = update(_MEDIA_TABLE).where(_MEDIA_TABLE.c.id == bindparam("m_id"))
+_MEDIA_DONE = (
+    update(_EVENT_TABLE)
+    .where(_EVENT_TABLE.c.id == bindparam("e_id"))
+    .values(
+        media_status=MediaStatus.DONE.value, media_attempts=_EVENT_TABLE.c.media_attempts + 1, media_failures=0,
+        media_next_attempt_at=None, media_last_error=None, updated_at=bindparam("e_now"),
+    )
+)  # fmt: skip
+#: SET media_attempts + 1 and the columns passed with the parameters.
+_MEDIA_STATE = (
+    update(_EVENT_TABLE)
+    .where(_EVENT_TABLE.c.id == bindparam("e_id"))
+    .values(media_attempts=_EVENT_TABLE.c.media_attempts + 1)
+)
 
 
 def _device_row(record: DeviceRecord, now: datetime) -> dict[str, Any]:
