@@ -320,3 +320,35 @@ def test_a_full_disk_stops_the_sync_in_one_line_and_the_next_run_completes(
         summary = asyncio.run(sync_once(sim, tmp_path, archive))
         assert (summary.downloaded, summary.failed) == (expected - done, 0)
         _assert_complete(sim, archive)
+
+
+def test_many_new_events_after_the_short_first_page_are_all_stored(
+    sim: SimServer, tmp_path: Path, archive: Path
+) -> None:
+    """A re-sync asks a short first history page (most runs find a handful of new events); with more new events
+    than that it goes on with full pages until the watermark, and nothing is missed."""
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    device_id = next(iter(media_events(sim)))
+    created = [sim_json(sim, "POST", "/_sim/events", {"device_id": int(device_id)}) for _ in range(45)]
+    sim_json(sim, "DELETE", "/_sim/stats")
+    summary = asyncio.run(sync_once(sim, tmp_path, archive))
+    assert (summary.new, summary.downloaded, summary.failed) == (45, 45, 0)
+    requests = sim_json(sim, "GET", "/_sim/requests?limit=10000")["requests"]
+    pages = [r for r in requests if f"doorbots/{device_id}/history" in str(r.get("path"))]
+    assert len(pages) == 2  # 20, then 100 (down to the watermark)
+    with ArchiveStore.open(archive) as store:
+        for event in created:
+            stored = store.get_event(str(event.get("id_str") or event["id"]))
+            assert stored is not None and stored.media_status is MediaStatus.DONE
+    _assert_complete(sim, archive)
+
+
+def test_a_dry_run_of_a_metadata_only_archive_counts_what_is_due(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(metadata_only=True)))
+    expected = sum(len(events) for events in media_events(sim).values())
+    dry = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True)))
+    assert (dry.new, dry.would_download) == (0, expected)
+    kind = str(next(iter(media_events(sim).values()))[0]["kind"])
+    wanted = sum(1 for events in media_events(sim).values() for e in events if e["kind"] == kind)
+    dry_kind = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True, kinds=[kind])))
+    assert dry_kind.would_download == wanted

@@ -609,7 +609,6 @@ class _SearchUrls:
     def __init__(self, batch_size: int) -> None:
         self.batch_size = max(1, batch_size)
         self._batches: dict[str, _SearchBatch] = {}
-        self.requests = 0
 
     def plan(self, due: Iterable[tuple[_Device, DueRecording]]) -> None:
         by_device: dict[int, tuple[_Device, list[DueRecording]]] = {}
@@ -629,8 +628,9 @@ class _SearchUrls:
                 for record in chunk:
                     self._batches[record.id] = batch
 
-    async def url_for(self, event_id: str) -> str | None:
-        """A fresh URL for the recording of ``event_id`` (each handed out once), or None."""
+    async def url_for(self, event_id: str) -> _SignedUrl | None:
+        """The URL for the recording of ``event_id`` (each handed out once) with the time it stops being fresh, or
+        None when the video search gave none."""
         batch = self._batches.pop(event_id, None)
         if batch is None:
             return None
@@ -640,13 +640,9 @@ class _SearchUrls:
         url = batch.urls.pop(event_id, None)
         if url is None:
             return None
-        lifetime = signed_url_lifetime(url)
-        if time.monotonic() - batch.received_at >= lifetime * URL_FRESH_FRACTION:
-            return None
-        return url
+        return _SignedUrl(url, batch.received_at + signed_url_lifetime(url) * URL_FRESH_FRACTION)
 
     async def _search(self, batch: _SearchBatch) -> None:
-        self.requests += 1
         try:
             urls: dict[str, str] = await batch.dev.device.recording_urls(batch.date_from_ms, batch.date_to_ms)
         except RingError as exc:  # no URLs from this batch: share/play for each of them
@@ -654,6 +650,19 @@ class _SearchUrls:
             return
         batch.received_at = time.monotonic()
         batch.urls = {ding: url for ding, url in urls.items() if ding in batch.ids}
+
+
+@dataclass
+class _SignedUrl:
+    """A recording URL from the video search: used while fresh and until the storage host refuses it once."""
+
+    url: str
+    fresh_until: float  # monotonic
+    refused: bool = False
+
+    @property
+    def usable(self) -> bool:
+        return not self.refused and time.monotonic() < self.fresh_until
 
 
 def signed_url_lifetime(url: str) -> float:
@@ -751,11 +760,14 @@ class _Downloader:
         deadline = time.monotonic() + self.options.not_ready_deadline_s
         wait = self.options.not_ready_backoff_s
         attempts = 0
-        url = await self.urls.url_for(event.id) if self.options.video_search else None
+        ask_search = self.options.video_search
+        url: _SignedUrl | None = None
         while True:
             try:
                 async with self.limiter:
-                    await self._download(dev, event, url)
+                    if ask_search:  # once a download slot is ours, so the URL is as fresh as can be
+                        ask_search, url = False, await self.urls.url_for(event.id)
+                    await self._download(dev, event, url if url is not None and url.usable else None)
                 return True
             except RecordingNotReadyError as exc:
                 url = None
@@ -800,7 +812,7 @@ class _Downloader:
             self.summary.failed_now += 1
             self.summary.errors.append(f"{event.id}: {message}")
 
-    async def _download(self, dev: _Device, event: DueRecording, url: str | None) -> None:
+    async def _download(self, dev: _Device, event: DueRecording, url: _SignedUrl | None) -> None:
         layout = self.options.layout
         rel = layout.recording_path(dev.ref, created_at=event.created_at, kind=event.kind or "event", ding_id=event.id)
         dest = self._destination(rel)
@@ -830,10 +842,11 @@ class _Downloader:
         # Validated as MP4 whatever the template calls the file (a template without ``.{ext}`` still gets checked).
         written: WriteResult | None = None
         if url is not None:
+            signed = url.url
             try:
                 written = await _fetch_atomically(
                     dest,
-                    lambda part: dev.device.download_recording_from(url, part, ding_id=event.id, progress=on_bytes),
+                    lambda part: dev.device.download_recording_from(signed, part, ding_id=event.id, progress=on_bytes),
                     validate=validate_mp4,
                     then=sidecar,
                 )
@@ -841,6 +854,7 @@ class _Downloader:
             except (RingError, MediaValidationError, OSError) as exc:
                 if not _search_refusal(exc):
                     raise
+                url.refused = True
                 log.info("recording %s: the video search URL failed (%s); asking share/play", event.id, exc)
         if written is None:
             written = await _fetch_atomically(
