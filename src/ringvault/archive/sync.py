@@ -584,7 +584,7 @@ class _SearchBatch:
     ids: frozenset[str]
     task: asyncio.Future[None] | None = None
     urls: dict[str, str] = field(default_factory=dict)
-    received_at: float = 0.0  # monotonic
+    fresh_until: float = 0.0  # monotonic
 
 
 def _search_refusal(exc: BaseException) -> bool:
@@ -640,7 +640,7 @@ class _SearchUrls:
         url = batch.urls.pop(event_id, None)
         if url is None:
             return None
-        return _SignedUrl(url, batch.received_at + signed_url_lifetime(url) * URL_FRESH_FRACTION)
+        return _SignedUrl(url, batch.fresh_until)
 
     async def _search(self, batch: _SearchBatch) -> None:
         try:
@@ -648,8 +648,12 @@ class _SearchUrls:
         except RingError as exc:  # no URLs from this batch: share/play for each of them
             log.info("video search of %s failed (%s); using share/play", batch.dev.ref.name, exc)
             return
-        batch.received_at = time.monotonic()
         batch.urls = {ding: url for ding, url in urls.items() if ding in batch.ids}
+        # Ring signs every URL of an answer alike: the first one's lifetime stands for all (parsing each of these
+        # long URLs again cost more than the rest of the bookkeeping); a URL that expires sooner is refused by the
+        # storage host and fetched through share/play.
+        lifetime = signed_url_lifetime(next(iter(batch.urls.values()))) if batch.urls else 0.0
+        batch.fresh_until = time.monotonic() + lifetime * URL_FRESH_FRACTION
 
 
 @dataclass
