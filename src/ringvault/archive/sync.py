@@ -10,8 +10,9 @@ One run:
 3. asks the database, in one query, for the recordings due now (``pending``, or ``failed`` and due for a retry;
    kind/since/until filters apply in that query) and downloads them, oldest first, with bounded and adaptive
    concurrency: temp file -> validate (MP4) -> rename -> JSON sidecar -> ``media`` row + event ``done``. The
-   recording URLs come from ``video_search/history`` (one request per batch of due recordings of a device) while
-   they are fresh; a missing, stale or refused one falls back to ``dings/{id}/share/play`` (one more request);
+   recording URLs come from ``video_search/history`` (one request per batch of due recordings of a device,
+   ``recording_urls``) while they are fresh; a missing, stale or refused one falls back to
+   ``dings/{id}/share/play`` (one more request);
 4. counts where the recordings of the synced devices stand (one grouped count) and checks that the database file
    is still the one it opened.
 
@@ -52,6 +53,7 @@ from ringvault.archive.files import (
     write_sidecar,
 )
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
+from ringvault.archive.recording_urls import SearchUrls, SignedUrl, is_refusal
 from ringvault.archive.sidecar import SidecarEvent, build_sidecar
 from ringvault.archive.store import (
     AccountRecord,
@@ -67,7 +69,6 @@ from ringvault.archive.store import (
     SyncState,
 )
 from ringvault.archive.validate import validate_mp4
-from ringvault.cloud.camera import signed_url_lifetime_s
 from ringvault.cloud.errors import (
     DeviceNotFoundError,
     NotFoundError,
@@ -75,7 +76,6 @@ from ringvault.cloud.errors import (
     RecordingNotReadyError,
     ResponseFormatError,
     RingError,
-    RingHttpError,
 )
 
 if TYPE_CHECKING:
@@ -113,10 +113,6 @@ RING_EVENT_KINDS = (
     "motion", "ding", "on_demand", "alarm", "on_demand_link", "door_activity", "key_access",
     "DELETED_FOOTAGE", "OFFLINE_FOOTAGE", "OFFLINE_MOTION",
 )  # fmt: skip
-#: A pre-signed URL is used while younger than this fraction of its ``X-Amz-Expires`` (ring-mqtt's rule).
-URL_FRESH_FRACTION = 2 / 3
-#: The lifetime assumed for a pre-signed URL without ``X-Amz-Expires`` (ring-mqtt assumes 10 minutes).
-URL_DEFAULT_LIFETIME_S = 600.0
 
 
 class ArchiveDiskError(RingError):
@@ -574,106 +570,6 @@ async def _fetch_atomically(
         raise
 
 
-@dataclass
-class _SearchBatch:
-    """Due recordings of one device, consecutive in time, whose URLs one ``video_search`` request gives."""
-
-    dev: _Device
-    date_from_ms: int
-    date_to_ms: int
-    ids: frozenset[str]
-    task: asyncio.Future[None] | None = None
-    urls: dict[str, str] = field(default_factory=dict)
-    fresh_until: float = 0.0  # monotonic
-
-
-def _search_refusal(exc: BaseException) -> bool:
-    """Whether a download from a ``video_search`` URL failed because of that URL or what it served (expired,
-    refused, missing, an error page, a broken file): then ``share/play`` is asked instead. Rate limiting, server
-    errors and a broken network are not the URL's fault and go to the ordinary retries."""
-    if disk_refusal(exc) is not None:
-        return False
-    if isinstance(exc, RateLimitedError):
-        return False
-    if isinstance(exc, RingHttpError):
-        return 400 <= exc.status < 500
-    return isinstance(exc, RecordingNotReadyError | ResponseFormatError | MediaValidationError)
-
-
-class _SearchUrls:
-    """Recording URLs from ``video_search/history``: one request per batch of due recordings of a device, made when
-    the first recording of the batch is about to be downloaded (so the URLs are fresh when used), for the span of
-    the batch (plus a second on each side: history and video search round differently). Ring documents no limit
-    on that span; a recording its answer does not cover, or whose URL is stale, falls back to ``share/play``."""
-
-    def __init__(self, batch_size: int) -> None:
-        self.batch_size = max(1, batch_size)
-        self._batches: dict[str, _SearchBatch] = {}
-
-    def plan(self, due: Iterable[tuple[_Device, DueRecording]]) -> None:
-        by_device: dict[int, tuple[_Device, list[DueRecording]]] = {}
-        for dev, record in due:
-            if dev.has_media and hasattr(dev.device, "recording_urls"):
-                by_device.setdefault(dev.device.id, (dev, []))[1].append(record)
-        for dev, records in by_device.values():
-            records.sort(key=lambda r: (r.created_at, r.id))
-            for start in range(0, len(records), self.batch_size):
-                chunk = records[start : start + self.batch_size]
-                batch = _SearchBatch(
-                    dev=dev,
-                    date_from_ms=int(_utc(chunk[0].created_at).timestamp() * 1000) - 1000,
-                    date_to_ms=int(_utc(chunk[-1].created_at).timestamp() * 1000) + 1000,
-                    ids=frozenset(r.id for r in chunk),
-                )
-                for record in chunk:
-                    self._batches[record.id] = batch
-
-    async def url_for(self, event_id: str) -> _SignedUrl | None:
-        """The URL for the recording of ``event_id`` (each handed out once) with the time it stops being fresh, or
-        None when the video search gave none."""
-        batch = self._batches.pop(event_id, None)
-        if batch is None:
-            return None
-        if batch.task is None:
-            batch.task = asyncio.ensure_future(self._search(batch))
-        await asyncio.shield(batch.task)
-        url = batch.urls.pop(event_id, None)
-        if url is None:
-            return None
-        return _SignedUrl(url, batch.fresh_until)
-
-    async def _search(self, batch: _SearchBatch) -> None:
-        try:
-            urls: dict[str, str] = await batch.dev.device.recording_urls(batch.date_from_ms, batch.date_to_ms)
-        except RingError as exc:  # no URLs from this batch: share/play for each of them
-            log.info("video search of %s failed (%s); using share/play", batch.dev.ref.name, exc)
-            return
-        batch.urls = {ding: url for ding, url in urls.items() if ding in batch.ids}
-        # Ring signs every URL of an answer alike: the first one's lifetime stands for all (parsing each of these
-        # long URLs again cost more than the rest of the bookkeeping); a URL that expires sooner is refused by the
-        # storage host and fetched through share/play.
-        lifetime = signed_url_lifetime(next(iter(batch.urls.values()))) if batch.urls else 0.0
-        batch.fresh_until = time.monotonic() + lifetime * URL_FRESH_FRACTION
-
-
-@dataclass
-class _SignedUrl:
-    """A recording URL from the video search: used while fresh and until the storage host refuses it once."""
-
-    url: str
-    fresh_until: float  # monotonic
-    refused: bool = False
-
-    @property
-    def usable(self) -> bool:
-        return not self.refused and time.monotonic() < self.fresh_until
-
-
-def signed_url_lifetime(url: str) -> float:
-    """Seconds a pre-signed URL stays valid after it was handed out (``X-Amz-Expires``, else 10 minutes)."""
-    return signed_url_lifetime_s(url) or URL_DEFAULT_LIFETIME_S
-
-
 class _Recorder:
     """Writes archived recordings to the database in batches: one transaction per ``RECORD_BATCH`` recordings or
     ``RECORD_DELAY_S`` seconds (a transaction per recording cost as much CPU as the rest of the bookkeeping). A
@@ -731,7 +627,7 @@ class _Downloader:
         self.summary = summary
         self.limiter = _Limiter(options.concurrency)
         self.file_progress = file_progress
-        self.urls = _SearchUrls(options.search_batch)
+        self.urls = SearchUrls(options.search_batch)
         self.recorder = _Recorder(store)
         self._dirs: dict[PurePosixPath, Path] = {}
 
@@ -765,7 +661,7 @@ class _Downloader:
         wait = self.options.not_ready_backoff_s
         attempts = 0
         ask_search = self.options.video_search
-        url: _SignedUrl | None = None
+        url: SignedUrl | None = None
         while True:
             try:
                 async with self.limiter:
@@ -816,7 +712,7 @@ class _Downloader:
             self.summary.failed_now += 1
             self.summary.errors.append(f"{event.id}: {message}")
 
-    async def _download(self, dev: _Device, event: DueRecording, url: _SignedUrl | None) -> None:
+    async def _download(self, dev: _Device, event: DueRecording, url: SignedUrl | None) -> None:
         layout = self.options.layout
         rel = layout.recording_path(dev.ref, created_at=event.created_at, kind=event.kind or "event", ding_id=event.id)
         dest = self._destination(rel)
@@ -856,7 +752,7 @@ class _Downloader:
                 )
                 self.summary.from_search += 1
             except (RingError, MediaValidationError, OSError) as exc:
-                if not _search_refusal(exc):
+                if not is_refusal(exc):
                     raise
                 url.refused = True
                 log.info("recording %s: the video search URL failed (%s); asking share/play", event.id, exc)
@@ -952,7 +848,7 @@ async def _download_all(
     """Download ``due`` in order: tasks are admitted ``ADMITTED_TASKS`` at a time, the limiter caps the downloads."""
     done = 0
     report("media", 0, len(due), "")
-    downloader.urls.plan(due)
+    downloader.urls.plan((dev.device, event) for dev, event in due if dev.has_media)
     admitted = asyncio.Semaphore(ADMITTED_TASKS)
 
     async def one(dev: _Device, event: DueRecording) -> None:
