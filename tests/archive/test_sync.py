@@ -352,3 +352,31 @@ def test_a_dry_run_of_a_metadata_only_archive_counts_what_is_due(sim: SimServer,
     wanted = sum(1 for events in media_events(sim).values() for e in events if e["kind"] == kind)
     dry_kind = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True, kinds=[kind])))
     assert dry_kind.would_download == wanted
+
+
+def test_temporary_files_are_found_through_the_inflight_list_not_a_walk(
+    sim: SimServer, tmp_path: Path, archive: Path
+) -> None:
+    """A run notes every directory it writes temporary files into; the next run cleans those (a killed run's
+    leftovers) and walks nothing else, so a re-sync does not cost a walk of every archived file. An archive from an
+    older ringvault (no list yet) gets one full walk."""
+    from ringvault.archive.sync import INFLIGHT_FILENAME
+
+    old = archive / "media" / "some" / "deep" / "dir"
+    old.mkdir(parents=True)
+    (old / ".clip.mp4.part-0123456789ab").write_bytes(b"half")  # left by an older ringvault killed mid-download
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    inflight = archive / INFLIGHT_FILENAME
+    assert inflight.read_text() == ""  # the run ended: nothing in flight
+    assert not (old / ".clip.mp4.part-0123456789ab").exists()
+
+    clips = sorted(archive.rglob("*.mp4"))
+    killed, elsewhere = clips[0].parent, clips[-1].parent
+    assert killed != elsewhere
+    (killed / ".x.mp4.part-aaaaaaaaaaaa").write_bytes(b"half")  # a run killed while writing here...
+    inflight.write_text(killed.relative_to(archive.resolve()).as_posix() + "\n")  # ...had noted the directory
+    (elsewhere / ".not-ours.part-bbbbbbbbbbbb").write_bytes(b"?")  # nothing noted this one: no walk finds it
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    assert not (killed / ".x.mp4.part-aaaaaaaaaaaa").exists()
+    assert (elsewhere / ".not-ours.part-bbbbbbbbbbbb").exists()
+    assert inflight.read_text() == ""

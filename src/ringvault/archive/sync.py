@@ -36,6 +36,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ from ringvault.archive.files import (
     WriteResult,
     cleanup_partials,
     disk_refusal,
+    is_partial_name,
     write_sidecar,
 )
 from ringvault.archive.layout import DeviceRef, MediaLayout, ensure_inside, slugify
@@ -620,9 +622,11 @@ class _Downloader:
         options: SyncOptions,
         summary: SyncSummary,
         file_progress: FileProgressCallback | None = None,
+        inflight: _Inflight | None = None,
     ) -> None:
         self.store = store
         self.archive_dir = archive_dir
+        self.inflight = inflight
         self.options = options
         self.summary = summary
         self.limiter = _Limiter(options.concurrency)
@@ -648,6 +652,8 @@ class _Downloader:
         parent = self._dirs.get(rel.parent)
         if parent is None:
             parent = self._dirs[rel.parent] = ensure_inside(self.archive_dir, rel.parent)
+            if self.inflight is not None:
+                self.inflight.note(parent)
         return parent / rel.name
 
     def _name(self, dev: _Device, event: DueRecording) -> str:
@@ -792,6 +798,65 @@ def _media_roots(archive_dir: Path, layout: MediaLayout) -> list[Path]:
 #: Held by a sync (not a dry run) for its whole run: two syncs of one archive (a cron job and ``ringvault serve``)
 #: would otherwise remove each other's in-flight temporary files at start-up and race on the same recordings.
 LOCK_FILENAME = ".sync.lock"
+#: The directories the current (or a killed) run writes temporary files into; empty after a run that ended.
+INFLIGHT_FILENAME = ".sync.inflight"
+
+
+class _Inflight:
+    """Where a run may leave temporary files, so that the next run removes them without walking the whole archive
+    (a walk of 100,000 archived files would make every re-sync cost O(archive)).
+
+    Each directory is noted (appended, fsynced) before the first temporary file is created in it; a run that ends,
+    however it ends short of being killed, empties the list. The next run cleans the directories listed. An archive
+    without the file (made by an older ringvault) gets one full walk of its media roots instead."""
+
+    def __init__(self, archive_dir: Path) -> None:
+        self.archive_dir = archive_dir
+        self.path = archive_dir / INFLIGHT_FILENAME
+        self.noted: set[Path] = set()
+
+    def clean_up(self, roots: Sequence[Path]) -> int:
+        """Remove the temporary files a killed run left; returns how many."""
+        try:
+            listed = self.path.read_text(encoding="utf-8").splitlines()
+        except FileNotFoundError:
+            removed = sum(cleanup_partials(root) for root in roots)
+        else:
+            removed = sum(self._clean_directory(line) for line in dict.fromkeys(listed) if line.strip())
+        self.reset()
+        return removed
+
+    def _clean_directory(self, relative: str) -> int:
+        try:
+            directory = ensure_inside(self.archive_dir, relative)
+            entries = list(os.scandir(directory))
+        except (ValueError, OSError):  # not ours, or gone
+            return 0
+        removed = 0
+        for entry in entries:
+            if is_partial_name(entry.name) and entry.is_file(follow_symlinks=False):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(entry.path)
+                    removed += 1
+        return removed
+
+    def note(self, directory: Path) -> None:
+        """Record ``directory`` (inside the archive) before a temporary file is created in it."""
+        if directory in self.noted:
+            return
+        self.noted.add(directory)
+        relative = directory.relative_to(self.archive_dir.resolve()).as_posix()
+        with open(self.path, "a", encoding="utf-8") as handle:
+            handle.write(f"{relative or '.'}\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+
+    def reset(self) -> None:
+        """Empty the list: nothing of this run is in flight any more."""
+        with open(self.path, "w", encoding="utf-8") as handle:
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.noted.clear()
 
 
 async def run_sync(
@@ -917,9 +982,9 @@ async def _run_sync(
             progress(SyncProgress(phase=phase, done=done, total=total, message=message))
 
     try:
+        inflight = _Inflight(archive_dir)
         if not options.dry_run:
-            for root in _media_roots(archive_dir, options.layout):
-                cleanup_partials(root)
+            inflight.clean_up(_media_roots(archive_dir, options.layout))
         devices = _select(await _collect_devices(api, store, options), options.devices)
         summary.devices = len(devices)
         ids = [dev.device.id for dev in devices]
@@ -945,8 +1010,11 @@ async def _run_sync(
                 )
                 if record.id not in options.exclude_ids
             ]
-            downloader = _Downloader(store, archive_dir, options, summary, file_progress)
-            await _download_all(due, downloader, summary, report)
+            downloader = _Downloader(store, archive_dir, options, summary, file_progress, inflight)
+            try:
+                await _download_all(due, downloader, summary, report)
+            finally:  # every download has settled: its temporary files are renamed or removed
+                inflight.reset()
         _verify_database(store)
         _tally(store, devices, summary)
         return summary
