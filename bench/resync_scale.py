@@ -12,8 +12,8 @@ cameras, doorbells and an intercom with events, 8 of them with a Ring Protect pl
 4. ``--since <tomorrow>`` on it: a plain sync for which none of the pending recordings is due (the window leaves
    them all out);
 5. ``sync`` on a copy of that archive where every recording is marked archived with SQL (a ``media`` row per
-   event, status ``done``; the files are not created: a re-sync never reads them): the no-change re-sync of a fully
-   downloaded archive;
+   event, status ``done``, and an empty file and sidecar in a folder per device and day: a re-sync never opens them,
+   but a walk of the archive would list them all): the no-change re-sync of a fully downloaded archive;
 6. for the sizes in ``--full`` (default 1 k and 10 k): a real first ``sync`` with every recording downloaded (the
    simulator's clips are encoded into its cache before, not timed), then a real no-change re-sync of it. The CPU per
    recording is that run's CPU minus the first metadata-only sync's, per recording downloaded.
@@ -92,15 +92,26 @@ def warm_media_cache(url: str, cache: Path) -> int:
 
 
 def mark_all_archived(archive: Path) -> int:
-    """Give every pending event a ``media`` row and status ``done``, as a complete download would."""
+    """Give every pending event a ``media`` row, status ``done`` and an (empty) file and sidecar under
+    ``media/bench/{device}/{day}/``, as a complete download would leave them: a re-sync opens none of them, but a walk
+    of the archive would have to list them all."""
     with sqlite3.connect(archive / "archive.sqlite3") as conn:
+        rows = conn.execute(
+            "SELECT id, device_id, substr(created_at, 1, 10) FROM events WHERE media_status = 'pending'"
+        ).fetchall()
         conn.execute(
             "INSERT INTO media (event_id, device_id, kind, path, bytes, sha256, content_type, validated, captured_at,"
-            " downloaded_at) SELECT id, device_id, 'recording', 'media/bench/' || id || '.mp4', 4600, "
+            " downloaded_at) SELECT id, device_id, 'recording', 'media/bench/' || device_id || '/' || "
+            "substr(created_at, 1, 10) || '/' || id || '.mp4', 4600, "
             "'0000000000000000000000000000000000000000000000000000000000000000', 'video/mp4', 1, created_at, "
             "updated_at FROM events WHERE media_status = 'pending'"
         )
         changed = conn.execute("UPDATE events SET media_status = 'done' WHERE media_status = 'pending'").rowcount
+    for event_id, device_id, day in rows:
+        folder = archive / "media" / "bench" / str(device_id) / day
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / f"{event_id}.mp4").touch()
+        (folder / f"{event_id}.json").touch()
     return int(changed)
 
 
