@@ -1014,7 +1014,8 @@ async def _run_sync(
             try:
                 await _download_all(due, downloader, summary, report)
             finally:  # every download has settled: its temporary files are renamed or removed
-                inflight.reset()
+                with contextlib.suppress(OSError):  # (a disk that refuses this too: the next run cleans again)
+                    inflight.reset()
         _verify_database(store)
         _tally(store, devices, summary)
         return summary
