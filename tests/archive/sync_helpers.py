@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +17,8 @@ from tests.cloud.http_helpers import fast_options, logged_in_auth
 
 
 def fast_sync_options(**overrides: Any) -> SyncOptions:
-    values: dict[str, Any] = {"not_ready_deadline_s": 0.3, "not_ready_backoff_s": 0.1, "pending_retry_s": 0.0}
+    """The default options with a short not-ready wait (0.3 s instead of a minute)."""
+    values: dict[str, Any] = {"not_ready_deadline_s": 0.3, "not_ready_backoff_s": 0.1}
     values.update(overrides)
     return SyncOptions(**values)
 
@@ -28,8 +31,10 @@ async def sync_once(
     *,
     file_progress: FileProgressCallback | None = None,
     api_overrides: dict[str, Any] | None = None,
+    clock: Callable[[], datetime] | None = None,
 ) -> SyncSummary:
-    """Log in (once per tmp_path: the token file is reused) and run one sync into ``archive``."""
+    """Log in (once per tmp_path: the token file is reused) and run one sync into ``archive`` (``clock``: the
+    archive's idea of now, which retry delays are measured against)."""
     token_file = tmp_path / "tokens" / "token.json"
     if token_file.exists():
         from ringvault.cloud.auth import RefreshTokenAuth
@@ -38,7 +43,7 @@ async def sync_once(
         auth = RefreshTokenAuth(token_store=TokenStore(token_file))
     else:
         auth, _ = await logged_in_auth(sim, tmp_path)
-    with ArchiveStore.open(archive) as store:
+    with ArchiveStore.open(archive, **({"clock": clock} if clock is not None else {})) as store:
         async with RingApi(auth, fast_options(sim, **(api_overrides or {}))) as api:
             return await run_sync(api, store, archive, options or fast_sync_options(), file_progress=file_progress)
 

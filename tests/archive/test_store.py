@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import io
 import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta, timezone
@@ -19,7 +21,9 @@ from sqlalchemy import create_engine
 
 from ringvault.archive.store import (
     DB_FILENAME,
+    HEAD_REVISION,
     AccountRecord,
+    ArchiveFileChangedError,
     ArchiveStore,
     DeviceRecord,
     EventRecord,
@@ -257,7 +261,9 @@ def test_pending_to_done_lifecycle(store: ArchiveStore) -> None:
         ),
         mark_event_done=True,
     )  # fmt: skip
-    store.mark_event_media("2", "failed", error="gone from history")
+    store.mark_event_media("2", "failed", error="HTTP 500", failures=1)
+    assert [p.event_id for p in store.events_needing_media(now=retry_at)] == ["2"]  # a failure is retried
+    store.mark_event_media("2", "given_up", error="gone from history", failures=10)
     assert store.events_needing_media(now=retry_at) == []
     done = store.get_event("1")
     assert done is not None
@@ -266,7 +272,7 @@ def test_pending_to_done_lifecycle(store: ArchiveStore) -> None:
     )  # fmt: skip
     media = store.get_media(media_id)
     assert media is not None and media.validated and media.bytes == 1234 and media.captured_at == T0
-    assert store.counts().media_by_status == {"done": 1, "failed": 1, "no_media": 1}
+    assert store.counts().media_by_status == {"done": 1, "given_up": 1, "no_media": 1}
     with pytest.raises(UnknownEventError):
         store.mark_event_media("404", MediaStatus.DONE)
 
@@ -346,3 +352,112 @@ def test_concurrent_writers_wait_instead_of_failing(tmp_path: Path) -> None:
         counts = store.counts()
         assert counts.events == 2 * 20 * 25
         assert counts.media_by_status == {"done": 40, "pending": 960}
+
+
+# -- retries, due recordings, counts (issue 9) ----------------------------------------------------------------------
+
+
+def test_the_head_revision_constant_is_the_migration_scripts_head() -> None:
+    """``HEAD_REVISION`` lets an archive at head open without importing Alembic; it must follow the scripts."""
+    assert head_revision() == HEAD_REVISION
+
+
+def _imports_alembic_when_opening(archive: Path) -> bool:
+    code = (
+        "import sys; from pathlib import Path; from ringvault.archive.store import ArchiveStore; "
+        f"ArchiveStore.open(Path({str(archive)!r})).close(); print('alembic' in sys.modules)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return done.stdout.strip() == "True"
+
+
+def test_opening_an_archive_at_head_does_not_import_alembic(tmp_path: Path) -> None:
+    assert _imports_alembic_when_opening(tmp_path / "new")  # a new archive: its schema is created by Alembic
+    assert not _imports_alembic_when_opening(tmp_path / "new")  # at head: one SELECT, no Alembic
+    url = f"sqlite:///{tmp_path / 'new' / DB_FILENAME}"
+    downgrade(url, "0004")
+    assert _imports_alembic_when_opening(tmp_path / "new")  # a migration is due again
+    assert current_revision(create_engine(url)) == HEAD_REVISION
+
+
+def _plan(store: ArchiveStore, stmt: Any) -> str:
+    sql = str(stmt.compile(dialect=store.engine.dialect, compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as conn:
+        return "\n".join(str(row[-1]) for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {sql}"))
+
+
+def test_due_recordings_and_counts_use_indexes_not_a_table_scan(store: ArchiveStore) -> None:
+    """A re-sync must cost O(what is due), not O(archive): neither query may scan the events table."""
+    from sqlalchemy import func, select
+
+    from ringvault.archive.store.models import Event
+    from ringvault.archive.store.store import _DUE_COLUMNS
+
+    due = store._due_query(_DUE_COLUMNS, [DEVICE, 2], T0, ["ding"], {DEVICE: (T0, None), 2: (None, None)})
+    counts = select(Event.media_status, func.count()).where(Event.device_id.in_([DEVICE, 2]))
+    for stmt in (due, counts.group_by(Event.media_status)):
+        plan = _plan(store, stmt)
+        assert "USING" in plan and "SCAN events" not in plan.replace("USING COVERING INDEX", ""), plan
+
+
+def test_due_recordings_follow_status_time_kind_and_window(store: ArchiveStore) -> None:
+    store.upsert_device(DeviceRecord(id=2, family="stickup_cams"))
+    store.upsert_events(
+        DEVICE, [event(str(i), T0 + timedelta(hours=i), "ding" if i % 2 else "motion") for i in range(8)]
+    )
+    store.upsert_events(2, [event("20", T0), EventRecord(id="21", created_at=T0, media_status=MediaStatus.NO_MEDIA)])
+    now = T0 + timedelta(days=1)
+    store.mark_event_media("0", MediaStatus.DONE)
+    store.mark_event_media("1", MediaStatus.FAILED, "HTTP 500", failures=1)  # due on the next run
+    store.mark_event_media("2", MediaStatus.FAILED, "HTTP 500", now + timedelta(hours=1), failures=4)  # waiting
+    store.mark_event_media("3", MediaStatus.GIVEN_UP, "HTTP 500", failures=10)
+    store.mark_event_media("4", MediaStatus.PENDING, "not ready", now - timedelta(minutes=1))  # due
+    store.mark_event_media("5", MediaStatus.PENDING, "not ready", now + timedelta(minutes=1))  # not yet
+
+    ids = [r.id for r in store.due_recordings(now=now)]
+    assert ids == ["20", "1", "4", "6", "7"]  # oldest first (T0 ties by id)
+    assert [r.id for r in store.due_recordings(now=now, newest_first=True)] == ids[::-1]
+    assert [r.id for r in store.due_recordings([DEVICE], now=now, kinds=["ding"])] == ["1", "7"]
+    window = {DEVICE: (T0 + timedelta(hours=4), T0 + timedelta(hours=7)), 2: (None, None)}
+    assert [r.id for r in store.due_recordings(now=now, windows=window)] == ["20", "4", "6"]
+    assert store.count_due(now=now, windows=window) == 3
+    (failed,) = [r for r in store.due_recordings(now=now) if r.id == "1"]
+    assert (failed.media_status, failed.media_failures, failed.media_last_error) == (MediaStatus.FAILED, 1, "HTTP 500")
+
+    counts = store.media_state_counts([DEVICE])
+    assert counts == {
+        MediaStatus.PENDING: 4, MediaStatus.DONE: 1, MediaStatus.FAILED: 2, MediaStatus.GIVEN_UP: 1,
+        MediaStatus.NO_MEDIA: 0,
+    }  # fmt: skip
+    assert store.media_state_counts()[MediaStatus.NO_MEDIA] == 1
+    assert [r.id for r in store.failed_recordings()] == ["3"]
+    assert [e.id for e in store.query_events(media_status="given_up").events] == ["3"]
+
+    assert store.retry_failed([DEVICE]) == 3  # "1", "2" and "3" are due now, with a fresh budget
+    assert [r.id for r in store.due_recordings(now=now)] == ["20", "1", "2", "3", "4", "6", "7"]
+    assert {store.get_event(i).media_failures for i in ("1", "2", "3")} == {0}  # type: ignore[union-attr]
+
+
+def test_a_no_media_event_comes_back_when_its_recording_appears(store: ArchiveStore) -> None:
+    store.upsert_events(DEVICE, [EventRecord(id="1", created_at=T0, media_status=MediaStatus.NO_MEDIA)])
+    store.upsert_events(DEVICE, [EventRecord(id="1", created_at=T0, media_status=MediaStatus.NO_MEDIA)])
+    assert store.get_event("1").media_status is MediaStatus.NO_MEDIA  # type: ignore[union-attr]
+    store.upsert_events(DEVICE, [EventRecord(id="1", created_at=T0)])  # pending: Ring shows a recording now
+    assert store.get_event("1").media_status is MediaStatus.PENDING  # type: ignore[union-attr]
+    store.mark_event_media("1", MediaStatus.DONE)
+    store.upsert_events(DEVICE, [EventRecord(id="1", created_at=T0, media_status=MediaStatus.NO_MEDIA)])
+    assert store.get_event("1").media_status is MediaStatus.DONE  # type: ignore[union-attr]  # never undone
+
+
+def test_a_database_file_deleted_or_replaced_is_detected(tmp_path: Path) -> None:
+    with ArchiveStore.open(tmp_path / "a") as store:
+        store.verify_file()
+        other = tmp_path / "other.sqlite3"
+        other.write_bytes((tmp_path / "a" / DB_FILENAME).read_bytes())
+        other.replace(tmp_path / "a" / DB_FILENAME)
+        with pytest.raises(ArchiveFileChangedError, match="was replaced while it was open"):
+            store.verify_file()
+    with ArchiveStore.open(tmp_path / "b") as store:
+        (tmp_path / "b" / DB_FILENAME).unlink()
+        with pytest.raises(ArchiveFileChangedError, match="was deleted while it was open"):
+            store.verify_file()

@@ -176,7 +176,7 @@ def test_device_and_kind_filters(sim: SimServer, tmp_path: Path, archive: Path) 
     summary = asyncio.run(sync_once(sim, tmp_path, archive, options))
     assert summary.devices == 1
     assert summary.downloaded == wanted
-    assert summary.skipped == len(device_events) - wanted
+    assert summary.pending == len(device_events) - wanted  # filtered out: still to fetch by a later run
     assert len(list(archive.rglob("*.mp4"))) == wanted
 
 
@@ -320,3 +320,63 @@ def test_a_full_disk_stops_the_sync_in_one_line_and_the_next_run_completes(
         summary = asyncio.run(sync_once(sim, tmp_path, archive))
         assert (summary.downloaded, summary.failed) == (expected - done, 0)
         _assert_complete(sim, archive)
+
+
+def test_many_new_events_after_the_short_first_page_are_all_stored(
+    sim: SimServer, tmp_path: Path, archive: Path
+) -> None:
+    """A re-sync asks a short first history page (most runs find a handful of new events); with more new events
+    than that it goes on with full pages until the watermark, and nothing is missed."""
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    device_id = next(iter(media_events(sim)))
+    created = [sim_json(sim, "POST", "/_sim/events", {"device_id": int(device_id)}) for _ in range(45)]
+    sim_json(sim, "DELETE", "/_sim/stats")
+    summary = asyncio.run(sync_once(sim, tmp_path, archive))
+    assert (summary.new, summary.downloaded, summary.failed) == (45, 45, 0)
+    requests = sim_json(sim, "GET", "/_sim/requests?limit=10000")["requests"]
+    pages = [r for r in requests if f"doorbots/{device_id}/history" in str(r.get("path"))]
+    assert len(pages) == 2  # 20, then 100 (down to the watermark)
+    with ArchiveStore.open(archive) as store:
+        for event in created:
+            stored = store.get_event(str(event.get("id_str") or event["id"]))
+            assert stored is not None and stored.media_status is MediaStatus.DONE
+    _assert_complete(sim, archive)
+
+
+def test_a_dry_run_of_a_metadata_only_archive_counts_what_is_due(sim: SimServer, tmp_path: Path, archive: Path) -> None:
+    asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(metadata_only=True)))
+    expected = sum(len(events) for events in media_events(sim).values())
+    dry = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True)))
+    assert (dry.new, dry.would_download) == (0, expected)
+    kind = str(next(iter(media_events(sim).values()))[0]["kind"])
+    wanted = sum(1 for events in media_events(sim).values() for e in events if e["kind"] == kind)
+    dry_kind = asyncio.run(sync_once(sim, tmp_path, archive, fast_sync_options(dry_run=True, kinds=[kind])))
+    assert dry_kind.would_download == wanted
+
+
+def test_temporary_files_are_found_through_the_inflight_list_not_a_walk(
+    sim: SimServer, tmp_path: Path, archive: Path
+) -> None:
+    """A run notes every directory it writes temporary files into; the next run cleans those (a killed run's
+    leftovers) and walks nothing else, so a re-sync does not cost a walk of every archived file. An archive from an
+    older ringvault (no list yet) gets one full walk."""
+    from ringvault.archive.sync import INFLIGHT_FILENAME
+
+    old = archive / "media" / "some" / "deep" / "dir"
+    old.mkdir(parents=True)
+    (old / ".clip.mp4.part-0123456789ab").write_bytes(b"half")  # left by an older ringvault killed mid-download
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    inflight = archive / INFLIGHT_FILENAME
+    assert inflight.read_text() == ""  # the run ended: nothing in flight
+    assert not (old / ".clip.mp4.part-0123456789ab").exists()
+
+    clips = sorted(archive.rglob("*.mp4"))
+    killed, elsewhere = clips[0].parent, clips[-1].parent
+    assert killed != elsewhere
+    (killed / ".x.mp4.part-aaaaaaaaaaaa").write_bytes(b"half")  # a run killed while writing here...
+    inflight.write_text(killed.relative_to(archive.resolve()).as_posix() + "\n")  # ...had noted the directory
+    (elsewhere / ".not-ours.part-bbbbbbbbbbbb").write_bytes(b"?")  # nothing noted this one: no walk finds it
+    asyncio.run(sync_once(sim, tmp_path, archive))
+    assert not (killed / ".x.mp4.part-aaaaaaaaaaaa").exists()
+    assert (elsewhere / ".not-ours.part-bbbbbbbbbbbb").exists()
+    assert inflight.read_text() == ""

@@ -16,8 +16,9 @@ from tests.server.helpers import wait_for_job
 from tests.server.world import doorbell_in, world
 
 SUMMARY_FIELDS = {
-    "new", "skipped", "pending", "failed", "downloaded", "no_media", "would_download", "bytes", "seconds",
-    "requests", "devices", "events_seen", "errors",
+    "new", "downloaded", "already_archived", "pending", "failed", "failed_now", "given_up", "given_up_now",
+    "retried", "no_media", "would_download", "from_search", "bytes", "seconds", "requests", "devices",
+    "events_seen", "errors", "given_up_notes",
 }  # fmt: skip
 
 

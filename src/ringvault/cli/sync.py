@@ -15,11 +15,16 @@ if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
     from ringvault.archive.layout import MediaLayout
+    from ringvault.archive.store import ArchiveStore
     from ringvault.archive.sync import FileProgress, SyncProgress, SyncSummary
     from ringvault.cloud.api import RingApi
 
 #: Longest label of a per-file progress bar (the rest is cut with an ellipsis).
 FILE_LABEL_MAX = 40
+#: Exit code of a sync that leaves recordings failed (retried on later runs) or gave some up (README, docs/sync.md).
+EXIT_RECORDINGS_FAILED = 7
+#: Notes printed at most (errors of this run, given-up recordings); the rest are counted.
+NOTES_MAX = 10
 
 
 def register(app: typer.Typer) -> None:
@@ -68,6 +73,46 @@ def _human_bytes(size: int) -> str:
     return f"{size} B"
 
 
+def _counted(items: list[str], label: str) -> list[str]:
+    lines = [f"  {label}: {item}" for item in items[:NOTES_MAX]]
+    if len(items) > NOTES_MAX:
+        lines.append(f"  ... and {len(items) - NOTES_MAX} more")
+    return lines
+
+
+def summary_line(summary: SyncSummary) -> str:
+    """The one line a sync ends with: what this run did, then where the recordings of the synced devices stand."""
+    failed = f"{summary.failed} failed"
+    if summary.failed > summary.failed_now:
+        failed += f" ({summary.failed - summary.failed_now} waiting for their retry)"
+    given_up = f"{summary.given_up} given up" + (
+        f" ({summary.given_up_now} in this run)" if summary.given_up_now else ""
+    )
+    return (
+        f"sync done: {summary.new} new, {summary.downloaded} downloaded, {summary.already_archived} already "
+        f"archived, {summary.pending} pending, {failed}, {given_up}, {summary.no_media} without media, "
+        f"{_human_bytes(summary.bytes)} in {summary.seconds:.1f} s ({summary.requests} requests)"
+    )
+
+
+def incomplete_line(summary: SyncSummary) -> str:
+    """The error line of a run that leaves recordings failed or gave some up (exit code 7)."""
+    parts: list[str] = []
+    if summary.failed:
+        earlier = summary.failed - summary.failed_now
+        parts.append(
+            f"{summary.failed} recording(s) failed ({summary.failed_now} in this run"
+            + (f", {earlier} earlier and waiting for their retry" if earlier else "")
+            + "); they are tried again by the next runs"
+        )
+    if summary.given_up_now:
+        parts.append(
+            f"{summary.given_up_now} recording(s) failed too many times and were given up; "
+            "`ringvault sync --retry-failed` tries them again"
+        )
+    return "; ".join(parts)
+
+
 def _print_summary(summary: SyncSummary, archive: Path, db: Path, *, dry_run: bool) -> None:
     if dry_run:
         echo(
@@ -75,15 +120,34 @@ def _print_summary(summary: SyncSummary, archive: Path, db: Path, *, dry_run: bo
             f"({summary.devices} devices, {summary.requests} requests); nothing was written"
         )
     else:
-        echo(
-            f"sync done: {summary.new} new, {summary.downloaded} downloaded, {summary.skipped} skipped, "
-            f"{summary.pending} pending, {summary.failed} failed, {summary.no_media} without media, "
-            f"{_human_bytes(summary.bytes)} in {summary.seconds:.1f} s ({summary.requests} requests)"
-        )
-    for error in summary.errors[:10]:
-        echo(f"  note: {error}")
+        echo(summary_line(summary))
+    for line in _counted(summary.errors, "note"):
+        echo(line)
+    if summary.retried:
+        echo(f"  retried: {summary.retried} failed or given-up recording(s) were made due again")
+    for line in _counted(summary.given_up_notes, "given up"):
+        echo(line)
+    if summary.given_up and not summary.given_up_now:
+        echo("  (`ringvault sync --retry-failed` tries the given-up recordings again)")
     echo(f"archive: {archive}")
     echo(f"database: {db}")
+
+
+def check_kinds(kinds: list[str], store: ArchiveStore | None) -> None:
+    """Refuse (exit 2) a ``--kind`` that is neither one of Ring's event kinds nor a kind the archive holds."""
+    from ringvault.archive.sync import RING_EVENT_KINDS, unknown_kinds
+
+    bad = unknown_kinds(kinds, store)
+    if not bad:
+        return
+    known = list(RING_EVENT_KINDS)
+    if store is not None:
+        known += sorted(store.event_kinds() - set(known))
+    fail(
+        f"--kind {bad[0]!r} is not an event kind Ring uses or the archive holds (kinds are case-sensitive); "
+        f"known kinds: {', '.join(known)}",
+        code=EXIT_USAGE,
+    )
 
 
 class TtyProgress:
@@ -145,6 +209,14 @@ def sync(
     newest_first: Annotated[bool, typer.Option("--newest-first", help="Download newest recordings first.")] = False,
     metadata_only: Annotated[bool, typer.Option("--metadata-only", help="Store events; download nothing.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would be done; write nothing.")] = False,
+    retry_failed: Annotated[
+        bool,
+        typer.Option(
+            "--retry-failed",
+            help="Try the recordings given up after too many failed runs (and those failed, waiting for their "
+            "retry) again now, with a fresh retry budget.",
+        ),
+    ] = False,
     concurrency: Annotated[int, typer.Option("--concurrency", min=1, max=32, help="Parallel downloads.")] = 8,
     template: Annotated[
         str | None,
@@ -168,7 +240,9 @@ def sync(
         ),
     ] = "device",
 ) -> None:
-    """Archive every event and recording incrementally (resumable; a re-run only fetches what is new)."""
+    """Archive every event and recording incrementally (resumable; a re-run only fetches what is new).
+
+    Exit code 7 when recordings failed (they are retried by the next runs) or were given up in this run."""
     since_at = parse_when(since, "--since") if since else None
     until_at = parse_when(until, "--until", end=True) if until else None
     if on_date:
@@ -186,9 +260,12 @@ def sync(
 
     archive_dir = (archive or default_archive_dir()).expanduser()
     db_path = archive_dir / DB_FILENAME
+    kinds = list(kind) if kind else None
+    if kinds and not db_path.exists():
+        check_kinds(kinds, None)  # before anything is created
     sync_options = SyncOptions(
         devices=list(device) if device else None,
-        kinds=list(kind) if kind else None,
+        kinds=kinds,
         since=since_at,
         until=until_at,
         oldest_first=not newest_first,
@@ -196,12 +273,19 @@ def sync(
         dry_run=dry_run,
         concurrency=concurrency,
         layout=layout,
+        retry_failed=retry_failed,
     )
     if dry_run:
         # Read the existing archive if there is one; never create anything.
         store = ArchiveStore.open(archive_dir) if db_path.exists() else ArchiveStore.open_url("sqlite:///:memory:")
     else:
         store = ArchiveStore.open(archive_dir)
+    if kinds:
+        try:
+            check_kinds(kinds, store)
+        except typer.Exit:
+            store.close()
+            raise
 
     tty = sys.stdout.isatty()
 
@@ -235,3 +319,5 @@ def sync(
     finally:
         store.close()
     _print_summary(summary, archive_dir, db_path, dry_run=dry_run)
+    if summary.incomplete and not dry_run:
+        fail(incomplete_line(summary), code=EXIT_RECORDINGS_FAILED)

@@ -10,10 +10,12 @@ from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
+from urllib.parse import parse_qsl, urlsplit
 
 from ringvault.cloud.device import DeviceBase
 from ringvault.cloud.endpoints import API_VERSION, SNAPS_API, clients_api
 from ringvault.cloud.errors import CapabilityError, NotFoundError, RecordingNotReadyError, ResponseFormatError
+from ringvault.cloud.models.base import to_id_str
 from ringvault.cloud.models.devices import CameraEntry
 from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult, event_query
 from ringvault.cloud.models.health import DeviceHealth
@@ -31,6 +33,7 @@ __all__ = [
     "Snapshot",
     "ding_id_string",
     "iter_event_pages",
+    "signed_url_lifetime_s",
 ]
 
 HISTORY_PAGE_MAX = 100
@@ -277,6 +280,25 @@ class RingCamera(DeviceBase[CameraEntry]):
         self, date_from: datetime | int, date_to: datetime | int, order: Literal["asc", "desc"] = "asc"
     ) -> list[VideoSearchResult]:
         """``video_search/history`` between two times (datetimes or epoch ms)."""
+        items = await self._video_search_items(date_from, date_to, order)
+        return [VideoSearchResult.model_validate(item) for item in items]
+
+    async def recording_urls(self, date_from: datetime | int, date_to: datetime | int) -> dict[str, str]:
+        """The recording URLs ``video_search/history`` gives between two times: ding id (string) -> the pre-signed
+        URL of the recording as the camera made it (``untranscoded_url``, see ``VideoSearchResult.recording_url``),
+        for the events that have one. Reads only those two fields (no model per event: a sync asks this for every
+        batch of recordings it downloads)."""
+        urls: dict[str, str] = {}
+        for item in await self._video_search_items(date_from, date_to, "asc"):
+            ding = to_id_str(item.get("ding_id_str")) or to_id_str(item.get("ding_id"))
+            url = item.get("untranscoded_url")
+            if ding and isinstance(url, str) and url.strip():
+                urls[ding] = url.strip()
+        return urls
+
+    async def _video_search_items(
+        self, date_from: datetime | int, date_to: datetime | int, order: Literal["asc", "desc"]
+    ) -> list[dict[str, Any]]:
         params: dict[str, Any] = {
             "doorbot_id": self.id,
             "date_from": _epoch_ms(date_from),
@@ -289,7 +311,7 @@ class RingCamera(DeviceBase[CameraEntry]):
         items = doc.get("video_search") if isinstance(doc, dict) else None
         if not isinstance(items, list):
             raise ResponseFormatError(f"video search for {self.name} returned no video_search list")
-        return [VideoSearchResult.model_validate(item) for item in items if isinstance(item, dict)]
+        return [item for item in items if isinstance(item, dict)]
 
     # -- recordings -----------------------------------------------------------------------------------------
     async def get_recording_url(self, ding_id: str | int, *, transcoded: bool = False) -> str:
@@ -314,9 +336,19 @@ class RingCamera(DeviceBase[CameraEntry]):
         ``progress(bytes_written, total)`` follows the download (see ``RingHttp.download``)."""
         ding = ding_id_string(ding_id)
         url = await self.get_recording_url(ding, transcoded=transcoded)
+        return await self.download_recording_from(url, dest, ding_id=ding, progress=progress)
+
+    async def download_recording_from(
+        self, url: str, dest: Path, *, ding_id: str | int, progress: DownloadProgress | None = None
+    ) -> DownloadResult:
+        """Stream the MP4 at a pre-signed ``url`` Ring handed out (``share/play``, or ``video_search``'s
+        ``untranscoded_url``) to ``dest``, without Ring auth. 404 (not ready, or gone) raises
+        RecordingNotReadyError; an expired or refused URL raises RingHttpError (403); an answer that is not
+        ``video/mp4`` (an error page) raises ResponseFormatError."""
         try:
             return await self._http.download(url, Path(dest), auth=False, expected_type="video/mp4", progress=progress)
         except NotFoundError as exc:
+            ding = ding_id_string(ding_id)
             raise RecordingNotReadyError(f"recording {ding} of {self.name} is not available yet ({exc})") from exc
 
     # -- snapshots ------------------------------------------------------------------------------------------
@@ -417,6 +449,18 @@ class RingCamera(DeviceBase[CameraEntry]):
     async def unsubscribe_from_motions(self) -> None:
         await self._http.request("POST", self._url("/motions_unsubscribe"))
         self._patch_local({"subscribed_motions": False})
+
+
+def signed_url_lifetime_s(url: str) -> float | None:
+    """``X-Amz-Expires`` of a pre-signed storage URL (seconds it stays valid after signing), or None."""
+    for name, value in parse_qsl(urlsplit(url).query):
+        if name.lower() == "x-amz-expires":
+            try:
+                seconds = float(value)
+            except ValueError:
+                return None
+            return seconds if seconds > 0 else None
+    return None
 
 
 def _epoch_ms(value: datetime | int) -> int:

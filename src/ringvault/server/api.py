@@ -22,7 +22,7 @@ from fastapi.responses import FileResponse, JSONResponse
 from ringvault import __version__
 from ringvault.archive.dates import parse_when
 from ringvault.archive.layout import ensure_inside
-from ringvault.archive.store import InvalidCursorError
+from ringvault.archive.store import InvalidCursorError, MediaStatus
 from ringvault.server.jobs import QueueFullError
 from ringvault.server.schemas import (
     DeviceOut,
@@ -163,6 +163,9 @@ def list_events(
     request: Request,
     device: Annotated[str | None, text_query("device id or name")] = None,
     kind: Annotated[str | None, text_query("ding, motion, on_demand, ...")] = None,
+    media_status: Annotated[
+        MediaStatus | None, Query(description="only events whose recording is in this state (e.g. given_up)")
+    ] = None,
     since: Annotated[str | None, text_query("YYYY-MM-DD or ISO date-time (inclusive)")] = None,
     until: Annotated[str | None, text_query("YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT)] = 100,
@@ -174,7 +177,7 @@ def list_events(
     try:
         page = ctx.store.query_events(
             device_id=device_id, kind=kind or None, since=when_param(since, "since"),
-            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None,
+            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None, media_status=media_status,
         )  # fmt: skip
     except InvalidCursorError:
         raise HTTPException(400, "invalid cursor: pass the next_cursor of a previous page unchanged") from None

@@ -56,6 +56,7 @@ STATUS_BY_MEDIA = {
     MediaStatus.DONE: "downloaded",
     MediaStatus.PENDING: "pending",
     MediaStatus.FAILED: "failed",
+    MediaStatus.GIVEN_UP: "failed",
     MediaStatus.NO_MEDIA: "no_media",
 }
 

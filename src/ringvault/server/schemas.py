@@ -153,7 +153,7 @@ class EventOut(BaseModel):
     person_detected: bool | None
     detection_type: str | None
     recording_status: str | None
-    media_status: str = Field(description="pending, done, failed or no_media")
+    media_status: str = Field(description="pending, done, failed (retried by later syncs), given_up or no_media")
     media_attempts: int
     media_last_error: str | None
     first_seen_at: datetime

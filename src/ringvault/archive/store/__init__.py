@@ -5,6 +5,7 @@
 """
 
 from ringvault.archive.store.migrate import (
+    HEAD_REVISION,
     UnknownSchemaError,
     alembic_config,
     current_revision,
@@ -16,6 +17,7 @@ from ringvault.archive.store.records import (
     AccountRecord,
     Counts,
     DeviceRecord,
+    DueRecording,
     EventPage,
     EventRecord,
     LocationRecord,
@@ -31,6 +33,7 @@ from ringvault.archive.store.records import (
 )
 from ringvault.archive.store.store import (
     DB_FILENAME,
+    ArchiveFileChangedError,
     ArchiveStore,
     InvalidCursorError,
     UnknownEventError,
@@ -39,10 +42,13 @@ from ringvault.archive.store.store import (
 
 __all__ = [
     "DB_FILENAME",
+    "HEAD_REVISION",
     "AccountRecord",
+    "ArchiveFileChangedError",
     "ArchiveStore",
     "Counts",
     "DeviceRecord",
+    "DueRecording",
     "EventPage",
     "EventRecord",
     "InvalidCursorError",

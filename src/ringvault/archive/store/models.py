@@ -138,6 +138,10 @@ class Device(Base):
     last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+#: ``events.media_status``: see ``records.MediaStatus``.
+MEDIA_STATUSES = ("pending", "done", "failed", "given_up", "no_media")
+
+
 class Event(Base):
     """``events``: one row per ding id (text: ids exceed 2^53), with the state of its recording download."""
 
@@ -146,7 +150,8 @@ class Event(Base):
         Index("ix_events_device_id_created_at", "device_id", "created_at"),
         Index("ix_events_created_at_id", "created_at", "id"),
         Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
-        CheckConstraint("media_status IN ('pending', 'done', 'failed', 'no_media')", name="media_status"),
+        Index("ix_events_device_id_media_status_created_at", "device_id", "media_status", "created_at"),
+        CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
     id: Mapped[str] = mapped_column(Text, primary_key=True)
@@ -165,6 +170,7 @@ class Event(Base):
     raw: Mapped[dict[str, Any] | None]
     media_status: Mapped[str] = mapped_column(Text, default="pending")
     media_attempts: Mapped[int] = mapped_column(Integer, default=0)
+    media_failures: Mapped[int] = mapped_column(Integer, default=0)
     media_next_attempt_at: Mapped[datetime | None]
     media_last_error: Mapped[str | None] = mapped_column(Text)
     first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
@@ -205,6 +211,7 @@ class SyncStateRow(Base):
     oldest_created_at: Mapped[datetime | None]
     last_sync_at: Mapped[datetime | None]
     last_full_scan_at: Mapped[datetime | None]
+    has_recordings: Mapped[bool | None] = mapped_column(Boolean)
 
 
 # -- Data Portability (Ring's official export API) ------------------------------------------------------------------

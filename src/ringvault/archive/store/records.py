@@ -15,6 +15,7 @@ __all__ = [
     "AccountRecord",
     "Counts",
     "DeviceRecord",
+    "DueRecording",
     "EventPage",
     "EventRecord",
     "LocationRecord",
@@ -34,11 +35,14 @@ class MediaStatus(StrEnum):
     """Where an event's recording stands (``events.media_status``)."""
 
     PENDING = "pending"
-    """Not downloaded yet (maybe not ready at Ring yet); retried at ``media_next_attempt_at``."""
+    """Not downloaded yet (maybe not ready at Ring yet); due at ``media_next_attempt_at`` (``NULL``: the next run)."""
     DONE = "done"
     """Downloaded, validated and recorded in ``media``."""
     FAILED = "failed"
-    """Given up (for example gone from Ring's history); ``media_last_error`` says why."""
+    """The last attempt failed (``media_last_error`` says why); ``media_failures`` runs in a row so far. Retried at
+    ``media_next_attempt_at`` (``NULL``: the next run)."""
+    GIVEN_UP = "given_up"
+    """Failed on too many runs: no longer retried automatically (``ringvault sync --retry-failed`` retries it)."""
     NO_MEDIA = "no_media"
     """The event has no recording (no Protect plan, recordings disabled)."""
 
@@ -175,6 +179,7 @@ class StoredEvent:
     media_last_error: str | None
     first_seen_at: datetime
     updated_at: datetime
+    media_failures: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -207,6 +212,24 @@ class PendingMedia:
 
 
 @dataclass(frozen=True, slots=True)
+class DueRecording:
+    """An event whose recording a sync should fetch now (``ArchiveStore.due_recordings``): what the download, the
+    file name and the sidecar need, read in one query with the rest of its batch."""
+
+    id: str
+    device_id: int
+    created_at: datetime
+    kind: str | None
+    answered: bool | None
+    duration_s: float | None
+    person_detected: bool | None
+    detection_type: str | None
+    media_status: MediaStatus
+    media_failures: int
+    media_last_error: str | None
+
+
+@dataclass(frozen=True, slots=True)
 class EventPage:
     """One page of ``query_events``: pass ``next_cursor`` back to get the next page (``None`` at the end)."""
 
@@ -225,6 +248,8 @@ class SyncState:
     oldest_created_at: datetime | None = None
     last_sync_at: datetime | None = None
     last_full_scan_at: datetime | None = None
+    has_recordings: bool | None = None
+    """Whether the device had a Ring Protect plan on its last sync (``None``: not known yet)."""
 
 
 @dataclass(frozen=True, slots=True)

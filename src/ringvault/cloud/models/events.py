@@ -182,6 +182,14 @@ class VideoSearchResult(RingModel):
     def ding_id_str(self) -> str | None:
         return self.ding_id
 
+    @property
+    def recording_url(self) -> str | None:
+        """The pre-signed URL of the recording as the camera made it (``untranscoded_url``: the same file that
+        ``dings/{id}/share/play`` points at), or None while Ring has none. ``lq_url`` is a lower-quality transcode
+        and is not used for archiving."""
+        url = (self.untranscoded_url or "").strip()
+        return url or None
+
 
 def event_query(
     *, limit: int, kind: str | None, state: str | None, pagination_key: str | None, favorites: bool | None
