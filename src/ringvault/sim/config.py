@@ -7,9 +7,9 @@ through ``/_sim/config`` and ``/_sim/faults``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from ringvault.sim.portability.config import PortabilityConfig
 
@@ -35,8 +35,20 @@ class FaultConfig(BaseModel):
     expire_access_every: int = Field(
         0, ge=0, description="expire the access token after this many API requests (forces refresh+rotation)"
     )
+    html_media_ids: list[str] = Field(
+        default_factory=list,
+        description="ding ids whose recording answers 200 text/html (a CDN/proxy error page) instead of the MP4",
+    )
     path_pattern: str | None = Field(None, description="regex; when set, faults apply only to matching paths")
     seed: int | None = Field(None, description="seed of the fault RNG; None = the world seed")
+
+    @field_validator("html_media_ids", mode="before")
+    @classmethod
+    def _ids_as_text(cls, value: Any) -> Any:
+        """Ding ids exceed 2^53: accept them as JSON numbers or strings, keep them as text."""
+        if isinstance(value, list | tuple | set | frozenset):
+            return [str(item) if isinstance(item, int) and not isinstance(item, bool) else item for item in value]
+        return value
 
 
 class SimConfig(BaseModel):

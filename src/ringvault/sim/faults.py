@@ -346,6 +346,22 @@ class FaultEngine:
             return 0.0
         return kbps * 1000.0 / 8.0
 
+    def html_error_page(self, ding_id: str) -> Response | None:
+        """A ``200 text/html`` error page in place of the recording of ``ding_id`` when ``html_media_ids`` lists it.
+
+        A CDN in front of a bucket can be set to answer its errors with a custom HTML page and status 200 (CloudFront's
+        ``CustomErrorResponse.ResponseCode``), and captive portals and filtering proxies answer any URL that way: the
+        client gets a successful answer that is not a video. Listed ids answer the page on every request, whether or
+        not the clip is ready, until the knob is cleared."""
+        if ding_id not in self.faults.html_media_ids:
+            return None
+        page = (
+            '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>502 Bad Gateway</title></head>\n'
+            "<body><h1>Bad Gateway</h1><p>The edge server could not reach the origin for this object. "
+            "Please try again later.</p></body></html>\n"
+        )
+        return Response(page, status_code=200, media_type="text/html; charset=utf-8", headers={"Server": "CloudFront"})
+
     def media_response(
         self,
         data: bytes,

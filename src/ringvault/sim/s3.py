@@ -194,6 +194,8 @@ def _serve(request: Request, state: SimState, host: str, key: str) -> Response:
         content_type = "image/jpeg"
         modified = event.created_at
     else:
+        if (page := state.faults.html_error_page(event.id_str)) is not None:  # knob html_media_ids
+            return page
         if not state.world.recording_ready(event):  # not ready yet, or no Protect plan: the object does not exist
             return no_such_key(state, key)
         data = state.media.mp4(event.id_str, seconds=state.config.recording_seconds, label=device.name)
