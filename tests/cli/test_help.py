@@ -28,3 +28,19 @@ def test_every_command_is_listed() -> None:
     assert proc.returncode == 0
     for command in ("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve"):
         assert command in proc.stdout
+
+
+def test_talking_to_ring_does_not_load_httpx_command_line_tool() -> None:
+    """httpx's ``__init__`` imports its CLI (click, rich, pygments) when they are installed; ringvault's transport
+    puts a stand-in in its place, and ``httpx.main`` still runs the real tool when called."""
+    code = (
+        "import sys, ringvault.transport.http, httpx\n"
+        "print(sorted(m for m in ('rich', 'pygments', 'click') if m in sys.modules))\n"
+        "sys.argv = ['httpx', '--help']\n"
+        "httpx.main()\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stderr
+    first, _, rest = proc.stdout.partition("\n")
+    assert first == "[]"
+    assert "Usage: httpx" in rest

@@ -194,7 +194,7 @@ class SyncOptions:
     device) instead of one ``share/play`` request per recording; ``share/play`` stays the fallback."""
     search_batch: int = 100
     """Due recordings (consecutive in time, one device) covered by one ``video_search`` request."""
-    history_concurrency: int = 1
+    history_concurrency: int = 4
     """Devices whose history is read at the same time."""
     layout: MediaLayout = field(default_factory=MediaLayout)
     exclude_ids: frozenset[str] = frozenset()

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import gc
 import io
 import sys
 from typing import Annotated
@@ -89,3 +90,8 @@ def main() -> None:
             fail_for(exc)
         except Exception as ended:  # fail_for ends with typer.Exit: outside typer's own handling, exit here
             raise SystemExit(getattr(ended, "exit_code", 1)) from None
+    finally:
+        # The command is over and the process is about to exit: every file and the database were closed by the
+        # command itself. Interpreter shutdown would otherwise run the cycle collector over the ~100,000 objects
+        # the libraries (SQLAlchemy, pydantic, httpx) created: 0.2-0.3 s of a 1 s re-sync, for nothing.
+        gc.freeze()

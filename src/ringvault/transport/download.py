@@ -19,8 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any
 
-import httpx
-
+from ringvault.transport._httpx import httpx
 from ringvault.transport.body import media_type, type_matches
 from ringvault.transport.errors import BodyFormatError, TooLargeError
 from ringvault.transport.files import PartFile

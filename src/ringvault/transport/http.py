@@ -17,8 +17,7 @@ from types import TracebackType
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-import httpx
-
+from ringvault.transport._httpx import httpx
 from ringvault.transport.download import DownloadProgress, DownloadResult, Opener, StatusMapper, run_download
 from ringvault.transport.redaction import install_log_redaction
 from ringvault.transport.retry import BodyBrokeOff, RetryPolicy, Tally, describe_failure, retry

@@ -18,9 +18,9 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Protocol, TypeVar
 
-import httpx
 from tenacity import AsyncRetrying, RetryCallState, retry_if_exception
 
+from ringvault.transport._httpx import httpx
 from ringvault.transport.errors import CutOffError, UnreachableError
 from ringvault.transport.stats import TransportStats
 
