@@ -319,3 +319,25 @@ def test_a_killed_process_leaves_no_partial_file(tmp_path: Path) -> None:
     # the re-run writes the file completely
     atomic_write_bytes(dest, data)
     assert listing(root) == ["media/clip.mp4"]
+
+
+def test_commit_takes_a_known_digest_instead_of_reading_the_file_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A download hashes its bytes on the way: the commit uses that digest and does not read the file back."""
+    import hashlib
+
+    import ringvault.archive.files as files
+
+    def no_read_back(path: object) -> str:
+        raise AssertionError(f"{path} was read back to hash it")
+
+    monkeypatch.setattr(files, "sha256_file", no_read_back)
+    data = b"written by somebody else"
+    part = AtomicFile(tmp_path / "blob.bin", validate=None).__enter__()
+    part.path.write_bytes(data)
+    result = part.commit(sha256=hashlib.sha256(data).hexdigest())
+    assert (tmp_path / "blob.bin").read_bytes() == data
+    assert result.sha256 == hashlib.sha256(data).hexdigest() and result.bytes == len(data)
+    sidecar = write_sidecar(tmp_path / "blob.json", {"a": 1})  # atomic_write_bytes hashes its bytes in memory
+    assert sidecar.sha256 == hashlib.sha256((tmp_path / "blob.json").read_bytes()).hexdigest()

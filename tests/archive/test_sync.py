@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from ringvault.archive.validate import validate_mp4
 from ringvault.cloud.errors import DeviceNotFoundError
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
+from ringvault.transport import DownloadResult
 from tests.archive.sync_helpers import (
     count_matching,
     fast_sync_options,
@@ -286,7 +289,7 @@ def test_limiter_with_many_waiters_keeps_its_limit_and_finishes_all_after_halvin
 async def test_fetch_atomically_leaves_nothing_when_the_fetch_fails(tmp_path: Path) -> None:
     dest = tmp_path / "media" / "clip.mp4"
 
-    async def broken(part: Path) -> None:
+    async def broken(part: Path) -> DownloadResult:
         await asyncio.to_thread(part.write_bytes, b"half a clip")
         raise OSError("connection reset")
 
@@ -380,3 +383,41 @@ def test_temporary_files_are_found_through_the_inflight_list_not_a_walk(
     assert not (killed / ".x.mp4.part-aaaaaaaaaaaa").exists()
     assert (elsewhere / ".not-ours.part-bbbbbbbbbbbb").exists()
     assert inflight.read_text() == ""
+
+
+async def test_commits_run_on_the_loop_while_quick_and_in_a_thread_while_the_disk_is_slow(tmp_path: Path) -> None:
+    """Quick commits stay on the event loop (a thread hop costs GIL hand-offs); once commits get slow (a slow disk),
+    they move to a worker thread so that no download waits on another one's fsync; quick again, they come back."""
+    import threading
+
+    from ringvault.archive.sync import _Committer
+
+    committer = _Committer()
+    threads: list[bool] = []
+    delay = [0.0]
+
+    async def one(index: int) -> None:
+        async def fetch(part: Path) -> DownloadResult:
+            data = b"clip %d" % index
+            await asyncio.to_thread(part.write_bytes, data)
+            return DownloadResult(part, len(data), hashlib.sha256(data).hexdigest(), "video/mp4")
+
+        def then(_written: object) -> None:
+            threads.append(threading.current_thread() is threading.main_thread())
+            time.sleep(delay[0])  # the disk's speed, as the commit sees it
+
+        await _fetch_atomically(tmp_path / f"{index}.bin", fetch, validate=None, then=then, committer=committer)
+
+    for index in range(3):
+        await one(index)
+    assert threads == [True, True, True]  # quick: on the loop
+    delay[0] = 5 * _Committer.SLOW_S
+    for index in range(3, 10):
+        await one(index)
+    assert threads[3] is True and threads[-1] is False  # slow: the average crossed the line, then a thread
+    delay[0] = 0.0
+    for index in range(10, 40):
+        await one(index)
+    assert threads[-1] is True  # quick again: back on the loop
+    names = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
+    assert names == sorted(f"{i}.bin" for i in range(40))

@@ -109,3 +109,27 @@ async def test_a_server_error_is_retried_and_a_client_error_is_not(tmp_path: Pat
         with pytest.raises(Failed, match="HTTP 404"):
             await fetch(http, tmp_path / "b.bin", atomic=True)
     assert seen == [503, 200, 404]
+
+
+@pytest.mark.parametrize(("atomic", "fsync", "synced"), [(False, True, 1), (False, False, 0), (True, False, 1)])
+async def test_fsync_is_left_to_the_caller_only_when_asked_and_never_for_an_atomic_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, atomic: bool, fsync: bool, synced: int
+) -> None:
+    """``fsync=False`` hands durability to a caller that fsyncs the file itself off the event loop (the archive's
+    AtomicFile); a file the transport renames into place itself is always fsynced first."""
+    import ringvault.transport.files as files
+
+    calls: list[int] = []
+    real = files.os.fsync
+
+    def counting(fd: int) -> None:
+        calls.append(fd)
+        real(fd)
+
+    monkeypatch.setattr(files.os, "fsync", counting)
+    monkeypatch.setattr(files, "fsync_dir", lambda _directory: None)  # directories are not what is counted here
+    dest = tmp_path / "data.bin"
+    async with client(serve(PAYLOAD)) as http:
+        result = await fetch(http, dest, atomic=atomic, fsync=fsync)
+    assert dest.read_bytes() == PAYLOAD and result.sha256 == hashlib.sha256(PAYLOAD).hexdigest()
+    assert len(calls) == synced

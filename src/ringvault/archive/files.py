@@ -169,8 +169,11 @@ class AtomicFile:
         """Append ``data`` to the temporary file."""
         return self.file.write(data)
 
-    def commit(self) -> WriteResult:
-        """Flush, fsync, validate, rename over ``dest``, fsync the directory."""
+    def commit(self, *, sha256: str | None = None) -> WriteResult:
+        """Flush, fsync, validate, rename over ``dest``, fsync the directory.
+
+        ``sha256``: the digest of what somebody else wrote to :attr:`path`, when they computed it on the way (a
+        download): the file is then not read again to hash it."""
         try:
             if self._file is not None:
                 self._file.flush()
@@ -187,7 +190,7 @@ class AtomicFile:
                 if not check.ok:
                     raise MediaValidationError(self.dest, check.reason or "failed validation", check)
             size = os.stat(self.path).st_size
-            digest = sha256_file(self.path)
+            digest = sha256 if sha256 is not None else sha256_file(self.path)
             os.replace(self.path, self.dest)
         except BaseException:
             self.abort()
@@ -208,10 +211,13 @@ class AtomicFile:
 
 def atomic_write_bytes(dest: str | Path, data: bytes, *, validate: ValidateOption = "auto") -> WriteResult:
     """Write ``data`` to ``dest`` atomically (see :class:`AtomicFile`)."""
-    with AtomicFile(dest, validate=validate) as part:
+    part = AtomicFile(dest, validate=validate).__enter__()
+    try:
         part.write(data)
-    assert part.result is not None
-    return part.result
+    except BaseException:
+        part.abort()
+        raise
+    return part.commit(sha256=hashlib.sha256(data).hexdigest())  # hashed in memory, not read back
 
 
 def cleanup_partials(root: str | Path, *, older_than_s: float = 0.0) -> int:

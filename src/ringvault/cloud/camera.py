@@ -331,22 +331,32 @@ class RingCamera(DeviceBase[CameraEntry]):
         *,
         transcoded: bool = False,
         progress: DownloadProgress | None = None,
+        fsync: bool = True,
     ) -> DownloadResult:
         """Fetch the recording URL and stream the MP4 to ``dest`` (no Ring auth is sent to the storage host).
-        ``progress(bytes_written, total)`` follows the download (see ``RingHttp.download``)."""
+        ``progress(bytes_written, total)`` follows the download (see ``RingHttp.download``); ``fsync=False`` leaves
+        making the file durable to the caller."""
         ding = ding_id_string(ding_id)
         url = await self.get_recording_url(ding, transcoded=transcoded)
-        return await self.download_recording_from(url, dest, ding_id=ding, progress=progress)
+        return await self.download_recording_from(url, dest, ding_id=ding, progress=progress, fsync=fsync)
 
     async def download_recording_from(
-        self, url: str, dest: Path, *, ding_id: str | int, progress: DownloadProgress | None = None
+        self,
+        url: str,
+        dest: Path,
+        *,
+        ding_id: str | int,
+        progress: DownloadProgress | None = None,
+        fsync: bool = True,
     ) -> DownloadResult:
         """Stream the MP4 at a pre-signed ``url`` Ring handed out (``share/play``, or ``video_search``'s
         ``untranscoded_url``) to ``dest``, without Ring auth. 404 (not ready, or gone) raises
         RecordingNotReadyError; an expired or refused URL raises RingHttpError (403); an answer that is not
         ``video/mp4`` (an error page) raises ResponseFormatError."""
         try:
-            return await self._http.download(url, Path(dest), auth=False, expected_type="video/mp4", progress=progress)
+            return await self._http.download(
+                url, Path(dest), auth=False, expected_type="video/mp4", progress=progress, fsync=fsync
+            )
         except NotFoundError as exc:
             ding = ding_id_string(ding_id)
             raise RecordingNotReadyError(f"recording {ding} of {self.name} is not available yet ({exc})") from exc

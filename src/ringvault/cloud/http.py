@@ -533,17 +533,21 @@ class RingHttp:
         auth: bool = False,
         expected_type: str | None = None,
         progress: DownloadProgress | None = None,
+        fsync: bool = True,
     ) -> DownloadResult:
         """Stream ``url`` into ``dest`` (created or truncated) in constant memory: see ``ringvault.cloud.media``.
 
         Redirects followed (``Authorization`` only ever to Ring's API hosts), resume with ``Range``, 429/5xx retried,
         404 from a storage host → ``RecordingNotReadyError``, 403 → ``RingHttpError`` (expired URL), a body that
         keeps breaking off → ``ConnectionCutOffError``; ``expected_type`` guards against error pages saved as media;
-        ``progress(bytes_written, total)`` follows the bytes. On failure ``dest`` is removed.
+        ``progress(bytes_written, total)`` follows the bytes. On failure ``dest`` is removed. ``fsync=False``: the
+        caller makes the file durable itself (off the event loop).
         """
         from ringvault.cloud.media import download_media
 
-        return await download_media(self, url, Path(dest), auth=auth, expected_type=expected_type, progress=progress)
+        return await download_media(
+            self, url, Path(dest), auth=auth, expected_type=expected_type, progress=progress, fsync=fsync
+        )
 
 
 def times(n: int) -> str:

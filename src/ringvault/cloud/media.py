@@ -57,6 +57,7 @@ async def download_media(
     auth: bool = False,
     expected_type: str | None = None,
     progress: DownloadProgress | None = None,
+    fsync: bool = True,
 ) -> DownloadResult:
     """``RingHttp.download``: stream ``url`` into ``dest`` (see the module's docstring)."""
     path = http._ring_path(url)
@@ -82,6 +83,7 @@ async def download_media(
             on_status=on_status,
             retryable=_retryable_media_error,
             atomic=False,
+            fsync=fsync,
             expected_type=expected_type,
             progress=progress,
         )

@@ -97,6 +97,7 @@ async def run_download(
     on_status: StatusMapper,
     retryable: Callable[[BaseException], bool],
     atomic: bool,
+    fsync: bool = True,
     max_bytes: int | None = None,
     expected_type: str | None = None,
     progress: DownloadProgress | None = None,
@@ -108,6 +109,8 @@ async def run_download(
 
     - ``atomic``: write a temporary file next to ``dest`` and rename it over ``dest`` when complete (on failure
       ``dest`` keeps what it held); otherwise write ``dest`` itself (created or truncated, removed on failure).
+    - ``fsync=False`` (not with ``atomic``): the file is closed without an fsync, for a caller that makes it durable
+      itself off the event loop (the archive's ``AtomicFile``); the result's SHA-256 spares it reading the file again.
     - A break after the answer started resumes with ``Range`` from the bytes kept (starting over when the server
       ignores it); the announced length is checked (for bodies sent without a content coding).
     - ``max_bytes``: a larger announced or streamed body raises ``TooLargeError`` at once.
@@ -138,7 +141,9 @@ async def run_download(
             describe=describe,
             level=level,
         )
-        if body.written >= _THREADED_FSYNC_BYTES:
+        if not fsync and not atomic:
+            part.finish(fsync=False)
+        elif body.written >= _THREADED_FSYNC_BYTES:
             await asyncio.to_thread(part.finish)
         else:
             part.finish()

@@ -78,10 +78,14 @@ class PartFile:
             self.path = dest
             self.handle = dest.open("wb")
 
-    def finish(self) -> None:
-        """Flush and fsync the data (call off the event loop for big files), close, and put it in place."""
+    def finish(self, *, fsync: bool = True) -> None:
+        """Flush and fsync the data (call off the event loop for big files), close, and put it in place.
+
+        ``fsync=False`` (only without ``atomic``): the caller makes the bytes durable itself, e.g. an ``AtomicFile``
+        of the archive that fsyncs, validates and renames the file in a worker thread."""
         self.handle.flush()
-        os.fsync(self.handle.fileno())
+        if fsync or self.atomic:
+            os.fsync(self.handle.fileno())
         self.handle.close()
         if self.atomic:
             os.replace(self.path, self.dest)
