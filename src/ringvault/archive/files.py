@@ -169,11 +169,12 @@ class AtomicFile:
         """Append ``data`` to the temporary file."""
         return self.file.write(data)
 
-    def commit(self, *, sha256: str | None = None) -> WriteResult:
+    def commit(self, *, sha256: str | None = None, sync_dir: bool = True) -> WriteResult:
         """Flush, fsync, validate, rename over ``dest``, fsync the directory.
 
         ``sha256``: the digest of what somebody else wrote to :attr:`path`, when they computed it on the way (a
-        download): the file is then not read again to hash it."""
+        download): the file is then not read again to hash it. ``sync_dir=False``: the caller fsyncs the directory
+        itself after this (a recording whose sidecar is committed right after it, in the same directory)."""
         try:
             if self._file is not None:
                 self._file.flush()
@@ -195,7 +196,8 @@ class AtomicFile:
         except BaseException:
             self.abort()
             raise
-        fsync_dir(self.dest.parent)
+        if sync_dir:
+            fsync_dir(self.dest.parent)
         self.result = WriteResult(path=self.dest, bytes=size, sha256=digest, check=check)
         return self.result
 

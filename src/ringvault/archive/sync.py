@@ -557,9 +557,14 @@ class _Committer:
     hand the GIL back and forth at every system call of the commit. Measured on 800 small recordings from a local
     simulator (2 cores): 61,000 context switches and 7.3 s of CPU with every commit in a thread, 11,700 and 5.0 s
     with every commit inline, which also finished sooner. So the place follows the disk: a moving average of the
-    commit time (measured in either place) above ``SLOW_S`` sends commits to a thread until it drops again."""
+    commit time (measured in either place) above ``SLOW_S`` sends commits to a thread until it drops again: a
+    commit costs three fsyncs (the recording, its sidecar, their directory), about 1-3 ms on an SSD, tens of ms on
+    an SD card.
 
-    SLOW_S = 0.004
+    ``then`` (the sidecar) runs right after the recording's rename and must fsync the same directory: the
+    recording's own directory fsync is left to it."""
+
+    SLOW_S = 0.010
 
     def __init__(self) -> None:
         self.average_s = 0.0
@@ -567,7 +572,7 @@ class _Committer:
     def _timed(self, part: AtomicFile, sha256: str, then: Callable[[WriteResult], object] | None) -> WriteResult:
         started = time.perf_counter()
         try:
-            written = part.commit(sha256=sha256)
+            written = part.commit(sha256=sha256, sync_dir=then is None)
             if then is not None:
                 then(written)
             return written
@@ -597,8 +602,9 @@ async def _fetch_atomically(
     committer: _Committer | None = None,
 ) -> WriteResult:
     """:class:`AtomicFile` around ``fetch(temporary path)`` — a download that leaves the fsync to us and hashes the
-    bytes on the way — ended by ``committer`` (the one fsync, validation, rename, directory fsync, then
-    ``then(result)``: the sidecar), on the loop or in a worker thread as the disk's speed asks."""
+    bytes on the way — ended by ``committer`` (the one fsync, validation, rename, then ``then(result)``: the sidecar
+    in the same directory, whose commit fsyncs the directory for both), on the loop or in a worker thread as the
+    disk's speed asks."""
     part = AtomicFile(dest, validate=validate)
     part.__enter__()
     try:
