@@ -421,3 +421,33 @@ async def test_commits_run_on_the_loop_while_quick_and_in_a_thread_while_the_dis
     assert threads[-1] is True  # quick again: back on the loop
     names = await asyncio.to_thread(lambda: sorted(p.name for p in tmp_path.iterdir()))
     assert names == sorted(f"{i}.bin" for i in range(40))
+
+
+async def test_the_recorder_fsyncs_each_folder_of_a_batch_once_before_writing_its_rows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Files and sidecars are renamed into their folder without a directory fsync each: the recorder makes the names
+    durable, once per folder and batch, before the rows that point at them are committed."""
+    import ringvault.archive.sync as sync_module
+    from ringvault.archive.store import MediaKind, MediaRecord
+    from ringvault.archive.sync import _Recorder
+
+    events: list[tuple[str, object]] = []
+    monkeypatch.setattr(sync_module, "fsync_dir", lambda directory: events.append(("fsync", directory)))
+
+    class Store:
+        def add_media_many(self, records: list[MediaRecord], *, mark_events_done: bool) -> None:
+            events.append(("rows", len(records)))
+
+    recorder = _Recorder(Store())  # type: ignore[arg-type]
+    folders = [tmp_path / "a", tmp_path / "b"]
+    for index in range(5):
+        record = MediaRecord(
+            kind=MediaKind.RECORDING, path=f"x/{index}.mp4", bytes=1, sha256="0" * 64, device_id=1,
+            event_id=str(index), content_type="video/mp4", validated=True,
+        )  # fmt: skip
+        recorder.add(record, folders[index % 2])
+    recorder.flush()
+    assert events == [("fsync", folders[0]), ("fsync", folders[1]), ("rows", 5)]
+    recorder.flush()  # nothing queued: nothing to do
+    assert len(events) == 3

@@ -211,15 +211,18 @@ class AtomicFile:
             os.unlink(self.path)
 
 
-def atomic_write_bytes(dest: str | Path, data: bytes, *, validate: ValidateOption = "auto") -> WriteResult:
-    """Write ``data`` to ``dest`` atomically (see :class:`AtomicFile`)."""
+def atomic_write_bytes(
+    dest: str | Path, data: bytes, *, validate: ValidateOption = "auto", sync_dir: bool = True
+) -> WriteResult:
+    """Write ``data`` to ``dest`` atomically (see :class:`AtomicFile`; ``sync_dir=False``: the caller fsyncs the
+    directory later, before anything relies on the name)."""
     part = AtomicFile(dest, validate=validate).__enter__()
     try:
         part.write(data)
     except BaseException:
         part.abort()
         raise
-    return part.commit(sha256=hashlib.sha256(data).hexdigest())  # hashed in memory, not read back
+    return part.commit(sha256=hashlib.sha256(data).hexdigest(), sync_dir=sync_dir)  # hashed in memory
 
 
 def cleanup_partials(root: str | Path, *, older_than_s: float = 0.0) -> int:
@@ -285,7 +288,8 @@ def to_json_compatible(value: object) -> object:
     raise TypeError(f"cannot write {type(value).__name__} to JSON")
 
 
-def write_sidecar(path: str | Path, data: Mapping[str, object]) -> WriteResult:
-    """Write a JSON sidecar atomically (UTF-8, indented, see :func:`to_json_compatible`), checked by parsing it back."""
+def write_sidecar(path: str | Path, data: Mapping[str, object], *, sync_dir: bool = True) -> WriteResult:
+    """Write a JSON sidecar atomically (UTF-8, indented, see :func:`to_json_compatible`), checked by parsing it back
+    (``sync_dir`` as in :func:`atomic_write_bytes`)."""
     text = json.dumps(to_json_compatible(data), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    return atomic_write_bytes(path, text.encode("utf-8"), validate=validate_json)
+    return atomic_write_bytes(path, text.encode("utf-8"), validate=validate_json, sync_dir=sync_dir)

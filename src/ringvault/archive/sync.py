@@ -80,6 +80,7 @@ from ringvault.cloud.errors import (
     ResponseFormatError,
     RingError,
 )
+from ringvault.transport.files import fsync_dir
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
@@ -558,11 +559,10 @@ class _Committer:
     simulator (2 cores): 61,000 context switches and 7.3 s of CPU with every commit in a thread, 11,700 and 5.0 s
     with every commit inline, which also finished sooner. So the place follows the disk: a moving average of the
     commit time (measured in either place) above ``SLOW_S`` sends commits to a thread until it drops again: a
-    commit costs three fsyncs (the recording, its sidecar, their directory), about 1-3 ms on an SSD, tens of ms on
-    an SD card.
+    commit costs two fsyncs (the recording, its sidecar), about 1-2 ms on an SSD, tens of ms on an SD card.
 
-    ``then`` (the sidecar) runs right after the recording's rename and must fsync the same directory: the
-    recording's own directory fsync is left to it."""
+    The directory is not fsynced here: ``then`` (the sidecar) runs right after the recording's rename in the same
+    directory, and :class:`_Recorder` fsyncs the directories of a batch once, before its rows are written."""
 
     SLOW_S = 0.010
 
@@ -572,7 +572,7 @@ class _Committer:
     def _timed(self, part: AtomicFile, sha256: str, then: Callable[[WriteResult], object] | None) -> WriteResult:
         started = time.perf_counter()
         try:
-            written = part.commit(sha256=sha256, sync_dir=then is None)
+            written = part.commit(sha256=sha256, sync_dir=False)
             if then is not None:
                 then(written)
             return written
@@ -603,8 +603,8 @@ async def _fetch_atomically(
 ) -> WriteResult:
     """:class:`AtomicFile` around ``fetch(temporary path)`` — a download that leaves the fsync to us and hashes the
     bytes on the way — ended by ``committer`` (the one fsync, validation, rename, then ``then(result)``: the sidecar
-    in the same directory, whose commit fsyncs the directory for both), on the loop or in a worker thread as the
-    disk's speed asks."""
+    in the same directory), on the loop or in a worker thread as the disk's speed asks. The directory itself is not
+    fsynced: whoever records the file does that before relying on its name (:class:`_Recorder`)."""
     part = AtomicFile(dest, validate=validate)
     part.__enter__()
     try:
@@ -618,18 +618,22 @@ async def _fetch_atomically(
 class _Recorder:
     """Writes archived recordings to the database in batches: one transaction per ``RECORD_BATCH`` recordings or
     ``RECORD_DELAY_S`` seconds (a transaction per recording cost as much CPU as the rest of the bookkeeping). A
-    recording is on disk with its sidecar before it is queued here; a run killed before its batch is written leaves
-    it ``pending``, and the next run downloads it again (the same as a kill between the file and its row)."""
+    recording is on disk with its sidecar before it is queued here (both fsynced, renamed into ``directory``); the
+    batch's directories are fsynced once each before its rows are written, so a row never outlives its files' names
+    on a power cut. A run killed before its batch is written leaves it ``pending``, and the next run downloads it
+    again (the same as a kill between the file and its row)."""
 
     def __init__(self, store: ArchiveStore) -> None:
         self.store = store
         self.queued: list[MediaRecord] = []
+        self.directories: set[Path] = set()
         self._timer: asyncio.TimerHandle | None = None
         self._error: BaseException | None = None
 
-    def add(self, record: MediaRecord) -> None:
+    def add(self, record: MediaRecord, directory: Path) -> None:
         self._raise_pending_error()
         self.queued.append(record)
+        self.directories.add(directory)
         if len(self.queued) >= RECORD_BATCH:
             self.flush()
         elif self._timer is None:
@@ -653,6 +657,9 @@ class _Recorder:
             self._timer = None
         self._raise_pending_error()
         if self.queued:
+            for directory in sorted(self.directories):
+                fsync_dir(directory)
+            self.directories.clear()
             self.store.add_media_many(self.queued, mark_events_done=True)
             self.queued = []
 
@@ -787,7 +794,7 @@ class _Downloader:
                 location_name=dev.ref.location_name, video_file_name=dest.name, status="done",
                 sha256=written.sha256, size=written.bytes, zone=layout.zone_for(dev.ref),
             )  # fmt: skip
-            write_sidecar(MediaLayout.sidecar_path(dest), document)
+            write_sidecar(MediaLayout.sidecar_path(dest), document, sync_dir=False)  # the recorder fsyncs the folder
 
         # Validated as MP4 whatever the template calls the file (a template without ``.{ext}`` still gets checked).
         written: WriteResult | None = None
@@ -822,7 +829,8 @@ class _Downloader:
                 kind=MediaKind.RECORDING, path=rel.as_posix(), bytes=written.bytes, sha256=written.sha256,
                 device_id=dev.device.id, event_id=event.id, content_type="video/mp4", validated=True,
                 captured_at=event.created_at, downloaded_at=self.store.now(),
-            )
+            ),
+            dest.parent,
         )  # fmt: skip
         self.summary.downloaded += 1
         self.summary.bytes += written.bytes
