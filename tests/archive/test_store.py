@@ -391,9 +391,9 @@ def test_due_recordings_and_counts_use_indexes_not_a_table_scan(store: ArchiveSt
     from sqlalchemy import func, select
 
     from ringvault.archive.store.models import Event
-    from ringvault.archive.store.store import _DUE_COLUMNS
+    from ringvault.archive.store.rows import DUE_COLUMNS
 
-    due = store._due_query(_DUE_COLUMNS, [DEVICE, 2], T0, ["ding"], {DEVICE: (T0, None), 2: (None, None)})
+    due = store._due_query(DUE_COLUMNS, [DEVICE, 2], T0, ["ding"], {DEVICE: (T0, None), 2: (None, None)})
     counts = select(Event.media_status, func.count()).where(Event.device_id.in_([DEVICE, 2]))
     for stmt in (due, counts.group_by(Event.media_status)):
         plan = _plan(store, stmt)

@@ -14,7 +14,8 @@ from sqlalchemy import func, select
 
 from ringvault.archive.store import ArchiveStore, MediaStatus
 from ringvault.archive.store.models import Media
-from ringvault.archive.sync import ArchiveDiskError, _fetch_atomically, _Limiter
+from ringvault.archive.sync import ArchiveDiskError
+from ringvault.archive.sync.download import Limiter, fetch_atomically
 from ringvault.archive.validate import validate_mp4
 from ringvault.cloud.errors import DeviceNotFoundError
 from ringvault.sim.config import SimConfig
@@ -189,7 +190,7 @@ def test_unknown_device_is_refused(sim: SimServer, tmp_path: Path, archive: Path
 
 
 def test_limiter_halves_but_never_below_one() -> None:
-    limiter = _Limiter(4)
+    limiter = Limiter(4)
     limiter.halve()
     assert limiter.limit == 2
     limiter.halve()
@@ -254,7 +255,7 @@ def test_a_second_sync_of_the_same_archive_waits_for_the_first(sim: SimServer, t
 
 def test_limiter_with_many_waiters_keeps_its_limit_and_finishes_all_after_halving() -> None:
     """A release wakes one waiter; halving while hundreds wait must neither exceed the new limit nor strand anyone."""
-    limiter = _Limiter(8)
+    limiter = Limiter(8)
 
     async def crowd() -> tuple[int, int, int, int]:
         peak_before = peak_after = active = finished = over_limit = 0
@@ -294,7 +295,7 @@ async def test_fetch_atomically_leaves_nothing_when_the_fetch_fails(tmp_path: Pa
         raise OSError("connection reset")
 
     with pytest.raises(OSError, match="connection reset"):
-        await _fetch_atomically(dest, broken)
+        await fetch_atomically(dest, broken)
     assert not dest.exists()
     assert list(dest.parent.iterdir()) == []
 
@@ -390,9 +391,9 @@ async def test_commits_run_on_the_loop_while_quick_and_in_a_thread_while_the_dis
     they move to a worker thread so that no download waits on another one's fsync; quick again, they come back."""
     import threading
 
-    from ringvault.archive.sync import _Committer
+    from ringvault.archive.sync.download import Committer
 
-    committer = _Committer()
+    committer = Committer()
     threads: list[bool] = []
     delay = [0.0]
 
@@ -406,12 +407,12 @@ async def test_commits_run_on_the_loop_while_quick_and_in_a_thread_while_the_dis
             threads.append(threading.current_thread() is threading.main_thread())
             time.sleep(delay[0])  # the disk's speed, as the commit sees it
 
-        await _fetch_atomically(tmp_path / f"{index}.bin", fetch, validate=None, then=then, committer=committer)
+        await fetch_atomically(tmp_path / f"{index}.bin", fetch, validate=None, then=then, committer=committer)
 
     for index in range(3):
         await one(index)
     assert threads == [True, True, True]  # quick: on the loop
-    delay[0] = 5 * _Committer.SLOW_S
+    delay[0] = 5 * Committer.SLOW_S
     for index in range(3, 10):
         await one(index)
     assert threads[3] is True and threads[-1] is False  # slow: the average crossed the line, then a thread
@@ -428,9 +429,9 @@ async def test_the_recorder_fsyncs_each_folder_of_a_batch_once_before_writing_it
 ) -> None:
     """Files and sidecars are renamed into their folder without a directory fsync each: the recorder makes the names
     durable, once per folder and batch, before the rows that point at them are committed."""
-    import ringvault.archive.sync as sync_module
+    import ringvault.archive.sync.download as sync_module
     from ringvault.archive.store import MediaKind, MediaRecord
-    from ringvault.archive.sync import _Recorder
+    from ringvault.archive.sync.download import Recorder
 
     events: list[tuple[str, object]] = []
     monkeypatch.setattr(sync_module, "fsync_dir", lambda directory: events.append(("fsync", directory)))
@@ -439,7 +440,7 @@ async def test_the_recorder_fsyncs_each_folder_of_a_batch_once_before_writing_it
         def add_media_many(self, records: list[MediaRecord], *, mark_events_done: bool) -> None:
             events.append(("rows", len(records)))
 
-    recorder = _Recorder(Store())  # type: ignore[arg-type]
+    recorder = Recorder(Store())  # type: ignore[arg-type]
     folders = [tmp_path / "a", tmp_path / "b"]
     for index in range(5):
         record = MediaRecord(
