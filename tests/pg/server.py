@@ -145,7 +145,8 @@ def _run_as() -> tuple[str | None, int | None, int | None]:
         entry = pwd.getpwnam("postgres")
     except KeyError:
         raise PostgresUnavailableError(
-            f"running as root, but there is no `postgres` user to run PostgreSQL as (initdb refuses root): {INSTALL_HINT}"
+            "running as root, but there is no `postgres` user to run PostgreSQL as (initdb refuses root): "
+            + INSTALL_HINT
         ) from None
     return entry.pw_name, entry.pw_uid, entry.pw_gid
 
