@@ -9,16 +9,19 @@ worker`` processes, on any number of machines, share one app's customers.
   *queueing lock* is ``step:arg``, so a step waits in the queue at most once (asked again sooner, the waiting job
   is moved earlier, as ``LocalWorkQueue`` does); its *lock* is the same, so two runs of one step never overlap.
 - The one task calls ``run_step(step, arg)`` of the process's hub (given to the worker as procrastinate's
-  ``additional_context``), for every step name alike: the hub knows the steps, the queue only carries them.
-- :func:`run_worker` runs the worker until SIGTERM/SIGINT (a clean stop waits for the running steps, then
-  cancels them; a cancelled step is queued again, and resumes from the state the hub stored).
+  ``additional_context``), for every step name alike: the hub knows the steps, the queue only carries them. A step
+  that raises is queued again after ``step_retry_s`` through the same queue (not by procrastinate's retry, which
+  would collide with a twin the step queued meanwhile under the same queueing lock).
+- :meth:`PortabilityJobs.run_worker` runs the worker until SIGTERM/SIGINT (a clean stop waits for the running steps,
+  then cancels them; a cancelled step is queued again, and resumes from the state the hub stored).
 
 **A worker killed outright (SIGKILL, a lost machine) loses nothing.** procrastinate 3 records each worker in
 ``procrastinate_workers`` with a heartbeat (every ``heartbeat_s``) and each running job's ``worker_id``; a worker
 silent for ``stall_timeout_s`` is dead. It does not retry their jobs by itself: every worker here runs
 :class:`StalledJobSweeper`, which every ``stall_check_s`` prunes dead workers and puts their ``doing`` jobs back to
 ``todo`` (procrastinate's ``get_stalled_jobs`` + ``retry_job``), one sweeper at a time (a PostgreSQL advisory lock:
-two sweepers must not both retry a job that a live worker picked up in between). The retried step runs again from
+two sweepers must not both retry a job that a live worker picked up in between); a dead job whose step is already
+queued again is ended instead, which frees the twin. The retried step runs again from
 the stored state; the hub's steps are idempotent, so a step that had half-imported a file imports the rest, once.
 The timeout must stay well above the heartbeat interval (a worker whose event loop is busy for a while is late, not
 dead): the defaults are a heartbeat every 10 s and dead after 60 s; tests use seconds.
