@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck pytest demo sim clean
+.PHONY: all venv test lint typecheck pytest postgres demo sim clean
 
 all: test
 
@@ -32,10 +32,23 @@ typecheck: $(STAMP)
 # marked with one xdist_group run on one worker, one after the other.
 PYTEST_WORKERS ?= 4
 
-pytest: $(STAMP)
+pytest: $(STAMP) postgres
 	$(BIN)/pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
 
 test: lint typecheck pytest
+
+# The PostgreSQL tests (tests/pg, and the store tests' postgresql half) start their own server from Debian's
+# binaries (initdb + postgres, run as the `postgres` user, on 127.0.0.1, in a temporary directory: tests/pg/server.py).
+# Installed here only when missing; in CI (CI=true) a machine without them fails those tests, never skips them.
+postgres:
+	@if ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 \
+		|| [ -n "$$RINGVAULT_TEST_PG_BINDIR" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing PostgreSQL for the tests (apt-get install postgresql)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
+	else \
+		echo "PostgreSQL is missing: run \`sudo apt-get install postgresql\` (the tests in tests/pg need it)"; \
+	fi
 
 demo: $(STAMP)
 	$(BIN)/python -m ringvault.demo

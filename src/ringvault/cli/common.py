@@ -121,12 +121,23 @@ def database_error_line(exc: BaseException) -> str | None:
 
     Checked by module name, so that ``ringvault --help`` never imports SQLAlchemy."""
     module = type(exc).__module__
-    if module.startswith("ringvault.archive.store") and type(exc).__name__ == "UnknownSchemaError":
+    if module.startswith("ringvault.archive.store") and type(exc).__name__ in (
+        "UnknownSchemaError",
+        "ArchiveDatabaseError",
+    ):
         return str(exc)
-    if not (module.startswith("sqlalchemy") or module == "sqlite3"):
+    if not (module.startswith(("sqlalchemy", "psycopg")) or module == "sqlite3"):
         return None
     cause = getattr(exc, "orig", None) or exc  # SQLAlchemy wraps the driver's error
     detail = (str(cause).strip().splitlines() or [type(cause).__name__])[0]
+    if type(cause).__module__.startswith("psycopg"):  # PostgreSQL (RINGVAULT_DATABASE_URL)
+        from ringvault.transport.redaction import redact
+
+        return redact(
+            f"the archive database failed ({type(cause).__name__}: {detail}); the failed step was rolled back. "
+            "Check that the PostgreSQL server of RINGVAULT_DATABASE_URL is running and reachable, then run the "
+            "command again"
+        )
     return (
         f"the archive database failed ({type(cause).__name__}: {detail}); the failed step was rolled back. Check "
         "the archive's disk space and permissions (or that the file is a ringvault archive), then run the command "

@@ -402,9 +402,9 @@ def status(
 ) -> None:
     """Authorizations, exports and their states, and the records archived per data set."""
     archive_dir = _archive_dir(archive)
-    from ringvault.archive.store import DB_FILENAME, ArchiveStore
+    from ringvault.archive.store import ArchiveStore, archive_exists, database_label
 
-    if not (archive_dir / DB_FILENAME).exists():
+    if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
     with ArchiveStore.open(archive_dir) as store:
         dp = store.portability
@@ -443,7 +443,7 @@ def status(
                 echo("  archived records:")
                 for name, count in sorted(counts.items()):
                     echo(f"    {name:<{width}}  {count:>9}")
-    echo(f"database: {archive_dir / DB_FILENAME}")
+    echo(f"database: {database_label(archive_dir)}")
 
 
 @portability_app.command("records")
@@ -465,7 +465,7 @@ def records(
     import json
 
     from ringvault.archive.dates import parse_when
-    from ringvault.archive.store import DB_FILENAME, ArchiveStore
+    from ringvault.archive.store import ArchiveStore, archive_exists
     from ringvault.portability.scopes import DATASETS
     from ringvault.textsafe import printable_json
 
@@ -477,7 +477,7 @@ def records(
     except ValueError as exc:
         fail(f"--since/--until: {exc}", code=EXIT_USAGE)
     archive_dir = _archive_dir(archive)
-    if not (archive_dir / DB_FILENAME).exists():
+    if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
     with ArchiveStore.open(archive_dir) as store:
         dp = store.portability

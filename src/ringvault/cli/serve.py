@@ -104,7 +104,7 @@ def serve(
     api_options = opts.api_options()  # a bad --cloud-url is a usage error now, not a failed job later
     portability = _portability(api_options.cloud_url)
 
-    from ringvault.archive.store import default_archive_dir
+    from ringvault.archive.store import database_label, default_archive_dir
 
     archive_dir = (archive or default_archive_dir()).expanduser()
     sock = _listen(host, port)
@@ -147,6 +147,7 @@ def serve(
                 "Data Portability: invite a named customer with `ringvault portability invite NAME` "
                 "(or POST /portability/invites)"
             )
+        typer.echo(f"database: {database_label(archive_dir)}")  # a PostgreSQL URL with its password masked
         if not opts.token_store().path.exists():
             typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")
         config = uvicorn.Config(

@@ -113,7 +113,7 @@ def incomplete_line(summary: SyncSummary) -> str:
     return "; ".join(parts)
 
 
-def _print_summary(summary: SyncSummary, archive: Path, db: Path, *, dry_run: bool) -> None:
+def _print_summary(summary: SyncSummary, archive: Path, db: str, *, dry_run: bool) -> None:
     if dry_run:
         echo(
             f"dry run: {summary.new} new events, {summary.would_download} recordings would be downloaded "
@@ -255,13 +255,13 @@ def sync(
     layout = build_layout(template, time_zone)
     opts = options(ctx)
 
-    from ringvault.archive.store import DB_FILENAME, ArchiveStore, default_archive_dir
+    from ringvault.archive.store import ArchiveStore, archive_exists, database_label, default_archive_dir
     from ringvault.archive.sync import SyncOptions, run_sync
 
     archive_dir = (archive or default_archive_dir()).expanduser()
-    db_path = archive_dir / DB_FILENAME
+    exists = archive_exists(archive_dir)  # with RINGVAULT_DATABASE_URL: the PostgreSQL database
     kinds = list(kind) if kind else None
-    if kinds and not db_path.exists():
+    if kinds and not exists:
         check_kinds(kinds, None)  # before anything is created
     sync_options = SyncOptions(
         devices=list(device) if device else None,
@@ -277,7 +277,7 @@ def sync(
     )
     if dry_run:
         # Read the existing archive if there is one; never create anything.
-        store = ArchiveStore.open(archive_dir) if db_path.exists() else ArchiveStore.open_url("sqlite:///:memory:")
+        store = ArchiveStore.open(archive_dir) if exists else ArchiveStore.open_url("sqlite:///:memory:")
     else:
         store = ArchiveStore.open(archive_dir)
     if kinds:
@@ -318,6 +318,6 @@ def sync(
         summary = run(with_api(opts, body), debug=opts.debug)
     finally:
         store.close()
-    _print_summary(summary, archive_dir, db_path, dry_run=dry_run)
+    _print_summary(summary, archive_dir, database_label(archive_dir), dry_run=dry_run)
     if summary.incomplete and not dry_run:
         fail(incomplete_line(summary), code=EXIT_RECORDINGS_FAILED)

@@ -4,6 +4,14 @@
 >>> store.upsert_events(device_id, [EventRecord(id="7407512345678901234", created_at=..., kind="ding")])
 """
 
+from ringvault.archive.store.engine import (
+    DATABASE_URL_ENV,
+    ArchiveDatabaseError,
+    archive_exists,
+    configured_database_url,
+    database_label,
+    redacted_url,
+)
 from ringvault.archive.store.migrate import (
     HEAD_REVISION,
     UnknownSchemaError,
@@ -41,9 +49,11 @@ from ringvault.archive.store.store import (
 )
 
 __all__ = [
+    "DATABASE_URL_ENV",
     "DB_FILENAME",
     "HEAD_REVISION",
     "AccountRecord",
+    "ArchiveDatabaseError",
     "ArchiveFileChangedError",
     "ArchiveStore",
     "Counts",
@@ -65,9 +75,13 @@ __all__ = [
     "UnknownSchemaError",
     "UpsertResult",
     "alembic_config",
+    "archive_exists",
+    "configured_database_url",
     "current_revision",
+    "database_label",
     "default_archive_dir",
     "downgrade",
     "head_revision",
     "migrate",
+    "redacted_url",
 ]

@@ -32,6 +32,8 @@ MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest revision under ``migrations/versions`` (a test checks it against Alembic's own idea of the head):
 #: update it with every new migration.
 HEAD_REVISION = "0005"
+#: The PostgreSQL advisory lock that serialises migrations of one database (an arbitrary constant of ours).
+MIGRATION_LOCK_KEY = 0x52564D4947  # "RVMIG"
 
 
 class UnknownSchemaError(RuntimeError):
@@ -62,6 +64,11 @@ def _run(engine_or_url: Engine | str, action: str, revision: str) -> None:
                 _sqlite_pragma(connection, "foreign_keys=OFF")
             try:
                 with connection.begin():
+                    if connection.dialect.name == "postgresql":
+                        # Several processes (serve, workers, a CLI command) may open a new database at once: the
+                        # first migrates, the others wait here and then find it at head (PostgreSQL's DDL is
+                        # transactional, so the lock is held until the whole migration commits).
+                        connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_KEY})")
                     changed = _migrate_in_transaction(connection, action, revision)
                     if sqlite and changed:  # a full scan: not on every open of an archive already at head
                         _check_foreign_keys(connection)

@@ -24,7 +24,17 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
-from ringvault.archive.store.engine import DB_FILENAME, WRITE_OPTION, default_archive_dir, sqlite_engine
+from ringvault.archive.store.engine import (
+    DB_FILENAME,
+    WRITE_OPTION,
+    ArchiveDatabaseError,
+    check_connection,
+    configured_database_url,
+    default_archive_dir,
+    normalize_url,
+    postgres_engine,
+    sqlite_engine,
+)
 from ringvault.archive.store.migrate import migrate
 from ringvault.archive.store.models import Account, Device, Event, Location, Media, SyncStateRow, utcnow
 from ringvault.archive.store.recordings import RecordingQueue
@@ -72,6 +82,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DB_FILENAME",
+    "ArchiveDatabaseError",
     "ArchiveFileChangedError",
     "ArchiveStore",
     "InvalidCursorError",
@@ -110,10 +121,19 @@ class ArchiveStore(RecordingQueue):
     # -- opening ---------------------------------------------------------------------------------------------
 
     @classmethod
-    def open(cls, archive_dir: Path, *, clock: Callable[[], datetime] = utcnow) -> ArchiveStore:
-        """Open (creating it if needed) the archive in ``archive_dir``: ``archive.sqlite3``, migrated to head."""
+    def open(
+        cls, archive_dir: Path, *, clock: Callable[[], datetime] = utcnow, database_url: str | None = None
+    ) -> ArchiveStore:
+        """Open (creating it if needed) the archive in ``archive_dir``, migrated to head.
+
+        The database is ``database_url``, else ``RINGVAULT_DATABASE_URL`` (PostgreSQL: the files stay in
+        ``archive_dir``), else ``archive.sqlite3`` in ``archive_dir``. Raises :class:`ArchiveDatabaseError` (one
+        line) when a database URL cannot be used."""
         archive_dir = Path(archive_dir).expanduser()
         archive_dir.mkdir(parents=True, exist_ok=True)
+        url = database_url or configured_database_url()
+        if url is not None:
+            return cls.open_url(url, archive_dir=archive_dir, clock=clock)
         store = cls(sqlite_engine(archive_dir / DB_FILENAME), archive_dir=archive_dir, clock=clock)
         store._note_file(archive_dir / DB_FILENAME)
         return store
@@ -122,14 +142,30 @@ class ArchiveStore(RecordingQueue):
     def open_url(
         cls, url: str, *, archive_dir: Path | None = None, clock: Callable[[], datetime] = utcnow
     ) -> ArchiveStore:
-        """Open the archive in the database at ``url`` (``postgresql+psycopg://...``), migrated to head."""
+        """Open the archive in the database at ``url`` (``postgresql+psycopg://...``, or ``sqlite:///path``),
+        migrated to head. Raises :class:`ArchiveDatabaseError` (one line, no password) when the URL is wrong, the
+        driver missing, or the server unreachable or refusing the login."""
         if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
             path = Path(url.removeprefix("sqlite:///"))
             store = cls(sqlite_engine(path), archive_dir=archive_dir, clock=clock)
             store._note_file(path)
+            return store
+        parsed = normalize_url(url)
+        if parsed.get_backend_name() == "sqlite":
+            store = cls(create_engine(parsed), archive_dir=archive_dir, clock=clock)
         else:
-            store = cls(create_engine(url), archive_dir=archive_dir, clock=clock)
+            engine = postgres_engine(parsed)
+            try:
+                check_connection(engine)
+            except BaseException:
+                engine.dispose()
+                raise
+            store = cls(engine, archive_dir=archive_dir, clock=clock)
+        try:
             store.migrate()
+        except BaseException:
+            store.close()
+            raise
         return store
 
     def _note_file(self, path: Path) -> None:
@@ -553,11 +589,14 @@ class ArchiveStore(RecordingQueue):
         at = aware_utc(synced_at or self._clock())
         newest_created_at = aware_utc(newest_created_at) if newest_created_at is not None else None
         oldest_created_at = aware_utc(oldest_created_at) if oldest_created_at is not None else None
+        table = SyncStateRow.__table__
+        assert isinstance(table, Table)
         with self._write() as session:
+            # The row first (a no-op when it exists), then lock it: two first syncs of a device at once (two
+            # processes on PostgreSQL, where nothing serialises writers) must not both insert it.
+            session.execute(self._insert(table).values(device_id=device_id).on_conflict_do_nothing())
             row = session.get(SyncStateRow, device_id, with_for_update=True)
-            if row is None:
-                row = SyncStateRow(device_id=device_id)
-                session.add(row)
+            assert row is not None
             if newest_event_id is not None and newest_created_at is not None:
                 current = (row.newest_created_at, row.newest_event_id or "")
                 if row.newest_created_at is None or (newest_created_at, newest_event_id) > current:
