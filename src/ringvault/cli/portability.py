@@ -363,14 +363,14 @@ class _ExportRun:
         )  # fmt: skip
 
     async def export(self) -> ImportResult:
-        from ringvault.portability.errors import PortabilityError, is_query_dead
+        from ringvault.portability.errors import AccessTimeElapsedError, PortabilityError, is_query_dead
         from ringvault.portability.importer import ImportProgress, PollPolicy
         from ringvault.portability.renewal import CONFLICT_DELAYS, ConflictBudget, expire_query
 
         dp = self.store.portability
-        budget = ConflictBudget(self.wait_timeout_s, customer=self.grant.customer)
         replaced: str | None = None
         while True:
+            budget = ConflictBudget(self.wait_timeout_s, customer=self.grant.customer)
             known = {q.id for q in dp.list_queries(grant_id=self.grant.id, open_only=True)}
             starter = self._importer(PollPolicy(delays=CONFLICT_DELAYS, sleep=budget, probe_after_s=None))
             query = await starter.start()
@@ -385,7 +385,12 @@ class _ExportRun:
                     raise
                 expire_query(dp, dead, err)
                 if replaced is not None:  # the replacement died too: say so, never loop
-                    raise
+                    raise AccessTimeElapsedError(
+                        f"export {dead} expired too, right after it replaced export {replaced} (Ring answered "
+                        "ACCESS_TIME_ELAPSED again); both are closed",
+                        hint="Run `ringvault portability export` again for a new export; if this keeps happening, "
+                        "check the machine's clock and contact Ring through the Developer Portal.",
+                    ) from err
                 replaced = dead
                 message = f"export {dead} has expired (Ring's hour for listing it ran out); asking for a new export"
                 self.display(ImportProgress(query_id=dead, phase="create", message=message))
