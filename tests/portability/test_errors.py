@@ -61,7 +61,9 @@ def test_each_documented_error_maps_to_its_class(
     assert err.hint and "\n" not in err.hint
     assert err.hint in err.one_line
     assert str(err).startswith("GET intake/records: HTTP ")
-    assert err.retryable is (status in (429, 500, 504) and type_ != "QUOTA_EXCEEDED")
+    # the seed: "429, 500, or 504" (a daily quota is not worth seconds of waiting), and BLOCKED_REQUEST "Retry the
+    # request"
+    assert err.retryable is ((status in (429, 500, 504) and type_ != "QUOTA_EXCEEDED") or type_ == "BLOCKED_REQUEST")
 
 
 def test_the_table_covers_every_class_and_nothing_else() -> None:
@@ -146,3 +148,70 @@ def test_token_endpoint_answering_in_the_api_format_maps_to_the_api_class() -> N
 def test_token_endpoint_answering_garbage_is_an_unknown_oauth_error() -> None:
     err = e.oauth_error_from_response(500, b"<html>oops</html>")
     assert type(err) is e.UnknownOAuthError and err.status == 500
+
+
+def _all_error_classes() -> list[type[e.PortabilityError]]:
+    found: list[type[e.PortabilityError]] = []
+    pending: list[type[e.PortabilityError]] = [e.PortabilityError]
+    while pending:
+        cls = pending.pop()
+        found.append(cls)
+        pending.extend(cls.__subclasses__())
+    return [cls for cls in found if cls.__module__ == e.__name__]
+
+
+def test_retryable_is_truthful_on_every_error_class() -> None:
+    """What ``retryable`` says is what the client does (``RetryPolicy.should_retry``), and it follows the seed: 429
+    but not a daily quota, every 5xx, BLOCKED_REQUEST, any undocumented type; nothing without a status (those are
+    our own failures, already retried where that made sense)."""
+    from ringvault.portability.http import RetryPolicy
+
+    policy = RetryPolicy()
+    classes = _all_error_classes()
+    assert len(classes) > 50
+    for cls in classes:
+        err = cls() if not issubclass(cls, e.OAuthError) else cls("x", "y")
+        expected = (
+            cls is e.UnknownPortabilityError
+            or cls is e.BlockedRequestError
+            or (
+                err.status is not None
+                and (err.status == 429 or 500 <= err.status <= 599)
+                and cls is not e.QuotaExceededError
+            )
+        )
+        assert err.retryable is expected, cls.__name__
+        assert policy.should_retry(err, idempotent=False) is expected, cls.__name__
+    assert e.UnknownPortabilityError(status=400).retryable and e.UnknownPortabilityError(status=503).retryable
+    assert e.IntegrationFailureError(status=503).retryable and e.DownloadError("x", status=503).retryable
+    assert not e.PresignedUrlExpiredError("x", status=403).retryable
+
+
+def test_the_reasons_a_customer_waits_on() -> None:
+    codes = {
+        e.RequestConflictError: "conflict",
+        e.QuotaExceededError: "daily_quota",
+        e.DailyQuotaReachedError: "daily_quota",
+        e.AccessTimeElapsedError: "listing_window",
+        e.TooManyRequestsError: "throttled",
+        e.InternalServerError: "ring_failing",
+        e.BlockedRequestError: "ring_failing",
+    }
+    for cls, code in codes.items():
+        reason = cls().wait_reason
+        assert reason is not None and reason.code == code and reason is e.WAIT_REASONS[code], cls.__name__
+        assert reason.text and "\n" not in reason.text
+    assert e.ScopeNotEnabledError().wait_reason is None and e.PortabilityUnreachableError("x").wait_reason is None
+
+
+def test_only_an_elapsed_listing_window_makes_a_query_dead() -> None:
+    assert e.is_query_dead(e.AccessTimeElapsedError())
+    try:
+        try:
+            raise e.AccessTimeElapsedError()
+        except e.AccessTimeElapsedError as inner:
+            raise e.PortabilityError("export x failed") from inner
+    except e.PortabilityError as outer:
+        assert e.is_query_dead(outer)
+    for alive in (e.QueryNotCompletedError(), e.RequestConflictError(), e.QueryIdNotFoundError(), ValueError("x")):
+        assert not e.is_query_dead(alive)

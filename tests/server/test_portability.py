@@ -369,7 +369,7 @@ def test_a_subscription_confirmation_is_logged_with_its_subscribe_url(
     sim: SimServer, dp_serve: DPServe, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.WARNING, logger="ringvault.server.portability")
-    server = dp_serve()
+    server = dp_serve(confirm_subscriptions=False)  # confirming is the default; turned off, it is only logged
     sent = sim_call(sim, "POST", f"/_sim/portability/apps/{DEMO_CLIENT_ID}/subscription-confirmation", {})
     with server.client() as client:
         seen = wait_for("the confirmation", lambda: client.get("/portability/subscriptions").json()["subscriptions"])

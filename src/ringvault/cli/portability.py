@@ -8,7 +8,7 @@ The app's client id, secret and redirect URI come from ``RINGVAULT_PORTABILITY_*
 from __future__ import annotations
 
 import sys
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
@@ -36,8 +36,9 @@ if TYPE_CHECKING:
 
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.store.portability import GrantRow
+    from ringvault.portability.client import PortabilityClient
     from ringvault.portability.config import PortabilityConfig
-    from ringvault.portability.importer import ImportProgress, ImportResult
+    from ringvault.portability.importer import ImportProgress, ImportResult, PollPolicy, PortabilityImporter
 
 T = TypeVar("T")
 
@@ -316,6 +317,92 @@ def _print_result(result: ImportResult, archive_dir: Path) -> None:
     echo(f"files: {archive_dir / 'portability'}")
 
 
+class _ExportRun:
+    """One `ringvault portability export`: start (or adopt) the customer's query, wait for it, import it.
+
+    Nothing resumes a dead query: when Ring says the query can never be listed again (``errors.is_query_dead``:
+    its hour of listing ran out), it is closed as expired (``renewal.expire_query``) and a new one is created in its
+    place, once per run. The create waits on ``409 REQUEST_CONFLICT`` (another query of the customer still in
+    progress at Ring) for at most ``wait_timeout_s``, saying why, then gives up with one line
+    (``renewal.StillConflictingError``)."""
+
+    def __init__(
+        self,
+        store: ArchiveStore,
+        client: PortabilityClient,
+        grant: GrantRow,
+        *,
+        archive_dir: Path,
+        only: list[str] | None,
+        display: Callable[[ImportProgress], None],
+        page_size: int,
+        concurrency: int,
+        wait_timeout_s: float,
+    ) -> None:
+        self.store, self.client, self.grant = store, client, grant
+        self.archive_dir, self.only = archive_dir, only
+        self.display = display
+        self.page_size, self.concurrency = page_size, concurrency
+        self.wait_timeout_s = wait_timeout_s
+        self.query_id: str | None = None  # the query the importer is on (from its progress events)
+        self._quiet_create: str | None = None
+
+    def _progress(self, event: ImportProgress) -> None:
+        if event.query_id is not None:
+            self.query_id = event.query_id
+        if event.phase == "create" and event.query_id is not None and event.query_id == self._quiet_create:
+            return  # "resuming export X" right after this run created X would mislead
+        self.display(event)
+
+    def _importer(self, poll: PollPolicy | None = None) -> PortabilityImporter:
+        from ringvault.portability.importer import PortabilityImporter
+
+        return PortabilityImporter(
+            self.store, self.client, self.grant, archive_dir=self.archive_dir, only=self.only,
+            progress=self._progress, page_size=self.page_size, concurrency=self.concurrency, poll=poll,
+        )  # fmt: skip
+
+    async def export(self) -> ImportResult:
+        from ringvault.portability.errors import AccessTimeElapsedError, PortabilityError, is_query_dead
+        from ringvault.portability.importer import ImportProgress, PollPolicy
+        from ringvault.portability.renewal import CONFLICT_DELAYS, ConflictBudget, expire_query
+
+        dp = self.store.portability
+        replaced: str | None = None
+        while True:
+            budget = ConflictBudget(self.wait_timeout_s, customer=self.grant.customer)
+            known = {q.id for q in dp.list_queries(grant_id=self.grant.id, open_only=True)}
+            starter = self._importer(PollPolicy(delays=CONFLICT_DELAYS, sleep=budget, probe_after_s=None))
+            query = await starter.start()
+            fresh = query.id not in known
+            self._quiet_create = query.id if fresh else None
+            self.query_id = query.id
+            try:
+                result = await self._importer().export(wait_timeout_s=self.wait_timeout_s)
+            except PortabilityError as err:
+                dead = self.query_id
+                if not is_query_dead(err) or dead is None:
+                    raise
+                expire_query(dp, dead, err)
+                if replaced is not None:  # the replacement died too: say so, never loop
+                    raise AccessTimeElapsedError(
+                        f"export {dead} expired too, right after it replaced export {replaced} (Ring answered "
+                        "ACCESS_TIME_ELAPSED again); both are closed",
+                        hint="Run `ringvault portability export` again for a new export; if this keeps happening, "
+                        "check the machine's clock and contact Ring through the Developer Portal.",
+                    ) from err
+                replaced = dead
+                message = f"export {dead} has expired (Ring's hour for listing it ran out); asking for a new export"
+                self.display(ImportProgress(query_id=dead, phase="create", message=message))
+                continue
+            if fresh:
+                result.resumed = False
+            if replaced is not None:
+                note = f"replaces export {replaced}, which expired before it could be listed"
+                result.message = f"{result.message}; {note}" if result.message else note
+            return result
+
+
 @portability_app.command("export")
 def export(
     ctx: typer.Context,
@@ -361,7 +448,6 @@ def export(
         from ringvault.portability.client import PortabilityClient
         from ringvault.portability.errors import NotAuthorizedError
         from ringvault.portability.http import RetryPolicy
-        from ringvault.portability.importer import PortabilityImporter
         from ringvault.portability.oauth import PortabilityAuth
 
         auth = PortabilityAuth.from_config(config, customer=customer)
@@ -373,11 +459,11 @@ def export(
             async with PortabilityClient(auth, retry=retry) as client:
 
                 async def run_with(progress: Any) -> ImportResult:
-                    importer = PortabilityImporter(
-                        store, client, grant, archive_dir=archive_dir, only=wanted, progress=progress,
-                        page_size=page_size, concurrency=concurrency,
+                    run = _ExportRun(
+                        store, client, grant, archive_dir=archive_dir, only=wanted, display=progress,
+                        page_size=page_size, concurrency=concurrency, wait_timeout_s=wait_timeout,
                     )  # fmt: skip
-                    return await importer.export(wait_timeout_s=wait_timeout)
+                    return await run.export()
 
                 if not tty:
                     return await run_with(_plain_display)
@@ -403,6 +489,7 @@ def status(
     """Authorizations, exports and their states, and the records archived per data set."""
     archive_dir = _archive_dir(archive)
     from ringvault.archive.store import ArchiveStore, archive_exists, database_label
+    from ringvault.portability.renewal import is_expired
 
     if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
@@ -424,9 +511,10 @@ def status(
                 files = dp.list_files(query.id)
                 done = sum(1 for f in files if f.state == "imported")
                 skipped = sum(1 for f in files if f.state == "skipped")
+                state = "expired" if is_expired(query) else query.state
                 line = (
-                    f"  export {query.id}: {query.state}"
-                    + (f" ({query.status})" if query.status else "")
+                    f"  export {query.id}: {state}"
+                    + (f" ({query.status})" if query.status and state != "expired" else "")
                     + f", created {query.created_at:%Y-%m-%d %H:%M} UTC"
                     + (f", {done}/{len(files)} files imported" if files else "")
                     + (f", {skipped} skipped" if skipped else "")

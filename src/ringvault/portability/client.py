@@ -11,10 +11,17 @@
 Every call carries the customer's access token (refreshed when expired, and once more when the service answers
 ``403 ACCESS_DENIED``, which is also how it reports an expired token), passes the rate limiter (shared by all clients
 of an app when they are given the same ``PortabilityRateLimiter``) and the retry policy of ``PortabilityHttp``.
+
+Is a query ready? Ring answers the same listDataQueryRecords parameters with the same response for five minutes
+(seed: "During the five-minute period, the API will return the same response for the same parameters"), and that may
+include a ``QUERY_NOT_COMPLETED``. So the polls (``is_listable``, ``maxResults=1``) and the check of a COMPLETED
+notification (``confirm_completed``) never send the same parameters, and a confirmation that still hears
+``QUERY_NOT_COMPLETED`` asks once more after the cached answer has expired before it gives up.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -23,7 +30,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ringvault.portability.endpoints import SCOPE_ID, PortabilityEndpoints, Region
-from ringvault.portability.errors import AccessDeniedError, PortabilityResponseError
+from ringvault.portability.errors import AccessDeniedError, PortabilityResponseError, QueryNotCompletedError
 from ringvault.portability.http import DEFAULT_MAX_DOWNLOAD_BYTES, ApiResponse, PortabilityHttp, RetryPolicy
 from ringvault.portability.limits import Operation, PortabilityRateLimiter
 from ringvault.portability.oauth import PortabilityAuth
@@ -35,6 +42,14 @@ if TYPE_CHECKING:
 logger = logging.getLogger("ringvault.portability")
 
 MAX_RESULTS = 250
+#: "Responses for all operations have a five minute, time-to-live (TTL) [...] the API will return the same response
+#: for the same parameters" (seed 003).
+RESPONSE_TTL_S = 300.0
+#: ``maxResults`` of the "is it completed yet?" polls (the importer's and the server's): one record is enough.
+POLL_MAX_RESULTS = 1
+#: ``maxResults`` of the checks of a COMPLETED notification (``confirm_completed``): never a poll's, so a
+#: ``QUERY_NOT_COMPLETED`` cached for a poll cannot answer them; a re-check adds one (a fresh set of parameters).
+CONFIRM_MAX_RESULTS = 2
 
 
 @dataclass(frozen=True)
@@ -146,6 +161,46 @@ class PortabilityClient:
             if token in seen:
                 raise PortabilityResponseError(f"the records of query {query_id} page in a loop (a token came back)")
             seen.add(token)
+
+    async def is_listable(self, query_id: str, *, max_results: int = POLL_MAX_RESULTS) -> bool:
+        """One records call: True when the query is COMPLETED (its records can be listed), False while Ring answers
+        ``QUERY_NOT_COMPLETED`` (in progress, CANCELED — the two look the same — or that answer still cached). Every
+        other error is raised (``ACCESS_TIME_ELAPSED``: the query is dead, see ``errors.is_query_dead``)."""
+        try:
+            await self.list_page(query_id, max_results=max_results)
+        except QueryNotCompletedError:
+            return False
+        return True
+
+    async def confirm_completed(
+        self,
+        query_id: str,
+        *,
+        recheck_after_s: float = RESPONSE_TTL_S + 5.0,
+        rechecks: int = 1,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> bool:
+        """Check with Ring that a query a notification says is COMPLETED really is (a forged or premature notification
+        must change nothing), without being fooled by a cached ``QUERY_NOT_COMPLETED``.
+
+        The first check uses ``maxResults=CONFIRM_MAX_RESULTS``, which no poll sends, so a poll's cached answer cannot
+        be returned. If Ring still answers ``QUERY_NOT_COMPLETED`` — an earlier confirmation of the same query (a
+        premature notification) may be what is cached, or Ring may not list the query yet — that is not final:
+        after ``recheck_after_s`` (past the five-minute cache) it asks again with other parameters, ``rechecks``
+        times. False only when every check said ``QUERY_NOT_COMPLETED``; other errors are raised."""
+        for attempt in range(rechecks + 1):
+            if attempt:
+                logger.info(
+                    "query %s: Ring answered QUERY_NOT_COMPLETED after a COMPLETED notification (perhaps a cached "
+                    "answer); asking again in %.0f s",
+                    query_id,
+                    recheck_after_s,
+                )
+                await sleep(recheck_after_s)
+            max_results = CONFIRM_MAX_RESULTS + attempt % (MAX_RESULTS - CONFIRM_MAX_RESULTS + 1)
+            if await self.is_listable(query_id, max_results=max_results):
+                return True
+        return False
 
     async def all_records(self, query_id: str, *, max_results: int = MAX_RESULTS) -> list[DataQueryRecord]:
         """All records of a COMPLETED query (every page)."""

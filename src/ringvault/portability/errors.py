@@ -8,19 +8,66 @@ a whole family. The OAuth endpoints answer ``{"error", "error_description"}`` in
 subclasses (``InvalidGrantError`` ...), mapped by ``oauth_error_from_response``.
 
 All of them are ``ringvault.cloud.RingError`` subclasses, so the CLI prints them as one line the same way.
+
+Retrying follows the seed's advice ("Retrying errors", and the sentence under the table): ``err.retryable`` is True for
+429 (except ``QUOTA_EXCEEDED``: seconds of waiting do not bring a daily quota back), every 5xx (500 and 504 are
+documented; 502/503 are what a gateway in front of the API answers, and they are not in the table), ``BLOCKED_REQUEST``
+("Retry the request") and every error whose type the table does not document ("If you encounter an error not present
+in the table, start by retrying the error"). ``PortabilityHttp`` retries exactly what ``retryable`` says.
+
+Errors a customer can be left *waiting* on (an open query in the way, the daily quota, a listing window that ran out,
+throttling) carry a ``wait_reason``: a short machine-readable code and a sentence for status pages
+(``WAIT_REASONS``). ``is_query_dead(err)`` says whether an error means the query itself can never be listed again.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Final
 
 from ringvault.cloud.errors import RingError
 from ringvault.cloud.tokens import TokenFileError
 from ringvault.transport import json_or_none, redact
 
-#: The statuses the service asks clients to retry (seed: "429, 500, or 504").
-RETRYABLE_STATUSES: frozenset[int] = frozenset({429, 500, 504})
+#: The statuses retried whatever the error type: the seed's "429, 500, or 504", and the other 5xx (502, 503 ...),
+#: which are not in its table ("If you encounter an error not present in the table, start by retrying the error").
+RETRYABLE_STATUSES: frozenset[int] = frozenset({429, *range(500, 600)})
+
+
+@dataclass(frozen=True)
+class WaitReason:
+    """Why a customer's export is waiting: ``code`` for machines (status JSON, the database), ``text`` for people."""
+
+    code: str
+    text: str
+
+
+#: The reasons a customer can be waiting, by code. ``conflict``: createDataQuery answered 409 (a query of this
+#: customer is still in progress at Ring); ``daily_quota``: the app's 100,000 list calls of the UTC day are used up;
+#: ``listing_window``: a query's hour of listing ran out, it is closed and a new one is needed; ``throttled``: Ring
+#: answered 429 for the app's rate limits; ``ring_failing``: Ring kept answering errors it asks to retry.
+WAIT_REASONS: Final[dict[str, WaitReason]] = {
+    reason.code: reason
+    for reason in (
+        WaitReason(
+            "conflict",
+            "Ring is still preparing an earlier export of this customer (409 REQUEST_CONFLICT); a new one is asked "
+            "for once it has finished",
+        ),
+        WaitReason(
+            "daily_quota",
+            "the app has used its 100,000 list calls of the day (UTC); listing continues after midnight UTC",
+        ),
+        WaitReason(
+            "listing_window",
+            "the hour Ring allows for listing an export after it finished has run out; the export is closed as "
+            "expired and a new one is asked for",
+        ),
+        WaitReason("throttled", "Ring is throttling the app's requests (429); they are sent again within its limits"),
+        WaitReason("ring_failing", "Ring's service keeps failing (5xx or an unknown error); it is tried again later"),
+    )
+}
 
 _SUPPORT = "if it persists, contact Ring through the Developer Portal (Amazon Data Portability, Technical Issues)"
 
@@ -36,6 +83,10 @@ class PortabilityError(RingError):
     CATEGORY: ClassVar[str | None] = None
     TYPE: ClassVar[str | None] = None
     MESSAGE: ClassVar[str] = ""
+    #: True/False: always/never retried whatever the status; None: retried when the status is in RETRYABLE_STATUSES
+    RETRY: ClassVar[bool | None] = None
+    #: the code of the ``WAIT_REASONS`` entry a customer waiting on this error is shown (None: not a waiting reason)
+    WAIT_REASON: ClassVar[str | None] = None
     hint = "Retry later; " + _SUPPORT + "."
 
     def __init__(
@@ -80,8 +131,21 @@ class PortabilityError(RingError):
 
     @property
     def retryable(self) -> bool:
-        """Whether the service says to retry this answer (429, 500, 504; a daily quota is not worth retrying)."""
-        return self.status in RETRYABLE_STATUSES and not isinstance(self, QuotaExceededError)
+        """Whether sending the same request again may succeed, as the seed advises (see the module docstring):
+        ``PortabilityHttp`` retries exactly these, with its backoff."""
+        if self.RETRY is not None:
+            return self.RETRY
+        return self.status is not None and self.status in RETRYABLE_STATUSES
+
+    @property
+    def wait_reason(self) -> WaitReason | None:
+        """Why a customer waits because of this error (``WAIT_REASONS``), when it is a reason to wait at all; a
+        retryable answer that exhausted its retries is ``ring_failing``."""
+        if self.WAIT_REASON is not None:
+            return WAIT_REASONS[self.WAIT_REASON]
+        if self.retryable and self.status is not None:
+            return WAIT_REASONS["ring_failing"]
+        return None
 
 
 # ---------------------------------------------------------------------------------------------------------------
@@ -118,6 +182,7 @@ class RateLimitError(PortabilityError):
 
     STATUS = 429
     CATEGORY = "TOO_MANY_REQUESTS"
+    WAIT_REASON = "throttled"
 
 
 class ServerError(PortabilityError):
@@ -186,8 +251,11 @@ class QueryNotCompletedError(ForbiddenError):
 
 
 class AccessTimeElapsedError(ForbiddenError):
+    """The query's hour of listing is over: it can never be listed again (``is_query_dead``)."""
+
     TYPE = "ACCESS_TIME_ELAPSED"
     MESSAGE = "Access time for this query has elapsed"
+    WAIT_REASON = "listing_window"
     hint = "Records can be listed for one hour after the notification; create a new query."
 
 
@@ -204,9 +272,13 @@ class MissingAuthorizationHeaderError(ForbiddenError):
 
 
 class BlockedRequestError(ForbiddenError):
+    """Retried (seed: "Retry the request") although it is a 403."""
+
     TYPE = "BLOCKED_REQUEST"
     MESSAGE = "Request blocked for security reasons"
-    hint = "Ring's security scanners blocked the request; retry it, and " + _SUPPORT + "."
+    RETRY = True
+    WAIT_REASON = "ring_failing"
+    hint = "Ring's security scanners blocked the request; retry it later, and " + _SUPPORT + "."
 
 
 class SecurityProfileNotFoundError(NotFoundError):
@@ -236,6 +308,7 @@ class ResourceNotFoundError(NotFoundError):
 class RequestConflictError(ConflictError):
     TYPE = "REQUEST_CONFLICT"
     MESSAGE = "There is a conflicting request in progress"
+    WAIT_REASON = "conflict"
     hint = "A query for this customer and scope is still running; wait for its notification before creating another."
 
 
@@ -260,8 +333,12 @@ class TooManyRequestsError(RateLimitError):
 
 
 class QuotaExceededError(RateLimitError):
+    """Never retried: seconds of backoff do not bring a daily quota back."""
+
     TYPE = "QUOTA_EXCEEDED"
     MESSAGE = "Daily quota exceeded"
+    RETRY = False
+    WAIT_REASON = "daily_quota"
     hint = "The app's daily quota (100,000 list calls) is used up; continue tomorrow."
 
 
@@ -338,9 +415,13 @@ class IntegrationTimeoutError(GatewayTimeoutError):
 
 
 class UnknownPortabilityError(PortabilityError):
-    """An error answer whose ``type`` the seed does not document (or a body that is not the documented JSON)."""
+    """An error answer whose ``type`` the seed does not document (or a body that is not the documented JSON).
 
-    hint = "Retry the request; " + _SUPPORT + "."
+    Retried whatever its status: "If you encounter an error not present in the table, start by retrying the error.
+    If the error persists, [...] Contact Us"."""
+
+    RETRY = True
+    hint = "Ring answered an error it does not document; run the command again later, and " + _SUPPORT + "."
 
 
 #: documented ``type`` -> class (TOO_MANY_REQUESTS covers both of its categories).
@@ -430,6 +511,20 @@ def error_from_response(
     )
 
 
+def is_query_dead(exc: BaseException) -> bool:
+    """Whether ``exc`` means the query it was about can never be listed again, so nothing may resume it: close it as
+    expired (``renewal.expire_query``) and create a new one. Today that is ``ACCESS_TIME_ELAPSED`` (the hour after
+    Ring's notification is over; seed: "Create a new query"), also when another error was raised ``from`` it."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        if isinstance(current, AccessTimeElapsedError):
+            return True
+        seen.add(id(current))
+        current = current.__cause__
+    return False
+
+
 # ---------------------------------------------------------------------------------------------------------------
 # Failures that are not an error answer of the API
 
@@ -446,6 +541,8 @@ class PortabilityResponseError(PortabilityError):
 
 class DailyQuotaReachedError(PortabilityError):
     """The client's own counter says the app's daily list quota is used up; no request was sent."""
+
+    WAIT_REASON = "daily_quota"
 
     hint = "The app has used its 100,000 list calls of today (UTC); continue tomorrow."
 

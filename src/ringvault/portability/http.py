@@ -3,7 +3,8 @@ cap and its error mapping.
 
 What it adds for every call:
 
-- retries only what the service says to retry — HTTP 429, 500 and 504 — waiting 1, 2, 4, 10 and 30 s by default
+- retries what the service says to retry (``PortabilityError.retryable``: 429 but not a daily quota, every 5xx,
+  ``BLOCKED_REQUEST`` and any error type the seed's table does not list), waiting 1, 2, 4, 10 and 30 s by default
   (``RetryPolicy.delays``), or longer when a ``Retry-After`` header asks for more; then it raises the typed error of
   the last answer, noting the number of attempts (the sleep function is injectable);
 - a refused connection (nothing was sent) is retried on the same schedule; other transport failures are retried for
@@ -28,7 +29,6 @@ from types import TracebackType
 from typing import Any
 
 from ringvault.portability.errors import (
-    RETRYABLE_STATUSES,
     DownloadError,
     DownloadTooLargeError,
     DownloadWriteError,
@@ -80,12 +80,12 @@ class RetryPolicy:
     """When and how long to wait before sending a request again.
 
     ``delays[n]`` is the wait before attempt ``n + 2``, so the default makes at most 6 attempts. A ``Retry-After``
-    larger than the scheduled delay wins (capped at ``max_retry_after_s``). ``statuses`` are the HTTP statuses worth
-    retrying (the service names 429, 500 and 504; a daily quota 429 is never retried). ``sleep`` is injectable.
+    larger than the scheduled delay wins (capped at ``max_retry_after_s``). Which answers are worth another attempt is
+    the error's own ``retryable`` (the seed's advice, see ``errors``). ``sleep`` is injectable (tests record the
+    waits instead of sleeping).
     """
 
     delays: tuple[float, ...] = DEFAULT_DELAYS
-    statuses: frozenset[int] = RETRYABLE_STATUSES
     max_retry_after_s: float = 300.0
     sleep: Sleep = asyncio.sleep
 
@@ -103,7 +103,7 @@ class RetryPolicy:
 
     def should_retry(self, exc: BaseException, *, idempotent: bool) -> bool:
         if isinstance(exc, PortabilityError):
-            return exc.status in self.statuses and exc.retryable
+            return exc.retryable
         return retryable_failure(exc, idempotent=idempotent)
 
     def for_transport(self) -> TransportRetryPolicy:

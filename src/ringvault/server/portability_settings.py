@@ -9,7 +9,11 @@ brand, region, token directory; see ``ringvault.portability.config``). The serve
                                                  API limits against (one limiter is shared by all customers)
 ``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``    optional: notifications are then accepted only at
                                                  ``/portability/notifications/<secret>/v1``
-``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS``  ``1``: confirm SNS subscriptions whose SubscribeURL is Amazon SNS's
+``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS``  ``1`` (default): confirm SNS subscriptions whose SubscribeURL is
+                                                 Amazon SNS's own, for a topic of the SNS regions below; ``0``: log
+                                                 them only (``portability.notifications.subscribe_decision``)
+``RINGVAULT_PORTABILITY_SNS_REGIONS``            regions whose SNS topics may be confirmed, comma-separated
+                                                 (default: the app's region)
 ``RINGVAULT_PORTABILITY_POLL_AFTER_S``           a query not notified this long after its creation is polled
                                                  (default 900)
 ==============================================  =================================================================
@@ -34,6 +38,7 @@ from ringvault.portability.config import (
     PortabilityConfig,
     PortabilityConfigError,
 )
+from ringvault.portability.endpoints import check_region
 
 __all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
 
@@ -41,6 +46,7 @@ MAX_IMPORTS_ENV = ENV_PREFIX + "MAX_IMPORTS"
 RATE_LIMIT_PER_ENV = ENV_PREFIX + "RATE_LIMIT_PER"
 NOTIFICATION_SECRET_ENV = ENV_PREFIX + "NOTIFICATION_SECRET"
 CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
+SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
 
 CALLBACK_PATH = "/portability/callback"
@@ -57,7 +63,9 @@ class PortabilityServerSettings:
     max_concurrent: int = 4
     rate_limit_per: Literal["customer", "app"] = "customer"
     notification_secret: str | None = field(default=None, repr=False)
-    confirm_subscriptions: bool = False
+    confirm_subscriptions: bool = True
+    #: regions whose SNS topics may be confirmed; empty: the app's region (``sns_regions``)
+    subscription_regions: tuple[str, ...] = ()
     poll_after_s: float = 900.0
     #: how long a started Login with Ring may take (its sealed state expires then)
     login_ttl_s: float = 600.0
@@ -82,6 +90,11 @@ class PortabilityServerSettings:
             )
         if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0:
             raise PortabilityConfigError("poll_after_s, login_ttl_s and invite_ttl_s must be positive")
+
+    @property
+    def sns_regions(self) -> tuple[str, ...]:
+        """The regions whose SNS subscriptions are confirmed automatically."""
+        return self.subscription_regions or (self.config.region,)
 
     @property
     def notification_path(self) -> str:
@@ -120,12 +133,17 @@ class PortabilityServerSettings:
         per = (get(RATE_LIMIT_PER_ENV) or "customer").lower()
         if per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
-        confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "0").lower() in ("1", "true", "yes", "on")
+        confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "1").lower() in ("1", "true", "yes", "on")
+        try:
+            sns_regions = tuple(check_region(r) for r in (get(SNS_REGIONS_ENV) or "").split(",") if r.strip())
+        except ValueError as err:
+            raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
         return cls(
             config=config,
             max_concurrent=max_concurrent,
             rate_limit_per="app" if per == "app" else "customer",
             notification_secret=get(NOTIFICATION_SECRET_ENV),
             confirm_subscriptions=confirm,
+            subscription_regions=sns_regions,
             poll_after_s=poll_after_s,
         )

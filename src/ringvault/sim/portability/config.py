@@ -98,6 +98,12 @@ class PortabilityConfig(BaseModel):
     access_window_s: float = Field(3600.0, gt=0, description="records can be listed this long after the notification")
     url_ttl_s: int = Field(300, ge=1, description="lifetime of the presigned schema and file URLs")
     response_cache_s: float = Field(300.0, ge=0, description="same parameters, same listDataQueryRecords answer")
+    cache_not_completed: bool = Field(
+        False,
+        description="the same-answer period also applies to QUERY_NOT_COMPLETED (the seed's 'Responses for all "
+        "operations have a five minute TTL' may include errors): a COMPLETED query keeps answering it, for the "
+        "same token and parameters, until the cached answer expires",
+    )
     max_request_bytes: int = Field(8192, ge=0, description="larger request bodies: 413 REQUEST_TOO_LARGE")
     # rate limits (simulated clock)
     rate_limits: bool = Field(True, description="master switch of the documented limits")

@@ -291,17 +291,29 @@ class InjectBody(BaseModel):
     count: int = Field(1, ge=1, le=100_000)
     path: str | None = Field(None, description="regex searched in the request path (host included)")
     method: str | None = None
+    status: int | None = Field(
+        None, ge=400, le=599, description="any type at this status (not only the documented table): e.g. a 503"
+    )
+    message: str | None = Field(None, max_length=1000, description="the message field (with status)")
+    raw: str | None = Field(None, max_length=10_000, description="send this text instead of the JSON (with status)")
+    retry_after_s: float | None = Field(None, ge=0, le=86400, description="add a Retry-After header")
 
 
 @router.post("/inject", status_code=201, response_model=None)
 async def inject(request: Request, body: InjectBody) -> dict[str, Any] | JSONResponse:
-    """Answer the next ``count`` intake requests (matching ``path``/``method``) with a documented error."""
+    """Answer the next ``count`` intake requests (matching ``path``/``method``) with a documented error, or with
+    ``status`` any error (one the seed's table does not list, a 503, an HTML page in ``raw``)."""
     import re
 
     try:
         if body.path:
             re.compile(body.path)
-        injection = _service(request).inject(body.type, body.category, body.count, body.path, body.method)
+        if body.status is None and (body.message is not None or body.raw is not None):
+            return _invalid([{"loc": ["status"], "msg": "message and raw need a status"}])
+        injection = _service(request).inject(
+            body.type, body.category, body.count, body.path, body.method,
+            status=body.status, message=body.message, raw=body.raw, retry_after_s=body.retry_after_s,
+        )  # fmt: skip
     except UnknownErrorType as exc:
         return _invalid([{"loc": ["type"], "msg": f"not a documented error: {exc.args[0]}"}])
     except re.error as exc:

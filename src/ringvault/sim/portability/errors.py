@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 
 @dataclass(frozen=True)
@@ -92,14 +92,28 @@ def spec(error_type: str, category: str | None = None) -> DPErrorSpec:
 
 
 class DPError(Exception):
-    """An error answer of the Data Portability API; the intake routes turn it into its JSON response."""
+    """An error answer of the Data Portability API; the intake routes turn it into its JSON response.
 
-    def __init__(self, error_type: str, category: str | None = None, headers: dict[str, str] | None = None) -> None:
-        self.spec = spec(error_type, category)
+    ``answer`` replaces the table's row (an injected error that is not in the table, or a documented type at another
+    status); ``raw`` sends that text instead of the JSON body (what a gateway's HTML error page looks like)."""
+
+    def __init__(
+        self,
+        error_type: str,
+        category: str | None = None,
+        headers: dict[str, str] | None = None,
+        *,
+        answer: DPErrorSpec | None = None,
+        raw: str | None = None,
+    ) -> None:
+        self.spec = answer if answer is not None else spec(error_type, category)
         self.headers = headers or {}
+        self.raw = raw
         super().__init__(f"{self.spec.status} {self.spec.type}")
 
-    def response(self) -> JSONResponse:
+    def response(self) -> Response:
+        if self.raw is not None:
+            return Response(self.raw, status_code=self.spec.status, headers=self.headers, media_type="text/html")
         return error_response(self.spec, self.headers)
 
 

@@ -110,9 +110,16 @@ async def list_data_query_records(scope_id: str, query_id: str, request: Request
     max_results = _max_results(params.get("maxResults"))
     next_token = params.get("nextPageToken")
     offset = service.page_offset(query, next_token)
-    service.check_listable(query)
     cache_key = (token.value, scope_id, query.id, str(max_results), next_token or "")
     cached = service.cached_page(cache_key)
+    if cached is not None and "type" in cached:  # a cached QUERY_NOT_COMPLETED (knob cache_not_completed)
+        raise DPError(str(cached["type"]))
+    try:
+        service.check_listable(query)
+    except DPError as error:
+        if error.spec.type == "QUERY_NOT_COMPLETED" and service.config.cache_not_completed:
+            service.store_page(cache_key, error.spec.body())
+        raise
     if cached is not None:
         return JSONResponse(cached)
     files = await run_in_threadpool(service.files, query)

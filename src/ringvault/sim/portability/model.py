@@ -193,7 +193,9 @@ class Delivery:
 
 @dataclass
 class Injection:
-    """``count`` forced answers of one documented error for intake requests matching ``path``/``method``."""
+    """``count`` forced answers of one error for intake requests matching ``path``/``method``: a documented one, or
+    (``status`` set) any status/type/message, e.g. an error that is not in the seed's table, and ``raw`` text instead
+    of the JSON body; ``retry_after_s`` adds a ``Retry-After`` header."""
 
     id: int
     error_type: str
@@ -201,6 +203,10 @@ class Injection:
     remaining: int
     path: re.Pattern[str] | None
     method: str | None
+    status: int | None = None
+    message: str | None = None
+    raw: str | None = None
+    retry_after_s: float | None = None
 
     def matches(self, method: str, path: str) -> bool:
         if self.method and self.method.upper() != method.upper():
@@ -215,4 +221,8 @@ class Injection:
             "remaining": self.remaining,
             "path": self.path.pattern if self.path else None,
             "method": self.method,
+            "status": self.status,
+            "message": self.message,
+            "raw": self.raw,
+            "retry_after_s": self.retry_after_s,
         }

@@ -38,7 +38,7 @@ from ringvault.sim.portability.config import (
     PortabilityConfig,
 )
 from ringvault.sim.portability.datasets import Source, Window
-from ringvault.sim.portability.errors import DPError, spec
+from ringvault.sim.portability.errors import DPError, DPErrorSpec, UnknownErrorType, spec
 from ringvault.sim.portability.model import (
     CANCELED,
     COMPLETED,
@@ -151,6 +151,19 @@ def pkce_matches(method: str, challenge: str, verifier: str) -> bool:
 def _iso_ms(ts: float) -> str:
     dt = datetime.fromtimestamp(ts, tz=UTC)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+
+
+def _injected_error(injection: Injection) -> DPError:
+    headers = {} if injection.retry_after_s is None else {"Retry-After": f"{injection.retry_after_s:g}"}
+    if injection.status is None:
+        return DPError(injection.error_type, injection.category, headers)
+    try:
+        documented = spec(injection.error_type, injection.category)
+        message = injection.message or documented.message
+    except UnknownErrorType:
+        message = injection.message or "Unexpected error"
+    answer = DPErrorSpec(injection.status, injection.category, injection.error_type, message)
+    return DPError(injection.error_type, headers=headers, answer=answer, raw=injection.raw)
 
 
 def _ended(grant: Grant) -> str:
@@ -789,22 +802,42 @@ class PortabilityService:
                 if injection.remaining > 0 and injection.matches(method, path):
                     injection.remaining -= 1
                     self.injections = [i for i in self.injections if i.remaining > 0]
-                    return DPError(injection.error_type, injection.category)
+                    return _injected_error(injection)
             return None
 
     def inject(
-        self, error_type: str, category: str | None, count: int, path: str | None, method: str | None
+        self,
+        error_type: str,
+        category: str | None,
+        count: int,
+        path: str | None,
+        method: str | None,
+        *,
+        status: int | None = None,
+        message: str | None = None,
+        raw: str | None = None,
+        retry_after_s: float | None = None,
     ) -> Injection:
-        error = spec(error_type, category)
+        """Arm ``count`` answers of an error. Without ``status`` it must be a documented type (``UnknownErrorType``
+        otherwise); with it, any type at that status: an error that is not in the seed's table (the seed: "If you
+        encounter an error not present in the table, start by retrying the error"), or a documented one at another
+        status (a 503 from the gateway)."""
+        if status is None:
+            error = spec(error_type, category)
+            error_type, category = error.type, error.category
         with self.lock:
             self._injection_ids += 1
             injection = Injection(
                 id=self._injection_ids,
-                error_type=error.type,
-                category=error.category,
+                error_type=error_type,
+                category=category or "UNKNOWN",
                 remaining=count,
                 path=re.compile(path) if path else None,
                 method=method,
+                status=status,
+                message=message,
+                raw=raw,
+                retry_after_s=retry_after_s,
             )
             self.injections.append(injection)
             return injection
