@@ -14,7 +14,7 @@ import os
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from ringvault.portability.errors import (
     DownloadWriteError,
@@ -22,8 +22,14 @@ from ringvault.portability.errors import (
     PresignedUrlExpiredError,
     QueryNotCompletedError,
 )
-from ringvault.portability.importer.paths import copy_atomic, file_stem
-from ringvault.portability.importer.recognition import dataset_of_schema
+from ringvault.portability.importer.paths import PART_SUFFIX, copy_atomic, file_stem
+from ringvault.portability.importer.recognition import (
+    Recognition,
+    object_name,
+    read_schema,
+    recognise,
+    recognise_records,
+)
 from ringvault.portability.importer.results import ExportCanceledError, Reporter
 
 if TYPE_CHECKING:
@@ -59,6 +65,12 @@ def _first(group: BaseExceptionGroup[BaseException]) -> BaseException:
     while isinstance(error, BaseExceptionGroup):
         error = error.exceptions[0]
     return error
+
+
+def _remove_scratches(folder: Path) -> None:
+    """The schemas of a round are copied next to each data file; their scratch copies go when the round ends."""
+    for scratch in folder.glob(f".schema-*{PART_SUFFIX}"):
+        scratch.unlink(missing_ok=True)
 
 
 class Downloader:
@@ -136,7 +148,7 @@ class Downloader:
         """Download ``files`` (ordinal, URLs of one listing), ``concurrency`` at a time; the ordinals whose URL had
         expired. Any other failure stops the round and is raised as it is."""
         expired: list[int] = []
-        schemas: dict[str, asyncio.Future[tuple[str, Path]]] = {}
+        schemas: dict[str, asyncio.Future[tuple[Any, Path]]] = {}
         slots = asyncio.Semaphore(self.concurrency)
 
         async def one(ordinal: int, record: DataQueryRecord) -> None:
@@ -156,37 +168,40 @@ class Downloader:
                     group.create_task(one(ordinal, record))
         except BaseExceptionGroup as failed:
             raise _first(failed) from None
+        finally:
+            _remove_scratches(folder)
         return sorted(expired)
 
     def wants_download(self, file: QueryFileRow) -> bool:
         if file.state == "listed":
             return True
-        return file.state == "skipped" and self.wanted(file.dataset)
+        return file.state == "skipped" and self.wanted(file.dataset, file.recognised_by is not None)
 
-    def wanted(self, dataset_name: str | None) -> bool:
-        return self.only is None or dataset_name in self.only
+    def wanted(self, dataset_name: str | None, recognised: bool = True) -> bool:
+        """Whether a file of ``dataset_name`` is downloaded: every file without ``--only``, those of the data sets
+        asked for with it — and a file whose data set could not be recognised always (it is never dropped)."""
+        return self.only is None or not recognised or dataset_name in self.only
 
     async def _schema(
-        self, folder: Path, ordinal: int, url: str, schemas: dict[str, asyncio.Future[tuple[str, Path]]]
-    ) -> tuple[str, Path]:
-        """The data set and schema file behind ``url``, downloaded once per listing however many files share it."""
+        self, folder: Path, ordinal: int, url: str, schemas: dict[str, asyncio.Future[tuple[Any, Path]]]
+    ) -> tuple[Any, Path]:
+        """The schema behind ``url`` (parsed JSON, None when it is not JSON) and where it was downloaded (a scratch
+        file of this round), downloaded once per listing however many files share it."""
         pending = schemas.get(url)
         if pending is not None:
             return await asyncio.shield(pending)
-        future: asyncio.Future[tuple[str, Path]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[tuple[Any, Path]] = asyncio.get_running_loop().create_future()
         schemas[url] = future
         try:
-            scratch = folder / f"{ordinal:04d}.schema.json"
+            scratch = folder / f".schema-{ordinal:04d}.json{PART_SUFFIX}"
             await self.client.download(url, scratch)
-            dataset_name = dataset_of_schema(scratch)
-            schema_path = folder / f"{file_stem(ordinal, dataset_name)}.schema.json"
-            os.replace(scratch, schema_path)
+            schema = read_schema(scratch)
         except BaseException as err:
             future.set_exception(err)
             future.exception()  # retrieved here: waiters (if any) get it too
             raise
-        future.set_result((dataset_name, schema_path))
-        return dataset_name, schema_path
+        future.set_result((schema, scratch))
+        return schema, scratch
 
     async def _download_one(
         self,
@@ -194,53 +209,80 @@ class Downloader:
         folder: Path,
         ordinal: int,
         record: DataQueryRecord,
-        schemas: dict[str, asyncio.Future[tuple[str, Path]]],
+        schemas: dict[str, asyncio.Future[tuple[Any, Path]]],
         run: _DownloadRun,
     ) -> None:
-        dataset_name, source = await self._schema(folder, ordinal, record.schema_url, schemas)
-        schema_path = folder / f"{file_stem(ordinal, dataset_name)}.schema.json"
-        if source != schema_path:
-            copy_atomic(source, schema_path)
+        schema, scratch = await self._schema(folder, ordinal, record.schema_url, schemas)
+        name = object_name(record.file_url)
+        found = recognise(schema, [name, object_name(record.schema_url)])
+        schema_path = folder / f"{file_stem(ordinal, found.dataset)}.schema.json"
+        copy_atomic(scratch, schema_path)
         emit = self.reporter.emit
-        if not self.wanted(dataset_name):
-            self.dp.update_file(query_id, ordinal, state="skipped", dataset=dataset_name)
+        if not self.wanted(found.dataset, found.recognised):
+            self.dp.update_file(
+                query_id, ordinal, state="skipped", dataset=found.dataset, name=name, recognised_by=found.by
+            )
             run.done += 1
             emit(
-                query_id, "download", f"skipped {dataset_name}", files_done=run.done, files_total=run.total,
+                query_id, "download", f"skipped {found.dataset}", files_done=run.done, files_total=run.total,
                 bytes=run.bytes,
             )  # fmt: skip
             return
-        dest = folder / f"{file_stem(ordinal, dataset_name)}.json"
-        name = dest.name
+        dest = folder / f"{file_stem(ordinal, found.dataset)}.json"
+        label = dest.name
 
         def on_bytes(written: int, size: int | None) -> None:
-            run.in_flight[name] = written
+            run.in_flight[label] = written
             emit(
-                query_id, "download", files_done=run.done, files_total=run.total, file=name, file_bytes=written,
+                query_id, "download", files_done=run.done, files_total=run.total, file=label, file_bytes=written,
                 file_total=size, bytes=run.bytes,
             )  # fmt: skip
 
         try:
             result = await self.client.download(record.file_url, dest, progress=on_bytes)
         finally:
-            run.in_flight.pop(name, None)
+            run.in_flight.pop(label, None)
+        if not found.recognised:
+            found, dest = await asyncio.to_thread(self._recognise_downloaded, query_id, ordinal, found, dest, name)
         run.finished_bytes += result.bytes
         self.reporter.totals.bytes += result.bytes
+        state = "downloaded" if self.wanted(found.dataset, found.recognised) else "skipped"
         self.dp.update_file(
             query_id,
             ordinal,
-            state="downloaded",
-            dataset=dataset_name,
+            state=state,
+            dataset=found.dataset,
             path=dest.relative_to(self.archive_dir).as_posix(),
             bytes=result.bytes,
             sha256=result.sha256,
             error=None,
+            name=name,
+            recognised_by=found.by,
         )
         run.done += 1
         emit(
-            query_id, "download", f"downloaded {name}", files_done=run.done, files_total=run.total, file=name,
-            file_bytes=result.bytes, file_total=result.bytes, file_done=True, bytes=run.bytes,
+            query_id, "download", f"downloaded {dest.name}", files_done=run.done, files_total=run.total,
+            file=dest.name, file_bytes=result.bytes, file_total=result.bytes, file_done=True, bytes=run.bytes,
         )  # fmt: skip
+
+    def _recognise_downloaded(
+        self, query_id: str, ordinal: int, found: Recognition, dest: Path, name: str
+    ) -> tuple[Recognition, Path]:
+        """A file its schema and name did not place: its own records may (the file is renamed to its data set)."""
+        by_records = recognise_records(dest)
+        if by_records is None:
+            logger.warning(
+                "export %s: file %d (%s) was not recognised (%s); it is kept and imported as %r",
+                query_id, ordinal, name, found.describe(), found.dataset,
+            )  # fmt: skip
+            return found, dest
+        stem = file_stem(ordinal, by_records.dataset)
+        renamed = dest.with_name(f"{stem}.json")
+        os.replace(dest, renamed)
+        schema = dest.with_name(f"{file_stem(ordinal, found.dataset)}.schema.json")
+        if schema.exists():
+            os.replace(schema, renamed.with_name(f"{stem}.schema.json"))
+        return by_records, renamed
 
     def check_downloads(self, query_id: str) -> None:
         """A ``downloaded`` file missing on disk (or of another size) is downloaded again."""

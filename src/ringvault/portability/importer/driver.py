@@ -32,8 +32,9 @@ from ringvault.portability.importer.results import (
     ImportResult,
     ProgressCallback,
     Reporter,
+    UnrecognisedFile,
 )
-from ringvault.portability.scopes import dataset
+from ringvault.portability.scopes import DATASETS, dataset
 
 if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
@@ -286,11 +287,9 @@ class PortabilityImporter:
                     self.dp.update_query(query_id, state="failed", error=message)
                     raise ExportCanceledError(f"export {query_id}: {message}") from err
             await self.loader.import_all(query_id)
-            failed = [f for f in self.dp.list_files(query_id) if f.state == "failed"]
-            note = None
-            if failed:
-                note = f"{len(failed)} file(s) could not be read (kept on disk, not imported): {failed[0].error}"
-            final = self.dp.update_query(query_id, state="imported", imported_at=datetime.now(UTC), error=note)
+            final = self.dp.update_query(
+                query_id, state="imported", imported_at=datetime.now(UTC), error=self._note(query_id)
+            )
             result = self._result(final, resumed=resumed)
             self.reporter.emit(query_id, "done", f"export {query_id} imported")
             return result
@@ -392,6 +391,22 @@ class PortabilityImporter:
             raise PortabilityError(f"export {query_id} is not in this archive")
         return query
 
+    def _note(self, query_id: str) -> str | None:
+        """What the query's summary says about files that could not be read or recognised (None: nothing)."""
+        notes = []
+        failed = [f for f in self.dp.list_files(query_id) if f.state == "failed"]
+        if failed:
+            notes.append(f"{len(failed)} file(s) could not be read (kept on disk, not imported): {failed[0].error}")
+        unrecognised = self.dp.unrecognised_files(query_id, known=DATASETS)
+        if unrecognised:
+            shown = ", ".join(f"{f.name or f.path} ({f.bytes or 0} bytes)" for f in unrecognised[:3])
+            more = f" and {len(unrecognised) - 3} more" if len(unrecognised) > 3 else ""
+            notes.append(
+                f"{len(unrecognised)} file(s) of an unrecognised data set (kept on disk, records imported as "
+                f"{unrecognised[0].dataset!r}): {shown}{more}"
+            )
+        return "; ".join(notes) or None
+
     def _result(self, query: QueryRow, *, resumed: bool) -> ImportResult:
         files = self.dp.list_files(query.id)
         stored = self.dp.dataset_counts(self.grant.id)
@@ -403,6 +418,8 @@ class PortabilityImporter:
             count.exported += file.records
         for name, new in self.reporter.totals.new_by_dataset.items():
             datasets.setdefault(name, DatasetCount()).new = new
+        for name, changed in self.reporter.totals.changed_by_dataset.items():
+            datasets.setdefault(name, DatasetCount()).changed = changed
         for name, count in datasets.items():
             count.stored = stored.get(name, 0)
         return ImportResult(
@@ -418,6 +435,11 @@ class PortabilityImporter:
             resumed=resumed,
             datasets=dict(sorted(datasets.items())),
             message=query.error,
+            changed_records=self.reporter.totals.changed_records,
+            unrecognised=[
+                UnrecognisedFile(ordinal=f.ordinal, name=f.name, path=f.path, bytes=f.bytes, state=f.state)
+                for f in self.dp.unrecognised_files(query.id, known=DATASETS)
+            ],
         )
 
 
