@@ -243,7 +243,7 @@ class RecordsStore:
             merges: list[dict[str, Any]] = []
             if to_check:
                 ids = [old.id for old, _ in to_check]
-                stored = dict(conn.execute(select(_T.c.id, _T.c.data).where(_T.c.id.in_(ids))).tuples().all())
+                stored = {row.id: row.data for row in conn.execute(select(_T.c.id, _T.c.data).where(_T.c.id.in_(ids)))}
                 for old, record in to_check:
                     data = stored[old.id]
                     if content_digest(data) == content_digest(record.data):

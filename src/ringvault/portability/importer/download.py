@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import secrets
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -193,7 +194,8 @@ class Downloader:
         future: asyncio.Future[tuple[Any, Path]] = asyncio.get_running_loop().create_future()
         schemas[url] = future
         try:
-            scratch = folder / f".schema-{ordinal:04d}.json{PART_SUFFIX}"
+            # a name of this run only: a killed run's scratch (removed by the next run) is never taken for a new one
+            scratch = folder / f".schema-{ordinal:04d}-{secrets.token_hex(4)}.json{PART_SUFFIX}"
             await self.client.download(url, scratch)
             schema = read_schema(scratch)
         except BaseException as err:
