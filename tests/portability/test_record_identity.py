@@ -154,7 +154,7 @@ async def test_a_changed_record_is_one_current_row_plus_its_history_and_unchange
 async def test_a_field_ring_adds_changes_nothing(
     sim: SimServer, config: PortabilityConfig, store: ArchiveStore
 ) -> None:
-    auth, grant, first = await first_export(sim, config, store)
+    auth, grant, _ = await first_export(sim, config, store)
     feed = store.portability.list_records(grant_ids=[grant.id], limit=100_000)
     # Ring starts sending a field the seed does not document, on every device and hub component
     knobs(
