@@ -27,11 +27,27 @@ from datetime import datetime
 from itertools import islice
 from typing import TYPE_CHECKING, Any, Final
 
-from sqlalchemy import ColumnElement, Row, Table, TextClause, bindparam, func, select, text, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Row,
+    Select,
+    Table,
+    TextClause,
+    Update,
+    bindparam,
+    func,
+    select,
+    text,
+    update,
+)
+from sqlalchemy.sql.dml import ReturningInsert
 
 from ringvault.archive.store.models import PortabilityGrant, PortabilityRecord
 
 if TYPE_CHECKING:
+    from sqlalchemy.dialects import postgresql, sqlite
+
     from ringvault.archive.store.store import ArchiveStore
 
 __all__ = [
@@ -46,7 +62,14 @@ __all__ = [
     "RekeyedRow",
     "SameRecord",
     "StoredRow",
+    "adds_fields_only",
+    "changed_fields",
     "content_digest",
+    "current_rows_query",
+    "insert_new",
+    "mark_seen",
+    "merge_fields",
+    "supersede",
 ]
 
 #: records per committed transaction
@@ -211,78 +234,48 @@ class RecordsStore:
         self, grant_id: int, query_id: str | None, batch: list[ImportRecord], same: SameRecord
     ) -> RecordChanges:
         incoming = {(r.dataset, r.key): r for r in batch}  # the same key twice in a batch: the last one wins
-        changes = RecordChanges()
         now = self._store._clock()
         with self._store._writing() as conn:
-            datasets = sorted({name for name, _ in incoming})
-            keys = sorted({key for _, key in incoming})
-            columns = (_T.c.id, _T.c.dataset, _T.c.record_key, _T.c.version, _T.c.fingerprint, _T.c.content_hash)
-            found = conn.execute(
-                select(*columns).where(
-                    _T.c.grant_id == grant_id, _T.c.dataset.in_(datasets), _T.c.record_key.in_(keys), _CURRENT
-                )
-            ).all()
+            found = conn.execute(current_rows_query(grant_id, incoming)).all()
             current = {
                 (row.dataset, row.record_key): _Current(row.id, row.version, row.fingerprint, row.content_hash)
                 for row in found
             }
-            fresh: list[ImportRecord] = []
-            seen_again: list[int] = []
+            plan = _Plan()
             to_check: list[tuple[_Current, ImportRecord]] = []
-            versions: list[tuple[_Current, ImportRecord]] = []
             for ident, record in incoming.items():
                 old = current.get(ident)
                 if old is None:
-                    fresh.append(record)
+                    plan.fresh.append(record)
                 elif old.content_hash is not None and old.content_hash == _content(record):
-                    seen_again.append(old.id)
+                    plan.seen_again.append(old.id)
                 elif old.fingerprint is None or old.fingerprint == _fingerprint(record):
                     to_check.append((old, record))  # decided on the stored data
                 else:
-                    versions.append((old, record))
-            merges: list[dict[str, Any]] = []
+                    plan.versions.append((old, record))
             if to_check:
                 ids = [old.id for old, _ in to_check]
                 stored = {row.id: row.data for row in conn.execute(select(_T.c.id, _T.c.data).where(_T.c.id.in_(ids)))}
                 for old, record in to_check:
-                    data = stored[old.id]
-                    if content_digest(data) == content_digest(record.data):
-                        seen_again.append(old.id)
-                    elif same(data, record):
-                        merges.append({"b_id": old.id, "b_data": record.data, "b_hash": _content(record)})
-                    else:
-                        versions.append((old, record))
-            if seen_again:
-                conn.execute(update(_T).where(_T.c.id.in_(seen_again)).values(last_seen_at=now, last_query_id=query_id))
-            if merges:
-                conn.execute(
-                    update(_T)
-                    .where(_T.c.id == bindparam("b_id"))
-                    .values(
-                        data=bindparam("b_data", type_=_T.c.data.type),
-                        content_hash=bindparam("b_hash"),
-                        last_seen_at=now,
-                        last_query_id=query_id,
-                    ),
-                    merges,
-                )
-            if versions:
-                conn.execute(
-                    update(_T)
-                    .where(_T.c.id.in_([old.id for old, _ in versions]))
-                    .values(is_current=False, superseded_at=now)
-                )
-                rows = [_values(grant_id, query_id, record, now, version=old.version + 1) for old, record in versions]
-                conn.execute(self._store._insert(_T), rows)
-            if fresh:
-                stmt = self._store._insert(_T).on_conflict_do_nothing(
-                    index_elements=[_T.c.grant_id, _T.c.dataset, _T.c.record_key], index_where=_CURRENT
-                )
-                rows = [_values(grant_id, query_id, record, now, version=1) for record in fresh]
-                changes.new = len(conn.execute(stmt.returning(_T.c.id), rows).all())
-        changes.unchanged = len(seen_again)
-        changes.merged = len(merges)
-        changes.changed = len(versions)
+                    plan.decide(old, record, stored[old.id], same)
+            return self._write_plan(conn, plan, grant_id, query_id, now)
+
+    def _write_plan(
+        self, conn: Connection, plan: _Plan, grant_id: int, query_id: str | None, now: datetime
+    ) -> RecordChanges:
+        """The writes of one batch, each one set-based statement (or one executemany)."""
+        changes = RecordChanges(unchanged=len(plan.seen_again), merged=len(plan.merges), changed=len(plan.versions))
+        if plan.seen_again:
+            conn.execute(mark_seen(plan.seen_again, now, query_id))
+        if plan.merges:
+            conn.execute(merge_fields(now, query_id), plan.merges)
+        if plan.versions:
+            conn.execute(supersede([old.id for old, _ in plan.versions], now))
+            rows = [_values(grant_id, query_id, record, now, version=old.version + 1) for old, record in plan.versions]
+            conn.execute(self._store._insert(_T), rows)
+        if plan.fresh:
+            rows = [_values(grant_id, query_id, record, now, version=1) for record in plan.fresh]
+            changes.new = len(conn.execute(insert_new(self._store._insert(_T)), rows).all())
         return changes
 
     # -- re-keying rows of an older key scheme ---------------------------------------------------------------
@@ -405,6 +398,72 @@ class RecordsStore:
             stmt = stmt.where(_T.c.grant_id == grant_id)
         with self._store._reading() as conn:
             return {str(name): int(count) for name, count in conn.execute(stmt).all()}
+
+
+@dataclass
+class _Plan:
+    """What one batch does: insert (fresh), touch (seen again), merge added fields, add versions."""
+
+    fresh: list[ImportRecord] = field(default_factory=list)
+    seen_again: list[int] = field(default_factory=list)
+    merges: list[dict[str, Any]] = field(default_factory=list)
+    versions: list[tuple[_Current, ImportRecord]] = field(default_factory=list)
+
+    def decide(self, old: _Current, record: ImportRecord, data: dict[str, Any], same: SameRecord) -> None:
+        """A record whose fingerprint equals the current version's (or the version has none): the same record
+        seen again, the same record with fields added, or a change."""
+        if content_digest(data) == content_digest(record.data):
+            self.seen_again.append(old.id)
+        elif same(data, record):
+            self.merges.append({"b_id": old.id, "b_data": record.data, "b_hash": _content(record)})
+        else:
+            self.versions.append((old, record))
+
+
+# -- the statements (Core constructs that render for SQLite and PostgreSQL) -------------------------------------
+
+
+def current_rows_query(grant_id: int, incoming: Iterable[tuple[str, str]]) -> Select[Any]:
+    """The current rows of the (data set, key) pairs of a batch (the partial index of current rows serves it)."""
+    pairs = list(incoming)
+    return select(_T.c.id, _T.c.dataset, _T.c.record_key, _T.c.version, _T.c.fingerprint, _T.c.content_hash).where(
+        _T.c.grant_id == grant_id,
+        _T.c.dataset.in_(sorted({name for name, _ in pairs})),
+        _T.c.record_key.in_(sorted({key for _, key in pairs})),
+        _CURRENT,
+    )
+
+
+def mark_seen(ids: list[int], now: datetime, query_id: str | None) -> Update:
+    """The same records seen again by an export."""
+    return update(_T).where(_T.c.id.in_(ids)).values(last_seen_at=now, last_query_id=query_id)
+
+
+def merge_fields(now: datetime, query_id: str | None) -> Update:
+    """A record that only gained fields takes its new data in place (executemany: ``b_id``, ``b_data``, ``b_hash``)."""
+    return (
+        update(_T)
+        .where(_T.c.id == bindparam("b_id"))
+        .values(
+            data=bindparam("b_data", type_=_T.c.data.type),
+            content_hash=bindparam("b_hash"),
+            last_seen_at=now,
+            last_query_id=query_id,
+        )
+    )
+
+
+def supersede(ids: list[int], now: datetime) -> Update:
+    """Current versions that a changed record replaces become history."""
+    return update(_T).where(_T.c.id.in_(ids)).values(is_current=False, superseded_at=now)
+
+
+def insert_new(insert: sqlite.Insert | postgresql.Insert) -> ReturningInsert[tuple[int]]:
+    """``insert`` (the dialect's ``INSERT``) of records never seen: ``ON CONFLICT DO NOTHING`` on the partial unique
+    index of current rows, returning the ids actually inserted."""
+    return insert.on_conflict_do_nothing(
+        index_elements=[_T.c.grant_id, _T.c.dataset, _T.c.record_key], index_where=_CURRENT
+    ).returning(_T.c.id)
 
 
 def changed_fields(before: dict[str, Any], after: dict[str, Any]) -> list[str]:
