@@ -5,6 +5,8 @@ title (or named after nothing) still import the right data set."""
 
 from __future__ import annotations
 
+import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ import pytest
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow
+from ringvault.archive.store.portability_records import content_digest
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.config import PortabilityConfig
 from ringvault.portability.importer import ImportResult, PollPolicy, PortabilityImporter
@@ -262,3 +265,90 @@ async def test_schema_files_without_a_title_import_the_right_data_set(
     assert result.unrecognised == []
     if file_names == "opaque":
         assert all(f.name and "Ring." not in f.name for f in files)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# an archive of an older ringvault
+
+
+def legacy_archive(archive: Path, reference: ArchiveStore, grant_of_reference: GrantRow) -> None:
+    """An archive at revision 0005 holding what the older ringvault stored for the reference export: one row per
+    record under a key of its own (content hashes), plus an older version of one location stored as a second
+    record (how a change between exports was duplicated before)."""
+    from ringvault.archive.store import DB_FILENAME, migrate
+
+    archive.mkdir()
+    migrate(f"sqlite:///{archive / DB_FILENAME}", "0005")
+    rows = reference.portability.list_records(grant_ids=[grant_of_reference.id], limit=1_000_000).records
+    location = next(r for r in rows if r.dataset == "Ring.RingDeviceRegistry.Location")
+    older = {**location.data, "timezone": "Europe/Dublin"}
+    with sqlite3.connect(archive / DB_FILENAME) as conn:
+        conn.execute(
+            "INSERT INTO portability_grants (id, brand, region, client_id, customer, status, created_at, updated_at) "
+            "VALUES (1, 'ring', ?, ?, 'default', 'active', '2025-01-01 00:00:00', '2025-01-01 00:00:00')",
+            (CREDENTIALS_REGION, CREDENTIALS.client_id),
+        )
+        conn.execute(
+            "INSERT INTO portability_records (grant_id, dataset, record_key, event_date, data, query_id, imported_at) "
+            "VALUES (1, ?, ?, NULL, ?, 'older-export', '2025-01-01 00:00:00')",
+            (location.dataset, content_digest(older), json.dumps(older)),
+        )
+        conn.executemany(
+            "INSERT INTO portability_records (grant_id, dataset, record_key, event_date, data, query_id, imported_at) "
+            "VALUES (1, ?, ?, ?, ?, 'legacy-export', '2025-02-01 00:00:00')",
+            [
+                (
+                    r.dataset,
+                    content_digest({"n": n, "data": r.data}),
+                    r.event_date.strftime("%Y-%m-%d %H:%M:%S.%f") if r.event_date else None,
+                    json.dumps(r.data),
+                )
+                for n, r in enumerate(rows)
+            ],
+        )
+
+
+CREDENTIALS_REGION = "eu-west-1"
+
+
+async def test_an_archive_of_an_older_ringvault_is_upgraded_and_a_re_export_duplicates_nothing(
+    sim: SimServer, config: PortabilityConfig, tmp_path: Path
+) -> None:
+    """The older ringvault's rows (keys of its own, a changed location stored twice) are kept by migration 0006 as
+    current versions; the next export re-keys them with the natural keys first, so the same records exported
+    again match them: nothing is duplicated, the older location becomes the history of the current one, and the
+    hub sensor changed since becomes a new version."""
+    auth = await authorize(sim, config)
+    with ArchiveStore.open(tmp_path / "reference") as reference:
+        grant = reference.portability.upsert_grant(
+            brand="ring", region=CREDENTIALS_REGION, client_id=config.credentials.client_id, customer="default"
+        )
+        first = await export(reference, auth, grant)
+        legacy_archive(tmp_path / "archive", reference, grant)
+        first_rows = sum(reference.portability.dataset_counts(grant.id).values())
+    sensor = "Keypad"
+    knobs(sim, record_changes=[{"dataset": HUB, "where": {"deviceName": sensor}, "set": {"status": "error"}}])
+
+    with ArchiveStore.open(tmp_path / "archive") as store:  # migrated to head on open
+        [old_grant] = store.portability.list_grants()
+        assert old_grant.key_scheme == 1
+        assert sum(store.portability.dataset_counts(old_grant.id).values()) == first_rows + 1  # nothing lost
+        second = await export(store, auth, old_grant)
+        grant_now = store.portability.get_grant(old_grant.id)
+        assert grant_now is not None and grant_now.key_scheme == 2
+        expected = expected_counts(sim, second.query_id)
+        counts = store.portability.dataset_counts(old_grant.id)
+        for name in REGISTRY:  # the same records as before: matched, not duplicated
+            assert counts[name] == expected[name], name
+        assert second.datasets[HUB].changed == len(
+            [r for r in current_rows(store, old_grant, HUB) if r.data["deviceName"] == sensor]
+        )
+        # the location the older ringvault had twice: one current row, the older one its history
+        locations = all_rows(store, old_grant, "Ring.RingDeviceRegistry.Location")
+        assert len(locations) == expected["Ring.RingDeviceRegistry.Location"] + 1
+        older = next(r for r in locations if not r.current)
+        assert older.query_id == "older-export" and older.data["timezone"] == "Europe/Dublin"
+        history = store.portability.record_history(old_grant.id, older.dataset, older.key)
+        assert [v.row.query_id for v in history] == ["older-export", "legacy-export"]
+        assert history[1].changed == ["timezone"] and history[1].row.last_query_id == second.query_id
+        assert first.query_id != second.query_id
