@@ -162,7 +162,10 @@ def test_the_migration_renders_for_postgresql() -> None:
         "CREATE UNIQUE INDEX ux_portability_records_current ON portability_records (grant_id, dataset, record_key) "
         "WHERE is_current" in sql
     )
-    assert "UNIQUE (grant_id, dataset, record_key, version)" in sql
+    assert (
+        "CREATE INDEX ix_portability_records_history ON portability_records (grant_id, dataset, record_key, version) "
+        "WHERE NOT is_current" in sql
+    )
     assert "ALTER TABLE portability_grants ADD COLUMN key_scheme INTEGER DEFAULT '1' NOT NULL" in sql
 
 

@@ -316,7 +316,16 @@ class PortabilityRecord(Base):
 
     __tablename__ = "portability_records"
     __table_args__ = (
-        UniqueConstraint("grant_id", "dataset", "record_key", "version"),
+        # one index entry per row: current rows in the unique one, earlier versions (few) in the history one
+        Index(
+            "ix_portability_records_history",
+            "grant_id",
+            "dataset",
+            "record_key",
+            "version",
+            sqlite_where=text("NOT is_current"),
+            postgresql_where=text("NOT is_current"),
+        ),
         Index(
             "ux_portability_records_current",
             "grant_id",

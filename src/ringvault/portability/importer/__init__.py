@@ -41,21 +41,23 @@ as it is, so the next run resumes.
 On disk, under the archive directory::
 
     portability/{brand}/{customer}/{query_id}/{ordinal:04d}-{dataset}.json          the data file, as served
-    portability/{brand}/{customer}/{query_id}/{ordinal:04d}-{dataset}.schema.json   its JSON Schema
+    portability/{brand}/{customer}/{query_id}/{ordinal:04d}-{dataset}.schema.json   its schema
 
 Every step is committed before the next (``portability_queries.state``: created → notified → listed → downloaded →
 imported, or failed / canceled; ``portability_files.state``: listed → downloaded → imported, or skipped / failed), so
 a process killed at any instant resumes from the stored state: imported files are not read again, a half-imported file
-is read again and only its missing records are inserted (``import_records`` ignores keys already stored). Downloads go
-to a temporary ``.*.part`` file renamed when complete; leftovers of a killed run are removed first thing. Presigned
-URLs live 5 minutes: an expired one makes the importer list the query again for fresh URLs (the service allows that
-for one hour after its notification).
+is read again and only what is missing is written. Downloads go to a temporary ``.*.part`` file renamed when
+complete; leftovers of a killed run are removed first thing. Presigned URLs live 5 minutes: an expired one makes the
+importer list the query again for fresh URLs (the service allows that for one hour after its notification).
 
-Records are keyed by the data set model's ``record_key()``; records identical in every field within one file get
-their occurrence number appended (``KEY#1``, ``KEY#2``...), counted exactly in bounded memory (``OccurrenceCounter``
-spills to a temporary SQLite file past 200,000 distinct keys), so a file is read in constant memory whatever its size.
-One importer per customer runs at a time: a lock file (``portability/{brand}/{customer}/.lock``) makes a second one
-(another CLI run, or ``serve`` acting on a notification) wait, then find the work done.
+A file's data set is told by its schema's title, the file's name (object key), the schema's fields, or its first
+records (``recognition``); a file none of them places is kept, imported as ``unknown`` and reported
+(``ImportResult.unrecognised``, the query's note), never dropped. Records are keyed by their data set's natural key
+plus their occurrence number among the records of the same export that share it, and versioned: a changed record
+becomes a new current version with the earlier one kept as history, a field Ring adds changes nothing
+(``identity``, ``ringvault.archive.store.portability_records``). One importer per customer runs at a time: a lock
+file (``portability/{brand}/{customer}/.lock``) makes a second one (another CLI run, or ``serve`` acting on a
+notification) wait, then find the work done.
 
 The package, by concern: ``driver`` (the lifecycle: create, wait, import a query, endings), ``download`` (listing and
 downloading files), ``recognition`` (which data set a file holds), ``load`` (reading data files into the archive),

@@ -149,10 +149,11 @@ def identify(model: type[DataSetRecord] | None, dataset_name: str, item: dict[st
         return Identity(key=digest, fingerprint=digest, content_hash=digest, event_date=None)
     record = model.model_validate(item)
     value = getattr(record, "event_date", None)
+    key, fingerprint, content_hash = record.identity()
     return Identity(
-        key=record.record_key(),
-        fingerprint=record.fingerprint(),
-        content_hash=record.content_hash(),
+        key=key,
+        fingerprint=fingerprint,
+        content_hash=content_hash,
         event_date=value if isinstance(value, datetime) else None,
     )
 

@@ -297,26 +297,34 @@ class DataSetRecord(TolerantModel):
 
     def record_key(self) -> str:
         """A stable SHA-256 identifying this record within its data set (see the module docstring)."""
-        payload: dict[str, Any]
-        key_fields = type(self).KEY_FIELDS
-        values = [getattr(self, name) for name in key_fields] if key_fields else []
-        if key_fields and all(value is not None and value != "" for value in values):
-            payload = {"key": [_jsonable(value) for value in values]}
-        else:
-            volatile = {info.alias or name for name, info in type(self).model_fields.items()} & {
-                to_camel(name) for name in type(self).VOLATILE_FIELDS
-            }
-            payload = {"record": {k: v for k, v in self.canonical().items() if k not in volatile}}
-        return _digest({"dataset": type(self).NAME, "scheme": 2, **payload})
+        return self.identity()[0]
 
     def fingerprint(self) -> str:
         """SHA-256 of the documented fields in normal form: equal for two versions that differ only in fields Ring
         added (or in spelling: key casing, ``.00Z``, ``"30"``)."""
-        return _digest({"dataset": type(self).NAME, "fields": self.known_fields()})
+        return self.identity()[1]
 
     def content_hash(self) -> str:
         """SHA-256 of the whole record in normal form, unknown fields included."""
-        return _digest({"dataset": type(self).NAME, "record": self.canonical()})
+        return self.identity()[2]
+
+    def identity(self) -> tuple[str, str, str]:
+        """``(record_key(), fingerprint(), content_hash())``, the record put in normal form once for the three."""
+        name = type(self).NAME
+        known = self.known_fields()
+        extras = self.extra_fields()
+        canonical = {**extras, **known}
+        key_fields = type(self).KEY_FIELDS
+        values = [getattr(self, field) for field in key_fields] if key_fields else []
+        if key_fields and all(value is not None and value != "" for value in values):
+            key = _digest({"dataset": name, "scheme": 2, "key": [_jsonable(value) for value in values]})
+        else:
+            volatile = {info.alias or field for field, info in type(self).model_fields.items()} & {
+                to_camel(field) for field in type(self).VOLATILE_FIELDS
+            }
+            record = {k: v for k, v in canonical.items() if k not in volatile}
+            key = _digest({"dataset": name, "scheme": 2, "record": record})
+        return key, _digest({"dataset": name, "fields": known}), _digest({"dataset": name, "record": canonical})
 
 
 def _digest(payload: dict[str, Any]) -> str:

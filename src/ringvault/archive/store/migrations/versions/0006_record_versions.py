@@ -2,8 +2,8 @@
 
 - ``portability_records``: ``version``, ``is_current``, ``fingerprint`` and ``content_hash`` (what tells a changed
   record from the same one), ``last_seen_at``/``last_query_id`` (the last export that contained it), ``superseded_at``
-  and ``key_scheme``. The unique (grant, data set, key) becomes unique among current rows (a partial index) plus
-  unique (grant, data set, key, version) over all rows.
+  and ``key_scheme``. The unique (grant, data set, key) becomes unique among current rows (a partial index); earlier
+  versions have their own partial index (grant, data set, key, version), so each row is in one index.
 - ``portability_grants.key_scheme``: how the grant's record keys were computed.
 - ``portability_files``: ``name`` (the object key Ring gave the data file) and ``recognised_by``.
 
@@ -47,9 +47,12 @@ def upgrade() -> None:
     with op.batch_alter_table("portability_records", schema=None) as batch_op:
         batch_op.alter_column("last_seen_at", existing_type=_TS, nullable=False)
         batch_op.drop_constraint(op.f("uq_portability_records_grant_id_dataset_record_key"), type_="unique")
-        batch_op.create_unique_constraint(
-            op.f("uq_portability_records_grant_id_dataset_record_key_version"),
+        batch_op.create_index(
+            "ix_portability_records_history",
             ["grant_id", "dataset", "record_key", "version"],
+            unique=False,
+            sqlite_where=sa.text("NOT is_current"),
+            postgresql_where=sa.text("NOT is_current"),
         )
         batch_op.create_index(
             "ux_portability_records_current",
@@ -75,7 +78,7 @@ def downgrade() -> None:
         batch_op.drop_column("key_scheme")
     with op.batch_alter_table("portability_records", schema=None) as batch_op:
         batch_op.drop_index("ux_portability_records_current")
-        batch_op.drop_constraint(op.f("uq_portability_records_grant_id_dataset_record_key_version"), type_="unique")
+        batch_op.drop_index("ix_portability_records_history")
         batch_op.create_unique_constraint(
             op.f("uq_portability_records_grant_id_dataset_record_key"), ["grant_id", "dataset", "record_key"]
         )
