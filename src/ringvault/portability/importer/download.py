@@ -32,6 +32,7 @@ from ringvault.portability.importer.recognition import (
     recognise_records,
 )
 from ringvault.portability.importer.results import ExportCanceledError, Reporter
+from ringvault.portability.scopes import DATASETS
 
 if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
@@ -176,7 +177,9 @@ class Downloader:
     def wants_download(self, file: QueryFileRow) -> bool:
         if file.state == "listed":
             return True
-        return file.state == "skipped" and self.wanted(file.dataset, file.recognised_by is not None)
+        # a file an older ringvault skipped has no ``recognised_by``: a documented data set name is enough
+        recognised = file.recognised_by is not None or file.dataset in DATASETS
+        return file.state == "skipped" and self.wanted(file.dataset, recognised)
 
     def wanted(self, dataset_name: str | None, recognised: bool = True) -> bool:
         """Whether a file of ``dataset_name`` is downloaded: every file without ``--only``, those of the data sets
