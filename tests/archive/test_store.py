@@ -177,6 +177,50 @@ def test_the_migration_renders_for_postgresql() -> None:
         assert f"CREATE TABLE {table} (" in sql
     assert "created_at TIMESTAMP WITH TIME ZONE NOT NULL" in sql
     assert "id BIGINT NOT NULL" in sql and "cv_properties JSON" in sql
+    # 0006: record versions; one current row per key is a partial unique index on both databases
+    assert "ALTER TABLE portability_records ADD COLUMN is_current BOOLEAN DEFAULT true NOT NULL" in sql
+    assert (
+        "CREATE UNIQUE INDEX ux_portability_records_current ON portability_records (grant_id, dataset, record_key) "
+        "WHERE is_current" in sql
+    )
+    assert (
+        "CREATE INDEX ix_portability_records_history ON portability_records (grant_id, dataset, record_key, version) "
+        "WHERE NOT is_current" in sql
+    )
+    assert "ALTER TABLE portability_grants ADD COLUMN key_scheme INTEGER DEFAULT '1' NOT NULL" in sql
+
+
+def test_the_record_version_writes_render_for_postgresql_and_sqlite() -> None:
+    """The statements of a batch of records are Core constructs: they compile for both databases, the insert of new
+    records targeting the partial unique index of current rows."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    from ringvault.archive.store.models import PortabilityRecord
+    from ringvault.archive.store.portability_records import (
+        current_rows_query,
+        insert_new,
+        mark_seen,
+        merge_fields,
+        supersede,
+    )
+
+    table = PortabilityRecord.__table__
+    now = datetime(2025, 1, 1, tzinfo=UTC)
+    for dialect, insert in ((postgresql.dialect(), postgresql.insert), (sqlite.dialect(), sqlite.insert)):
+        sql = {
+            name: str(stmt.compile(dialect=dialect))
+            for name, stmt in {
+                "select": current_rows_query(1, [("Ring.Alarm.HubData", "k1"), ("Ring.Alarm.HubData", "k2")]),
+                "insert": insert_new(insert(table)),
+                "seen": mark_seen([1, 2], now, "q"),
+                "merge": merge_fields(now, "q"),
+                "supersede": supersede([3], now),
+            }.items()
+        }
+        assert "ON CONFLICT (grant_id, dataset, record_key) WHERE is_current DO NOTHING RETURNING" in sql["insert"]
+        assert "is_current" in sql["select"] and "record_key IN" in sql["select"]
+        assert "SET last_seen_at=" in sql["seen"] and "SET data=" in sql["merge"]
+        assert "is_current=" in sql["supersede"] and "superseded_at=" in sql["supersede"]
 
 
 def test_upserting_twice_never_duplicates(store: ArchiveStore) -> None:

@@ -224,3 +224,142 @@ def test_records_page_in_stored_order_filter_and_the_cursor_is_a_change_feed(sto
             dp.list_records(cursor=bad)
     with pytest.raises(ValueError):
         dp.list_records(limit=0)
+
+
+# -- versions ------------------------------------------------------------------------------------------------------
+
+
+def device(name: str, status: str, **extra: object) -> ImportRecord:
+    """A hub component keyed by its name; ``fingerprint`` stands for its documented fields (name and status)."""
+    data = {"deviceName": name, "status": status, **extra}
+    return ImportRecord(
+        dataset="Ring.Alarm.HubData",
+        key=f"key-{name}",
+        event_date=None,
+        data=data,
+        fingerprint=f"{name}|{status}",
+        content_hash=f"{name}|{status}|{sorted(extra.items())}",
+    )
+
+
+def test_a_changed_record_becomes_a_new_version_and_the_old_one_its_history(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    first = dp.apply_records(grant.id, "q-1", [device("Alarm", "ok"), device("Keypad", "ok")])
+    assert (first.new, first.changed, first.unchanged) == (2, 0, 0)
+    again = dp.apply_records(grant.id, "q-2", [device("Alarm", "ok"), device("Keypad", "ok")])
+    assert (again.new, again.changed, again.unchanged) == (0, 0, 2)
+    changed = dp.apply_records(grant.id, "q-3", [device("Alarm", "ok"), device("Keypad", "error")])
+    assert (changed.new, changed.changed, changed.unchanged) == (0, 1, 1)
+
+    assert dp.dataset_counts(grant.id) == {"Ring.Alarm.HubData": 2}
+    assert dp.dataset_counts(grant.id, history=True) == {"Ring.Alarm.HubData": 3}
+    current = {r.key: r for r in dp.list_records(grant_ids=[grant.id]).records}
+    assert current["key-Keypad"].data["status"] == "error" and current["key-Keypad"].version == 2
+    alarm = current["key-Alarm"]  # unchanged: one row, first seen by q-1, last seen by q-3
+    assert (alarm.version, alarm.query_id, alarm.last_query_id, alarm.current) == (1, "q-1", "q-3", True)
+    history = dp.record_history(grant.id, "Ring.Alarm.HubData", "key-Keypad")
+    assert [(v.row.version, v.row.current, v.row.data["status"], v.changed) for v in history] == [
+        (1, False, "ok", []),
+        (2, True, "error", ["status"]),
+    ]
+    assert history[0].row.superseded_at is not None and history[0].row.last_query_id == "q-2"
+    # changed back: a third version (the history keeps every state it was seen in)
+    dp.apply_records(grant.id, "q-4", [device("Keypad", "ok")])
+    assert [v.row.data["status"] for v in dp.record_history(grant.id, "Ring.Alarm.HubData", "key-Keypad")] == [
+        "ok",
+        "error",
+        "ok",
+    ]
+
+
+def test_a_record_that_only_gained_a_field_is_merged_into_its_current_row(store: ArchiveStore) -> None:
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    dp.apply_records(grant.id, "q-1", [device("Alarm", "ok")])
+    feed = dp.list_records(grant_ids=[grant.id])
+    merged = dp.apply_records(grant.id, "q-2", [device("Alarm", "ok", batteryLevel=80)])
+    assert (merged.new, merged.changed, merged.merged) == (0, 0, 1)
+    [row] = dp.list_records(grant_ids=[grant.id], history=True).records
+    assert row.version == 1 and row.data == {"deviceName": "Alarm", "status": "ok", "batteryLevel": 80}
+    assert row.last_query_id == "q-2"
+    assert dp.list_records(grant_ids=[grant.id], cursor=feed.cursor).records == []  # not news for the feed
+    # the added field changing its value is a change (the old value kept), as is its disappearance
+    assert dp.apply_records(grant.id, "q-3", [device("Alarm", "ok", batteryLevel=40)]).changed == 1
+    assert dp.apply_records(grant.id, "q-4", [device("Alarm", "ok")]).changed == 1
+    assert [v.row.data.get("batteryLevel") for v in dp.record_history(grant.id, "Ring.Alarm.HubData", "key-Alarm")] == [
+        80,
+        40,
+        None,
+    ]
+    fresh = dp.list_records(grant_ids=[grant.id], cursor=feed.cursor).records
+    assert [(r.version, r.current) for r in fresh] == [(3, True)]  # the feed: the current version, once
+    assert [r.version for r in dp.list_records(grant_ids=[grant.id], cursor=feed.cursor, history=True).records] == [
+        2,
+        3,
+    ]
+
+
+def test_records_without_hashes_compare_by_their_whole_content(store: ArchiveStore) -> None:
+    """A caller that knows nothing of the data set gives no fingerprint: every field counts, so the same data is
+    the same record and any other data (a field more included) a new version."""
+    dp = store.portability
+    grant = dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c1")
+    plain = [ImportRecord("Ring.Future.Thing", "k", None, {"a": 1})]
+    assert dp.import_records(grant.id, "q-1", plain) == 1
+    assert dp.apply_records(grant.id, "q-2", plain).unchanged == 1
+    more = [ImportRecord("Ring.Future.Thing", "k", None, {"a": 1, "b": 2})]
+    assert dp.apply_records(grant.id, "q-3", more).changed == 1
+    assert dp.dataset_counts(grant.id) == {"Ring.Future.Thing": 1}
+    assert dp.dataset_counts(grant.id, history=True) == {"Ring.Future.Thing": 2}
+
+
+def test_the_0006_migration_keeps_every_record_of_an_older_archive_as_its_current_version(tmp_path: Path) -> None:
+    """An archive made by the schema before 0006 (one row per key, no versions) is upgraded: every row stays, as the
+    current version 1 of itself, last seen when it was imported, keyed with scheme 1 until the importer re-keys it;
+    its grant says so. Down again, the current rows are what the older schema expects."""
+    from ringvault.archive.store import current_revision, downgrade, migrate
+
+    url = f"sqlite:///{tmp_path / DB_FILENAME}"
+    migrate(url, "0005")
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        conn.execute(
+            "INSERT INTO portability_grants (id, brand, region, client_id, customer, status, created_at, updated_at) "
+            "VALUES (1, 'ring', 'eu-west-1', 'app', 'c1', 'active', '2025-01-01 00:00:00', '2025-01-01 00:00:00')"
+        )
+        conn.executemany(
+            "INSERT INTO portability_records (grant_id, dataset, record_key, event_date, data, query_id, imported_at) "
+            "VALUES (1, ?, ?, ?, ?, ?, ?)",
+            [
+                ("Ring.Alarm.DeviceLog", f"legacy-{n}", f"2025-01-0{1 + n % 9} 00:00:00.000000",
+                 f'{{"n": {n}}}', f"q-{n % 3}", f"2025-02-0{1 + n % 9} 12:00:00.000000")
+                for n in range(40)
+            ] + [("Ring.Alarm.HubData", "legacy-hub", None, '{"deviceName": "Alarm"}', None, "2025-02-01 12:00:00")],
+        )  # fmt: skip
+        before = conn.execute("SELECT id, dataset, record_key, data, query_id FROM portability_records").fetchall()
+    with ArchiveStore.open(tmp_path) as store:
+        assert current_revision(store.engine) == "0006_record_versions"
+        dp = store.portability
+        [grant] = dp.list_grants()
+        assert grant.key_scheme == 1  # its rows carry the keys of the older ringvault: re-keyed at the next import
+        rows = dp.list_records(limit=1000).records
+        assert [(r.id, r.dataset, r.key, r.query_id) for r in rows] == [(b[0], b[1], b[2], b[4]) for b in before]
+        assert all(r.current and r.version == 1 and r.superseded_at is None for r in rows)
+        assert all(r.last_seen_at == r.imported_at and r.last_query_id == r.query_id for r in rows)
+        assert rows[0].data == {"n": 0} and dp.dataset_counts(grant.id) == {
+            "Ring.Alarm.DeviceLog": 40,
+            "Ring.Alarm.HubData": 1,
+        }
+        # a brand-new grant needs no re-keying
+        assert dp.upsert_grant(brand="ring", region="eu-west-1", client_id="app", customer="c2").key_scheme == 2
+        # a new version of one, then down to 0005: the history goes, the current rows stay
+        dp.apply_records(
+            grant.id, "q-new", [ImportRecord("Ring.Alarm.HubData", "legacy-hub", None, {"deviceName": "X"})]
+        )
+        downgrade(store.engine, "0005")
+    with sqlite3.connect(tmp_path / DB_FILENAME) as conn:
+        left = dict(
+            conn.execute("SELECT record_key, data FROM portability_records WHERE dataset = 'Ring.Alarm.HubData'")
+        )
+        assert left == {"legacy-hub": '{"deviceName": "X"}'}
+        assert conn.execute("SELECT count(*) FROM portability_records").fetchone()[0] == 41

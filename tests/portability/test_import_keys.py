@@ -65,22 +65,26 @@ async def import_again(store: ArchiveStore, grant: GrantRow) -> Any:
         return await PortabilityImporter(store, client, grant, archive_dir=store.archive_dir).import_query(QUERY)
 
 
-async def test_identical_records_within_a_file_are_all_kept_once(store: ArchiveStore) -> None:
+async def test_identical_records_of_one_export_are_all_kept_once(store: ArchiveStore) -> None:
+    """Occurrences are counted per export: identical records within a file and across two files of the same export
+    are all kept; importing the same export again adds nothing."""
     other = {**LOG, "eventType": "AssetDisconnected"}
     grant = downloaded_query(
         store,
         [
             ("Ring.Alarm.DeviceLog", [LOG, LOG, other, LOG]),
-            ("Ring.Alarm.DeviceLog", [LOG, other]),  # the same records again in another file: nothing new
+            ("Ring.Alarm.DeviceLog", [LOG, other]),  # the export goes on in a second file: two more records
         ],
     )
     result = await import_again(store, grant)
-    assert result.state == "imported" and result.records == 6 and result.new_records == 4
-    assert store.portability.dataset_counts(grant.id) == {"Ring.Alarm.DeviceLog": 4}
+    assert result.state == "imported" and result.records == 6 and result.new_records == 6
+    assert store.portability.dataset_counts(grant.id) == {"Ring.Alarm.DeviceLog": 6}
     for file in store.portability.list_files(QUERY):
         store.portability.update_file(QUERY, file.ordinal, state="downloaded")
     store.portability.update_query(QUERY, state="downloaded")
-    assert (await import_again(store, grant)).new_records == 0
+    again = await import_again(store, grant)
+    assert again.new_records == 0 and again.changed_records == 0
+    assert store.portability.dataset_counts(grant.id, history=True) == {"Ring.Alarm.DeviceLog": 6}
 
 
 async def test_an_unknown_data_set_is_kept_and_a_broken_file_fails_alone(store: ArchiveStore) -> None:

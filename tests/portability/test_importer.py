@@ -106,6 +106,12 @@ async def first_poll(sim: SimServer) -> None:
     raise AssertionError("the importer never polled")
 
 
+def query_note(store: ArchiveStore, query_id: str) -> str | None:
+    query = store.portability.get_query(query_id)
+    assert query is not None
+    return query.error
+
+
 def files_under(folder: Path) -> list[Path]:
     return [path for path in folder.rglob("*") if path.is_file()]
 
@@ -151,7 +157,11 @@ async def test_the_whole_flow_imports_all_15_data_sets(
         assert file.path == f"portability/ring/default/{result.query_id}/{file.ordinal:04d}-{file.dataset}.json"
         data = json.loads((archive / file.path).read_text())
         schema = json.loads((folder / f"{file.ordinal:04d}-{file.dataset}.schema.json").read_text())
-        assert len(data) == file.records and schema["title"] == file.dataset
+        assert len(data) == file.records and "title" not in schema  # the simulator's default, as in the seed
+        # recognised by the object key Ring gave the file ({query}/{data set}/part-N.json)
+        assert file.recognised_by == "name" and file.name is not None
+        assert file.name.startswith(f"{result.query_id}/{file.dataset}/part-")
+    assert result.unrecognised == [] and query_note(store, result.query_id) is None
     # the lifecycle is stored
     query = store.portability.get_query(result.query_id)
     assert query is not None and query.state == "imported" and query.records_imported == sum(expected.values())

@@ -203,10 +203,14 @@ def test_a_device_without_an_id_falls_back_to_its_content() -> None:
     assert a.record_key() != b.record_key()
 
 
-def test_favoriting_an_event_does_not_make_it_a_new_record() -> None:
+def test_an_event_keeps_its_key_when_it_changes_and_its_fingerprint_tells_the_change() -> None:
     raw = SAMPLES["Ring.EventManager.Events"][0]
-    assert Event.model_validate(raw).record_key() == Event.model_validate(raw | {"isFavorited": True}).record_key()
-    assert Event.model_validate(raw).record_key() != Event.model_validate(raw | {"duration": 15}).record_key()
+    event = Event.model_validate(raw)
+    for change in ({"isFavorited": True}, {"duration": 15}, {"status": "timed_out"}):
+        changed = Event.model_validate(raw | change)
+        assert changed.record_key() == event.record_key() and changed.fingerprint() != event.fingerprint()
+    assert Event.model_validate(raw | {"eventType": "ding"}).record_key() != event.record_key()
+    assert Event.model_validate(raw | {"latitude": 48.85}).record_key() != event.record_key()  # another device
 
 
 def test_a_hub_device_is_keyed_by_location_name_and_category() -> None:
@@ -215,11 +219,39 @@ def test_a_hub_device_is_keyed_by_location_name_and_category() -> None:
     assert HubData.model_validate(raw).record_key() == HubData.model_validate(moved).record_key()
 
 
-def test_unknown_fields_take_part_in_the_fingerprint() -> None:
+def test_unknown_fields_take_part_in_the_content_hash_only() -> None:
     raw = SAMPLES["Ring.RingDeviceRegistry.Group"][0]
+    plain, g1, g2 = (Group.model_validate(raw | extra) for extra in ({}, {"groupId": "g1"}, {"groupId": "g2"}))
+    assert plain.record_key() == g1.record_key() == g2.record_key()
+    assert plain.fingerprint() == g1.fingerprint() == g2.fingerprint()  # a field Ring adds changes nothing
+    assert len({plain.content_hash(), g1.content_hash(), g2.content_hash()}) == 3
+    assert g1.extra_fields() == {"groupid": "g1"} and "groupid" not in g1.known_fields()
+
+
+@pytest.mark.parametrize("name", sorted(SAMPLES))
+def test_every_data_set_has_a_natural_key_that_survives_a_change_of_its_other_fields(name: str) -> None:
+    """Seed 003 lists what each data set holds; the key fields chosen from it identify a record while the others
+    change. Changing a field outside the key keeps the key and changes the fingerprint; a field Ring adds changes
+    neither; a record without its key fields falls back to its content."""
+    model = DATASETS[name]
+    assert model.KEY_FIELDS, f"{name} has no natural key"
+    raw = SAMPLES[name][0]
+    record = model.model_validate(raw)
+    key_aliases = {model.model_fields[f].alias or f for f in model.KEY_FIELDS}
+    others = [alias for alias in raw if alias not in key_aliases]
+    for alias in others:
+        value = raw[alias]
+        replacement: Any = not value if isinstance(value, bool) else ("changed" if isinstance(value, str) else 7)
+        changed = model.model_validate(raw | {alias: replacement})
+        assert changed.record_key() == record.record_key(), alias
+        assert changed.fingerprint() != record.fingerprint(), alias
+    added = model.model_validate(raw | {"fieldRingAddedLater": 1})
+    assert (added.record_key(), added.fingerprint()) == (record.record_key(), record.fingerprint())
+    assert added.content_hash() != record.content_hash()
+    keyless = model.model_validate({k: v for k, v in raw.items() if k not in key_aliases} | {"x": 1})
     assert (
-        Group.model_validate(raw | {"groupId": "g1"}).record_key()
-        != Group.model_validate(raw | {"groupId": "g2"}).record_key()
+        keyless.record_key()
+        != model.model_validate({k: v for k, v in raw.items() if k not in key_aliases}).record_key()
     )
 
 

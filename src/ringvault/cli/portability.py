@@ -305,13 +305,14 @@ def _print_result(result: ImportResult, archive_dir: Path) -> None:
     echo(
         f"export {result.query_id}: {result.state}; {result.files} files imported, {result.skipped} skipped, "
         f"{result.failed} failed; {_human_bytes(result.bytes)} downloaded, {result.records} records read, "
-        f"{result.new_records} new" + (" (resumed)" if result.resumed else "")
+        f"{result.new_records} new, {result.changed_records} changed" + (" (resumed)" if result.resumed else "")
     )
     if result.datasets:
         width = max(len(name) for name in result.datasets)
         echo(f"  {'data set':<{width}}  {'exported':>9}  {'new':>9}  {'archived':>9}")
         for name, count in result.datasets.items():
-            echo(f"  {name:<{width}}  {count.exported:>9}  {count.new:>9}  {count.stored:>9}")
+            changed = f"  ({count.changed} changed: new versions, history kept)" if count.changed else ""
+            echo(f"  {name:<{width}}  {count.exported:>9}  {count.new:>9}  {count.stored:>9}{changed}")
     if result.message:
         echo(f"  note: {result.message}")
     echo(f"files: {archive_dir / 'portability'}")
@@ -490,6 +491,7 @@ def status(
     archive_dir = _archive_dir(archive)
     from ringvault.archive.store import ArchiveStore, archive_exists, database_label
     from ringvault.portability.renewal import is_expired
+    from ringvault.portability.scopes import DATASETS
 
     if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
@@ -523,6 +525,9 @@ def status(
                 echo(line)
                 if query.error:
                     echo(f"    {query.error}")
+                for file in dp.unrecognised_files(query.id, known=DATASETS):
+                    name = file.name or f"#{file.ordinal}"
+                    echo(f"    unrecognised file {name} ({file.bytes or 0} bytes), kept as {file.path}")
             if not queries:
                 echo("  no exports yet; run `ringvault portability export`")
             counts = dp.dataset_counts(grant.id)
@@ -548,8 +553,19 @@ def records(
         str | None, typer.Option("--until", help="Records dated before then (YYYY-MM-DD: that whole day included).")
     ] = None,
     limit: Annotated[int | None, typer.Option("--limit", min=1, help="At most this many records.")] = None,
+    history: Annotated[
+        bool,
+        typer.Option(
+            "--history", help="Every version of each record (earlier ones: current false), not only the latest."
+        ),
+    ] = False,
+    key: Annotated[
+        str | None, typer.Option("--key", help="Only the record with this key (a `key` printed before).")
+    ] = None,
 ) -> None:
-    """Print the imported records as JSON Lines (one object per line, oldest import first), for jq and scripts."""
+    """Print the imported records as JSON Lines (one object per line, oldest import first), for jq and scripts:
+    the current version of each record, or with ``--history`` every version (``version``, ``current``,
+    ``first_seen``/``last_seen``: the first and last export that contained it)."""
     import json
 
     from ringvault.archive.dates import parse_when
@@ -575,12 +591,17 @@ def records(
         left, cursor = limit, None
         while left is None or left > 0:
             size = 500 if left is None else min(500, left)
-            page = dp.list_records(grant_ids=grants, dataset=dataset, since=start, until=end, limit=size, cursor=cursor)
+            page = dp.list_records(
+                grant_ids=grants, dataset=dataset, since=start, until=end, limit=size, cursor=cursor, history=history,
+                key=key,
+            )  # fmt: skip
             for r in page.records:
                 line = {
                     "customer": grants[r.grant_id].customer, "brand": grants[r.grant_id].brand,
                     "dataset": r.dataset, "key": r.key,
                     "event_date": r.event_date.isoformat() if r.event_date else None, "data": r.data,
+                    "version": r.version, "current": r.current, "first_seen": r.imported_at.isoformat(),
+                    "last_seen": r.last_seen_at.isoformat() if r.last_seen_at else None,
                 }  # fmt: skip
                 typer.echo(printable_json(json.dumps(line, ensure_ascii=False, separators=(",", ":"))))
             if left is not None:

@@ -347,9 +347,12 @@ def records(
     until: Annotated[str | None, text_query("YYYY-MM-DD (inclusive day) or ISO date-time (exclusive)")] = None,
     limit: Annotated[int, Query(ge=1, le=MAX_RECORDS_LIMIT)] = 100,
     cursor: Annotated[str | None, text_query("next_cursor (or cursor) of an earlier page")] = None,
+    history: Annotated[bool, Query(description="every version of each record, not only the current one")] = False,
+    key: Annotated[str | None, text_query("one record: the key of a record of an earlier page")] = None,
 ) -> Any:
-    """Imported records in the order they were stored, one page at a time. Keep the last page's ``cursor`` and
-    ask again later with it: you get exactly the records imported since (a change feed)."""
+    """Imported records in the order they were stored, one page at a time: the current version of each record
+    (``history=true``: every version; ``current`` false for the earlier ones). Keep the last page's ``cursor`` and
+    ask again later with it: you get exactly the records imported or changed since (a change feed)."""
     hub = _hub(request)
     if dataset is not None and dataset not in DATASETS:
         raise HTTPException(400, f"unknown data set {dataset!r}; GET /portability/datasets lists the 15 names")
@@ -364,7 +367,8 @@ def records(
     try:
         page = hub.store.portability.list_records(
             grant_ids=grants, dataset=dataset, since=when_param(since, "since"),
-            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None,
+            until=when_param(until, "until", end=True), limit=limit, cursor=cursor or None, history=history,
+            key=key or None,
         )  # fmt: skip
     except InvalidRecordCursorError:
         raise HTTPException(400, "invalid cursor: pass the cursor of a previous page unchanged") from None
@@ -372,7 +376,9 @@ def records(
         {
             "customer": grants[r.grant_id].customer, "dataset": r.dataset, "key": r.key,
             "event_date": r.event_date.isoformat() if r.event_date else None, "query_id": r.query_id,
-            "imported_at": r.imported_at.isoformat(), "data": r.data,
+            "imported_at": r.imported_at.isoformat(), "data": r.data, "version": r.version, "current": r.current,
+            "last_seen_at": r.last_seen_at.isoformat() if r.last_seen_at else None, "last_query_id": r.last_query_id,
+            "superseded_at": r.superseded_at.isoformat() if r.superseded_at else None,
         }
         for r in page.records
     ]  # fmt: skip

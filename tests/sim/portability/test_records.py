@@ -90,14 +90,11 @@ OPTIONAL = {"initiatingEntityType", "impulseTypes", "currentAccountState"}
 
 
 def download(client: httpx.Client, tokens: dict[str, Any], query_id: str) -> dict[str, list[dict[str, Any]]]:
-    """Every record of a query, by data set (the schema's title)."""
+    """Every record of a query, by data set (the folder of its object key: ``{query}/{data set}/part-N.json``)."""
     out: dict[str, list[dict[str, Any]]] = {}
-    schemas: dict[str, str] = {}
     for entry in all_files(client, tokens, query_id):
-        schema_path = entry["schema"].split("?")[0]
-        if schema_path not in schemas:
-            schemas[schema_path] = client.get(entry["schema"]).json()["title"]
-        out.setdefault(schemas[schema_path], []).extend(client.get(entry["file"]).json())
+        name = entry["file"].split("?")[0].split("/")[-2]
+        out.setdefault(name, []).extend(client.get(entry["file"]).json())
     return out
 
 

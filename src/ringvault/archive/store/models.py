@@ -26,6 +26,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -222,6 +223,12 @@ PORTABILITY_FILE_STATES = ("listed", "downloaded", "imported", "skipped", "faile
 #: ``refused``: the token works but Ring refused the last export (a one-time authorization already used, or an account
 #: on hold); ``revoked``/``expired``: Ring refuses the token itself
 PORTABILITY_GRANT_STATUSES = ("active", "revoked", "expired", "refused")
+#: How ``portability_records.record_key`` is computed: 1 = ringvault before migration 0006 (content keys for most data
+#: sets, the first version kept forever, occurrence numbers counted per file); 2 = natural keys of each data set with
+#: occurrence numbers counted per export (``ringvault.portability.importer.identity``). Bump both together.
+RECORD_KEY_SCHEME = 2
+#: ``portability_files.recognised_by``: how the data set of a file was told (NULL: not recognised, kept as ``unknown``)
+PORTABILITY_RECOGNITION = ("title", "name", "fields", "records")
 
 
 class PortabilityGrant(Base):
@@ -244,6 +251,9 @@ class PortabilityGrant(Base):
     status: Mapped[str] = mapped_column(Text, default="active")
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    #: the ``RECORD_KEY_SCHEME`` every record of this grant is keyed with (lower: some rows still carry the keys of an
+    #: older ringvault; the next import re-keys them first)
+    key_scheme: Mapped[int] = mapped_column(Integer, default=RECORD_KEY_SCHEME)
 
 
 class PortabilityQuery(Base):
@@ -271,7 +281,10 @@ class PortabilityQuery(Base):
 
 
 class PortabilityFile(Base):
-    """``portability_files``: one listed schema + data file pair of a query, by its position in the listing."""
+    """``portability_files``: one listed schema + data file pair of a query, by its position in the listing.
+
+    ``name`` is the object key of the data file's URL (the name Ring gave it); ``recognised_by`` how its data set was
+    told (``PORTABILITY_RECOGNITION``), NULL when it was not: such a file is kept and imported as ``unknown``."""
 
     __tablename__ = "portability_files"
     __table_args__ = (
@@ -290,14 +303,38 @@ class PortabilityFile(Base):
     records: Mapped[int] = mapped_column(Integer, default=0)
     error: Mapped[str | None] = mapped_column(Text)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    name: Mapped[str | None] = mapped_column(Text)
+    recognised_by: Mapped[str | None] = mapped_column(Text)
 
 
 class PortabilityRecord(Base):
-    """``portability_records``: every imported record, once per customer, data set and natural key."""
+    """``portability_records``: every version of every imported record, per customer, data set and natural key.
+
+    The current version of a record (``is_current``) is unique per (grant, data set, key); earlier versions stay as
+    its history (``superseded_at`` set), numbered by ``version``. ``imported_at``/``query_id`` say when and by which
+    export a version was first seen, ``last_seen_at``/``last_query_id`` the last export that still contained it."""
 
     __tablename__ = "portability_records"
     __table_args__ = (
-        UniqueConstraint("grant_id", "dataset", "record_key"),
+        # one index entry per row: current rows in the unique one, earlier versions (few) in the history one
+        Index(
+            "ix_portability_records_history",
+            "grant_id",
+            "dataset",
+            "record_key",
+            "version",
+            sqlite_where=text("NOT is_current"),
+            postgresql_where=text("NOT is_current"),
+        ),
+        Index(
+            "ux_portability_records_current",
+            "grant_id",
+            "dataset",
+            "record_key",
+            unique=True,
+            sqlite_where=text("is_current"),
+            postgresql_where=text("is_current"),
+        ),
         Index("ix_portability_records_dataset_event_date", "dataset", "event_date"),
     )
 
@@ -309,3 +346,13 @@ class PortabilityRecord(Base):
     data: Mapped[dict[str, Any]]
     query_id: Mapped[str | None] = mapped_column(Text)
     imported_at: Mapped[datetime] = mapped_column(default=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    is_current: Mapped[bool] = mapped_column(Boolean, default=True)
+    #: hash of the record's documented fields in normal form (two versions with the same one are the same record)
+    fingerprint: Mapped[str | None] = mapped_column(Text)
+    #: hash of the whole record in normal form, unknown fields included
+    content_hash: Mapped[str | None] = mapped_column(Text)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_query_id: Mapped[str | None] = mapped_column(Text)
+    superseded_at: Mapped[datetime | None]
+    key_scheme: Mapped[int] = mapped_column(Integer, default=RECORD_KEY_SCHEME)

@@ -2,21 +2,18 @@
 
 A query moves ``created → notified → listed → downloaded → imported`` (or ends ``failed`` / ``canceled``); every
 step is committed before the next starts, so an importer killed at any point resumes from the stored state. Records
-are inserted with ``ON CONFLICT DO NOTHING`` on ``(grant_id, dataset, record_key)``: importing the same file twice,
-or two overlapping queries, stores each record once.
+and their versions are written by ``portability_records.RecordsStore`` (importing the same file twice, or two
+overlapping queries, stores each record once; a changed record gets a new version, the old one stays as history).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import datetime
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Table, func, select, update
+from sqlalchemy import Table, select, update
 
 from ringvault.archive.store.models import (
     PORTABILITY_FILE_STATES,
@@ -24,7 +21,16 @@ from ringvault.archive.store.models import (
     PortabilityFile,
     PortabilityGrant,
     PortabilityQuery,
-    PortabilityRecord,
+)
+from ringvault.archive.store.portability_records import (
+    ImportRecord,
+    InvalidRecordCursorError,
+    RecordChanges,
+    RecordPage,
+    RecordRow,
+    RecordsStore,
+    RecordVersion,
+    SameRecord,
 )
 
 if TYPE_CHECKING:
@@ -38,13 +44,14 @@ __all__ = [
     "PortabilityStore",
     "QueryFileRow",
     "QueryRow",
+    "RecordChanges",
     "RecordPage",
     "RecordRow",
+    "RecordVersion",
 ]
 
 #: States after which nothing more happens to a query (``failed`` can still be resumed explicitly).
 FINAL_QUERY_STATES = frozenset({"imported", "canceled"})
-_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -58,33 +65,8 @@ class GrantRow:
     created_at: datetime
     #: when the grant last changed (its status, or a new login)
     updated_at: datetime
-
-
-@dataclass(frozen=True)
-class RecordRow:
-    """One imported record: ``data`` is the record as Ring exported it."""
-
-    id: int
-    grant_id: int
-    dataset: str
-    key: str
-    event_date: datetime | None
-    data: dict[str, Any]
-    query_id: str | None
-    imported_at: datetime
-
-
-@dataclass(frozen=True)
-class RecordPage:
-    records: list[RecordRow]
-    #: the cursor of the next page; None on the last one
-    next_cursor: str | None
-    #: the position this page reached (keep it to ask later for what is new)
-    cursor: str
-
-
-class InvalidRecordCursorError(ValueError):
-    """A cursor that ``list_records`` did not produce."""
+    #: how this grant's record keys are computed (``models.RECORD_KEY_SCHEME``; lower: re-keyed at the next import)
+    key_scheme: int = 2
 
 
 @dataclass(frozen=True)
@@ -119,16 +101,10 @@ class QueryFileRow:
     state: str
     records: int
     error: str | None
-
-
-@dataclass(frozen=True)
-class ImportRecord:
-    """One record to import: its data set, natural key, date (if it has one) and the record as received."""
-
-    dataset: str
-    key: str
-    event_date: datetime | None
-    data: dict[str, Any]
+    #: the object key Ring gave the data file (from its URL)
+    name: str | None = None
+    #: how its data set was told (``title``, ``name``, ``fields``, ``records``); None: not recognised
+    recognised_by: str | None = None
 
 
 class PortabilityStore:
@@ -136,6 +112,8 @@ class PortabilityStore:
 
     def __init__(self, store: ArchiveStore) -> None:
         self._store = store
+        #: the records and their versions (``portability_records``)
+        self.records = RecordsStore(store)
 
     # -- grants ----------------------------------------------------------------------------------------------
 
@@ -260,8 +238,9 @@ class PortabilityStore:
         return self.list_files(query_id)
 
     def update_file(self, query_id: str, ordinal: int, *, state: str | None = None, **fields: Any) -> None:
-        """Set ``dataset``, ``path``, ``bytes``, ``sha256``, ``records``, ``error`` and/or the ``state`` of a file."""
-        allowed = {"dataset", "path", "bytes", "sha256", "records", "error"}
+        """Set ``dataset``, ``path``, ``bytes``, ``sha256``, ``records``, ``error``, ``name``, ``recognised_by`` and/or
+        the ``state`` of a file."""
+        allowed = {"dataset", "path", "bytes", "sha256", "records", "error", "name", "recognised_by"}
         unknown = set(fields) - allowed
         if unknown:
             raise ValueError(f"unknown file fields: {', '.join(sorted(unknown))}")
@@ -283,26 +262,20 @@ class PortabilityStore:
     # -- records ---------------------------------------------------------------------------------------------
 
     def import_records(self, grant_id: int, query_id: str | None, records: Iterable[ImportRecord]) -> int:
-        """Insert records not stored yet for this grant, in committed batches; returns how many were new.
+        """Write records in committed batches (``apply_records``); how many were never seen before."""
+        return self.records.apply(grant_id, query_id, records).new
 
-        Killed half-way, a re-run of the same file inserts only what the first run did not commit."""
-        table = _table(PortabilityRecord)
-        inserted = 0
-        for batch in _batches(records, _BATCH):
-            now = self._store._clock()
-            rows = {
-                (r.dataset, r.key): {
-                    "grant_id": grant_id, "dataset": r.dataset, "record_key": r.key, "event_date": r.event_date,
-                    "data": r.data, "query_id": query_id, "imported_at": now,
-                }
-                for r in batch
-            }  # fmt: skip
-            with self._store._write() as session:
-                stmt = self._store._insert(table).on_conflict_do_nothing(
-                    index_elements=[table.c.grant_id, table.c.dataset, table.c.record_key]
-                )
-                inserted += len(session.execute(stmt.returning(table.c.id), list(rows.values())).all())
-        return inserted
+    def apply_records(
+        self,
+        grant_id: int,
+        query_id: str | None,
+        records: Iterable[ImportRecord],
+        *,
+        same: SameRecord | None = None,
+    ) -> RecordChanges:
+        """Write records in committed batches, keeping the latest version of each current and earlier ones as
+        history (see ``portability_records``); what changed. Killed half-way, a re-run writes only the rest."""
+        return self.records.apply(grant_id, query_id, records, same=same)
 
     def list_records(
         self,
@@ -313,44 +286,33 @@ class PortabilityStore:
         until: datetime | None = None,
         limit: int = 100,
         cursor: str | None = None,
+        history: bool = False,
+        key: str | None = None,
     ) -> RecordPage:
-        """A page of imported records in the order they were stored (``since`` inclusive and ``until`` exclusive
-        on the record's own date; records without one are left out when either is given).
+        """A page of records, current versions (``history``: every version), as a change feed; see
+        ``RecordsStore.list``."""
+        return self.records.page(
+            grant_ids=grant_ids, dataset=dataset, since=since, until=until, limit=limit, cursor=cursor,
+            history=history, key=key,
+        )  # fmt: skip
 
-        Keyset pagination on the row id: pass ``next_cursor`` for the next page. Records imported later always come
-        after every page already read, so keeping the last cursor and asking again returns exactly what is new —
-        a change feed. ``next_cursor`` is ``None`` on the last page; ``cursor`` (the position reached) is set on
-        every page, also an empty one."""
-        if limit < 1:
-            raise ValueError("limit must be at least 1")
-        after = _decode_record_cursor(cursor) if cursor else 0
-        conditions = [PortabilityRecord.id > after]
-        if grant_ids is not None:
-            conditions.append(PortabilityRecord.grant_id.in_(list(grant_ids)))
-        if dataset is not None:
-            conditions.append(PortabilityRecord.dataset == dataset)
-        if since is not None:
-            conditions.append(PortabilityRecord.event_date >= since)
-        if until is not None:
-            conditions.append(PortabilityRecord.event_date < until)
-        stmt = select(PortabilityRecord).where(*conditions).order_by(PortabilityRecord.id).limit(limit + 1)
-        with self._store._read() as session:
-            rows = session.scalars(stmt).all()
-            records = [_record_out(row) for row in rows[:limit]]
-        last = records[-1].id if records else after
-        return RecordPage(
-            records=records,
-            next_cursor=_encode_record_cursor(last) if len(rows) > limit else None,
-            cursor=_encode_record_cursor(last),
-        )
+    def record_history(self, grant_id: int, dataset: str, key: str) -> list[RecordVersion]:
+        """Every version of one record, oldest first, with the fields each changed."""
+        return self.records.history(grant_id, dataset, key)
 
-    def dataset_counts(self, grant_id: int | None = None) -> dict[str, int]:
-        """Records stored per data set (for one grant, or all)."""
-        stmt = select(PortabilityRecord.dataset, func.count()).group_by(PortabilityRecord.dataset)
-        if grant_id is not None:
-            stmt = stmt.where(PortabilityRecord.grant_id == grant_id)
-        with self._store._read() as session:
-            return {str(name): int(count) for name, count in session.execute(stmt).all()}
+    def dataset_counts(self, grant_id: int | None = None, *, history: bool = False) -> dict[str, int]:
+        """Records stored per data set, current versions (``history``: every version), for one grant or all."""
+        return self.records.counts(grant_id, history=history)
+
+    def unrecognised_files(self, query_id: str, *, known: Collection[str] = ()) -> list[QueryFileRow]:
+        """Files of a query kept on disk whose data set was not recognised (``recognised_by`` NULL); ``known``: data
+        set names that count as recognised anyway (files an older ringvault recorded without ``recognised_by``)."""
+        kept = ("downloaded", "imported", "failed")
+        return [
+            f
+            for f in self.list_files(query_id)
+            if f.recognised_by is None and f.state in kept and f.dataset not in known
+        ]
 
 
 def _table(model: type[Any]) -> Table:
@@ -359,16 +321,10 @@ def _table(model: type[Any]) -> Table:
     return table
 
 
-def _batches(items: Iterable[ImportRecord], size: int) -> Iterator[list[ImportRecord]]:
-    iterator = iter(items)
-    while batch := list(islice(iterator, size)):
-        yield batch
-
-
 def _grant_out(row: PortabilityGrant) -> GrantRow:
     return GrantRow(
         id=row.id, brand=row.brand, region=row.region, client_id=row.client_id, customer=row.customer,
-        status=row.status, created_at=row.created_at, updated_at=row.updated_at,
+        status=row.status, created_at=row.created_at, updated_at=row.updated_at, key_scheme=row.key_scheme,
     )  # fmt: skip
 
 
@@ -385,26 +341,6 @@ def _query_out(row: PortabilityQuery) -> QueryRow:
 def _file_out(row: PortabilityFile) -> QueryFileRow:
     return QueryFileRow(
         id=row.id, query_id=row.query_id, ordinal=row.ordinal, dataset=row.dataset, path=row.path, bytes=row.bytes,
-        sha256=row.sha256, state=row.state, records=row.records, error=row.error,
+        sha256=row.sha256, state=row.state, records=row.records, error=row.error, name=row.name,
+        recognised_by=row.recognised_by,
     )  # fmt: skip
-
-
-def _record_out(row: PortabilityRecord) -> RecordRow:
-    return RecordRow(
-        id=row.id, grant_id=row.grant_id, dataset=row.dataset, key=row.record_key, event_date=row.event_date,
-        data=row.data, query_id=row.query_id, imported_at=row.imported_at,
-    )  # fmt: skip
-
-
-def _encode_record_cursor(row_id: int) -> str:
-    return base64.urlsafe_b64encode(f"r{row_id}".encode()).decode().rstrip("=")
-
-
-def _decode_record_cursor(cursor: str) -> int:
-    try:
-        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, ValueError) as exc:
-        raise InvalidRecordCursorError(f"invalid cursor {cursor!r}") from exc
-    if not (text.startswith("r") and text[1:].isdigit()):
-        raise InvalidRecordCursorError(f"invalid cursor {cursor!r}")
-    return int(text[1:])

@@ -29,7 +29,16 @@ from ringvault.portability.scopes.event_manager import (
     SecurityAlert,
 )
 from ringvault.portability.scopes.reader import DataFileError, iter_json_array, iter_records
-from ringvault.portability.scopes.registry import DATASETS, dataset, dataset_for_schema, schema_properties
+from ringvault.portability.scopes.registry import (
+    DATASETS,
+    dataset,
+    dataset_for_fields,
+    dataset_for_name,
+    dataset_for_schema,
+    dataset_for_title,
+    schema_fields,
+    schema_properties,
+)
 from ringvault.portability.scopes.rgds import DeviceLocationMapReference
 
 __all__ = [
@@ -56,9 +65,13 @@ __all__ = [
     "SmartLightingHistoryLog",
     "TolerantModel",
     "dataset",
+    "dataset_for_fields",
+    "dataset_for_name",
     "dataset_for_schema",
+    "dataset_for_title",
     "iter_json_array",
     "iter_records",
     "normalize_key",
+    "schema_fields",
     "schema_properties",
 ]

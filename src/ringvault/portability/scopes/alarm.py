@@ -8,6 +8,11 @@ from ringvault.portability.scopes.base import Bool, DataSetRecord, DateTime, Str
 
 
 class _AlarmHistory(DataSetRecord):
+    # An alarm (or lighting) event: when it happened, at which location, on which type of device (seed 003: "The
+    # date when the event was generated", "The Ring location ID", "The type of device"); the entity types and
+    # impulse types describe it.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id", "event_date", "device_type")
+
     location_id: Str = None
     event_date: DateTime = None
     device_type: Str = None
@@ -21,6 +26,17 @@ class AlarmHistoryLog(_AlarmHistory):
 
     NAME: ClassVar[str] = "Ring.Alarm.HistoryLog"
     DESCRIPTION: ClassVar[str] = "Alarm history: device events with their impulse types"
+    # Seed 003: impulseTypes are "The types of Ring Alarm events"; examples and samples: sensor.motion, lock,
+    # adapter.zwave, adapter.ringnet, network-stats.update-delta.
+    SCHEMA_HINTS: ClassVar[tuple[str, ...]] = (
+        "ring alarm",
+        "sensor.",
+        '"lock"',
+        "adapter.",
+        "network-stats",
+        "security-panel",
+        "security-keypad",
+    )
 
 
 class SmartLightingHistoryLog(_AlarmHistory):
@@ -28,6 +44,9 @@ class SmartLightingHistoryLog(_AlarmHistory):
 
     NAME: ClassVar[str] = "Ring.Alarm.SmartLightingHistoryLog"
     DESCRIPTION: ClassVar[str] = "Smart lighting history: light events with their impulse types"
+    # Seed 003: impulseTypes are "The types of Ring Smart Lighting events"; examples and samples:
+    # switch.multilevel.beams, switch.transformer.beams, group.light-group.beams, light-mode.default.
+    SCHEMA_HINTS: ClassVar[tuple[str, ...]] = ("smart lighting", ".beams", "light-mode", "light-group")
 
 
 class AlarmDeviceInformation(DataSetRecord):
@@ -35,6 +54,8 @@ class AlarmDeviceInformation(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.DeviceInformation"
     DESCRIPTION: ClassVar[str] = "Alarm devices: type and Ethernet / Wi-Fi MAC addresses"
+    # The ethernet MAC address names the hardware; its location (the seed's second sample has an empty one) and
+    # the Wi-Fi addresses can change.
     KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("eth_mac",)
 
     location_id: Str = None
@@ -49,6 +70,9 @@ class AlarmDeviceLog(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.DeviceLog"
     DESCRIPTION: ClassVar[str] = "Alarm device log: connections, registrations, backups"
+    # Time, location, what happened and to which type of device (the seed's sample has two entries in the same
+    # second that differ by eventType); initiatingEntityType describes it.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id", "event_date", "event_type", "device_type")
 
     location_id: Str = None
     event_date: DateTime = None
@@ -62,6 +86,9 @@ class ModeSettingPreference(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.ModeSettingPreference"
     DESCRIPTION: ClassVar[str] = "Per-mode device settings (home, away, disarmed)"
+    # One preference per location, device and mode ("The Ring Alarm Mode ... for which this setting preference is
+    # applied"); eventDate ("when the setting was applied") and the actions change when the customer changes it.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id", "device_id", "device_id_type", "mode")
 
     location_id: Str = None
     event_date: DateTime = None
@@ -81,6 +108,8 @@ class ModeSharingPreference(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.ModeSharingPreference"
     DESCRIPTION: ClassVar[str] = "Whether shared users are enabled for modes"
+    # One per location; sharedUsersEnabled and the date it was applied change.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id",)
 
     location_id: Str = None
     event_date: DateTime = None
@@ -92,6 +121,9 @@ class AlarmAuditLog(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.AuditLog"
     DESCRIPTION: ClassVar[str] = "Professional monitoring audit trail: account state, dispatch, actions"
+    # Time, location, action and description make the entry; currentAccountState ("The current account state")
+    # and eligibleForDispatch can read differently in a later export.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id", "event_date", "event_action", "event_description")
 
     location_id: Str = None
     event_date: DateTime = None
@@ -106,6 +138,8 @@ class HubData(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.Alarm.HubData"
     DESCRIPTION: ClassVar[str] = "Alarm hub devices: name, status, category, room"
+    # A component of the hub: its location, name and category; status and room change (seed 003's sample has a
+    # sensor "waiting-for-join").
     KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_id", "device_name", "category")
 
     location_id: Str = None

@@ -11,11 +11,16 @@ Ring's records drift: fields appear and disappear, key casing varies between the
 - reads dates in ISO 8601 (``Z``, ``.00Z``, offsets, no zone = UTC) or epoch seconds/milliseconds, always as aware UTC
   ``datetime`` values; numbers and booleans also from strings (``"30"``, ``"TRUE"``).
 
-``record_key()`` gives each record a stable fingerprint for idempotent imports: from the data set's natural key fields
-when it has them (a device id), otherwise from the whole normalized record (so ``.00Z`` versus ``Z``, key casing or
-``"30"`` versus ``30`` do not make a new key), leaving out fields the customer can toggle later (``VOLATILE_FIELDS``).
-Two records equal in every field get the same key; an importer that must keep such twins apart adds their occurrence
-number within the file.
+Identity (what the importer keys records by, across exports):
+
+- ``record_key()``: which record this is — the data set's natural key (``KEY_FIELDS``, chosen per data set from seed
+  003's field tables: a device id, a time with a device and a type, ...) when all of them have a value, otherwise the
+  whole normalized record (so ``.00Z`` versus ``Z``, key casing or ``"30"`` versus ``30`` do not make a new key),
+  leaving out fields the customer can toggle later (``VOLATILE_FIELDS``). Records sharing a key within one export are
+  told apart by the importer with their occurrence number in the export.
+- ``fingerprint()``: the record's documented fields in normal form. Two versions of a key with the same fingerprint
+  are the same record (a field Ring adds changes nothing); another fingerprint is a new version of it.
+- ``content_hash()``: the whole record in normal form, unknown fields included.
 """
 
 from __future__ import annotations
@@ -249,10 +254,13 @@ class DataSetRecord(TolerantModel):
 
     NAME: ClassVar[str] = ""
     DESCRIPTION: ClassVar[str] = ""
-    #: fields that identify a record when all are present (a device id); else the whole record identifies it
+    #: fields that identify a record when all are present (its natural key); else the whole record identifies it
     KEY_FIELDS: ClassVar[tuple[str, ...] | None] = None
     #: fields a customer can change later without making it another record; left out of the fingerprint
     VOLATILE_FIELDS: ClassVar[frozenset[str]] = frozenset()
+    #: lower-case words of the seed's descriptions and examples that only this data set's schema or records carry,
+    #: for data sets whose field tables are identical (``registry.dataset_for_fields``)
+    SCHEMA_HINTS: ClassVar[tuple[str, ...]] = ()
 
     @classmethod
     def field_keys(cls) -> frozenset[str]:
@@ -262,6 +270,13 @@ class DataSetRecord(TolerantModel):
     def canonical(self) -> dict[str, Any]:
         """The record in a normal form: documented spellings, parsed values in JSON form, unreadable values raw,
         unknown fields under normalized keys, absent and null fields left out."""
+        out = self.known_fields()
+        for key, value in self.extra_fields().items():
+            out.setdefault(key, value)
+        return out
+
+    def known_fields(self) -> dict[str, Any]:
+        """The documented fields of the record in normal form (see ``canonical``)."""
         out: dict[str, Any] = {}
         dumped = self.model_dump(mode="json", by_alias=True, exclude_none=True)
         for name, info in type(self).model_fields.items():
@@ -270,25 +285,51 @@ class DataSetRecord(TolerantModel):
                 out[alias] = dumped[alias]
             elif alias in self._unparsed:
                 out[alias] = self._unparsed[alias]
+        return out
+
+    def extra_fields(self) -> dict[str, Any]:
+        """The fields this data set's documentation does not list, under normalized keys, nulls left out."""
+        out: dict[str, Any] = {}
         for key, value in (self.model_extra or {}).items():
             if value is not None:
                 out.setdefault(normalize_key(key), value)
         return out
 
     def record_key(self) -> str:
-        """A stable SHA-256 fingerprint identifying this record within its data set (see the module docstring)."""
-        payload: dict[str, Any]
+        """A stable SHA-256 identifying this record within its data set (see the module docstring)."""
+        return self.identity()[0]
+
+    def fingerprint(self) -> str:
+        """SHA-256 of the documented fields in normal form: equal for two versions that differ only in fields Ring
+        added (or in spelling: key casing, ``.00Z``, ``"30"``)."""
+        return self.identity()[1]
+
+    def content_hash(self) -> str:
+        """SHA-256 of the whole record in normal form, unknown fields included."""
+        return self.identity()[2]
+
+    def identity(self) -> tuple[str, str, str]:
+        """``(record_key(), fingerprint(), content_hash())``, the record put in normal form once for the three."""
+        name = type(self).NAME
+        known = self.known_fields()
+        extras = self.extra_fields()
+        canonical = {**extras, **known}
         key_fields = type(self).KEY_FIELDS
-        values = [getattr(self, name) for name in key_fields] if key_fields else []
+        values = [getattr(self, field) for field in key_fields] if key_fields else []
         if key_fields and all(value is not None and value != "" for value in values):
-            payload = {"key": [_jsonable(value) for value in values]}
+            key = _digest({"dataset": name, "scheme": 2, "key": [_jsonable(value) for value in values]})
         else:
-            volatile = {info.alias or name for name, info in type(self).model_fields.items()} & {
-                to_camel(name) for name in type(self).VOLATILE_FIELDS
+            volatile = {info.alias or field for field, info in type(self).model_fields.items()} & {
+                to_camel(field) for field in type(self).VOLATILE_FIELDS
             }
-            payload = {"record": {k: v for k, v in self.canonical().items() if k not in volatile}}
-        text = json.dumps({"dataset": type(self).NAME, **payload}, sort_keys=True, ensure_ascii=False, default=str)
-        return hashlib.sha256(text.encode("utf-8")).hexdigest()
+            record = {k: v for k, v in canonical.items() if k not in volatile}
+            key = _digest({"dataset": name, "scheme": 2, "record": record})
+        return key, _digest({"dataset": name, "fields": known}), _digest({"dataset": name, "record": canonical})
+
+
+def _digest(payload: dict[str, Any]) -> str:
+    text = json.dumps(payload, sort_keys=True, ensure_ascii=False, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
 def _jsonable(value: Any) -> Any:

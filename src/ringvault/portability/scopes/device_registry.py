@@ -12,6 +12,9 @@ class Location(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.RingDeviceRegistry.Location"
     DESCRIPTION: ClassVar[str] = "Locations: name, address, time zone, coordinates, type"
+    # Seed 003's table has no location id; locationName is the "Field provided by the user to label the location".
+    # Address, coordinates, time zone and type are facts about it that can change (a rename makes a new record).
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("location_name",)
 
     location_name: Str = None
     address: Str = None
@@ -31,6 +34,8 @@ class Authorization(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.RingDeviceRegistry.Authorization"
     DESCRIPTION: ClassVar[str] = "Device and group sharing: owner or shared user"
+    # deviceGroup is the "Name of the device or group chosen by the user"; hasSharedUser is what can change.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("device_group",)
 
     has_shared_user: Bool = None
     device_group: Str = None
@@ -41,6 +46,7 @@ class Device(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.RingDeviceRegistry.Device"
     DESCRIPTION: ClassVar[str] = "Devices: name, id, setup date, video storage and subscription settings"
+    # deviceId is the "ID that is unique to a device." (seed 003); name, settings and subscriptions change.
     KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("device_id",)
 
     device_name: Str = None
@@ -63,6 +69,8 @@ class Group(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.RingDeviceRegistry.Group"
     DESCRIPTION: ClassVar[str] = "Device groups and their devices"
+    # groupName is the "Customer provided group name"; the devices in the group change.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("group_name",)
 
     group_name: Str = None
     devices: StrList = None

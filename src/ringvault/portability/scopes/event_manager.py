@@ -37,6 +37,10 @@ class Event(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.EventManager.Events"
     DESCRIPTION: ClassVar[str] = "Events of cameras and doorbells: type, time, duration, detections, alerts"
+    # Seed 003 lists no event or device id: an event is created at a time ("The date and time when the event was
+    # created") of a type, by a device at a place ("Latitude/Longitude of the device location"). Its status,
+    # duration, detections, alerts and the owner's favourite can change after that: they make new versions.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("event_date", "event_type", "latitude", "longitude")
     VOLATILE_FIELDS: ClassVar[frozenset[str]] = frozenset({"is_favorited"})
 
     duration: Number = None
@@ -73,6 +77,9 @@ class DeviceEvent(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.EventManager.DeviceEvents"
     DESCRIPTION: ClassVar[str] = "Device state changes: online/offline, enabled/disabled and why"
+    # No device field in seed 003's table: a state change is its time and its classification (messageType, the
+    # precise category); eventMetadata is "additional contextual information" about it.
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("event_date", "message_type", "category")
 
     event_date: DateTime = None
     message_type: Str = None

@@ -12,6 +12,9 @@ class DeviceLocationMapReference(DataSetRecord):
 
     NAME: ClassVar[str] = "Ring.RGDS.DeviceLocationMapReference"
     DESCRIPTION: ClassVar[str] = "Device positions on the map: coordinates, rotation, zoom, style, accuracy"
+    # eventDate is "the point in time the location was created": the pin itself; its position, rotation, zoom, style,
+    # accuracy and expiry are settings of it that can change (seed 003's field table).
+    KEY_FIELDS: ClassVar[tuple[str, ...] | None] = ("event_date",)
 
     event_date: DateTime = None
     device_latitude: Float = None

@@ -8,7 +8,7 @@ the docs and mean nothing at Ring.
 from __future__ import annotations
 
 from datetime import date
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
@@ -22,6 +22,10 @@ DEMO_NOTIFICATION_URL = "http://127.0.0.1:8080/portability/notifications/v1"
 
 History = Literal["5d", "30d", "60d", "1y", "since"]
 Duration = Literal["once", "30d", "90d", "180d", "1y"]
+#: how schema files are laid out (``datasets.Dataset.schema``; the seed documents no layout)
+SchemaStyle = Literal["json-schema", "titled", "sample"]
+#: how the files of a query are named in the bucket (``files.object_key``; the seed documents no naming)
+FileNames = Literal["dataset", "opaque"]
 
 #: The 15 data sets of the scope, by their documented names, in the seed's order.
 DATASETS: tuple[str, ...] = (
@@ -74,6 +78,24 @@ def demo_app() -> DPApp:
     )
 
 
+class RecordChange(BaseModel):
+    """A change to the records of a data set, applied when they are generated (``datasets.apply_changes``): the next
+    export of the customer has it, as when something changed at Ring between two exports."""
+
+    dataset: str
+    customer: str | None = Field(None, description="the customer's e-mail or id; None: every customer")
+    where: dict[str, Any] = Field(default_factory=dict, description="records whose fields equal all of these")
+    set: dict[str, Any] = Field(default_factory=dict, description="fields to set (a missing one is added)")
+    remove: list[str] = Field(default_factory=list, description="fields to leave out")
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        if value not in DATASETS:
+            raise ValueError(f"dataset must be one of {', '.join(DATASETS)}")
+        return value
+
+
 class PortabilityConfig(BaseModel):
     """The simulated Data Portability service: apps, customers, consent, timing, limits, record volumes."""
 
@@ -120,6 +142,15 @@ class PortabilityConfig(BaseModel):
     log_records_per_day: float = Field(4.0, ge=0, le=10_000, description="log-like records per location and day")
     big_file_bytes: int = Field(0, ge=0, description="add one streamed data file of about this size; 0 = off")
     big_file_dataset: str = "Ring.EventManager.Events"
+    schema_style: SchemaStyle = Field(
+        "json-schema", description="schema files: JSON Schema without a title (default), with one, or sample records"
+    )
+    file_names: FileNames = Field(
+        "dataset", description="object keys {query}/{data set}/part-N.json, or opaque ones that name no data set"
+    )
+    record_changes: list[RecordChange] = Field(
+        default_factory=list, description="changes applied to generated records (records differ between exports)"
+    )
     # notifications
     notification_attempts: int = Field(4, ge=1, le=20, description="delivery attempts per notification")
     notification_backoff_s: list[float] = Field(default_factory=lambda: [1.0, 2.0, 4.0])

@@ -10,6 +10,18 @@ the same day always yields the same records and overlapping queries overlap exac
 
 Event-like data sets are limited to the consented window; registry data sets (locations, devices, groups, hub
 components, preferences) describe the account as it is and are always complete.
+
+Schema files (``Dataset.schema(style)``): seed 003 documents, per data set, a table of "schema properties" (field
+name, description, example) and a "sample schema" (an array of example records); it shows no title and does not
+say how the schema file itself is laid out (Amazon's Data Portability guide calls it a JSON schema). So the default
+style, ``json-schema``, is a JSON Schema of the seed's field table with no title, no ``$id`` and no description of
+its own: a client must tell the data set from the file's name or from the fields. ``titled`` adds the title and
+``$id`` an earlier simulator served; ``sample`` serves the seed's "sample schema" shape, one example record built
+from the table's examples.
+
+Changes between exports (``PortabilityConfig.record_changes``, ``apply_changes``): records matching a change get
+fields set, added or removed when they are generated, so two exports of one customer can differ as Ring's do
+(a device renamed, a hub sensor's status, a field Ring starts to send).
 """
 
 from __future__ import annotations
@@ -21,7 +33,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from ringvault.sim.portability.config import DATASETS
+from ringvault.sim.portability.config import DATASETS, RecordChange, SchemaStyle
 from ringvault.sim.world import CAMERA_FAMILIES, Device, Location, World, iso_z
 
 JSON = dict[str, Any]
@@ -67,8 +79,10 @@ class Dataset:
     windowed: bool
     generate: Callable[[Source, Window], list[JSON]]
 
-    def schema(self) -> JSON:
-        """The JSON Schema document of this data set's files (an array of records)."""
+    def schema(self, style: SchemaStyle = "json-schema") -> JSON | list[JSON]:
+        """The schema document of this data set's files in ``style`` (see the module docstring)."""
+        if style == "sample":  # every field, with the table's example or a value of its type (booleans: "true/false")
+            return [{f.name: f.example if f.example is not None else _BLANK[f.type] for f in self.fields}]
         properties: JSON = {}
         for f in self.fields:
             prop: JSON = {"type": f.type, "description": f.description}
@@ -77,18 +91,20 @@ class Dataset:
             if f.example is not None:
                 prop["examples"] = [f.example]
             properties[f.name] = prop
-        return {
-            "$schema": SCHEMA_DIALECT,
-            "$id": f"https://portability.data.ring.com/schemas/{self.name}.json",
-            "title": self.name,
-            "description": self.description,
-            "type": "array",
-            "items": {"type": "object", "properties": properties},
-        }
+        document: JSON = {"$schema": SCHEMA_DIALECT}
+        if style == "titled":
+            document["$id"] = f"https://portability.data.ring.com/schemas/{self.name}.json"
+            document["title"] = self.name
+            document["description"] = self.description
+        document.update({"type": "array", "items": {"type": "object", "properties": properties}})
+        return document
 
 
 # ---------------------------------------------------------------------------------------------------------------------
 # helpers
+
+#: a value of each JSON type, for the sample record of fields whose row in the seed's table has no single example
+_BLANK: dict[str, Any] = {"string": "", "number": 0, "integer": 0, "boolean": False, "array": [], "object": {}}
 
 
 def _iso(ts: float) -> str:
@@ -909,3 +925,22 @@ def generate(name: str, source: Source, window: Window) -> list[JSON]:
     dataset = CATALOGUE[name]
     with source.world.lock:  # a consistent view while the account changes
         return dataset.generate(source, window)
+
+
+def apply_changes(name: str, records: list[JSON], changes: list[RecordChange]) -> list[JSON]:
+    """``records`` of data set ``name`` with ``changes`` applied in order (new dicts; the input is not modified):
+    a record whose fields equal every ``where`` value gets the ``set`` fields (added when it lacks them) and loses
+    the ``remove`` ones."""
+    relevant = [change for change in changes if change.dataset == name]
+    if not relevant:
+        return records
+    out: list[JSON] = []
+    for record in records:
+        changed = dict(record)
+        for change in relevant:
+            if all(changed.get(field) == value for field, value in change.where.items()):
+                changed.update(change.set)
+                for field in change.remove:
+                    changed.pop(field, None)
+        out.append(changed)
+    return out

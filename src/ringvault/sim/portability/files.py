@@ -1,10 +1,12 @@
 """The schema and data files a completed query exposes, and the response that streams them.
 
 File contract (ours; the seed does not specify formats): a data file is a UTF-8 JSON array of records, one record
-per line (``[\\n{...},\\n{...}\\n]\\n``); a schema file is a JSON Schema document whose ``title`` is the data set
-name. The optional big file (``big_file_bytes``) has the same layout, every record padded with spaces to a fixed
-width, so any byte of it can be computed from its offset: it is generated while it is sent, never held in memory,
-answers ``Range`` requests, and is the same bytes every time.
+per line (``[\\n{...},\\n{...}\\n]\\n``); a schema file is laid out as ``PortabilityConfig.schema_style`` says
+(``datasets.Dataset.schema``). Files are named ``{queryId}/{data set}/schema.json`` and ``.../part-NNNNN.json`` in the
+bucket, or with ``file_names: opaque`` ``{queryId}/set-NN/...``, a name that says nothing of the data set (the seed
+documents no naming, so a client must not depend on it). The optional big file (``big_file_bytes``) has the same
+layout, every record padded with spaces to a fixed width, so any byte of it can be computed from its offset: it is
+generated while it is sent, never held in memory, answers ``Range`` requests, and is the same bytes every time.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +24,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from ringvault.sim.faults import MediaDropped, parse_range
+from ringvault.sim.portability.config import DATASETS
 
 CHUNK = 1024 * 1024
 BIG_RECORD_WIDTH = 1024
@@ -37,8 +41,39 @@ def render_records(records: list[dict[str, Any]]) -> bytes:
     return _OPEN + _SEP.join(lines) + _CLOSE
 
 
-def render_schema(schema: dict[str, Any]) -> bytes:
+def render_schema(schema: dict[str, Any] | list[dict[str, Any]]) -> bytes:
     return json.dumps(schema, indent=2, ensure_ascii=False).encode() + b"\n"
+
+
+# ---------------------------------------------------------------------------------------------------------------------
+# names in the bucket
+
+_KEY = re.compile(
+    r"^(?P<query>[0-9a-f-]{36})/(?P<folder>[A-Za-z0-9.-]+)/(?:(?P<schema>schema)|part-(?P<part>\d{5}))\.json$"
+)
+
+
+def object_key(query_id: str, dataset: str, name: str, style: str = "dataset") -> str:
+    """The bucket key of a file of ``dataset`` (``name``: ``schema.json`` or ``part-NNNNN.json``)."""
+    folder = dataset if style == "dataset" else f"set-{DATASETS.index(dataset) + 1:02d}"
+    return f"{query_id}/{folder}/{name}"
+
+
+def parse_object_key(key: str) -> tuple[str, str, int | None] | None:
+    """(query id, data set, part number or None for the schema) of a bucket key in either naming; None if it is not
+    one."""
+    match = _KEY.match(key)
+    if match is None:
+        return None
+    folder = match.group("folder")
+    if folder.startswith("set-") and folder[4:].isdigit() and 1 <= int(folder[4:]) <= len(DATASETS):
+        dataset = DATASETS[int(folder[4:]) - 1]
+    elif folder in DATASETS:
+        dataset = folder
+    else:
+        return None
+    part = None if match.group("schema") else int(match.group("part"))
+    return match.group("query"), dataset, part
 
 
 # ---------------------------------------------------------------------------------------------------------------------

@@ -6,8 +6,9 @@
   ``{"records": [{"schema", "file"}], "nextPageToken"?}`` (listDataQueryRecords): one record per data FILE, in the
   seed's data set order; ``nextPageToken`` only while more remain;
 - anything else on an intake host → 404 ``RESOURCE_NOT_FOUND`` (or the ``BLANK_*``/``INVALID_API_PATH`` errors);
-- ``GET|HEAD /ring-data-portability-exports.s3.amazonaws.com/{queryId}/{dataset}/schema.json|part-NNNNN.json``:
-  the files, presigned for ``url_ttl_s`` (an expired or altered URL answers S3's 403 XML).
+- ``GET|HEAD /ring-data-portability-exports.s3.amazonaws.com/{queryId}/{dataset}/schema.json|part-NNNNN.json``
+  (``{queryId}/set-NN/...`` with ``file_names: opaque``): the files, presigned for ``url_ttl_s`` (an expired or
+  altered URL answers S3's 403 XML).
 
 Every error is the seed's ``{"category", "type", "message"}`` with its status. Injected errors (control API) are
 answered before anything else.
@@ -16,7 +17,6 @@ answered before anything else.
 from __future__ import annotations
 
 import hashlib
-import re
 from typing import cast
 
 from fastapi import APIRouter, FastAPI, Request
@@ -26,7 +26,14 @@ from starlette.concurrency import run_in_threadpool
 from ringvault.sim import s3
 from ringvault.sim.portability.datasets import CATALOGUE
 from ringvault.sim.portability.errors import DPError
-from ringvault.sim.portability.files import BigFile, StreamedFile, bytes_reader, render_schema
+from ringvault.sim.portability.files import (
+    BigFile,
+    StreamedFile,
+    bytes_reader,
+    object_key,
+    parse_object_key,
+    render_schema,
+)
 from ringvault.sim.portability.model import FileRef, Query
 from ringvault.sim.portability.notify import ensure_ticker
 from ringvault.sim.portability.service import PortabilityService
@@ -38,9 +45,6 @@ INTAKE_HOSTS = tuple(f"intake.{region}.portability.data.{brand}.com" for brand i
 BUCKET_HOST = "ring-data-portability-exports.s3.amazonaws.com"
 MAX_RESULTS = 250
 _ALL_METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
-_KEY = re.compile(
-    r"^(?P<query>[0-9a-f-]{36})/(?P<dataset>[A-Za-z.]+)/(?:(?P<schema>schema)|part-(?P<part>\d{5}))\.json$"
-)
 
 router = APIRouter(tags=["Data Portability API"])
 bucket_router = APIRouter(tags=["Data Portability files (fake S3)"])
@@ -96,8 +100,9 @@ def _max_results(raw: str | None) -> int:
 
 def _signed(request: Request, state: SimState, query: Query, ref: FileRef, *, schema: bool) -> str:
     name = "schema.json" if schema else ref.key
-    key = f"{query.id}/{ref.dataset}/{name}"
-    return s3.signed_url(request, state, BUCKET_HOST, key, state.portability.config.url_ttl_s)
+    config = state.portability.config
+    key = object_key(query.id, ref.dataset, name, config.file_names)
+    return s3.signed_url(request, state, BUCKET_HOST, key, config.url_ttl_s)
 
 
 @router.get("/{scope_id}/data-queries/{query_id}/records")
@@ -173,7 +178,7 @@ def _file_response(request: Request, state: SimState, query: Query, ref: FileRef
         "Server": "AmazonS3",
     }
     if ref is None:
-        data = render_schema(CATALOGUE[dataset].schema())
+        data = render_schema(CATALOGUE[dataset].schema(service.config.schema_style))
         size, reader = len(data), bytes_reader(data)
         etag = hashlib.md5(data, usedforsecurity=False).hexdigest()
     elif ref.big:
@@ -206,16 +211,13 @@ async def data_file(key: str, request: Request) -> Response:
     refused = s3.check_signature(request, state, BUCKET_HOST, key)
     if refused is not None:
         return refused
-    match = _KEY.match(key)
-    query = state.portability.query_by_id(match.group("query")) if match else None
-    if match is None or query is None or query.files is None:
+    parsed = parse_object_key(key)
+    query = state.portability.query_by_id(parsed[0]) if parsed else None
+    if parsed is None or query is None or query.files is None:
         return s3.no_such_key(state, key)
-    dataset = match.group("dataset")
-    if dataset not in CATALOGUE:
-        return s3.no_such_key(state, key)
-    if match.group("schema"):
+    _, dataset, part = parsed
+    if part is None:
         return _file_response(request, state, query, None, dataset)
-    part = int(match.group("part"))
     ref = next((f for f in query.files if f.dataset == dataset and f.part == part), None)
     if ref is None:
         return s3.no_such_key(state, key)

@@ -999,13 +999,19 @@ class PortabilityService:
         customer = self.customer(query.customer_id)
         assert customer is not None
         window = query.window if datasets.CATALOGUE[dataset].windowed else Window(-math.inf, math.inf)
-        key = (customer.id, dataset, window.start, window.end, self.config.log_records_per_day)
+        changes = [
+            c
+            for c in self.config.record_changes
+            if c.dataset == dataset and c.customer in (None, customer.id, customer.email)
+        ]
+        revision = json.dumps([c.model_dump(mode="json") for c in changes], sort_keys=True) if changes else ""
+        key = (customer.id, dataset, window.start, window.end, self.config.log_records_per_day, revision)
         with self.lock:
             cached = self._records.get(key)
             if cached is not None:
                 self._records.move_to_end(key)
                 return cached
-        records = datasets.generate(dataset, self.source(customer), window)
+        records = datasets.apply_changes(dataset, datasets.generate(dataset, self.source(customer), window), changes)
         with self.lock:
             self._records[key] = records
             while len(self._records) > _RECORDS_CACHE:
