@@ -63,6 +63,7 @@ from ringvault.server.portability_login import (
     new_customer_key,
 )
 from ringvault.server.portability_settings import PortabilityServerSettings
+from ringvault.server.portability_work import LocalWorkQueue, Step, WorkQueue
 from ringvault.transport import redact, register_secret
 
 __all__ = ["LoginError", "PortabilityHub", "QueryRunner", "UnknownQueryError", "query_summary"]
@@ -136,8 +137,10 @@ class PortabilityHub:
         http: PortabilityHttp | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         clock: Callable[[], float] = time.time,
+        queue: WorkQueue | None = None,
     ) -> None:
         self.settings = settings
+        self.queue: WorkQueue = queue if queue is not None else LocalWorkQueue(self.run_step)
         self.config = settings.config
         self.store = store
         self.runner = runner
@@ -208,6 +211,17 @@ class PortabilityHub:
         task.add_done_callback(self._tasks.discard)
         return task
 
+    async def run_step(self, step: Step, arg: str) -> None:
+        """Run one step (see ``portability_work``) to completion against the stored state."""
+        if step == "export":
+            grant = await asyncio.to_thread(self.store.portability.get_grant, int(arg))
+            if grant is not None:
+                await self._export(grant)
+        elif step == "check":
+            await self._confirm_and_import(arg, None)
+        else:
+            await self._import(arg)
+
     async def start(self) -> None:
         """Resume every unfinished query (called when the server starts)."""
         for query in await asyncio.to_thread(self.store.portability.list_queries, open_only=True):
@@ -223,6 +237,7 @@ class PortabilityHub:
     async def aclose(self) -> None:
         """Cancel the background work (every step is committed as it ends, so the next start resumes it)."""
         self._closed = True
+        await self.queue.aclose()
         tasks = [*self._tasks, *self._pollers.values()]
         for task in tasks:
             task.cancel()
