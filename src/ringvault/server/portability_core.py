@@ -26,7 +26,7 @@ from ringvault.portability.endpoints import (
     check_region,
     endpoints_for,
 )
-from ringvault.portability.http import PortabilityHttp
+from ringvault.portability.http import PortabilityHttp, RetryPolicy
 from ringvault.portability.limits import DatabaseLimitState, PortabilityRateLimiter
 from ringvault.portability.oauth import PortabilityAuth
 from ringvault.portability.tokens import PortabilityTokenStore
@@ -138,7 +138,8 @@ class HubCore:
     def http(self) -> PortabilityHttp:
         """One HTTP client (connection pool) for every customer."""
         if self._http is None:
-            self._http = PortabilityHttp()
+            delays = self.config.retry_delays  # RINGVAULT_PORTABILITY_RETRY_DELAYS, as the CLI honours it
+            self._http = PortabilityHttp(retry=RetryPolicy(delays=delays) if delays is not None else None)
         return self._http
 
     def endpoints(self, brand: Brand, region: Region) -> PortabilityEndpoints:

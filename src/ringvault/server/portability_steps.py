@@ -60,8 +60,13 @@ log = logging.getLogger("ringvault.server.portability")
 _EARLY_S = 0.05
 #: a customer who waits for earlier ones is not held up by a step nobody ran for this long (a dead process's)
 _STALE_S = 60.0
-#: how often an export that lets imports go first looks again
-_BACKLOG_WAIT_S = (0.5, 1.0, 2.0, 5.0)
+#: how often the first export in line looks again while imports go first
+_BACKLOG_WAIT_S = 0.5
+#: exports due within this long are in line (a later customer waits for them); no "queued" wait is longer
+_QUEUE_HORIZON_S = 10.0
+#: a waiting step whose reason did not change rewrites its schedule row at most this often (its due time only has
+#: to stay within the queue's horizon)
+_QUIET_S = 5.0
 #: a query found ``created`` at start-up is checked this soon (its notification may have come while we were down)
 _RESUME_CHECK_S = 5.0
 #: errors that mean Ring no longer accepts the customer's authorization (or the token is gone)
@@ -171,23 +176,23 @@ class StepsMixin(HubCore):
             if late <= self.settings.rate_limits.window_margin_s:
                 return _epoch(schedule.permit_at)  # the slot reserved for this step
             # far too late for its slot (the process was down or overloaded): that slot is spent, take a new one
-        waiting = await self.db(self.schedule.waiting_imports, self.client_id)
-        if waiting >= self.settings.backlog_limit:
-            pause = _BACKLOG_WAIT_S[min(schedule.failures, len(_BACKLOG_WAIT_S) - 1)]
-            await self._wait(
-                grant, "export", str(grant.id), pause, "imports_first",
-                f"{waiting} completed exports are listed first (their listing window runs); then this one",
-                permit_at=None,
-            )  # fmt: skip
-            return None
         queued_at = schedule.queued_at or now
         earlier = await self.db(
-            self.schedule.queued_before, self.client_id, grant.id, queued_at, since=now - timedelta(seconds=_STALE_S)
-        )
-        if earlier:
+            self.schedule.queued_before, self.client_id, grant.id, queued_at,
+            since=now - timedelta(seconds=_STALE_S), until=now + timedelta(seconds=_QUEUE_HORIZON_S),
+        )  # fmt: skip
+        if earlier:  # only the first in line looks further (the others wait longer the further back they are)
             await self._wait(
-                grant, "export", str(grant.id), min(2.0, 0.02 * earlier), "queued",
-                f"{earlier} customer(s) asked for an export earlier and go first", permit_at=None,
+                grant, "export", str(grant.id), min(_QUEUE_HORIZON_S / 2, 0.2 + 0.05 * earlier), "queued",
+                f"{earlier} customer(s) asked for an export earlier and go first", permit_at=None, quiet=schedule,
+            )  # fmt: skip
+            return None
+        waiting = await self.db(self.schedule.waiting_imports, self.client_id)
+        if waiting >= self.settings.backlog_limit:
+            await self._wait(
+                grant, "export", str(grant.id), _BACKLOG_WAIT_S, "imports_first",
+                f"{waiting} completed exports are listed first (their listing window runs); then this one",
+                permit_at=None, quiet=schedule,
             )  # fmt: skip
             return None
         permit = await self.limiter.reserve("create", grant.customer)
@@ -466,9 +471,8 @@ class StepsMixin(HubCore):
         current = await self.db(self.store.portability.get_grant, grant.id)
         if isinstance(exc, NotAuthorizedError):
             await self.db(self.store.portability.set_grant_status, grant.id, "expired")
-        elif isinstance(exc, InvalidGrantError | AccessDeniedError) and current is not None:
-            if current.status == "active":
-                await self._check_grant(grant)
+        elif isinstance(exc, InvalidGrantError | AccessDeniedError) and current and current.status == "active":
+            await self._check_grant(grant)
         current = await self.db(self.store.portability.get_grant, grant.id)
         if current is not None and current.status == "active":
             schedule = await self.db(self.schedule.get, grant.id)
@@ -539,9 +543,27 @@ class StepsMixin(HubCore):
             await self._due_now(grant.id, "import", query.id, "listing", f"importing query {query.id}")
 
     async def _wait(
-        self, grant: GrantRow, step: Step, arg: str, delay_s: float, reason: str, detail: str, **fields: object
+        self,
+        grant: GrantRow,
+        step: Step,
+        arg: str,
+        delay_s: float,
+        reason: str,
+        detail: str,
+        *,
+        quiet: ScheduleRow | None = None,
+        **fields: object,
     ) -> None:
-        """Store why ``step`` waits and until when, and put it back in the queue for then."""
+        """Store why ``step`` waits and until when, and put it back in the queue for then. With ``quiet`` (the row as
+        read) a wait for the same reason written less than ``_QUIET_S`` ago is not written again."""
+        if (
+            quiet is not None
+            and (quiet.step, quiet.arg, quiet.reason, quiet.running_since) == (step, arg, reason, None)
+            and quiet.updated_at is not None
+            and (self.now() - quiet.updated_at).total_seconds() < _QUIET_S
+        ):
+            await self.queue.defer(step, arg, delay_s=max(0.0, delay_s))
+            return
         await self.db(
             self.schedule.set, grant.id, step=step, arg=arg, due_at=self.now() + timedelta(seconds=delay_s),
             running_since=None, reason=reason, detail=detail, **fields,

@@ -213,10 +213,12 @@ class ScheduleStore:
             {"grant_id": grant_id, "failures": 0, "updated_at": now},
         )
 
-    def queued_before(self, client_id: str, grant_id: int, queued_at: datetime, *, since: datetime) -> int:
-        """Customers of the app who asked for an export before ``queued_at`` and are still waiting for their turn
-        (no create slot reserved yet, not running, due since ``since`` at the latest: a step nobody ran for long is
-        not waited for)."""
+    def queued_before(
+        self, client_id: str, grant_id: int, queued_at: datetime, *, since: datetime, until: datetime
+    ) -> int:
+        """Customers of the app who asked for an export before ``queued_at`` and are still waiting in line: no create
+        slot reserved yet, not running, due between ``since`` (a step nobody ran for that long is not waited for) and
+        ``until`` (a retry or a recurring export due later is not in line)."""
         grants = _table(PortabilityGrant)
         stmt = (
             select(func.count())
@@ -229,7 +231,7 @@ class ScheduleStore:
                 _SCHEDULE.c.running_since.is_(None),
                 _SCHEDULE.c.queued_at < queued_at,
                 _SCHEDULE.c.due_at >= since,
-                _SCHEDULE.c.due_at <= self._store.now(),
+                _SCHEDULE.c.due_at <= until,
             )
         )
         with self._store._reading() as conn:
