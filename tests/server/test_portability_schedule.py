@@ -21,8 +21,9 @@ from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability_schedule import ScheduleStore
 from ringvault.portability.limits import APP_BUDGET, RateLimits
 from ringvault.sim.config import SimConfig
-from ringvault.sim.portability.config import DEMO_CLIENT_ID, PortabilityConfig
+from ringvault.sim.portability.config import DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, PortabilityConfig
 from ringvault.sim.server import SimServer
+from tests.cli_fixtures import Invoke
 from tests.server.helpers import ServerThread
 from tests.server.portability_helpers import (
     connect,
@@ -210,6 +211,32 @@ def test_the_daily_list_quota_survives_a_restart(sim: SimServer, serve: Serve) -
     assert abs((_when(waiting["waiting"]["until"]) - tomorrow).total_seconds()) < 120
     assert waiting["step"] == "check" and waiting["latest_query"]["state"] == "created"
     assert _stats(sim)["operations"]["listDataQueryRecords"]["count"] == 4
+
+
+def test_the_cli_counts_its_calls_in_the_same_budget_as_serve(
+    sim: SimServer, serve: Serve, tmp_path: Path, invoke: Invoke, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ringvault portability export`` on the server's archive draws on the app's budget in the database too."""
+    server = serve()
+    key = _connect(server, _people(sim, 1)[0])
+    first = _imported(server, key)
+    for name, value in {
+        "RINGVAULT_PORTABILITY_CLIENT_ID": DEMO_CLIENT_ID, "RINGVAULT_PORTABILITY_CLIENT_SECRET": DEMO_CLIENT_SECRET,
+        "RINGVAULT_PORTABILITY_REDIRECT_URI": f"{server.url}/portability/callback",
+        "RINGVAULT_PORTABILITY_TOKEN_DIR": str(tmp_path / "dp-tokens"),
+    }.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    exported = invoke("portability", "export", "--customer", key, "--archive", str(tmp_path / "archive"))
+    assert exported.exit_code == 0, exported.output
+    assert _status(server, key)["queries"] == 2 and _status(server, key)["latest_query"]["id"] != first["id"]
+    store = ArchiveStore.open(tmp_path / "archive")
+    try:
+        budgets = {(b.operation, b.budget): b for b in ScheduleStore(store).budgets(DEMO_CLIENT_ID)}
+    finally:
+        store.close()
+    operations = _stats(sim)["operations"]
+    assert budgets[("list", APP_BUDGET)].used == operations["listDataQueryRecords"]["count"]  # every list call
+    assert len(budgets[("create", APP_BUDGET)].recent) == operations["createDataQuery"]["count"] == 2
 
 
 # -- recurring exports ---------------------------------------------------------------------------------------------
