@@ -97,9 +97,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             created_at = sorted(q.created_at for q in sim.state.portability.queries.values())
     queries = [c["latest_query"] for c in seen.values()]
     listing = [_seconds(q["notified_at"], q["listed_at"]) for q in queries]
-    windows = max(
-        (sum(1 for t in created_at if first <= t < first + args.window_s) for first in created_at), default=0
-    )
+    windows = max((sum(1 for t in created_at if first <= t < first + args.window_s) for first in created_at), default=0)
     return {
         "customers": args.customers,
         "create_window": f"20 per {args.window_s:g} s (+{args.margin_s:g} s margin)",
@@ -107,7 +105,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "import_slots": args.imports,
         "connects_s": round(connected, 1),
         "wall_s": round(total, 1),
-        "connect_to_imported_s": _spread([_seconds(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen.values()]),
+        "connect_to_imported_s": _spread(
+            [_seconds(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen.values()]
+        ),
         "create_to_notified_s": _spread([_seconds(q["created_at"], q["notified_at"]) for q in queries]),
         "notified_to_listed_s": _spread(listing),
         "listing_window_used": _spread([x / args.listing_window_s for x in listing]),
