@@ -142,7 +142,7 @@ def test_an_expired_created_query_is_closed_and_replaced(sim: SimServer, serve: 
     with second.client() as client:
         old = client.get(f"/portability/queries/{created['id']}").json()
         status = customers(client)[key]
-    assert old["state"] == "failed" and old["error"].startswith("expired:"), old
+    assert (old["state"], old["status"]) == ("failed", "EXPIRED") and old["error"].startswith("expired:"), old
     assert status["queries"] == 2 and status["latest_query"]["id"] == query["id"]
     assert query["records_imported"] == sum(expected_records(sim, query["id"]).values())
 

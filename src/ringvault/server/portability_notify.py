@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 from ringvault import __version__
@@ -71,7 +71,7 @@ class NotificationsMixin(HubCore):
         if query is not None:
             return query
         deadline = self._monotonic() + _CREATE_RACE_S
-        since = datetime.now(UTC) - timedelta(seconds=_CREATE_IN_FLIGHT_S)
+        since = self.now() - timedelta(seconds=_CREATE_IN_FLIGHT_S)
         while query is None and self._monotonic() < deadline:
             if not await self.db(self.schedule.exporting_since, self.client_id, since):
                 return None

@@ -69,6 +69,8 @@ _QUEUE_HORIZON_S = 10.0
 _QUIET_S = 5.0
 #: a query found ``created`` at start-up is checked this soon (its notification may have come while we were down)
 _RESUME_CHECK_S = 5.0
+#: ``portability_queries.status`` of a query closed because its listing window ran out (its state is ``failed``)
+EXPIRED = "EXPIRED"
 #: errors that mean Ring no longer accepts the customer's authorization (or the token is gone)
 _GRANT_ERRORS = (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError)
 
@@ -430,11 +432,13 @@ class StepsMixin(HubCore):
     async def _expired(self, grant: GrantRow, query: QueryRow, exc: PortabilityError) -> None:
         """Ring's listing window of ``query`` is over: the query is closed as expired and a new export queued."""
         current = await self.db(self.store.portability.get_query, query.id)
-        if current is not None and current.state not in ("failed", "imported", "canceled"):
+        if current is not None and current.state not in ("imported", "canceled") and current.status != EXPIRED:
+            # the importer's own message (what it imported before the window closed) is kept when it has one
+            error = current.error if current.state == "failed" and current.error else None
             await self.db(
-                self.store.portability.update_query, query.id, state="failed",
-                error=f"expired: its listing window (1 hour after Ring's notification) ended before it was imported "
-                f"({exc.one_line}); a new export replaces it",
+                self.store.portability.update_query, query.id, state="failed", status=EXPIRED,
+                error=error or "expired: its listing window (1 hour after Ring's notification) ended before it was "
+                f"imported ({exc.one_line}); a new export replaces it",
             )  # fmt: skip
         log.warning("customer %s: query %s expired (%s); queueing a new export", grant.customer, query.id, exc.one_line)
         await self.db(self.schedule.set, grant.id, step=None, running_since=None)
