@@ -169,3 +169,66 @@ def test_steps_are_checked_by_name() -> None:
     assert [check_step(name) for name in STEPS] == list(STEPS)
     with pytest.raises(ValueError, match="unknown Data Portability step 'recur'"):
         check_step("recur")
+
+
+def _customer(store: ArchiveStore, name: str) -> GrantRow:
+    return store.portability.upsert_grant(brand="ring", region="eu-west-1", client_id=APP, customer=name)
+
+
+def test_completed_queries_of_others_are_listed_before_a_new_query_is_created(
+    settings: PortabilityServerSettings, stores: tuple[ArchiveStore, ArchiveStore]
+) -> None:
+    """Imports first: while as many completed queries wait to be listed as there are import slots, an export waits
+    (and creates nothing); once they are listed, it goes."""
+    store = stores[0]
+    waiting = [_customer(store, f"done{n}") for n in range(settings.backlog_limit)]
+    for grant in waiting:
+        query = store.portability.add_query(str(uuid.uuid4()), grant_id=grant.id, scope_id="data-portability")
+        store.portability.update_query(query.id, state="notified", status="COMPLETED")
+    grant = _customer(store, "next")
+    runner = FakeRunner(store)
+    queue = RecordingQueue()
+
+    async def scenario() -> tuple[str | None, str | None]:
+        hub = PortabilityHub(settings, store, runner, queue=queue)
+        await hub.request_export(grant)
+        await hub.run_step("export", str(grant.id))
+        schedule = ScheduleStore(store).get(grant.id)
+        for query in store.portability.list_queries(open_only=True):
+            store.portability.update_query(query.id, state="listed")  # the imports got their listing
+        await asyncio.sleep(queue.deferred[-1][2])  # the export's next look is due
+        await hub.run_step("export", str(grant.id))
+        await hub.aclose()
+        return schedule.reason, schedule.detail
+
+    reason, detail = asyncio.run(scenario())
+    assert reason == "imports_first" and f"{settings.backlog_limit} completed exports" in (detail or "")
+    assert runner.creates == 1  # only the second run created
+    assert ScheduleStore(store).get(grant.id).step == "check"
+
+
+def test_a_customer_who_asked_later_waits_for_one_who_asked_earlier(
+    settings: PortabilityServerSettings, stores: tuple[ArchiveStore, ArchiveStore]
+) -> None:
+    store = stores[0]
+    early, late = _customer(store, "early"), _customer(store, "late")
+    runner = FakeRunner(store)
+    queue = RecordingQueue()
+
+    async def scenario() -> str | None:
+        hub = PortabilityHub(settings, store, runner, queue=queue)
+        await hub.request_export(early)
+        await hub.request_export(late)
+        await hub.run_step("export", str(late.id))  # the later customer's step happens to run first
+        reason = ScheduleStore(store).get(late.id).reason
+        await hub.run_step("export", str(early.id))
+        wait = max(delay for step, arg, delay in queue.deferred if (step, arg) == ("export", str(late.id)))
+        assert wait > 0
+        await asyncio.sleep(wait)  # the later customer's next look is due
+        await hub.run_step("export", str(late.id))
+        await hub.aclose()
+        return reason
+
+    assert asyncio.run(scenario()) == "queued"
+    first, second = (store.portability.list_queries(grant_id=g.id) for g in (early, late))
+    assert len(first) == len(second) == 1 and first[0].created_at <= second[0].created_at
