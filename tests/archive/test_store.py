@@ -49,6 +49,7 @@ DEVICE = 987654321
 TABLES = {
     "accounts", "locations", "devices", "events", "media", "sync_state",
     "portability_grants", "portability_queries", "portability_files", "portability_records",
+    "portability_limits", "portability_schedule",
 }  # fmt: skip
 
 

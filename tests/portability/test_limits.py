@@ -11,11 +11,13 @@ import pytest
 from ringvault.portability import errors as e
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.limits import (
-    DailyQuota,
+    Budget,
+    MemoryLimitState,
     Operation,
+    PermitLaterError,
     PortabilityRateLimiter,
     RateLimits,
-    SlidingWindowLimiter,
+    reserve_call,
 )
 from ringvault.portability.oauth import PortabilityAuth
 from tests.portability.helpers import CREDENTIALS, FakeService, run_virtual, valid_token
@@ -90,17 +92,63 @@ def test_without_headroom_the_limiter_uses_exactly_the_documented_limits() -> No
     assert ordered[20] - ordered[0] == pytest.approx(CREATE_WINDOW_S, abs=1e-6)
 
 
-def test_customers_have_their_own_limits_by_default() -> None:
+def test_the_limits_are_the_applications_by_default() -> None:
+    """Seed 003: "Your Application's rate limits": every customer of the app draws on one budget."""
     customers = ["alice"] * 20 + ["bob"] * 20
     times = run_virtual(lambda: _burst(PortabilityRateLimiter(), "create", customers))
+    assert_token_bucket(times, CREATE_RATE, CREATE_BURST)
+    assert_window(times, CREATE_WINDOW_CALLS, CREATE_WINDOW_S)
+    assert max(times) - min(times) >= CREATE_WINDOW_S  # the 21st create waits for the window
+
+
+def test_customers_can_have_their_own_limits() -> None:
+    customers = ["alice"] * 20 + ["bob"] * 20
+    times = run_virtual(lambda: _burst(PortabilityRateLimiter(per_customer=True), "create", customers))
     assert max(times) - min(times) < 60  # nobody waits for the 20-minute window
 
 
-def test_an_app_can_share_one_set_of_limits_across_customers() -> None:
-    customers = ["alice"] * 20 + ["bob"] * 20
-    times = run_virtual(lambda: _burst(PortabilityRateLimiter(per_customer=False), "create", customers))
-    assert_token_bucket(times, CREATE_RATE, CREATE_BURST)
-    assert_window(times, CREATE_WINDOW_CALLS, CREATE_WINDOW_S)
+def test_creates_are_served_in_the_order_they_asked() -> None:
+    """First come, first served: a customer who asked earlier is never sent after one who asked later."""
+
+    async def scenario() -> list[str]:
+        limiter = PortabilityRateLimiter()
+        order: list[str] = []
+
+        async def one(customer: str) -> None:
+            async with limiter.slot("create", customer):
+                order.append(customer)
+
+        names = [f"c{n:02d}" for n in range(45)]
+        await asyncio.gather(*(one(name) for name in names))
+        return order
+
+    assert run_virtual(scenario) == [f"c{n:02d}" for n in range(45)]
+
+
+def test_a_caller_that_must_not_wait_gets_its_reserved_slot_and_uses_it_later() -> None:
+    async def scenario() -> tuple[float, float, int]:
+        limiter = PortabilityRateLimiter(max_create_wait_s=5.0)
+        loop = asyncio.get_running_loop()
+        for n in range(20):
+            async with limiter.slot("create", f"c{n}"):
+                pass
+        with pytest.raises(PermitLaterError) as caught:
+            async with limiter.slot("create", "late"):
+                pass
+        permit = caught.value.permit
+        assert permit.limit == "window"
+        # the slot stays reserved: a customer asking after it comes after it
+        after = await limiter.reserve("create", "later still")
+        await asyncio.sleep(permit.at - loop.time())
+        with limiter.prepaid(permit.at):
+            async with limiter.slot("create", "late"):
+                sent = loop.time()
+        return sent - permit.at, after.at - permit.at, len(caught.value.one_line)
+
+    lag, after, message = run_virtual(scenario)
+    assert lag == pytest.approx(0.0, abs=1e-6)
+    assert after > 0
+    assert message > 0
 
 
 def test_at_most_five_calls_are_in_flight() -> None:
@@ -123,30 +171,56 @@ def test_at_most_five_calls_are_in_flight() -> None:
 
 
 def test_the_sliding_window_waits_for_the_oldest_call_to_leave() -> None:
-    async def scenario() -> list[float]:
-        window = SlidingWindowLimiter(3, 100.0)
-        loop = asyncio.get_running_loop()
-        times = []
-        for _ in range(7):
-            await window.acquire()
-            times.append(loop.time())
-        return times
-
-    times = run_virtual(scenario)
-    assert [t - times[0] for t in times] == pytest.approx([0, 0, 0, 100, 100, 100, 200], abs=1e-6)
+    limits = RateLimits(create_per_window=3, create_window_s=100.0, window_margin_s=0.0, create_per_second=1000.0)
+    budget, times = Budget(), []
+    for _ in range(7):
+        times.append(reserve_call(limits, "create", budget, budget, now=0.0, day=date(2025, 6, 1)).at)
+    assert times == pytest.approx([0, 0, 0, 100, 100, 100, 200], abs=1e-6)
 
 
 def test_the_daily_quota_counts_per_utc_day() -> None:
-    today = [date(2025, 6, 1)]
-    quota = DailyQuota(3, today=lambda: today[0])
-    for _ in range(3):
-        quota.take()
-    assert quota.remaining == 0
-    with pytest.raises(e.DailyQuotaReachedError, match="2025-06-01"):
-        quota.take()
-    today[0] = date(2025, 6, 2)
-    quota.take()
-    assert quota.used == 1 and quota.remaining == 2
+    limits = RateLimits(list_per_day=3)
+    quota = Budget()
+    for n in range(3):
+        reserve_call(limits, "list", quota, quota, now=float(n), day=date(2025, 6, 1))
+    with pytest.raises(e.DailyQuotaReachedError, match="2025-06-01") as caught:
+        reserve_call(limits, "list", quota, quota, now=10.0, day=date(2025, 6, 1))
+    assert caught.value.retry_after is not None and caught.value.retry_after >= 1
+    assert quota.used == 3  # the refused call counted nothing
+    reserve_call(limits, "list", quota, quota, now=11.0, day=date(2025, 6, 2))
+    assert (quota.day, quota.used) == ("2025-06-02", 1)
+
+
+def test_checks_leave_the_end_of_the_quota_and_of_the_bucket_to_imports() -> None:
+    limits = RateLimits(list_per_day=100, check_reserve_share=0.1, headroom=1.0)
+    quota = Budget()
+    day = date(2025, 6, 1)
+    for n in range(90):
+        reserve_call(limits, "list", quota, quota, now=float(n), day=day, priority="check")
+    with pytest.raises(e.DailyQuotaReachedError, match="kept for imports"):
+        reserve_call(limits, "list", quota, quota, now=100.0, day=day, priority="check")
+    assert reserve_call(limits, "list", quota, quota, now=100.0, day=day).wait_s == 0.0  # an import still goes
+    # the bucket: checks get 4 of the 5 tokens of a burst, imports all 5
+    bucket = Budget()
+    waits = [
+        reserve_call(limits, "list", bucket, Budget(), now=0.0, day=day, priority="check").wait_s for _ in range(5)
+    ]
+    assert waits[:4] == [0.0] * 4 and waits[4] > 0
+    bucket = Budget()
+    assert [reserve_call(limits, "list", bucket, Budget(), now=0.0, day=day).wait_s for _ in range(5)] == [0.0] * 5
+
+
+def test_the_daily_quota_is_kept_by_the_state() -> None:
+    state = MemoryLimitState(today=lambda: date(2025, 6, 1))
+
+    async def scenario() -> int:
+        limiter = PortabilityRateLimiter(RateLimits(list_per_day=10), state=state)
+        for customer in ("alice", "bob"):
+            async with limiter.slot("list", customer):
+                pass
+        return state.used_today()
+
+    assert run_virtual(scenario) == 2
 
 
 def test_the_daily_list_quota_is_shared_by_all_customers_and_refuses_without_sending() -> None:

@@ -34,12 +34,16 @@ SUBJECT = "Data Portability Notification 1.0"
 
 def dp_app(sim: SimServer, archive_dir: Path, token_dir: Path, **knobs: Any) -> Callable[[str], Any]:
     """An app factory for ``ServerThread``: the server's URL gives the redirect URI; ``knobs`` go to
-    ``PortabilityServerSettings`` (``api_key`` / ``poll_after_s`` ... ``api_key`` goes to the server)."""
+    ``PortabilityServerSettings`` (``api_key`` / ``poll_after_s`` ... ``api_key`` goes to the server, ``retry_delays``
+    to the app's configuration)."""
     api_key = knobs.pop("api_key", None)
+    retry_delays = knobs.pop("retry_delays", None)
 
     def factory(url: str) -> Any:
         credentials = ClientCredentials(DEMO_CLIENT_ID, DEMO_CLIENT_SECRET, f"{url}/portability/callback")
-        config = PortabilityConfig(credentials=credentials, token_dir=token_dir, cloud_url=sim.url)
+        config = PortabilityConfig(
+            credentials=credentials, token_dir=token_dir, cloud_url=sim.url, retry_delays=retry_delays
+        )
         settings = ServerSettings(
             archive_dir=archive_dir,
             cloud_url=sim.url,

@@ -449,6 +449,7 @@ def export(
         from ringvault.portability.client import PortabilityClient
         from ringvault.portability.errors import NotAuthorizedError
         from ringvault.portability.http import RetryPolicy
+        from ringvault.portability.limits import DatabaseLimitState, PortabilityRateLimiter
         from ringvault.portability.oauth import PortabilityAuth
 
         auth = PortabilityAuth.from_config(config, customer=customer)
@@ -457,7 +458,9 @@ def export(
         with ArchiveStore.open(archive_dir) as store:
             grant = _grant(store, config, customer)
             retry = RetryPolicy(delays=config.retry_delays) if config.retry_delays is not None else None
-            async with PortabilityClient(auth, retry=retry) as client:
+            # the app's limits, counted in the archive: shared with `ringvault serve` and other runs on it
+            limiter = PortabilityRateLimiter(state=DatabaseLimitState(store, config.credentials.client_id))
+            async with PortabilityClient(auth, retry=retry, limiter=limiter) as client:
 
                 async def run_with(progress: Any) -> ImportResult:
                     run = _ExportRun(

@@ -302,8 +302,8 @@ async def export(request: Request, customer: CustomerPath) -> Any:
     current = hub.open_query(grant.id)
     if current is not None:
         raise HTTPException(409, f"customer {customer!r} already has query {current.id} ({current.state})")
-    hub.export(grant)
-    return JSONResponse({"customer": customer, "export": "started"}, status_code=202)
+    queued = await hub.export(grant)
+    return JSONResponse({"customer": customer, "export": "queued" if queued else "already queued"}, status_code=202)
 
 
 @router.get("/queries/{query_id}", responses=ERRORS)
@@ -329,7 +329,7 @@ async def resume(request: Request, query_id: QueryPath) -> Any:
         raise HTTPException(409, f"query {query_id} is being imported right now")
     query = hub.store.portability.get_query(detail["id"])
     assert query is not None
-    if not hub.resume(query):
+    if not await hub.resume(query):
         raise HTTPException(
             409,
             f"query {query_id} is {query.state}: nothing to resume; POST /portability/customers/"

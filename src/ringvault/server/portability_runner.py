@@ -10,7 +10,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ringvault.portability.importer import NotificationHub, PortabilityImporter, record_notification
+from ringvault.portability.errors import AccessDeniedError, InvalidGrantError
+from ringvault.portability.importer import (
+    OPEN_STATES,
+    ExportCanceledError,
+    NotificationHub,
+    PortabilityImporter,
+    record_notification,
+)
 
 if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
@@ -33,8 +40,34 @@ class ImporterRunner:
         return PortabilityImporter(self.store, client, grant, archive_dir=self.archive_dir, hub=self.notifications)
 
     async def create(self, client: PortabilityClient, grant: GrantRow) -> str:
-        """A new query for the customer (or the open one, adopted); stored as ``created`` before it returns."""
-        query = await self._importer(client, grant).start()
+        """A new query for the customer (or the open one, adopted); stored as ``created`` before it returns.
+
+        Unlike ``PortabilityImporter.start`` (the CLI's, which waits for a 409 to clear), a ``409 REQUEST_CONFLICT``
+        is raised: the hub reschedules the export instead of holding anything while Ring finishes the other query.
+        ``ACCESS_DENIED`` with a working token (the client refreshed it once) marks the grant ``refused`` and raises
+        ``ExportCanceledError``; a refused token marks it ``revoked``/``expired`` and raises ``InvalidGrantError``."""
+        dp = self.store.portability
+        for query in reversed(dp.list_queries(grant_id=grant.id, open_only=True)):
+            if query.state in OPEN_STATES:
+                return query.id
+        try:
+            query_id = await client.create_query()
+        except InvalidGrantError as err:
+            text = str(err).lower()
+            dp.set_grant_status(grant.id, "expired" if "expired" in text and "revoked" not in text else "revoked")
+            raise
+        except AccessDeniedError as err:
+            current = dp.get_grant(grant.id)
+            if current is not None and current.status == "active":
+                dp.set_grant_status(grant.id, "refused")
+            raise ExportCanceledError(
+                f"Ring refused to start an export although the customer's token works ({err}): a one-time "
+                "authorization that was already used, or an account on hold"
+            ) from err
+        query = dp.add_query(query_id, grant_id=grant.id, scope_id=client.scope_id)
+        current = dp.get_grant(grant.id)
+        if current is not None and current.status == "refused":
+            dp.set_grant_status(grant.id, "active")
         return query.id
 
     async def run(self, client: PortabilityClient, grant: GrantRow, query_id: str) -> None:

@@ -4,9 +4,15 @@ The app's settings are the client's (``RINGVAULT_PORTABILITY_CLIENT_ID`` / ``_CL
 brand, region, token directory; see ``ringvault.portability.config``). The server adds:
 
 ==============================================  =================================================================
-``RINGVAULT_PORTABILITY_MAX_IMPORTS``            customers imported at the same time (default 4)
-``RINGVAULT_PORTABILITY_RATE_LIMIT_PER``         ``customer`` (default) or ``app``: whose budget Ring counts the
-                                                 API limits against (one limiter is shared by all customers)
+``RINGVAULT_PORTABILITY_MAX_IMPORTS``            customers imported at the same time by one process (default 4)
+``RINGVAULT_PORTABILITY_RATE_LIMIT_PER``         ``app`` (default: seed 003 says the limits are "Your
+                                                 Application's") or ``customer``: whose budget the API limits
+                                                 count against (kept in the archive database, shared by every
+                                                 process of the app)
+``RINGVAULT_PORTABILITY_RECUR_EVERY``            a customer's next export this long after the last one was
+                                                 imported, until Ring refuses the authorization (``1d`` default;
+                                                 ``12h``, ``90m``, ``3600`` seconds; ``0`` or ``off``: no recurring
+                                                 exports)
 ``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``    optional: notifications are then accepted only at
                                                  ``/portability/notifications/<secret>/v1``
 ``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS``  ``1`` (default): confirm SNS subscriptions whose SubscribeURL is
@@ -39,6 +45,7 @@ from ringvault.portability.config import (
     PortabilityConfigError,
 )
 from ringvault.portability.endpoints import check_region
+from ringvault.portability.limits import RateLimits
 
 __all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
 
@@ -48,6 +55,7 @@ NOTIFICATION_SECRET_ENV = ENV_PREFIX + "NOTIFICATION_SECRET"
 CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
 SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
+RECUR_EVERY_ENV = ENV_PREFIX + "RECUR_EVERY"
 
 CALLBACK_PATH = "/portability/callback"
 NOTIFICATION_PATH = "/portability/notifications/v1"
@@ -61,18 +69,35 @@ class PortabilityServerSettings:
 
     config: PortabilityConfig
     max_concurrent: int = 4
-    rate_limit_per: Literal["customer", "app"] = "customer"
+    rate_limit_per: Literal["customer", "app"] = "app"
     notification_secret: str | None = field(default=None, repr=False)
     confirm_subscriptions: bool = True
     #: regions whose SNS topics may be confirmed; empty: the app's region (``sns_regions``)
     subscription_regions: tuple[str, ...] = ()
+    #: a query not notified this long after its creation is checked with a records call (then at doubling waits,
+    #: never more than a third of the listing window apart)
     poll_after_s: float = 900.0
+    #: the next export of a customer this long after their last one was imported (None: no recurring exports)
+    recur_every_s: float | None = 86400.0
+    #: the app's API limits as the client keeps them (the documented ones; tests scale them down)
+    rate_limits: RateLimits = field(default_factory=RateLimits)
+    #: how long Ring lets a COMPLETED query be listed after its notification (seed 003: one hour)
+    listing_window_s: float = 3600.0
+    #: completed queries waiting to be listed beyond which no new query is created (imports first); None: as many as
+    #: ``max_concurrent``
+    create_backlog: int | None = None
+    #: how long an export step waits in line for its create slot before it gives the slot back to the queue and is
+    #: rescheduled for the slot's time instead
+    max_create_wait_s: float = 1.0
+    #: waits before a failed export (refused, 409 conflict, 429 after the client's retries, network) is tried again;
+    #: the last one repeats: an export is never dropped while the authorization works
+    export_retry_s: tuple[float, ...] = (30.0, 60.0, 120.0, 300.0, 600.0, 1800.0, 3600.0)
     #: how long a started Login with Ring may take (its sealed state expires then)
     login_ttl_s: float = 600.0
     #: how long an invitation stays valid when its maker does not say (72 hours)
     invite_ttl_s: float = 72 * 3600.0
     #: waits before a failed import (network, 5xx after the client's own retries) is tried again, from its stored
-    #: state; all within the hour Ring allows for listing after its notification
+    #: state; the last one repeats until the listing window is over (then a new export replaces the query)
     import_retry_s: tuple[float, ...] = (30.0, 60.0, 120.0, 240.0, 480.0)
 
     def __post_init__(self) -> None:
@@ -88,8 +113,23 @@ class PortabilityServerSettings:
                 f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
                 "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
             )
-        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0:
-            raise PortabilityConfigError("poll_after_s, login_ttl_s and invite_ttl_s must be positive")
+        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0 or self.listing_window_s <= 0:
+            raise PortabilityConfigError("poll_after_s, login_ttl_s, invite_ttl_s, listing_window_s must be positive")
+        if self.recur_every_s is not None and self.recur_every_s <= 0:
+            raise PortabilityConfigError(f"{RECUR_EVERY_ENV} must be positive (or 0/off for no recurring exports)")
+        if not self.export_retry_s or not self.import_retry_s or min(*self.export_retry_s, *self.import_retry_s) < 0:
+            raise PortabilityConfigError("export_retry_s and import_retry_s need at least one wait, none negative")
+
+    @property
+    def backlog_limit(self) -> int:
+        """Completed queries waiting to be listed beyond which new exports wait (imports first)."""
+        return self.create_backlog if self.create_backlog is not None else self.max_concurrent
+
+    @property
+    def poll_max_s(self) -> float:
+        """The longest wait between two checks of a query not notified: a third of the listing window, so a query
+        whose notification was lost is still listed with two thirds of its window left."""
+        return min(3600.0, self.listing_window_s / 3)
 
     @property
     def sns_regions(self) -> tuple[str, ...]:
@@ -130,7 +170,7 @@ class PortabilityServerSettings:
             poll_after_s = float(get(POLL_AFTER_ENV) or 900.0)
         except ValueError as err:
             raise PortabilityConfigError(f"{MAX_IMPORTS_ENV} / {POLL_AFTER_ENV} must be numbers: {err}") from err
-        per = (get(RATE_LIMIT_PER_ENV) or "customer").lower()
+        per = (get(RATE_LIMIT_PER_ENV) or "app").lower()
         if per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
         confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "1").lower() in ("1", "true", "yes", "on")
@@ -146,4 +186,27 @@ class PortabilityServerSettings:
             confirm_subscriptions=confirm,
             subscription_regions=sns_regions,
             poll_after_s=poll_after_s,
+            recur_every_s=parse_interval(get(RECUR_EVERY_ENV) or "1d", RECUR_EVERY_ENV),
         )
+
+
+_UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
+
+
+def parse_interval(text: str, name: str) -> float | None:
+    """``1d``, ``12h``, ``90m``, ``45s`` or plain seconds; ``0``/``off``/``never`` → None. ``PortabilityConfigError``
+    naming ``name`` for anything else."""
+    value = text.strip().lower()
+    if value in ("0", "off", "never", "no", "false"):
+        return None
+    unit = _UNITS.get(value[-1:])
+    number = value[:-1] if unit is not None else value
+    try:
+        seconds = float(number) * (unit or 1.0)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0 or seconds != seconds or seconds == float("inf"):
+        raise PortabilityConfigError(
+            f"{name} must be an interval such as 1d, 12h, 90m or 3600 (seconds), or 0/off; not {text!r}"
+        )
+    return seconds

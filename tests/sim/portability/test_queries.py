@@ -64,7 +64,7 @@ def test_create_burst_of_5_then_429(sim: SimServer, client: httpx.Client) -> Non
     tokens = login(client, sim)
     statuses = [create(client, tokens).status_code for _ in range(5)]
     assert statuses == [201] * 5
-    assert error_of(create(client, tokens)) == (429, "TOO_MANY_REQUESTS", "TOO_MANY_REQUESTS")
+    assert error_of(create(client, tokens)) == (429, "THROTTLED", "TOO_MANY_REQUESTS")  # the Application's limits
 
 
 @pytest.mark.parametrize(
@@ -90,19 +90,37 @@ def test_create_window_of_20_per_20_minutes(sim: SimServer, client: httpx.Client
     [{"portability": {"completion_delay_s": 0, "create_rps": 1e6, "create_burst": 1000, "create_window_max": 3}}],
     indirect=True,
 )
-def test_limits_per_customer_by_default_and_per_app_as_a_knob(sim: SimServer, client: httpx.Client) -> None:
+def test_limits_per_app_by_default_and_per_customer_as_a_knob(sim: SimServer, client: httpx.Client) -> None:
+    """Seed 003's THROTTLED row: "Your Application's rate limits": every customer of an app draws on one budget."""
     client.post("/_sim/portability/customers", json={"count": 1})
     first = login(client, sim)
     second = login(client, sim, email="customer0001@ringvault.test", password="ring-sim-password")
     assert [create(client, first).status_code for _ in range(3)] == [201] * 3
-    assert error_of(create(client, first))[0] == 429
-    assert create(client, second).status_code == 201  # another customer has a budget of its own
-    patch_app(client, rate_limit_per="app")
-    assert [create(client, second).status_code for _ in range(3)] == [201] * 3
-    assert error_of(create(client, first)) == (429, "THROTTLED", "TOO_MANY_REQUESTS")
+    assert error_of(create(client, second)) == (429, "THROTTLED", "TOO_MANY_REQUESTS")  # the app's window is full
+    patch_app(client, rate_limit_per="customer")
+    assert [create(client, second).status_code for _ in range(3)] == [201] * 3  # a budget of its own
+    assert error_of(create(client, second)) == (429, "TOO_MANY_REQUESTS", "TOO_MANY_REQUESTS")
     patch_dp(client, retry_after=True)
     throttled = create(client, second)
     assert throttled.status_code == 429 and 1 <= int(throttled.headers["retry-after"]) <= 1200
+
+
+@pytest.mark.parametrize(
+    "sim_config",
+    [{"portability": {"completion_delay_s": 0, "create_rps": 1e6, "create_burst": 1000, "create_window_max": 1}}],
+    indirect=True,
+)
+def test_429s_that_no_later_call_got_past_are_counted(sim: SimServer, client: httpx.Client) -> None:
+    tokens = login(client, sim)
+    assert create(client, tokens).status_code == 201
+    assert error_of(create(client, tokens))[0] == 429
+    assert error_of(create(client, tokens))[0] == 429
+    stats = client.get("/_sim/portability/stats").json()
+    assert (stats["throttled"], stats["throttled_unretried"]) == (2, 2)
+    advance(client, 1201)
+    assert create(client, tokens).status_code == 201  # a retry got past: the customer's 429s were retried
+    stats = client.get("/_sim/portability/stats").json()
+    assert (stats["throttled"], stats["throttled_unretried"]) == (2, 0)
 
 
 @pytest.mark.parametrize("sim_config", [{"portability": {"list_rps": 1e-6, "list_burst": 5}}], indirect=True)
@@ -111,7 +129,7 @@ def test_list_rate_limit(sim: SimServer, client: httpx.Client) -> None:
     query_id = completed_query(client, tokens)
     statuses = [records(client, tokens, query_id).status_code for _ in range(5)]
     assert statuses == [200] * 5
-    assert error_of(records(client, tokens, query_id)) == (429, "TOO_MANY_REQUESTS", "TOO_MANY_REQUESTS")
+    assert error_of(records(client, tokens, query_id)) == (429, "THROTTLED", "TOO_MANY_REQUESTS")
 
 
 @pytest.mark.parametrize(

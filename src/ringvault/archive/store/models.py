@@ -39,8 +39,10 @@ __all__ = [
     "Media",
     "PortabilityFile",
     "PortabilityGrant",
+    "PortabilityLimit",
     "PortabilityQuery",
     "PortabilityRecord",
+    "PortabilitySchedule",
     "SyncStateRow",
     "UTCDateTime",
     "utcnow",
@@ -254,6 +256,57 @@ class PortabilityGrant(Base):
     #: the ``RECORD_KEY_SCHEME`` every record of this grant is keyed with (lower: some rows still carry the keys of an
     #: older ringvault; the next import re-keys them first)
     key_scheme: Mapped[int] = mapped_column(Integer, default=RECORD_KEY_SCHEME)
+
+
+class PortabilityLimit(Base):
+    """``portability_limits``: one of an app's API budgets, shared by every process of the app (``serve``, workers,
+    the CLI), each call counted in one short write transaction (see ``portability.limits``).
+
+    ``budget`` is ``*`` for the app's own budget (Ring counts the limits per Application) or a customer key when the
+    limits are counted per customer. Times are epoch seconds: ``rate_tat`` is the rate bucket's theoretical arrival
+    time (the bucket is full again then; GCRA), ``recent`` the send times of the last createDataQuery calls (the
+    20-per-20-minutes window, reserved times included), ``day``/``used`` the list calls of one UTC day (the daily
+    quota, on the app's row)."""
+
+    __tablename__ = "portability_limits"
+
+    client_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    operation: Mapped[str] = mapped_column(Text, primary_key=True)
+    budget: Mapped[str] = mapped_column(Text, primary_key=True)
+    rate_tat: Mapped[float] = mapped_column(Float, default=0.0)
+    recent: Mapped[list[float]] = mapped_column(JSON, default=list)
+    day: Mapped[str | None] = mapped_column(Text)
+    used: Mapped[int] = mapped_column(Integer, default=0)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class PortabilitySchedule(Base):
+    """``portability_schedule``: what ``ringvault serve`` does next for one customer, and why it waits.
+
+    ``step``/``arg``/``due_at``: the next step (``export`` with the grant id, ``check``/``import`` with a query id)
+    and when it is due (NULL: nothing to do); ``running_since``: a process is running it. ``reason``/``detail``: why
+    it waits (``queued``, ``create_window``, ``conflict``, ``daily_quota``, ``notification``, ``retry``,
+    ``recurring`` ...), in a word and in a sentence. ``permit_at``: the createDataQuery slot reserved in the app's
+    budget; ``queued_at``: when the customer joined the queue of creates (first come, first served);
+    ``failures``/``last_error``: failures of the step in a row (the backoff); ``recur_at``: the next recurring
+    export (kept across restarts)."""
+
+    __tablename__ = "portability_schedule"
+    __table_args__ = (Index("ix_portability_schedule_step_due_at", "step", "due_at"),)
+
+    grant_id: Mapped[int] = mapped_column(ForeignKey("portability_grants.id"), primary_key=True, autoincrement=False)
+    step: Mapped[str | None] = mapped_column(Text)
+    arg: Mapped[str | None] = mapped_column(Text)
+    due_at: Mapped[datetime | None]
+    running_since: Mapped[datetime | None]
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+    failures: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text)
+    permit_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    recur_at: Mapped[datetime | None]
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class PortabilityQuery(Base):

@@ -72,7 +72,7 @@ from ringvault.portability.importer.driver import (
     PortabilityImporter,
 )
 from ringvault.portability.importer.identity import OccurrenceCounter
-from ringvault.portability.importer.notify import NotificationHub, record_notification
+from ringvault.portability.importer.notify import OPEN_STATES, NotificationHub, record_notification
 from ringvault.portability.importer.paths import export_dir, grant_dir, remove_partials
 from ringvault.portability.importer.results import (
     DatasetCount,
@@ -87,6 +87,7 @@ from ringvault.portability.importer.results import (
 __all__ = [
     "DEFAULT_CONCURRENCY",
     "DEFAULT_POLL_DELAYS",
+    "OPEN_STATES",
     "DatasetCount",
     "ExportCanceledError",
     "ExportNotReadyError",

@@ -65,7 +65,9 @@ class DPApp(BaseModel):
     allowlisted: bool = True
     scopes: list[str] = Field(default_factory=lambda: [SCOPE_ID], description="scopes enabled for this app")
     rate_limit_per: Literal["customer", "app"] = Field(
-        "customer", description="whose budget the createDataQuery/listDataQueryRecords limits count against"
+        "app",
+        description="whose budget the createDataQuery/listDataQueryRecords limits count against (seed 003's "
+        'THROTTLED row: "Your Application\'s rate limits"; `customer` is a knob)',
     )
 
 

@@ -373,8 +373,9 @@ def _operation(endpoint: str) -> str | None:
 
 @router.get("/stats")
 async def stats(request: Request) -> dict[str, Any]:
-    """Data Portability requests per operation and status (all six intake hosts together), every 429, and the
-    429s per customer. Cleared with ``DELETE /_sim/stats``."""
+    """Data Portability requests per operation and status (all six intake hosts together), every 429, the 429s per
+    customer, and the 429s no later call of the same customer and operation got past (``throttled_unretried``:
+    what a client dropped). Cleared with ``DELETE /_sim/stats``."""
     state = _state(request)
     operations: dict[str, dict[str, Any]] = {}
     for endpoint, counted in state.stats.counts()["endpoints"].items():
@@ -389,12 +390,14 @@ async def stats(request: Request) -> dict[str, Any]:
     service = state.portability
     with service.lock:
         by_customer = dict(service.throttled)
+        unretried = sum(service.unretried.values())
         tokens = {str(k): v for k, v in sorted(service.token_statuses.items())}
     return {
         "operations": operations,
         "requests": sum(slot["count"] for slot in operations.values()),
         "throttled": throttled,
         "throttled_by_customer": by_customer,
+        "throttled_unretried": unretried,
         "token_requests_by_status": tokens,
         "regions": list(REGIONS),
     }

@@ -201,6 +201,9 @@ class PortabilityService:
         self._files: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
         self._file_bytes = 0
         self.throttled: dict[str, int] = {}
+        #: 429s per (customer, operation) not followed yet by a call of the same customer and operation that passed
+        #: the limits: what a client left unretried
+        self.unretried: dict[tuple[str, str], int] = {}
         self.token_statuses: dict[int, int] = {}
         self.closed = False
         self.ticker: Ticker | None = None
@@ -222,6 +225,7 @@ class PortabilityService:
     def reset_counters(self) -> None:
         with self.lock:
             self.throttled.clear()
+            self.unretried.clear()
             self.token_statuses.clear()
 
     def close(self) -> None:
@@ -880,13 +884,21 @@ class PortabilityService:
         if scope_id not in app.scopes:
             raise DPError("SCOPE_NOT_ENABLED")
 
-    def _throttle(self, customer: Customer, error: DPError, wait_s: float) -> DPError:
+    def _throttle(self, customer: Customer, operation: str, error: DPError, wait_s: float) -> DPError:
         self.throttled[customer.id] = self.throttled.get(customer.id, 0) + 1
+        key = (customer.id, operation)
+        self.unretried[key] = self.unretried.get(key, 0) + 1
         if self.config.retry_after:
             error.headers["Retry-After"] = retry_after(wait_s)
         return error
 
+    def _passed(self, customer: Customer, operation: str) -> None:
+        """A call within the limits: the customer's earlier 429s of this operation were retried."""
+        self.unretried.pop((customer.id, operation), None)
+
     def _limit_key(self, app: DPApp, customer: Customer, operation: str) -> tuple[tuple[str, ...], str]:
+        # Seed 003: THROTTLED "Your Application's rate limits for this scope was exceeded"; the per-customer budget
+        # (TOO_MANY_REQUESTS, "multiple requests in a given amount of time") is a knob for a service that counts so.
         if app.rate_limit_per == "app":
             return (operation, app.client_id), "THROTTLED"
         return (operation, app.client_id, customer.id), "TOO_MANY_REQUESTS"
@@ -900,12 +912,13 @@ class PortabilityService:
         window = self._windows.setdefault(key, SlidingWindow(config.create_window_max, config.create_window_s))
         window.limit, window.window_s = config.create_window_max, config.create_window_s
         if (wait := window.wait(now)) > 0:
-            raise self._throttle(customer, DPError("TOO_MANY_REQUESTS", category), wait)
+            raise self._throttle(customer, "create", DPError("TOO_MANY_REQUESTS", category), wait)
         bucket = self._buckets.setdefault(key, TokenBucket(config.create_rps, config.create_burst))
         bucket.rate, bucket.burst = config.create_rps, config.create_burst
         if (wait := bucket.take(now)) > 0:
-            raise self._throttle(customer, DPError("TOO_MANY_REQUESTS", category), wait)
+            raise self._throttle(customer, "create", DPError("TOO_MANY_REQUESTS", category), wait)
         window.add(now)
+        self._passed(customer, "create")
 
     def _rate_limit_list(self, app: DPApp, customer: Customer, scope_id: str) -> None:
         config = self.config
@@ -915,13 +928,14 @@ class PortabilityService:
         quota = self._quotas.setdefault(("list", app.client_id, scope_id), DailyQuota(config.list_daily_quota))
         quota.limit = config.list_daily_quota
         if (wait := quota.wait(now)) > 0:
-            raise self._throttle(customer, DPError("QUOTA_EXCEEDED"), wait)
+            raise self._throttle(customer, "list", DPError("QUOTA_EXCEEDED"), wait)
         key, category = self._limit_key(app, customer, "list")
         bucket = self._buckets.setdefault(key, TokenBucket(config.list_rps, config.list_burst))
         bucket.rate, bucket.burst = config.list_rps, config.list_burst
         if (wait := bucket.take(now)) > 0:
-            raise self._throttle(customer, DPError("TOO_MANY_REQUESTS", category), wait)
+            raise self._throttle(customer, "list", DPError("TOO_MANY_REQUESTS", category), wait)
         quota.add()
+        self._passed(customer, "list")
 
     def create_query(self, authorization: str | None, scope_id: str, region: str, brand: str) -> Query:
         """``createDataQuery``: checks in the order the API applies them, then a new IN_PROGRESS query."""

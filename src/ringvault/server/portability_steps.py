@@ -1,0 +1,616 @@
+"""The work of the hub as steps (``export``, ``check``, ``import``; see ``portability_work``), each run to completion
+against the database state by ``run_step`` and rescheduled through the work queue — never waiting in memory for a
+limit, never dropped.
+
+**Export** (arg: grant id). Only while the customer's schedule asks for one (``step = 'export'``, due). In order:
+
+1. an open query of the customer is followed instead (its check or import);
+2. *imports first*: while ``backlog_limit`` completed queries of the app wait to be listed, no new query is created
+   (each would start another one-hour listing window); the step waits a moment and looks again;
+3. *first come, first served*: a customer waits while others asked earlier and have no create slot yet;
+4. a createDataQuery slot is reserved in the app's budget (shared by every process through the database). A slot
+   further away than ``max_create_wait_s`` is stored (``permit_at``) and the step is rescheduled for it: nothing is
+   held meanwhile, least of all an import slot;
+5. createDataQuery. A 409 (an open query this archive does not know), a 429 the client's retries did not get past, a
+   refusal or a network failure reschedules the export with backoff (``export_retry_s``, the last wait repeating); a
+   refused authorization stops the customer's schedule with the reason.
+
+**Check** (arg: query id). One records call with the priority of a check (it leaves the end of the list budget to
+imports): COMPLETED → the query is ``notified`` and its import is due now; QUERY_NOT_COMPLETED → checked again after
+doubling waits, never more than a third of the listing window apart; ACCESS_TIME_ELAPSED → the query's listing window
+is over: it is closed (``failed``, "expired") and a new export queued. A notification only makes the check due now (a
+forged or premature COMPLETED changes nothing: Ring's records call decides).
+
+**Import** (arg: query id). Takes one of this process's import slots (only imports do), then list → download →
+import. A failure is retried from the stored state (``import_retry_s``) until the listing window is over; then the
+query expires and a new export replaces it. Imported → the next recurring export is scheduled (``recur_every_s``)
+until Ring refuses the authorization.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime, timedelta
+
+from ringvault.archive.store.portability import GrantRow, QueryRow
+from ringvault.archive.store.portability_schedule import ScheduleRow
+from ringvault.portability.errors import (
+    AccessDeniedError,
+    AccessTimeElapsedError,
+    DailyQuotaReachedError,
+    InvalidGrantError,
+    NotAuthorizedError,
+    PortabilityError,
+    QueryNotCompletedError,
+    RateLimitError,
+    RequestConflictError,
+)
+from ringvault.portability.importer import ExportCanceledError
+from ringvault.portability.limits import PermitLaterError
+from ringvault.portability.notifications import QueryNotification
+from ringvault.server.portability_core import IMPORTING_STATES, HubCore
+from ringvault.server.portability_work import Step
+
+__all__ = ["StepsMixin", "when"]
+
+log = logging.getLogger("ringvault.server.portability")
+
+#: a step run this much before its due time runs anyway (clock jitter between processes)
+_EARLY_S = 0.05
+#: a customer who waits for earlier ones is not held up by a step nobody ran for this long (a dead process's)
+_STALE_S = 60.0
+#: how often the first export in line looks again while imports go first
+_BACKLOG_WAIT_S = 0.5
+#: exports due within this long are in line (a later customer waits for them); no "queued" wait is longer
+_QUEUE_HORIZON_S = 10.0
+#: a waiting step whose reason did not change rewrites its schedule row at most this often (its due time only has
+#: to stay within the queue's horizon)
+_QUIET_S = 5.0
+#: a query found ``created`` at start-up is checked this soon (its notification may have come while we were down)
+_RESUME_CHECK_S = 5.0
+#: ``portability_queries.status`` of a query closed because its listing window ran out (its state is ``failed``)
+EXPIRED = "EXPIRED"
+#: errors that mean Ring no longer accepts the customer's authorization (or the token is gone)
+_GRANT_ERRORS = (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError)
+
+
+def when(at: datetime) -> str:
+    """A time for a status line: ``2026-12-10 10:00:05 UTC``."""
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _epoch(at: datetime) -> float:
+    return at.timestamp()
+
+
+class StepsMixin(HubCore):
+    """The steps, their follow-ups and their failures."""
+
+    # -- entry points --------------------------------------------------------------------------------------------
+
+    async def run_step(self, step: Step, arg: str) -> None:
+        """Run one step to completion against the stored state (see the module docstring): idempotent, safe to run
+        twice or in two processes at once. Never raises for a customer's failure: it is stored and retried."""
+        try:
+            if step == "export":
+                await self._export_step(int(arg))
+            elif step == "check":
+                await self._check_step(arg)
+            elif step == "import":
+                await self._import_step(arg)
+            else:  # a step of a newer version in a shared job queue
+                log.warning("unknown Data Portability step %r (%s) ignored", step, arg)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or the database: stored, retried later, never the end of the customer
+            log.exception("Data Portability step %s %s failed", step, arg)
+            await self._step_crashed(step, arg, exc)
+
+    async def request_export(self, grant: GrantRow, *, reason: str = "queued", detail: str | None = None) -> bool:
+        """Queue an export for ``grant`` now (first come, first served): a recurring export or a retry due later is
+        brought forward. False when one is already queued (it keeps its place and its reserved slot)."""
+        current = await self.db(self.schedule.get, grant.id)
+        now = self.now()
+        later = current.due_at is not None and (current.due_at - now).total_seconds() > 1.0
+        if current.step == "export" and (current.permit_at is not None or not later):
+            await self._defer_due("export", str(grant.id), current)  # queued already: it keeps its place and slot
+            return False
+        await self.db(
+            self.schedule.set, grant.id, step="export", arg=str(grant.id), due_at=now, running_since=None,
+            reason=reason, detail=detail or "waiting for a createDataQuery slot", failures=0, last_error=None,
+            permit_at=None, queued_at=now, recur_at=None,
+        )  # fmt: skip
+        await self.queue.defer("export", str(grant.id))
+        return True
+
+    async def export(self, grant: GrantRow) -> bool:
+        """Another export for a connected customer, asked for by the operator (see ``request_export``)."""
+        return await self.request_export(grant, detail="asked for by the operator; waiting for a createDataQuery slot")
+
+    async def resume(self, query: QueryRow) -> bool:
+        """Resume an open query now (checked with Ring first when it is still ``created``); False when it is not
+        open (imported, canceled, failed)."""
+        if query.state == "created":
+            await self._due_now(query.grant_id, "check", query.id, "checking", "checking with Ring (asked for)")
+            return True
+        if query.state in IMPORTING_STATES:
+            await self._due_now(query.grant_id, "import", query.id, "listing", "importing (asked for)")
+            return True
+        return False
+
+    # -- export --------------------------------------------------------------------------------------------------
+
+    async def _export_step(self, grant_id: int) -> None:
+        grant = await self.db(self.store.portability.get_grant, grant_id)
+        if grant is None or not self.ours(grant):
+            return
+        async with self.schedule.customer_lock(grant.id):
+            schedule = await self.db(self.schedule.get, grant.id)
+            if schedule.step != "export":
+                return  # a duplicate: the export was done (or stopped) meanwhile
+            if await self._early(schedule, "export", str(grant.id)):
+                return
+            if grant.status in ("revoked", "expired"):
+                await self._stop(grant, f"the authorization is {grant.status}; the customer must connect again")
+                return
+            current = await self.db(self.open_query, grant.id)
+            if current is not None:
+                await self._follow(grant, current)
+                return
+            at = await self._create_slot(grant, schedule)
+            if at is None:
+                return
+            claimed = await self.db(
+                self.schedule.claim, grant.id, {"step": "export"}, running_since=self.now(), permit_at=None,
+                reason="creating", detail="asking Ring for a new export (createDataQuery)",
+            )  # fmt: skip
+            if claimed is None:
+                return
+            await self._create(grant, claimed, at)
+
+    async def _create_slot(self, grant: GrantRow, schedule: ScheduleRow) -> float | None:
+        """When this customer's createDataQuery may be sent (within ``max_create_wait_s``), or None when the export
+        was rescheduled: imports go first, earlier customers go first, the app's budget decides the rest."""
+        now = self.now()
+        if schedule.permit_at is not None:
+            late = (now - schedule.permit_at).total_seconds()
+            if late <= self.settings.rate_limits.window_margin_s:
+                return _epoch(schedule.permit_at)  # the slot reserved for this step
+            # far too late for its slot (the process was down or overloaded): that slot is spent, take a new one
+        queued_at = schedule.queued_at or now
+        earlier = await self.db(
+            self.schedule.queued_before, self.client_id, grant.id, queued_at,
+            since=now - timedelta(seconds=_STALE_S), until=now + timedelta(seconds=_QUEUE_HORIZON_S),
+        )  # fmt: skip
+        if earlier:  # only the first in line looks further (the others wait longer the further back they are)
+            await self._wait(
+                grant, "export", str(grant.id), min(_QUEUE_HORIZON_S / 2, 0.2 + 0.05 * earlier), "queued",
+                f"{earlier} customer(s) asked for an export earlier and go first", permit_at=None, quiet=schedule,
+            )  # fmt: skip
+            return None
+        waiting = await self.db(self.schedule.waiting_imports, self.client_id)
+        if waiting >= self.settings.backlog_limit:
+            await self._wait(
+                grant, "export", str(grant.id), _BACKLOG_WAIT_S, "imports_first",
+                f"{waiting} completed exports are listed first (their listing window runs); then this one",
+                permit_at=None, quiet=schedule,
+            )  # fmt: skip
+            return None
+        permit = await self.limiter.reserve("create", grant.customer)
+        if permit.wait_s <= self.settings.max_create_wait_s:
+            return permit.at
+        at = datetime.fromtimestamp(permit.at, now.tzinfo)
+        if permit.limit == "window":
+            reason, detail = "create_window", f"the app's 20-per-20-minutes create window is full until {when(at)}"
+        else:
+            reason, detail = "create_rate", f"the app's create rate allows this export at {when(at)}"
+        await self._wait(grant, "export", str(grant.id), permit.wait_s, reason, detail, permit_at=at)
+        return None
+
+    async def _create(self, grant: GrantRow, schedule: ScheduleRow, at: float) -> None:
+        try:
+            async with self.client(grant) as client:
+                with self.limiter.prepaid(at):
+                    query_id = await self.runner.create(client, grant)
+        except PermitLaterError as exc:  # a retry after a 429 found the window full: wait for the slot it reserved
+            slot = datetime.fromtimestamp(exc.permit.at, self.now().tzinfo)
+            await self._wait(
+                grant, "export", str(grant.id), exc.permit.wait_s, "create_window",
+                f"Ring throttled the export; the app's next create slot is at {when(slot)}", permit_at=slot,
+            )  # fmt: skip
+            return
+        except RequestConflictError as exc:
+            await self._export_failed(
+                grant, schedule, exc, "conflict",
+                "Ring still has an open export of this customer that this archive does not know (409 "
+                "REQUEST_CONFLICT); asking again",
+            )  # fmt: skip
+            return
+        except _GRANT_ERRORS as exc:
+            await self._grant_lost(grant, exc)
+            return
+        except RateLimitError as exc:
+            await self._export_failed(grant, schedule, exc, "throttled", "Ring throttled the export (429)")
+            return
+        except PortabilityError as exc:
+            await self._export_failed(grant, schedule, exc, "retry", f"the export failed: {exc.one_line}")
+            return
+        delay = self._poll_delay(0)
+        await self.db(
+            self.schedule.set, grant.id, step="check", arg=query_id, due_at=self.now() + timedelta(seconds=delay),
+            running_since=None, reason="notification", failures=0, last_error=None, permit_at=None, queued_at=None,
+            detail=f"query {query_id} created; waiting for Ring's notification (checked at the latest at "
+            f"{when(self.now() + timedelta(seconds=delay))})",
+        )  # fmt: skip
+        log.info("customer %s: query %s created; waiting for Ring's notification", grant.customer, query_id)
+        await self.queue.defer("check", query_id, delay_s=delay)
+
+    async def _export_failed(
+        self, grant: GrantRow, schedule: ScheduleRow, exc: PortabilityError, reason: str, what: str
+    ) -> None:
+        """An export that did not get a query: tried again later (never dropped), the wait growing with failures."""
+        delays = self.settings.export_retry_s
+        delay = max(delays[min(schedule.failures, len(delays) - 1)], exc.retry_after or 0.0)
+        at = self.now() + timedelta(seconds=delay)
+        log.warning("customer %s: %s; trying again in %g s", grant.customer, what, delay)
+        await self._wait(
+            grant, "export", str(grant.id), delay, reason, f"{what}; trying again at {when(at)}",
+            failures=schedule.failures + 1, last_error=exc.one_line, permit_at=None,
+        )  # fmt: skip
+
+    # -- check ---------------------------------------------------------------------------------------------------
+
+    async def _check_step(self, query_id: str) -> None:
+        query = await self.db(self.store.portability.get_query, query_id)
+        grant = None if query is None else await self.db(self.store.portability.get_grant, query.grant_id)
+        if query is None or grant is None or not self.ours(grant):
+            return
+        async with self.schedule.customer_lock(grant.id):
+            query = await self.db(self.store.portability.get_query, query_id)
+            assert query is not None
+            schedule = await self.db(self.schedule.get, grant.id)
+            if query.state == "canceled":
+                if schedule.step == "check" and schedule.arg == query.id:
+                    await self._after_canceled(grant, query)
+                return
+            if query.state != "created":
+                if query.state in IMPORTING_STATES:
+                    await self._follow(grant, query)
+                return
+            mine = schedule.step == "check" and schedule.arg == query.id
+            if mine and await self._early(schedule, "check", query.id):
+                return
+            attempt = schedule.failures if mine else 0
+            await self.db(
+                self.schedule.set, grant.id, step="check", arg=query.id, running_since=self.now(),
+                reason="checking", detail=f"asking Ring whether query {query.id} is completed",
+            )  # fmt: skip
+            await self._check(grant, query, attempt)
+
+    async def _check(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
+        try:
+            with self.limiter.checking():
+                async with self.client(grant) as client:
+                    # Ring answers the same parameters with the same response for five minutes: a check after a
+                    # notification must not be answered with the QUERY_NOT_COMPLETED of the poll just before it.
+                    await client.list_page(query.id, max_results=1 + attempt % 5)
+        except QueryNotCompletedError:
+            delay = self._poll_delay(attempt + 1)
+            now = await self.db(self.schedule.get, grant.id)
+            if now.reason == "notified":  # a notification came while this check ran: look again soon
+                delay = min(delay, 1.0)
+            at = self.now() + timedelta(seconds=delay)
+            await self._wait(
+                grant, "check", query.id, delay, "notification",
+                f"Ring is still preparing query {query.id}; waiting for its notification (checked again at "
+                f"{when(at)} at the latest)",
+                failures=attempt + 1,
+            )  # fmt: skip
+            return
+        except AccessTimeElapsedError as exc:
+            await self._expired(grant, query, exc)
+            return
+        except _GRANT_ERRORS as exc:
+            await self._grant_lost(grant, exc)
+            return
+        except DailyQuotaReachedError as exc:
+            await self._quota_wait(grant, "check", query.id, exc)
+            return
+        except PortabilityError as exc:
+            delay = min(self._poll_delay(attempt + 1), self.settings.import_retry_s[0])
+            at = self.now() + timedelta(seconds=delay)
+            await self._wait(
+                grant, "check", query.id, delay, "retry",
+                f"checking query {query.id} failed: {exc.one_line}; trying again at {when(at)}",
+                failures=attempt + 1, last_error=exc.one_line,
+            )  # fmt: skip
+            return
+        stored = await self.db(self.runner.record, QueryNotification(query.id, "COMPLETED", "1.0"))
+        notified = stored.notified_at if stored is not None and stored.notified_at else self.now()
+        ends = notified + timedelta(seconds=self.settings.listing_window_s)
+        log.info("customer %s: query %s is COMPLETED; importing it", grant.customer, query.id)
+        await self._due_now(grant.id, "import", query.id, "listing", f"Ring completed query {query.id}; "
+                            f"importing it (its listing window ends at {when(ends)})")  # fmt: skip
+
+    def _poll_delay(self, attempt: int) -> float:
+        """The wait before check number ``attempt + 1`` of a query not notified: ``poll_after_s``, then doubling,
+        never longer than a third of the listing window (a lost notification costs at most that much of it)."""
+        first = self.settings.poll_after_s
+        return float(min(first * 2.0 ** min(attempt, 30), self.settings.poll_max_s))
+
+    # -- import --------------------------------------------------------------------------------------------------
+
+    async def _import_step(self, query_id: str) -> None:
+        query = await self.db(self.store.portability.get_query, query_id)
+        grant = None if query is None else await self.db(self.store.portability.get_grant, query.grant_id)
+        if query is None or grant is None or not self.ours(grant) or query.state not in IMPORTING_STATES:
+            if query is not None and grant is not None and self.ours(grant) and query.state == "created":
+                await self._due_now(grant.id, "check", query.id, "checking", "checking with Ring before importing")
+            return
+        async with self._slots, self.schedule.customer_lock(grant.id):
+            query = await self.db(self.store.portability.get_query, query_id)
+            assert query is not None
+            if query.state not in IMPORTING_STATES:
+                return  # imported meanwhile (a duplicate)
+            schedule = await self.db(self.schedule.get, grant.id)
+            mine = schedule.step == "import" and schedule.arg == query.id
+            if mine and await self._early(schedule, "import", query.id):
+                return
+            attempt = schedule.failures if mine else 0
+            await self.db(
+                self.schedule.set, grant.id, step="import", arg=query.id, running_since=self.now(),
+                reason="importing", detail=f"importing query {query.id}",
+            )  # fmt: skip
+            await self._import(grant, query, attempt)
+
+    async def _import(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
+        try:
+            async with self.client(grant) as client:
+                await self.runner.run(client, grant, query.id)
+        except AccessTimeElapsedError as exc:
+            await self._expired(grant, query, exc)
+            return
+        except _GRANT_ERRORS as exc:
+            await self._grant_lost(grant, exc)
+            done = await self.db(self.store.portability.get_query, query.id)
+            if done is not None and done.state == "canceled":
+                await self._after_canceled(grant, done)
+            return
+        except DailyQuotaReachedError as exc:
+            await self._quota_wait(grant, "import", query.id, exc)
+            return
+        except PortabilityError as exc:
+            delays = self.settings.import_retry_s
+            delay = delays[min(attempt, len(delays) - 1)]
+            at = self.now() + timedelta(seconds=delay)
+            log.warning(
+                "import of query %s (customer %s) failed: %s; trying again in %g s",
+                query.id, grant.customer, exc.one_line, delay,
+            )  # fmt: skip
+            await self._wait(
+                grant, "import", query.id, delay, "retry",
+                f"importing query {query.id} failed: {exc.one_line}; trying again at {when(at)} (from where it "
+                "stopped)",
+                failures=attempt + 1, last_error=exc.one_line,
+            )  # fmt: skip
+            return
+        done = await self.db(self.store.portability.get_query, query.id)
+        assert done is not None
+        log.info("customer %s: query %s %s (%d records)", grant.customer, done.id, done.state, done.records_imported)
+        if done.state == "imported":
+            await self._imported(grant, done)
+        elif done.state == "canceled":
+            await self._after_canceled(grant, done)
+        else:  # failed (the importer said why): a new export later
+            schedule = await self.db(self.schedule.get, grant.id)
+            await self._new_export_later(grant, schedule, f"query {done.id} failed: {done.error or done.state}")
+
+    async def _imported(self, grant: GrantRow, query: QueryRow) -> None:
+        """Done; the next recurring export is scheduled (until Ring refuses the authorization)."""
+        every = self.settings.recur_every_s
+        current = await self.db(self.store.portability.get_grant, grant.id)
+        if every is None or current is None or current.status != "active":
+            await self.db(
+                self.schedule.set, grant.id, step=None, arg=None, due_at=None, running_since=None, reason="done",
+                detail=f"query {query.id} imported"
+                + ("; recurring exports are off" if every is None else f"; the authorization is {grant.status}"),
+                failures=0, last_error=None, permit_at=None, queued_at=None, recur_at=None,
+            )  # fmt: skip
+            return
+        at = self.now() + timedelta(seconds=every)
+        await self.db(
+            self.schedule.set, grant.id, step="export", arg=str(grant.id), due_at=at, running_since=None,
+            reason="recurring", failures=0, last_error=None, permit_at=None, queued_at=at, recur_at=at,
+            detail=f"query {query.id} imported; the next export at {when(at)} (every {_duration(every)}, until the "
+            "authorization ends; only what is new is added)",
+        )  # fmt: skip
+        await self.queue.defer("export", str(grant.id), delay_s=every)
+
+    # -- endings -------------------------------------------------------------------------------------------------
+
+    async def _expired(self, grant: GrantRow, query: QueryRow, exc: PortabilityError) -> None:
+        """Ring's listing window of ``query`` is over: the query is closed as expired and a new export queued."""
+        current = await self.db(self.store.portability.get_query, query.id)
+        if current is not None and current.state not in ("imported", "canceled") and current.status != EXPIRED:
+            # the importer's own message (what it imported before the window closed) is kept when it has one
+            error = current.error if current.state == "failed" and current.error else None
+            await self.db(
+                self.store.portability.update_query, query.id, state="failed", status=EXPIRED,
+                error=error or "expired: its listing window (1 hour after Ring's notification) ended before it was "
+                f"imported ({exc.one_line}); a new export replaces it",
+            )  # fmt: skip
+        log.warning("customer %s: query %s expired (%s); queueing a new export", grant.customer, query.id, exc.one_line)
+        await self.db(self.schedule.set, grant.id, step=None, running_since=None)
+        await self.request_export(
+            grant, reason="queued", detail=f"query {query.id} expired before it was listed; a new export is queued"
+        )
+
+    async def _after_canceled(self, grant: GrantRow, query: QueryRow) -> None:
+        """Ring canceled ``query``: its authorization is checked; a working one gets a new export later."""
+        await self._check_grant(grant)
+        current = await self.db(self.store.portability.get_grant, grant.id)
+        if current is None or current.status != "active":
+            await self._stop(current or grant, _stopped(current or grant))
+            return
+        schedule = await self.db(self.schedule.get, grant.id)
+        await self._new_export_later(grant, schedule, f"Ring canceled query {query.id}")
+
+    async def _new_export_later(self, grant: GrantRow, schedule: ScheduleRow, what: str) -> None:
+        delays = self.settings.export_retry_s
+        failures = schedule.failures if schedule.step == "export" else 0
+        delay = delays[min(failures, len(delays) - 1)]
+        at = self.now() + timedelta(seconds=delay)
+        await self._wait(
+            grant, "export", str(grant.id), delay, "retry", f"{what}; a new export at {when(at)}",
+            failures=failures + 1, last_error=what, permit_at=None, queued_at=at,
+        )  # fmt: skip
+
+    async def _grant_lost(self, grant: GrantRow, exc: PortabilityError) -> None:
+        """Ring refused a call of this customer. A refused token (``invalid_grant``) means the authorization was
+        revoked or has expired (the importer's check stores which); no token file means it must be given again; a
+        refused export with a working token (a one-time authorization used, an account on hold) was stored as
+        ``refused`` by the runner. The customer's schedule stops there, saying why; anything else is retried."""
+        log.warning("customer %s: Ring refused the call: %s", grant.customer, exc.one_line)
+        current = await self.db(self.store.portability.get_grant, grant.id)
+        if isinstance(exc, NotAuthorizedError):
+            await self.db(self.store.portability.set_grant_status, grant.id, "expired")
+        elif isinstance(exc, InvalidGrantError | AccessDeniedError) and current and current.status == "active":
+            await self._check_grant(grant)
+        current = await self.db(self.store.portability.get_grant, grant.id)
+        if current is not None and current.status == "active":
+            schedule = await self.db(self.schedule.get, grant.id)
+            await self._new_export_later(grant, schedule, f"Ring refused a call ({exc.one_line})")
+            return
+        await self._stop(current or grant, _stopped(current or grant, exc))
+
+    async def _check_grant(self, grant: GrantRow) -> None:
+        try:
+            async with self.client(grant) as client:
+                status = await self.runner.check_grant(client, grant)
+        except PortabilityError as exc:
+            log.warning("could not check the authorization of customer %s: %s", grant.customer, exc.one_line)
+            return
+        log.info("customer %s: the authorization is %s", grant.customer, status)
+
+    async def _stop(self, grant: GrantRow, detail: str) -> None:
+        """Nothing more for this customer until they connect again (or the operator asks): the reason is kept."""
+        await self.db(
+            self.schedule.set, grant.id, step=None, arg=None, due_at=None, running_since=None,
+            reason="authorization", detail=detail, permit_at=None, queued_at=None, recur_at=None,
+        )  # fmt: skip
+
+    async def _quota_wait(self, grant: GrantRow, step: Step, arg: str, exc: DailyQuotaReachedError) -> None:
+        delay = exc.retry_after or 3600.0
+        at = self.now() + timedelta(seconds=delay)
+        await self._wait(grant, step, arg, delay, "daily_quota", f"{exc.one_line}; continuing at {when(at)}")
+
+    async def _step_crashed(self, step: Step, arg: str, exc: Exception) -> None:
+        """An unexpected failure: stored and the step tried again later, so the customer is never left without a
+        next step."""
+        try:
+            if step == "export":
+                grant_id = int(arg)
+            else:
+                query = await self.db(self.store.portability.get_query, arg)
+                if query is None:
+                    return
+                grant_id = query.grant_id
+            grant = await self.db(self.store.portability.get_grant, grant_id)
+            if grant is None:
+                return
+            schedule = await self.db(self.schedule.get, grant_id)
+            if schedule.step not in (None, step) or (schedule.step is not None and schedule.arg != arg):
+                return  # the customer moved on meanwhile
+            delays = self.settings.export_retry_s
+            delay = delays[min(schedule.failures, len(delays) - 1)]
+            at = self.now() + timedelta(seconds=delay)
+            text = f"{type(exc).__name__}: {exc}"[:300]
+            await self._wait(
+                grant, step, arg, delay, "retry", f"an unexpected error ({text}); trying again at {when(at)}",
+                failures=schedule.failures + 1, last_error=text,
+            )  # fmt: skip
+        except Exception:  # the database itself: nothing more can be stored; the next start resumes
+            log.exception("could not reschedule Data Portability step %s %s", step, arg)
+
+    # -- helpers -------------------------------------------------------------------------------------------------
+
+    async def _follow(self, grant: GrantRow, query: QueryRow) -> None:
+        """Make the open ``query`` the customer's next step (its check, or its import)."""
+        if query.state == "created":
+            schedule = await self.db(self.schedule.get, grant.id)
+            if schedule.step == "check" and schedule.arg == query.id and schedule.due_at is not None:
+                await self._defer_due("check", query.id, schedule)
+                return
+            await self._due_now(grant.id, "check", query.id, "checking", f"checking query {query.id} with Ring")
+        else:
+            await self._due_now(grant.id, "import", query.id, "listing", f"importing query {query.id}")
+
+    async def _wait(
+        self,
+        grant: GrantRow,
+        step: Step,
+        arg: str,
+        delay_s: float,
+        reason: str,
+        detail: str,
+        *,
+        quiet: ScheduleRow | None = None,
+        **fields: object,
+    ) -> None:
+        """Store why ``step`` waits and until when, and put it back in the queue for then. With ``quiet`` (the row as
+        read) a wait for the same reason written less than ``_QUIET_S`` ago is not written again."""
+        if (
+            quiet is not None
+            and (quiet.step, quiet.arg, quiet.reason, quiet.running_since) == (step, arg, reason, None)
+            and quiet.updated_at is not None
+            and (self.now() - quiet.updated_at).total_seconds() < _QUIET_S
+        ):
+            await self.queue.defer(step, arg, delay_s=max(0.0, delay_s))
+            return
+        await self.db(
+            self.schedule.set, grant.id, step=step, arg=arg, due_at=self.now() + timedelta(seconds=delay_s),
+            running_since=None, reason=reason, detail=detail, **fields,
+        )  # fmt: skip
+        await self.queue.defer(step, arg, delay_s=max(0.0, delay_s))
+
+    async def _due_now(self, grant_id: int, step: Step, arg: str, reason: str, detail: str) -> None:
+        await self.db(
+            self.schedule.set, grant_id, step=step, arg=arg, due_at=self.now(), running_since=None, reason=reason,
+            detail=detail, failures=0,
+        )  # fmt: skip
+        await self.queue.defer(step, arg)
+
+    async def _defer_due(self, step: Step, arg: str, schedule: ScheduleRow) -> None:
+        """Queue ``step`` for the time the schedule says (its reserved create slot for an export)."""
+        due = schedule.permit_at or schedule.due_at
+        delay = 0.0 if due is None else max(0.0, (due - self.now()).total_seconds())
+        await self.queue.defer(step, arg, delay_s=delay)
+
+    async def _early(self, schedule: ScheduleRow, step: Step, arg: str) -> bool:
+        """A step run before its time (a duplicate, or the queue's clock): put back for its time; True if so."""
+        due = schedule.permit_at if step == "export" and schedule.permit_at is not None else schedule.due_at
+        if due is None or (due - self.now()).total_seconds() <= _EARLY_S:
+            return False
+        await self._defer_due(step, arg, schedule)
+        return True
+
+
+def _stopped(grant: GrantRow, exc: PortabilityError | None = None) -> str:
+    status = grant.status
+    if status == "refused":
+        return (
+            "Ring refused the export although the customer's token works (a one-time authorization already used, "
+            "or the account is on hold); the customer must connect again"
+        )
+    if status in ("revoked", "expired"):
+        return f"the authorization is {status}; the customer must connect again"
+    return f"Ring refused the customer's calls ({exc.one_line if exc else status}); the customer must connect again"
+
+
+def _duration(seconds: float) -> str:
+    for unit, size in (("day", 86400.0), ("hour", 3600.0), ("minute", 60.0)):
+        if seconds >= size and seconds % size == 0:
+            count = int(seconds // size)
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds:g} s"
