@@ -115,10 +115,10 @@ class Process:
             os.kill(self.pid, signal.SIGKILL)
             self.popen.wait(timeout=30)
 
-    def stop(self, timeout_s: float = 60.0) -> int:
-        """SIGTERM, then SIGKILL after ``timeout_s``; the exit code (negative: the signal that ended it)."""
+    def stop(self, timeout_s: float = 60.0, sig: int = signal.SIGTERM) -> int:
+        """``sig`` (SIGTERM), then SIGKILL after ``timeout_s``; the exit code (negative: the signal that ended it)."""
         if self.alive:
-            os.kill(self.pid, signal.SIGTERM)
+            os.kill(self.pid, sig)
             try:
                 self.popen.wait(timeout=timeout_s)
             except subprocess.TimeoutExpired:
