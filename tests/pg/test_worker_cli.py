@@ -153,6 +153,10 @@ def test_serve_queues_the_steps_and_a_worker_process_runs_them(
     assert _jobs(pg_env) == [("export", "todo", "now")]
     with httpx.Client(base_url=server.url, timeout=30) as client:
         assert customers(client)["bo"]["latest_query"] is None
+    server.stop()  # a restart puts every customer's next step back in the queue: still one job, not two
+    server = _serve(sim, tmp_path, worker=False)
+    servers.append(server)
+    assert _jobs(pg_env) == [("export", "todo", "now")]
     env = portability_env(sim_url=sim.url, database_url=pg_env, home=tmp_path / "home", port=server.port)
     worker = Worker(env, tmp_path / "worker-archive", tmp_path / "worker.log")
     try:
