@@ -26,7 +26,8 @@ def test_help_imports_nothing_heavy() -> None:
 def test_every_command_is_listed() -> None:
     proc = subprocess.run([sys.executable, "-m", "ringvault", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    for command in ("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve"):
+    commands = ("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve", "worker")
+    for command in commands:
         assert command in proc.stdout
 
 

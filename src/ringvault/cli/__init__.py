@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync
+from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync, worker
 from ringvault.cli.common import GlobalOptions, configure_logging, fail_for, is_click_control
 
 app = typer.Typer(
@@ -67,6 +67,7 @@ sync.register(app)
 snapshot.register(app)
 serve.register(app)
 portability.register(app)
+worker.register(app)
 
 
 def _tolerant_output() -> None:

@@ -13,9 +13,13 @@ import typer
 from ringvault.cli.common import EXIT_ERROR, EXIT_USAGE, fail, options
 
 if TYPE_CHECKING:
+    from ringvault.server.portability_jobs import WorkerSettings
     from ringvault.server.portability_settings import PortabilityServerSettings
 
 DEFAULT_KEY_ENV = "RINGVAULT_API_KEY"
+#: with the archive on PostgreSQL: 1 (default) runs the Data Portability steps in serve too, 0 leaves them to workers
+WORKER_ENV = "RINGVAULT_PORTABILITY_WORKER"
+_SWITCH = {"1": True, "on": True, "true": True, "yes": True, "0": False, "off": False, "false": False, "no": False}
 
 
 def register(app: typer.Typer) -> None:
@@ -51,6 +55,25 @@ def _listen(host: str, port: int) -> socket.socket:
             code=EXIT_ERROR,
         )
     return sock
+
+
+def _worker_settings(portability: PortabilityServerSettings | None) -> tuple[bool, WorkerSettings | None]:
+    """With the archive on PostgreSQL: whether this server runs Data Portability steps itself
+    (``RINGVAULT_PORTABILITY_WORKER``, default 1) and how (``RINGVAULT_WORKER_*``, as ``ringvault worker``)."""
+    from ringvault.archive.store import configured_database_url
+
+    raw = os.environ.get(WORKER_ENV, "").strip().lower() or "1"
+    if raw not in _SWITCH:
+        fail(f"{WORKER_ENV} must be 1 or 0 (on or off), not {raw!r}", code=EXIT_USAGE)
+    if portability is None or configured_database_url() is None:
+        return _SWITCH[raw], None
+    from ringvault.server.portability_jobs import WorkerSettings
+    from ringvault.server.portability_worker import default_concurrency
+
+    try:
+        return _SWITCH[raw], WorkerSettings.from_env(concurrency=default_concurrency(portability))
+    except ValueError as exc:
+        fail(str(exc), code=EXIT_USAGE)
 
 
 def _portability(cloud_url: str | None) -> PortabilityServerSettings | None:
@@ -103,6 +126,7 @@ def serve(
         fail(str(exc), code=EXIT_USAGE)
     api_options = opts.api_options()  # a bad --cloud-url is a usage error now, not a failed job later
     portability = _portability(api_options.cloud_url)
+    in_process_worker, worker_settings = _worker_settings(portability)
 
     from ringvault.archive.store import database_label, default_archive_dir
 
@@ -120,6 +144,8 @@ def serve(
             api_key=key,
             debug=opts.debug,
             portability=portability,
+            portability_worker=in_process_worker,
+            worker=worker_settings,
         )
         from ringvault.portability.config import PortabilityConfigError
 
@@ -147,6 +173,13 @@ def serve(
                 "Data Portability: invite a named customer with `ringvault portability invite NAME` "
                 "(or POST /portability/invites)"
             )
+            if worker_settings is not None:
+                who = (
+                    "this server and any `ringvault worker`"
+                    if in_process_worker
+                    else f"`ringvault worker` processes ({WORKER_ENV}=0)"
+                )
+                typer.echo(f"Data Portability: steps queued in the database for {who}")
         typer.echo(f"database: {database_label(archive_dir)}")  # a PostgreSQL URL with its password masked
         if not opts.token_store().path.exists():
             typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")

@@ -22,6 +22,11 @@ brand, region, token directory; see ``ringvault.portability.config``). The serve
                                                  (default: the app's region)
 ``RINGVAULT_PORTABILITY_POLL_AFTER_S``           a query not notified this long after its creation is polled
                                                  (default 900)
+``RINGVAULT_PORTABILITY_CREATE_WINDOW``          the window of the app's 20 createDataQuery calls (default
+                                                 ``20m``, seed 003's); set it only if Ring's changes, or against a
+                                                 simulator whose window is scaled down
+``RINGVAULT_PORTABILITY_LISTING_WINDOW``         how long a COMPLETED query can be listed after its notification
+                                                 (default ``1h``, seed 003's); the same caveat
 ==============================================  =================================================================
 
 No client id, secret or redirect URI at all means "portability off": the rest of the server runs and the portability
@@ -33,7 +38,7 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from ringvault.portability.config import (
@@ -56,6 +61,8 @@ CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
 SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
 RECUR_EVERY_ENV = ENV_PREFIX + "RECUR_EVERY"
+CREATE_WINDOW_ENV = ENV_PREFIX + "CREATE_WINDOW"
+LISTING_WINDOW_ENV = ENV_PREFIX + "LISTING_WINDOW"
 
 CALLBACK_PATH = "/portability/callback"
 NOTIFICATION_PATH = "/portability/notifications/v1"
@@ -157,8 +164,6 @@ class PortabilityServerSettings:
             return None
         config = PortabilityConfig.from_env(env, require_redirect_uri=True)
         if cloud_url is not None:
-            from dataclasses import replace
-
             config = replace(config, cloud_url=cloud_url)
 
         def get(name: str) -> str | None:
@@ -178,6 +183,11 @@ class PortabilityServerSettings:
             sns_regions = tuple(check_region(r) for r in (get(SNS_REGIONS_ENV) or "").split(",") if r.strip())
         except ValueError as err:
             raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
+        rate_limits = RateLimits()
+        create_window = get(CREATE_WINDOW_ENV)
+        if create_window is not None:
+            rate_limits = replace(rate_limits, create_window_s=_window(create_window, CREATE_WINDOW_ENV))
+        listing_window = get(LISTING_WINDOW_ENV)
         return cls(
             config=config,
             max_concurrent=max_concurrent,
@@ -187,6 +197,8 @@ class PortabilityServerSettings:
             subscription_regions=sns_regions,
             poll_after_s=poll_after_s,
             recur_every_s=parse_interval(get(RECUR_EVERY_ENV) or "1d", RECUR_EVERY_ENV),
+            rate_limits=rate_limits,
+            listing_window_s=3600.0 if listing_window is None else _window(listing_window, LISTING_WINDOW_ENV),
         )
 
 
@@ -209,4 +221,12 @@ def parse_interval(text: str, name: str) -> float | None:
         raise PortabilityConfigError(
             f"{name} must be an interval such as 1d, 12h, 90m or 3600 (seconds), or 0/off; not {text!r}"
         )
+    return seconds
+
+
+def _window(text: str, name: str) -> float:
+    """One of Ring's windows as an interval (``20m``, ``1h``, ``3s``); 0/off is refused: a window cannot be off."""
+    seconds = parse_interval(text, name)
+    if seconds is None:
+        raise PortabilityConfigError(f"{name} must be an interval such as 20m, 1h or 3s; not {text!r}")
     return seconds
