@@ -375,6 +375,7 @@ def test_a_subscription_confirmation_is_logged_with_its_subscribe_url(
         seen = wait_for("the confirmation", lambda: client.get("/portability/subscriptions").json()["subscriptions"])
     entry = seen[0]
     assert entry["confirmed"] is False and "Action=ConfirmSubscription" in entry["subscribe_url"]
+    assert entry["region"] == "eu-west-1" and entry["error"].startswith("not confirmed automatically")
     token = entry["subscribe_url"].rsplit("Token=", 1)[1]
     logged = [r.getMessage() for r in caplog.records if "SubscriptionConfirmation" in r.getMessage()]
     assert logged and "sns.eu-west-1.amazonaws.com" in logged[0] and "Action=ConfirmSubscription" in logged[0]
@@ -393,6 +394,11 @@ def test_subscriptions_are_confirmed_only_when_asked_and_only_at_amazon_sns(sim:
             s for s in sim_call(sim, "GET", "/_sim/portability/notifications")["subscriptions"] if s["confirmed_at"]
         ],
     )
+    with server.client() as client:
+        kept = wait_for("the outcome", lambda: client.get("/portability/subscriptions").json()["subscriptions"])
+    assert (kept[0]["confirmed"], kept[0]["region"], kept[0]["status"], kept[0]["error"]) == (
+        True, "eu-west-1", 200, None
+    )  # fmt: skip
     # a SubscribeURL elsewhere is never fetched (the endpoint is unauthenticated: no requests on anyone's behalf)
     hits: list[str] = []
     with ServerThread(_recorder(hits)) as elsewhere, server.client() as client:
@@ -406,8 +412,10 @@ def test_subscriptions_are_confirmed_only_when_asked_and_only_at_amazon_sns(sim:
             headers={**SNS_HEADERS, "x-amz-sns-message-type": "SubscriptionConfirmation"},
         )
         assert answer.status_code == 200 and answer.json() == {"subscription": "logged", "confirmed": False}
-        last = client.get("/portability/subscriptions").json()["subscriptions"][-1]
-    assert hits == [] and "not an Amazon SNS" in last["error"]
+        seen = client.get("/portability/subscriptions").json()
+    last = seen["subscriptions"][-1]
+    assert hits == [] and last["error"] == "the SubscribeURL is not https ('http')" and last["confirmed"] is False
+    assert seen["notifications"]["code"] == "confirmed"  # a refused one does not undo the confirmed one
 
 
 def _recorder(hits: list[str]) -> Any:

@@ -36,18 +36,20 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
+from ringvault.portability.client import RESPONSE_TTL_S
 from ringvault.portability.config import (
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
     ENV_PREFIX,
     REDIRECT_URI_ENV,
+    REGION_ENV,
     PortabilityConfig,
     PortabilityConfigError,
 )
-from ringvault.portability.endpoints import check_region
+from ringvault.portability.endpoints import DEFAULT_REGION, check_region
 from ringvault.portability.limits import RateLimits
 
-__all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
+__all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings", "sns_regions_from_env"]
 
 MAX_IMPORTS_ENV = ENV_PREFIX + "MAX_IMPORTS"
 RATE_LIMIT_PER_ENV = ENV_PREFIX + "RATE_LIMIT_PER"
@@ -83,6 +85,10 @@ class PortabilityServerSettings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     #: how long Ring lets a COMPLETED query be listed after its notification (seed 003: one hour)
     listing_window_s: float = 3600.0
+    #: how long Ring may answer the same records call with the same response (seed 003: five minutes, perhaps a
+    #: QUERY_NOT_COMPLETED too): a COMPLETED notification that its records call did not confirm is checked again
+    #: after this (plus 5 s)
+    response_ttl_s: float = RESPONSE_TTL_S
     #: completed queries waiting to be listed beyond which no new query is created (imports first); None: as many as
     #: ``max_concurrent``
     create_backlog: int | None = None
@@ -113,8 +119,10 @@ class PortabilityServerSettings:
                 f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
                 "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
             )
-        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0 or self.listing_window_s <= 0:
+        if min(self.poll_after_s, self.login_ttl_s, self.invite_ttl_s, self.listing_window_s) <= 0:
             raise PortabilityConfigError("poll_after_s, login_ttl_s, invite_ttl_s, listing_window_s must be positive")
+        if self.response_ttl_s < 0:
+            raise PortabilityConfigError("response_ttl_s must not be negative")
         if self.recur_every_s is not None and self.recur_every_s <= 0:
             raise PortabilityConfigError(f"{RECUR_EVERY_ENV} must be positive (or 0/off for no recurring exports)")
         if not self.export_retry_s or not self.import_retry_s or min(*self.export_retry_s, *self.import_retry_s) < 0:
@@ -174,10 +182,7 @@ class PortabilityServerSettings:
         if per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
         confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "1").lower() in ("1", "true", "yes", "on")
-        try:
-            sns_regions = tuple(check_region(r) for r in (get(SNS_REGIONS_ENV) or "").split(",") if r.strip())
-        except ValueError as err:
-            raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
+        sns_regions = _regions(get(SNS_REGIONS_ENV))
         return cls(
             config=config,
             max_concurrent=max_concurrent,
@@ -188,6 +193,27 @@ class PortabilityServerSettings:
             poll_after_s=poll_after_s,
             recur_every_s=parse_interval(get(RECUR_EVERY_ENV) or "1d", RECUR_EVERY_ENV),
         )
+
+
+def sns_regions_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The regions whose SNS subscriptions ``serve`` confirms, read as it reads them (``RINGVAULT_PORTABILITY_
+    SNS_REGIONS``, else the app's region ``RINGVAULT_PORTABILITY_REGION``, else its default): what ``ringvault
+    portability status`` judges the kept subscriptions against. ``PortabilityConfigError`` for a bad region."""
+    env = os.environ if environ is None else environ
+    explicit = _regions(env.get(SNS_REGIONS_ENV, "").strip() or None)
+    if explicit:
+        return explicit
+    try:
+        return (check_region(env.get(REGION_ENV, "").strip() or DEFAULT_REGION),)
+    except ValueError as err:
+        raise PortabilityConfigError(f"{REGION_ENV}: {err}") from err
+
+
+def _regions(text: str | None) -> tuple[str, ...]:
+    try:
+        return tuple(check_region(r) for r in (text or "").split(",") if r.strip())
+    except ValueError as err:
+        raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}
