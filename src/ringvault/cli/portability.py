@@ -547,8 +547,8 @@ def status(
                 for file in dp.unrecognised_files(query.id, known=DATASETS):
                     name = file.name or f"#{file.ordinal}"
                     echo(f"    unrecognised file {name} ({file.bytes or 0} bytes), kept as {file.path}")
-            if not queries:
-                echo("  no exports yet; run `ringvault portability export`")
+            if not queries:  # a customer of `ringvault serve` gets one without being asked
+                echo("  no exports yet" + ("" if schedule is not None else "; run `ringvault portability export`"))
             counts = dp.dataset_counts(grant.id)
             if counts:
                 width = max(len(name) for name in counts)
