@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -181,6 +182,32 @@ def test_an_import_ring_says_is_too_late_expires_the_query_and_queues_a_new_expo
     schedule = ScheduleStore(store).get(grant.id)
     assert (schedule.step, schedule.reason, schedule.running_since) == ("export", "listing_window", None)
     assert queue.deferred[-1] == ("export", str(grant.id), 0.0)
+
+
+def test_a_restart_while_a_notification_is_being_confirmed_keeps_confirming_it(
+    settings: PortabilityServerSettings, stores: tuple[ArchiveStore, ArchiveStore]
+) -> None:
+    """A server stopped while it waited to re-check a COMPLETED notification (``confirming``) resumes that re-check at
+    its time on start-up: a poll instead would send the poll's call, which Ring may still answer from its cache."""
+    store = stores[0]
+    grant = _grant(store)
+    query = store.portability.add_query(str(uuid.uuid4()), grant_id=grant.id, scope_id="data-portability")
+    due = datetime.now(UTC) + timedelta(seconds=300)
+    ScheduleStore(store).set(
+        grant.id, step="check", arg=query.id, due_at=due, reason="confirming", detail="asking again later"
+    )
+    queue = RecordingQueue()
+
+    async def scenario() -> None:
+        hub = PortabilityHub(settings, store, FakeRunner(store), queue=queue)
+        await hub.start()
+        await hub.aclose()
+
+    asyncio.run(scenario())
+    [(step, arg, delay)] = queue.deferred
+    assert (step, arg) == ("check", query.id) and 250 < delay <= 300
+    schedule = ScheduleStore(store).get(grant.id)
+    assert (schedule.reason, schedule.due_at) == ("confirming", due)
 
 
 def test_the_local_queue_runs_each_step_once_at_the_earliest_time_asked() -> None:
