@@ -12,7 +12,7 @@ import pytest
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability_subscriptions import SubscriptionStore
 from ringvault.portability.errors import WAIT_REASONS
-from ringvault.server.portability_reasons import SCHEDULE_REASONS
+from ringvault.portability.waiting import SCHEDULE_REASONS
 from ringvault.sim.config import SimConfig
 from ringvault.sim.portability.config import DEMO_CLIENT_ID, PortabilityConfig
 from ringvault.sim.server import SimServer

@@ -499,10 +499,9 @@ def status(
     archive_dir = _archive_dir(archive)
     from ringvault.archive.store import ArchiveStore, archive_exists, database_label
     from ringvault.archive.store.portability_schedule import ScheduleStore
-    from ringvault.portability.config import PortabilityConfigError
+    from ringvault.portability.config import PortabilityConfigError, sns_regions_from_env
     from ringvault.portability.renewal import is_expired
     from ringvault.portability.scopes import DATASETS
-    from ringvault.server.portability_settings import sns_regions_from_env
 
     if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
@@ -565,7 +564,7 @@ def _utc(at: datetime) -> str:
 
 def _print_schedule(schedule: ScheduleRow) -> None:
     """What `ringvault serve` does next for a customer and why it waits (its schedule in the archive)."""
-    from ringvault.server.portability_reasons import waiting, working
+    from ringvault.portability.waiting import waiting, working
 
     running = working(schedule)
     if running is not None:
@@ -592,7 +591,7 @@ def _print_notifications(
     """Per app that `ringvault serve` imports for: whether Ring's notifications can arrive there (the SNS
     subscriptions it kept), judged against the regions it confirms (RINGVAULT_PORTABILITY_SNS_REGIONS)."""
     from ringvault.archive.store.portability_subscriptions import SubscriptionStore
-    from ringvault.server.portability_reasons import notification_status
+    from ringvault.portability.waiting import notification_status
 
     kept = SubscriptionStore(store)
     for client_id in sorted({grant.client_id for grant in grants}):

@@ -42,20 +42,19 @@ from ringvault.portability.config import (
     CLIENT_SECRET_ENV,
     ENV_PREFIX,
     REDIRECT_URI_ENV,
-    REGION_ENV,
+    SNS_REGIONS_ENV,
     PortabilityConfig,
     PortabilityConfigError,
 )
-from ringvault.portability.endpoints import DEFAULT_REGION, check_region
+from ringvault.portability.config import sns_regions as parse_sns_regions
 from ringvault.portability.limits import RateLimits
 
-__all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings", "sns_regions_from_env"]
+__all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
 
 MAX_IMPORTS_ENV = ENV_PREFIX + "MAX_IMPORTS"
 RATE_LIMIT_PER_ENV = ENV_PREFIX + "RATE_LIMIT_PER"
 NOTIFICATION_SECRET_ENV = ENV_PREFIX + "NOTIFICATION_SECRET"
 CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
-SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
 RECUR_EVERY_ENV = ENV_PREFIX + "RECUR_EVERY"
 
@@ -182,38 +181,17 @@ class PortabilityServerSettings:
         if per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
         confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "1").lower() in ("1", "true", "yes", "on")
-        sns_regions = _regions(get(SNS_REGIONS_ENV))
+        subscription_regions = parse_sns_regions(get(SNS_REGIONS_ENV))
         return cls(
             config=config,
             max_concurrent=max_concurrent,
             rate_limit_per="app" if per == "app" else "customer",
             notification_secret=get(NOTIFICATION_SECRET_ENV),
             confirm_subscriptions=confirm,
-            subscription_regions=sns_regions,
+            subscription_regions=subscription_regions,
             poll_after_s=poll_after_s,
             recur_every_s=parse_interval(get(RECUR_EVERY_ENV) or "1d", RECUR_EVERY_ENV),
         )
-
-
-def sns_regions_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
-    """The regions whose SNS subscriptions ``serve`` confirms, read as it reads them (``RINGVAULT_PORTABILITY_
-    SNS_REGIONS``, else the app's region ``RINGVAULT_PORTABILITY_REGION``, else its default): what ``ringvault
-    portability status`` judges the kept subscriptions against. ``PortabilityConfigError`` for a bad region."""
-    env = os.environ if environ is None else environ
-    explicit = _regions(env.get(SNS_REGIONS_ENV, "").strip() or None)
-    if explicit:
-        return explicit
-    try:
-        return (check_region(env.get(REGION_ENV, "").strip() or DEFAULT_REGION),)
-    except ValueError as err:
-        raise PortabilityConfigError(f"{REGION_ENV}: {err}") from err
-
-
-def _regions(text: str | None) -> tuple[str, ...]:
-    try:
-        return tuple(check_region(r) for r in (text or "").split(",") if r.strip())
-    except ValueError as err:
-        raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
 
 
 _UNITS = {"s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0, "w": 7 * 86400.0}

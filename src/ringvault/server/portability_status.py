@@ -3,7 +3,7 @@
 database, so every process of the app shows the same — and whether Ring's notifications can arrive at all.
 
 Reasons (``waiting.reason``; ``waiting.text`` says what it means, ``waiting.message`` the moment's particulars,
-``waiting.until`` when it ends; the sentences are in ``portability_reasons``):
+``waiting.until`` when it ends; the sentences are in ``ringvault.portability.waiting``):
 
 ==================  ============================================================================================
 ``queued``          customers who asked earlier go first (createDataQuery is first come, first served)
@@ -38,8 +38,8 @@ from typing import Any
 from ringvault.archive.store.portability import QueryRow
 from ringvault.archive.store.portability_schedule import CustomerOverview
 from ringvault.portability.notifications import SubscriptionStatus
+from ringvault.portability.waiting import notification_status, waiting, working
 from ringvault.server.portability_core import HubCore, UnknownQueryError
-from ringvault.server.portability_reasons import notification_status, waiting, working
 
 __all__ = ["StatusMixin", "query_summary"]
 

@@ -32,7 +32,7 @@ listing window is over); then it expires (``renewal.expire_query``) and a new ex
 next recurring export is scheduled (``recur_every_s``) until Ring refuses the authorization.
 
 A failure waits under the error's own reason where it has one (``conflict``, ``throttled``, ``daily_quota``,
-``ring_failing``: ``errors.WAIT_REASONS``), else ``retry``; ``portability_reasons`` says each in a sentence.
+``ring_failing``: ``errors.WAIT_REASONS``), else ``retry``; ``ringvault.portability.waiting`` says each in a sentence.
 """
 
 from __future__ import annotations

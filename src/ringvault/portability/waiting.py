@@ -1,13 +1,13 @@
-"""What the status of ``ringvault serve``'s customers says — why a customer waits, in a word and in a sentence, and
-whether Ring's notifications can arrive — behind both ``GET /portability/customers`` and ``ringvault portability
-status``.
+"""What the status of an app's customers says — why a customer waits, in a word and in a sentence, and whether Ring's
+notifications can arrive — behind both ``GET /portability/customers`` (``ringvault serve``) and ``ringvault
+portability status``.
 
 The word is ``portability_schedule.reason``. The reasons an *error* leaves a customer waiting on (``conflict``,
 ``daily_quota``, ``listing_window``, ``throttled``, ``ring_failing``) are the client's, with their sentences
 (``portability.errors.WAIT_REASONS``; an error says which through ``err.wait_reason``); the others belong to the
 schedule and are described here. The row's ``detail`` is the particular sentence of the moment (which query, which
-time), ``until`` when the wait ends. It imports nothing of the server, so the CLI can use it without loading the
-server.
+time), ``until`` when the wait ends. It reads rows of the archive and imports nothing of the server, so the CLI
+uses it without loading the server.
 """
 
 from __future__ import annotations
