@@ -124,9 +124,9 @@ def test_an_unconfirmed_notification_is_checked_again_once_the_cached_answer_exp
 ) -> None:
     """A premature COMPLETED notification: its confirmation hears QUERY_NOT_COMPLETED, which Ring then repeats for
     that call. When the genuine notification follows, the query is confirmed by a re-check deferred past the
-    cache's lifetime (scaled down to 2 s here), not by a poll (the next one is 10 minutes away)."""
-    sim_knobs(sim, response_cache_s=2.0)
-    server = serve(poll_after_s=600.0, response_ttl_s=2.0)
+    cache's lifetime (scaled down to 5 s here), not by a poll (the next one is 10 minutes away)."""
+    sim_knobs(sim, response_cache_s=5.0)
+    server = serve(poll_after_s=600.0, response_ttl_s=5.0)
     key, created = _customer(sim, server)
     assert _notify(server, created["id"])["accepted"] is True
     waiting = _waiting(server, key, "confirming")
@@ -149,8 +149,7 @@ def test_a_notification_ring_never_confirms_falls_back_to_polling(sim: SimServer
     server = serve(poll_after_s=600.0, response_ttl_s=1.0)
     key, created = _customer(sim, server)
     assert _notify(server, created["id"])["accepted"] is True
-    _waiting(server, key, "confirming")
-    back = _waiting(server, key, "notification")
+    back = _waiting(server, key, "notification")  # after "confirming" and its re-check
     assert "did not confirm the COMPLETED notification" in back["message"], back
     with server.client() as client:
         assert customers(client)[key]["latest_query"]["state"] == "created"
