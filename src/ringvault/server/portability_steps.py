@@ -368,6 +368,11 @@ class StepsMixin(HubCore):
                 f"Ring says query {query.id} is COMPLETED; confirming with a records call", failures=attempt,
             )  # fmt: skip
             return
+        if was_notified:
+            log.warning(
+                "customer %s: Ring's records call does not confirm the COMPLETED notification of query %s (premature, "
+                "or not Ring's); it is ignored and the query polled", grant.customer, query.id,
+            )  # fmt: skip
         delay = self._poll_delay(attempt + 1)
         at = self.now() + timedelta(seconds=delay)
         what = (
