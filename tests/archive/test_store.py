@@ -49,7 +49,7 @@ DEVICE = 987654321
 TABLES = {
     "accounts", "locations", "devices", "events", "media", "sync_state",
     "portability_grants", "portability_queries", "portability_files", "portability_records",
-    "portability_limits", "portability_schedule",
+    "portability_limits", "portability_schedule", "portability_subscriptions",
 }  # fmt: skip
 
 
@@ -189,6 +189,14 @@ def test_the_migration_renders_for_postgresql() -> None:
         "WHERE NOT is_current" in sql
     )
     assert "ALTER TABLE portability_grants ADD COLUMN key_scheme INTEGER DEFAULT '1' NOT NULL" in sql
+    # 0008: the SNS subscriptions an app's server heard of, with a serial id and the kinds checked
+    subscriptions = sql[sql.index("CREATE TABLE portability_subscriptions (") :].split(");", 1)[0]
+    assert "id SERIAL NOT NULL" in subscriptions and "confirmed_at TIMESTAMP WITH TIME ZONE," in subscriptions
+    assert "CHECK (kind IN ('confirmation', 'notification'))" in subscriptions
+    assert (
+        "CREATE INDEX ix_portability_subscriptions_client_id_received_at ON portability_subscriptions "
+        "(client_id, received_at)" in sql
+    )
 
 
 def test_the_record_version_writes_render_for_postgresql_and_sqlite() -> None:
@@ -533,3 +541,33 @@ def test_a_database_file_deleted_or_replaced_is_detected(tmp_path: Path) -> None
         (tmp_path / "b" / DB_FILENAME).unlink()
         with pytest.raises(ArchiveFileChangedError, match="was deleted while it was open"):
             store.verify_file()
+
+
+def test_sns_subscriptions_are_kept_bounded_without_losing_a_regions_proof(store: ArchiveStore) -> None:
+    """``portability_subscriptions`` receives what an unauthenticated endpoint is sent: a flood of refused
+    confirmations keeps the newest ``KEEP_CONFIRMATIONS`` and never pushes out the newest confirmed one of a region;
+    notifications are one row per region; every app sees only its own rows."""
+    from ringvault.archive.store.portability_subscriptions import KEEP_CONFIRMATIONS, SubscriptionStore
+
+    kept = SubscriptionStore(store)
+    arn = "arn:aws:sns:eu-west-1:123456789012:ring"
+    first = kept.add_confirmation(
+        "app", topic_arn=arn, region="eu-west-1", subscribe_url="https://sns.eu-west-1.amazonaws.com/?Token=a",
+        confirmed=True, http_status=200,
+    )  # fmt: skip
+    assert first.confirmed_at is not None and first.received_at.tzinfo is not None and first.http_status == 200
+    for n in range(KEEP_CONFIRMATIONS + 5):
+        kept.add_confirmation(
+            "app", topic_arn=arn, region=None, subscribe_url=f"http://evil.example/{n}", confirmed=False,
+            error="the SubscribeURL is not https ('http')",
+        )  # fmt: skip
+    kept.add_confirmation("other-app", topic_arn=None, region=None, subscribe_url=None, confirmed=False, error="x")
+    rows = kept.rows("app", "confirmation")
+    assert len(rows) == KEEP_CONFIRMATIONS + 1 and rows[0].id == first.id and rows[0].confirmed_at is not None
+    assert rows[-1].subscribe_url == f"http://evil.example/{KEEP_CONFIRMATIONS + 4}"  # the newest, oldest first
+    assert {row.subscribe_url for row in rows[1:]} == {f"http://evil.example/{n}" for n in range(5, 55)}
+    kept.note_notification("app", topic_arn=arn, region="eu-west-1")
+    kept.note_notification("app", topic_arn=arn.replace("ring", "ring2"), region="eu-west-1")
+    notes = kept.rows("app", "notification")
+    assert [(n.region, n.topic_arn) for n in notes] == [("eu-west-1", arn.replace("ring", "ring2"))]
+    assert [row.client_id for row in kept.rows("other-app")] == ["other-app"]

@@ -113,6 +113,9 @@ def test_a_connected_customer_is_imported_when_the_simulator_notifies_the_server
     assert query["records_imported"] == alice["records"] == sum(expected.values()) > 0
     assert sum(1 for n in expected.values() if n) >= 12  # the seeded account has cameras, alarm and lights
     assert alice["status"] == "active" and alice["authorized"] is True and alice["working"] is None
+    # no SubscriptionConfirmation came, but Ring's notification did: notifications can arrive in its region
+    with server.client() as client:
+        assert client.get("/portability/customers").json()["notifications"]["code"] == "confirmed"
 
     # the imported records, read back through the API page by page; the last cursor is a change feed
     with server.client() as client:
@@ -375,6 +378,7 @@ def test_a_subscription_confirmation_is_logged_with_its_subscribe_url(
         seen = wait_for("the confirmation", lambda: client.get("/portability/subscriptions").json()["subscriptions"])
     entry = seen[0]
     assert entry["confirmed"] is False and "Action=ConfirmSubscription" in entry["subscribe_url"]
+    assert entry["region"] == "eu-west-1" and entry["error"].startswith("not confirmed automatically")
     token = entry["subscribe_url"].rsplit("Token=", 1)[1]
     logged = [r.getMessage() for r in caplog.records if "SubscriptionConfirmation" in r.getMessage()]
     assert logged and "sns.eu-west-1.amazonaws.com" in logged[0] and "Action=ConfirmSubscription" in logged[0]
@@ -393,6 +397,11 @@ def test_subscriptions_are_confirmed_only_when_asked_and_only_at_amazon_sns(sim:
             s for s in sim_call(sim, "GET", "/_sim/portability/notifications")["subscriptions"] if s["confirmed_at"]
         ],
     )
+    with server.client() as client:
+        kept = wait_for("the outcome", lambda: client.get("/portability/subscriptions").json()["subscriptions"])
+    assert (kept[0]["confirmed"], kept[0]["region"], kept[0]["status"], kept[0]["error"]) == (
+        True, "eu-west-1", 200, None
+    )  # fmt: skip
     # a SubscribeURL elsewhere is never fetched (the endpoint is unauthenticated: no requests on anyone's behalf)
     hits: list[str] = []
     with ServerThread(_recorder(hits)) as elsewhere, server.client() as client:
@@ -406,8 +415,45 @@ def test_subscriptions_are_confirmed_only_when_asked_and_only_at_amazon_sns(sim:
             headers={**SNS_HEADERS, "x-amz-sns-message-type": "SubscriptionConfirmation"},
         )
         assert answer.status_code == 200 and answer.json() == {"subscription": "logged", "confirmed": False}
-        last = client.get("/portability/subscriptions").json()["subscriptions"][-1]
-    assert hits == [] and "not an Amazon SNS" in last["error"]
+        seen = client.get("/portability/subscriptions").json()
+    last = seen["subscriptions"][-1]
+    assert hits == [] and last["error"] == "the SubscribeURL is not https ('http')" and last["confirmed"] is False
+    assert seen["notifications"]["code"] == "confirmed"  # a refused one does not undo the confirmed one
+
+
+def test_status_says_when_no_subscription_is_confirmed_and_a_restart_remembers(
+    sim: SimServer, dp_serve: DPServe
+) -> None:
+    """Issue 10: without a confirmed SNS subscription no notification ever arrives and every export rides on
+    polling; status says so (for each configured region), and what was confirmed is kept in the archive."""
+    first = dp_serve(subscription_regions=("eu-west-1", "us-east-1"))
+    with first.client() as client:
+        none = client.get("/portability/customers").json()["notifications"]
+        assert none["code"] == "none" and none["missing_regions"] == ["eu-west-1", "us-east-1"]
+        assert "polling" in none["text"]
+        forged = envelope(
+            "", Type="SubscriptionConfirmation", Message="confirm", Subject=None,
+            SubscribeURL="https://sns.eu-west-1.amazonaws.com.evil.example/?Action=ConfirmSubscription&Token=abc",
+        )  # fmt: skip
+        headers = {**SNS_HEADERS, "x-amz-sns-message-type": "SubscriptionConfirmation"}
+        assert client.post("/portability/notifications/v1", content=forged, headers=headers).status_code == 200
+        refused = client.get("/portability/subscriptions").json()["notifications"]
+        assert refused["code"] == "unconfirmed" and "is not Amazon SNS in a configured region" in refused["text"]
+    sim_call(sim, "POST", f"/_sim/portability/apps/{DEMO_CLIENT_ID}/subscription-confirmation", {})
+    with first.client() as client:
+        partial = wait_for(
+            "the confirmation",
+            lambda: (n := client.get("/portability/customers").json()["notifications"])["code"] == "partial" and n,
+        )
+    assert partial["missing_regions"] == ["us-east-1"] and "us-east-1" in partial["text"]
+    first.stop()
+    second = dp_serve(subscription_regions=("eu-west-1",))  # the same archive, after a restart
+    with second.client() as client:
+        after = client.get("/portability/subscriptions").json()
+    assert after["notifications"] == {
+        "code": "confirmed", "text": "SNS subscription confirmed for eu-west-1", "missing_regions": []
+    }  # fmt: skip
+    assert [(s["confirmed"], s["region"]) for s in after["subscriptions"]] == [(False, None), (True, "eu-west-1")]
 
 
 def _recorder(hits: list[str]) -> Any:

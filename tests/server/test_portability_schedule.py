@@ -15,6 +15,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from ringvault.archive.store import ArchiveStore
@@ -97,6 +98,12 @@ def _imported(server: ServerThread, key: str, *, other_than: str | None = None) 
 def _status(server: ServerThread, key: str) -> dict[str, Any]:
     with server.client() as client:
         return customers(client)[key]
+
+
+def _waiting_for(client: httpx.Client, key: str, reason: str) -> dict[str, Any] | None:
+    """The customer's status once they wait for ``reason`` (``waiting`` is null while one of their steps runs)."""
+    status = customers(client)[key]
+    return status if status["waiting"] is not None and status["waiting"]["reason"] == reason else None
 
 
 def _when(text: str | None) -> datetime:
@@ -204,9 +211,7 @@ def test_the_daily_list_quota_survives_a_restart(sim: SimServer, serve: Serve) -
     _imported(second, two)  # 2 more: the quota is used up
     three = _connect(second, people[2])
     with second.client() as client:
-        waiting = wait_for(
-            "the quota wait", lambda: (c := customers(client)[three])["waiting"]["reason"] == "daily_quota" and c
-        )
+        waiting = wait_for("the quota wait", lambda: _waiting_for(client, three, "daily_quota"))
     tomorrow = datetime.combine(datetime.now(UTC).date() + timedelta(days=1), datetime.min.time(), UTC)
     assert abs((_when(waiting["waiting"]["until"]) - tomorrow).total_seconds()) < 120
     assert waiting["step"] == "check" and waiting["latest_query"]["state"] == "created"

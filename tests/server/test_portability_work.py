@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -14,9 +15,11 @@ import pytest
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability import GrantRow, QueryRow
 from ringvault.archive.store.portability_schedule import ScheduleStore
+from ringvault.portability import errors as e
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.config import ClientCredentials, PortabilityConfig
 from ringvault.portability.notifications import QueryNotification
+from ringvault.portability.renewal import is_expired
 from ringvault.server.portability_hub import PortabilityHub
 from ringvault.server.portability_settings import PortabilityServerSettings
 from ringvault.server.portability_work import STEPS, LocalWorkQueue, Step, check_step
@@ -129,6 +132,82 @@ def test_an_unexpected_failure_is_stored_and_the_step_rescheduled(
     assert (schedule.step, schedule.reason, schedule.failures, schedule.running_since) == ("export", "retry", 1, None)
     assert "the disk is on fire" in (schedule.last_error or "") and "trying again at" in (schedule.detail or "")
     assert queue.deferred[-1] == ("export", str(grant.id), settings.export_retry_s[0])
+
+
+class ExpiringRunner(FakeRunner):
+    """An import Ring answers ACCESS_TIME_ELAPSED: as the importer does, what was downloaded is imported and the
+    query marked failed with what happened (``note``), then the error is raised — itself, or as the cause of another
+    error (``wrapped``)."""
+
+    def __init__(self, store: ArchiveStore, *, note: str | None, wrapped: bool) -> None:
+        super().__init__(store)
+        self.note = note
+        self.wrapped = wrapped
+
+    async def run(self, client: PortabilityClient, grant: GrantRow, query_id: str) -> None:
+        if self.note is not None:
+            self.store.portability.update_query(query_id, state="failed", error=self.note)
+        elapsed = e.AccessTimeElapsedError("Create a new query", status=403)
+        if not self.wrapped:
+            raise elapsed
+        raise e.PortabilityResponseError(f"listing export {query_id} failed") from elapsed
+
+
+@pytest.mark.parametrize("wrapped", [False, True], ids=["elapsed", "caused-by-elapsed"])
+def test_an_import_ring_says_is_too_late_expires_the_query_and_queues_a_new_export(
+    settings: PortabilityServerSettings, stores: tuple[ArchiveStore, ArchiveStore], wrapped: bool
+) -> None:
+    """One rule for dead queries (``errors.is_query_dead`` / ``renewal.expire_query``, the CLI's too): a query whose
+    listing window ran out during its import is closed as ``failed``/``EXPIRED`` — the importer's account of what
+    it imported is kept — and a new export is queued; an error raised *from* ACCESS_TIME_ELAPSED counts the same
+    (before, it was retried as an import failure until nothing could ever list the query)."""
+    store = stores[0]
+    grant = _grant(store)
+    query = store.portability.add_query(str(uuid.uuid4()), grant_id=grant.id, scope_id="data-portability")
+    store.portability.update_query(query.id, state="notified", status="COMPLETED")
+    note = None if wrapped else "the download window of export x is over; files downloaded before were imported"
+    queue = RecordingQueue()
+
+    async def scenario() -> None:
+        hub = PortabilityHub(settings, store, ExpiringRunner(store, note=note, wrapped=wrapped), queue=queue)
+        assert await hub.resume(query)
+        await hub.run_step("import", query.id)
+        await hub.aclose()
+
+    asyncio.run(scenario())
+    closed = store.portability.get_query(query.id)
+    assert closed is not None and is_expired(closed)
+    expected = note or "expired: Ring's hour for listing this export ran out before it was imported"
+    assert closed.error is not None and closed.error.startswith(expected)
+    schedule = ScheduleStore(store).get(grant.id)
+    assert (schedule.step, schedule.reason, schedule.running_since) == ("export", "listing_window", None)
+    assert queue.deferred[-1] == ("export", str(grant.id), 0.0)
+
+
+def test_a_restart_while_a_notification_is_being_confirmed_keeps_confirming_it(
+    settings: PortabilityServerSettings, stores: tuple[ArchiveStore, ArchiveStore]
+) -> None:
+    """A server stopped while it waited to re-check a COMPLETED notification (``confirming``) resumes that re-check at
+    its time on start-up: a poll instead would send the poll's call, which Ring may still answer from its cache."""
+    store = stores[0]
+    grant = _grant(store)
+    query = store.portability.add_query(str(uuid.uuid4()), grant_id=grant.id, scope_id="data-portability")
+    due = datetime.now(UTC) + timedelta(seconds=300)
+    ScheduleStore(store).set(
+        grant.id, step="check", arg=query.id, due_at=due, reason="confirming", detail="asking again later"
+    )
+    queue = RecordingQueue()
+
+    async def scenario() -> None:
+        hub = PortabilityHub(settings, store, FakeRunner(store), queue=queue)
+        await hub.start()
+        await hub.aclose()
+
+    asyncio.run(scenario())
+    [(step, arg, delay)] = queue.deferred
+    assert (step, arg) == ("check", query.id) and 250 < delay <= 300
+    schedule = ScheduleStore(store).get(grant.id)
+    assert (schedule.reason, schedule.due_at) == ("confirming", due)
 
 
 def test_the_local_queue_runs_each_step_once_at_the_earliest_time_asked() -> None:

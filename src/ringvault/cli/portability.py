@@ -32,10 +32,13 @@ from ringvault.cli.common import (
 )
 
 if TYPE_CHECKING:
+    from datetime import datetime
+
     from rich.progress import Progress, TaskID
 
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.store.portability import GrantRow
+    from ringvault.archive.store.portability_schedule import ScheduleRow
     from ringvault.portability.client import PortabilityClient
     from ringvault.portability.config import PortabilityConfig
     from ringvault.portability.importer import ImportProgress, ImportResult, PollPolicy, PortabilityImporter
@@ -490,20 +493,29 @@ def status(
     ctx: typer.Context,
     archive: ArchiveOption = None,
 ) -> None:
-    """Authorizations, exports and their states, and the records archived per data set."""
+    """Authorizations, exports and their states, and the records archived per data set; for the customers of an app
+    that `ringvault serve` imports, what is scheduled next and why it waits, and whether Ring's notifications can
+    arrive (its SNS subscriptions)."""
     archive_dir = _archive_dir(archive)
     from ringvault.archive.store import ArchiveStore, archive_exists, database_label
+    from ringvault.archive.store.portability_schedule import ScheduleStore
+    from ringvault.portability.config import PortabilityConfigError, sns_regions_from_env
     from ringvault.portability.renewal import is_expired
     from ringvault.portability.scopes import DATASETS
 
     if not archive_exists(archive_dir):
         fail(f"no archive in {archive_dir}; run `ringvault portability login` and `export` first", code=EXIT_NOT_FOUND)
+    try:
+        regions = sns_regions_from_env()
+    except PortabilityConfigError as exc:
+        fail(exc.one_line, code=EXIT_USAGE)
     with ArchiveStore.open(archive_dir) as store:
         dp = store.portability
         grants = dp.list_grants()
         if not grants:
             echo("no Data Portability authorizations in this archive; run `ringvault portability login`")
             return
+        schedules = {row.grant_id: row for row in ScheduleStore(store).rows()}
         for grant in grants:
             echo(
                 f"{grant.brand} customer {grant.customer!r}: {grant.status} (region {grant.region}, app "
@@ -511,6 +523,9 @@ def status(
             )
             if grant.status in _GRANT_NOTES:
                 echo(f"  {_GRANT_NOTES[grant.status]} (noted {grant.updated_at:%Y-%m-%d %H:%M} UTC)")
+            schedule = schedules.get(grant.id)
+            if schedule is not None:
+                _print_schedule(schedule)
             queries = dp.list_queries(grant_id=grant.id)
             for query in queries:
                 files = dp.list_files(query.id)
@@ -531,15 +546,59 @@ def status(
                 for file in dp.unrecognised_files(query.id, known=DATASETS):
                     name = file.name or f"#{file.ordinal}"
                     echo(f"    unrecognised file {name} ({file.bytes or 0} bytes), kept as {file.path}")
-            if not queries:
-                echo("  no exports yet; run `ringvault portability export`")
+            if not queries:  # a customer of `ringvault serve` gets one without being asked
+                echo("  no exports yet" + ("" if schedule is not None else "; run `ringvault portability export`"))
             counts = dp.dataset_counts(grant.id)
             if counts:
                 width = max(len(name) for name in counts)
                 echo("  archived records:")
                 for name, count in sorted(counts.items()):
                     echo(f"    {name:<{width}}  {count:>9}")
+        _print_notifications(store, grants, schedules, regions)
     echo(f"database: {database_label(archive_dir)}")
+
+
+def _utc(at: datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M:%S} UTC"
+
+
+def _print_schedule(schedule: ScheduleRow) -> None:
+    """What `ringvault serve` does next for a customer and why it waits (its schedule in the archive)."""
+    from ringvault.portability.waiting import waiting, working
+
+    running = working(schedule)
+    if running is not None:
+        what = _STEP_NAMES.get(running["phase"], running["phase"])
+        query = f" of export {running['query_id']}" if running["query_id"] else ""
+        echo(f"  serve: {what}{query}, running since {_utc(running['since'])}")
+    wait = waiting(schedule)
+    if wait is not None:
+        until = f" until {_utc(wait['until'])}" if wait["until"] is not None else ""
+        text = f": {wait['text']}" if wait["text"] else ""
+        echo(f"  serve: waiting ({wait['reason']}){until}{text}")
+        if wait["message"]:
+            echo(f"    {wait['message']}")
+    if schedule.last_error and schedule.failures:  # failures is reset when a step succeeds
+        times = f"{schedule.failures} time{'s' if schedule.failures != 1 else ''}"
+        echo(f"  last error (failed {times} in a row): {schedule.last_error}")
+    if schedule.recur_at is not None:
+        echo(f"  next recurring export: {_utc(schedule.recur_at)}")
+
+
+def _print_notifications(
+    store: ArchiveStore, grants: list[GrantRow], schedules: dict[int, ScheduleRow], regions: tuple[str, ...]
+) -> None:
+    """Per app that `ringvault serve` imports for: whether Ring's notifications can arrive there (the SNS
+    subscriptions it kept), judged against the regions it confirms (RINGVAULT_PORTABILITY_SNS_REGIONS)."""
+    from ringvault.archive.store.portability_subscriptions import SubscriptionStore
+    from ringvault.portability.waiting import notification_status
+
+    kept = SubscriptionStore(store)
+    for client_id in sorted({grant.client_id for grant in grants}):
+        rows = kept.rows(client_id)
+        served = rows or any(grant.id in schedules for grant in grants if grant.client_id == client_id)
+        if served:
+            echo(f"notifications of app {client_id}: {notification_status(rows, regions).text}")
 
 
 @portability_app.command("records")
@@ -614,6 +673,8 @@ def records(
             cursor = page.next_cursor
 
 
+#: the steps of `ringvault serve`'s schedule, as the status says them
+_STEP_NAMES = {"export": "asking Ring for a new export", "check": "checking", "import": "importing"}
 _GRANT_NOTES = {
     "revoked": "Ring refuses this authorization: the customer revoked it; `ringvault portability login` to authorize "
     "again",

@@ -13,6 +13,8 @@ import typer
 from ringvault.cli.common import EXIT_ERROR, EXIT_USAGE, fail, options
 
 if TYPE_CHECKING:
+    from fastapi import FastAPI
+
     from ringvault.server.portability_jobs import WorkerSettings
     from ringvault.server.portability_settings import PortabilityServerSettings
 
@@ -74,6 +76,15 @@ def _worker_settings(portability: PortabilityServerSettings | None) -> tuple[boo
         return _SWITCH[raw], WorkerSettings.from_env(concurrency=default_concurrency(portability))
     except ValueError as exc:
         fail(str(exc), code=EXIT_USAGE)
+
+
+def _notifications(app: FastAPI) -> str:
+    """Whether Ring's notifications can arrive (the SNS subscriptions kept in the archive), for the banner."""
+    try:
+        status = app.state.ctx.portability.notifications()
+    except Exception as exc:  # the banner must not stop the server; status endpoints say more
+        return f"notifications: unknown ({type(exc).__name__})"
+    return f"notifications: {status.text}"
 
 
 def _portability(cloud_url: str | None) -> PortabilityServerSettings | None:
@@ -168,7 +179,10 @@ def serve(
                 if portability.notification_secret
                 else "/portability/notifications/v1"
             )
-            typer.echo(f"Data Portability: customers connect at /portability/connect; Ring notifies {path}")
+            typer.echo(
+                f"Data Portability: customers connect at /portability/connect; Ring notifies {path}; "
+                f"{_notifications(app)}"
+            )
             typer.echo(
                 "Data Portability: invite a named customer with `ringvault portability invite NAME` "
                 "(or POST /portability/invites)"

@@ -46,6 +46,8 @@ REGION_ENV = ENV_PREFIX + "REGION"
 TOKEN_DIR_ENV = ENV_PREFIX + "TOKEN_DIR"
 TOKEN_URL_ENV = ENV_PREFIX + "TOKEN_URL"
 RETRY_DELAYS_ENV = ENV_PREFIX + "RETRY_DELAYS"
+#: the regions whose SNS topics ``ringvault serve`` confirms subscriptions of (comma-separated; default: the region)
+SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 
 
 class PortabilityConfigError(PortabilityError):
@@ -157,3 +159,26 @@ def parse_delays(value: str) -> tuple[float, ...]:
             hint=f"Set {RETRY_DELAYS_ENV} to comma-separated seconds between 0 and 3600, e.g. 1,2,4,10,30.",
         )
     return delays
+
+
+def sns_regions_from_env(environ: Mapping[str, str] | None = None) -> tuple[str, ...]:
+    """The regions whose SNS subscriptions ``ringvault serve`` confirms, read as it reads them
+    (``RINGVAULT_PORTABILITY_SNS_REGIONS``, else the app's region ``RINGVAULT_PORTABILITY_REGION``, else its default):
+    also what ``ringvault portability status`` judges the kept subscriptions against. ``PortabilityConfigError``
+    naming the variable for a region that is not one."""
+    env = os.environ if environ is None else environ
+    explicit = sns_regions(env.get(SNS_REGIONS_ENV))
+    if explicit:
+        return explicit
+    try:
+        return (check_region(env.get(REGION_ENV, "").strip() or DEFAULT_REGION),)
+    except ValueError as err:
+        raise PortabilityConfigError(f"{REGION_ENV}: {err}") from err
+
+
+def sns_regions(text: str | None) -> tuple[str, ...]:
+    """``RINGVAULT_PORTABILITY_SNS_REGIONS`` as a tuple of checked regions (empty when unset)."""
+    try:
+        return tuple(check_region(r) for r in (text or "").split(",") if r.strip())
+    except ValueError as err:
+        raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err

@@ -9,9 +9,10 @@ Public (no API key: Ring and customers' browsers cannot send it; see ``security.
   created (anything else is 404 and changes nothing), a duplicate changes nothing, and a COMPLETED is believed only
   once Ring's records call agrees (a forged or premature one is ignored). Optionally a path secret
   (``RINGVAULT_PORTABILITY_NOTIFICATION_SECRET``) moves the endpoint to ``/portability/notifications/<secret>/v1``
-  (then the plain path is 404). A ``SubscriptionConfirmation`` is logged with its SubscribeURL; it is fetched only
-  with ``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS=1`` and only when it is an Amazon SNS ConfirmSubscription URL
-  (an unauthenticated request must never make the server fetch an arbitrary URL).
+  (then the plain path is 404). A ``SubscriptionConfirmation`` is logged and kept with its SubscribeURL; it is
+  confirmed (``RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS``, on by default) only when it is Amazon SNS's own
+  ConfirmSubscription URL for a topic of the configured regions (an unauthenticated request must never make the
+  server fetch an arbitrary URL; ``portability.notifications.subscribe_decision``).
 - ``GET /portability/connect?brand=&region=`` — starts Login with Ring → 302 to Ring. An anonymous visitor always
   gets a new customer key chosen by the server. ``invite=`` (a link from ``POST /portability/invites`` or
   ``ringvault portability invite``) connects the customer the operator named; with the API key, ``customer=`` and
@@ -286,8 +287,11 @@ def _error(status: int, message: str) -> JSONResponse:
 
 @router.get("/customers", responses=ERRORS)
 def customers(request: Request) -> Any:
-    """Every connected customer: grant status, what is running, their latest query, records per data set."""
-    return {"customers": _hub(request).customers()}
+    """Every connected customer: grant status, what is running or why they wait, their latest query, records per
+    data set; and whether Ring's notifications can arrive (``notifications``: without a confirmed SNS subscription
+    every export is found by polling)."""
+    hub = _hub(request)
+    return {"customers": hub.customers(), "notifications": _notifications(hub)}
 
 
 @router.post("/customers/{customer}/export", status_code=202, responses={**ERRORS, 409: {"model": ErrorOut}})
@@ -400,5 +404,12 @@ def datasets(request: Request) -> Any:
 
 @router.get("/subscriptions", responses=ERRORS)
 def subscriptions(request: Request) -> Any:
-    """SNS SubscriptionConfirmations received (newest last), with their SubscribeURL and whether they were confirmed."""
-    return {"subscriptions": _hub(request).subscriptions}
+    """SNS SubscriptionConfirmations received (newest last), with their SubscribeURL and whether they were confirmed
+    (``error`` says why not), and whether Ring's notifications can arrive (``notifications``)."""
+    hub = _hub(request)
+    return {"subscriptions": hub.subscriptions(), "notifications": _notifications(hub)}
+
+
+def _notifications(hub: PortabilityHub) -> dict[str, Any]:
+    status = hub.notifications()
+    return {"code": status.code, "text": status.text, "missing_regions": list(status.missing_regions)}

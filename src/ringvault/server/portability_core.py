@@ -13,10 +13,11 @@ import time
 import weakref
 from collections.abc import Callable
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.portability_schedule import ScheduleStore
+from ringvault.archive.store.portability_subscriptions import SubscriptionStore
 from ringvault.portability.client import PortabilityClient
 from ringvault.portability.endpoints import (
     Brand,
@@ -120,7 +121,9 @@ class HubCore:
         #: import slots of this process: only imports take one (a create never waits holding one)
         self._slots = asyncio.Semaphore(settings.max_concurrent)
         self.queue: WorkQueue = queue if queue is not None else LocalWorkQueue(self.run_step)
-        self.subscriptions: list[dict[str, Any]] = []
+        #: the SNS subscription confirmations received and the regions notifications came from (in the database:
+        #: a restart still knows whether notifications can arrive)
+        self.sns = SubscriptionStore(store)
         self._closed = False
         register_secret(settings.notification_secret)  # it appears in request paths: keep it out of logs
 

@@ -81,8 +81,12 @@ class PortabilityHub(LoginsMixin, StepsMixin, NotificationsMixin, StatusMixin):
             log.info("resuming the import of query %s (%s)", query.id, query.state)
             await self._due_now(grant.id, "import", query.id, "listing", f"resuming the import of query {query.id}")
             return
+        mine = schedule.step == "check" and schedule.arg == query.id
+        if mine and schedule.reason in ("notified", "confirming"):  # confirming a notification: it goes on so
+            await self._defer_due("check", query.id, schedule)
+            return
         delay = min(_RESUME_CHECK_S, self.settings.poll_max_s)
-        if schedule.step == "check" and schedule.arg == query.id and schedule.due_at is not None:
+        if mine and schedule.due_at is not None:
             delay = min(delay, max(0.0, (schedule.due_at - self.now()).total_seconds()))
         await self._wait(
             grant, "check", query.id, delay, "notification",

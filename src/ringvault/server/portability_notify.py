@@ -3,8 +3,13 @@ subscription confirmations.
 
 A notification is acted on only for a query this server created, and only through the query's ``check`` step: a
 COMPLETED makes the check due now, and Ring's records call then decides (a forged or premature notification changes
-nothing); a CANCELED is stored, and the check then asks whether the authorization still works. Duplicates (Ring
-retries; SNS delivers at least once) change nothing.
+nothing; the check confirms with parameters no poll sends, so a poll's cached ``QUERY_NOT_COMPLETED`` cannot answer
+it); a CANCELED is stored, and the check then asks whether the authorization still works. Duplicates (Ring retries;
+SNS delivers at least once) change nothing.
+
+SubscriptionConfirmations are confirmed by ``portability.notifications.confirm_subscription`` (its allow-list is the
+only rule: Amazon SNS's own URL for a topic of ``RINGVAULT_PORTABILITY_SNS_REGIONS``) and kept in the archive with
+their outcome, like the regions notifications came from: status says whether notifications can arrive at all.
 """
 
 from __future__ import annotations
@@ -14,9 +19,14 @@ import logging
 from datetime import timedelta
 from typing import Any
 
-from ringvault import __version__
 from ringvault.archive.store.portability import QueryRow
-from ringvault.portability.notifications import QueryNotification, SubscriptionConfirmation
+from ringvault.portability.notifications import (
+    QueryNotification,
+    SubscriptionConfirmation,
+    SubscriptionOutcome,
+    confirm_subscription,
+    topic_region,
+)
 from ringvault.server.portability_core import HubCore, UnknownQueryError
 from ringvault.transport import redact
 
@@ -28,6 +38,12 @@ log = logging.getLogger("ringvault.server.portability")
 _CREATE_RACE_S = 5.0
 #: an export step that started this long ago is no longer a create in flight
 _CREATE_IN_FLIGHT_S = 120.0
+#: why a confirmation was not confirmed when confirming is turned off
+_NOT_ASKED = (
+    "not confirmed automatically (RINGVAULT_PORTABILITY_CONFIRM_SUBSCRIPTIONS=0): open its SubscribeURL to confirm it"
+)
+#: the schedule reasons of a check that is confirming a COMPLETED notification (a new one is a duplicate then)
+_CONFIRMING = frozenset({"notified", "confirming"})
 
 
 class NotificationsMixin(HubCore):
@@ -41,10 +57,11 @@ class NotificationsMixin(HubCore):
         grant = None if query is None else await self.db(self.store.portability.get_grant, query.grant_id)
         if query is None or grant is None or not self.ours(grant):
             raise UnknownQueryError(notification.query_id)
+        await self._note_topic(notification)
         if query.state != "created":
             return {"query_id": query.id, "state": query.state, "accepted": False, "reason": "already notified"}
         schedule = await self.db(self.schedule.get, grant.id)
-        if schedule.step == "check" and schedule.arg == query.id and schedule.reason == "notified":
+        if schedule.step == "check" and schedule.arg == query.id and schedule.reason in _CONFIRMING:
             return {"query_id": query.id, "state": query.state, "accepted": False, "reason": "already notified"}
         if notification.completed:
             await self.db(
@@ -80,67 +97,34 @@ class NotificationsMixin(HubCore):
         return query
 
     async def on_subscription(self, confirmation: SubscriptionConfirmation) -> dict[str, Any]:
-        """Log an SNS SubscriptionConfirmation; confirm it only when allowed and the URL is Amazon SNS's own."""
-        url = confirmation.subscribe_url
-        entry: dict[str, Any] = {
-            "received_at": self.now().isoformat(),
-            "topic_arn": confirmation.topic_arn,
-            "subscribe_url": url,
-            "confirmed": False,
-        }
-        self.subscriptions = [*self.subscriptions[-49:], entry]
+        """An SNS SubscriptionConfirmation: confirmed when ``confirm_subscriptions`` is on (the default) and the
+        policy of ``notifications.confirm_subscription`` allows it (Amazon SNS's own ConfirmSubscription URL for a
+        topic of the configured regions; nothing else is ever fetched), and kept in the archive with its outcome."""
         log.warning(
             "Data Portability: SNS SubscriptionConfirmation for topic %s, SubscribeURL %s (the full URL, with its "
             "token, is at GET /portability/subscriptions)",
             confirmation.topic_arn,
-            redact(url),
+            redact(confirmation.subscribe_url),
         )
-        target = self._sns_url(url)
-        if not self.settings.confirm_subscriptions or target is None:
-            if self.settings.confirm_subscriptions:
-                entry["error"] = "not confirmed: the SubscribeURL is not an Amazon SNS ConfirmSubscription URL"
-                log.warning("not confirming it automatically: %s", entry["error"])
-            return {"subscription": "logged", "confirmed": False}
-        from ringvault.transport import ExponentialBackoff, HttpClient, RetryPolicy, TransportError, display_url
+        if self.settings.confirm_subscriptions:
+            outcome = await confirm_subscription(
+                confirmation, regions=self.settings.sns_regions, cloud_url=self.config.cloud_url
+            )
+        else:
+            outcome = SubscriptionOutcome(
+                False, confirmation.topic_arn, topic_region(confirmation.topic_arn), error=_NOT_ASKED
+            )
+        await self.db(
+            self.sns.add_confirmation, self.client_id, topic_arn=outcome.topic_arn or confirmation.topic_arn,
+            region=outcome.region, subscribe_url=confirmation.subscribe_url, confirmed=outcome.confirmed,
+            http_status=outcome.status, error=outcome.error,
+        )  # fmt: skip
+        return {"subscription": "logged", "confirmed": outcome.confirmed}
 
-        display = f"GET {display_url(target)}"
-        try:
-            # One attempt through the shared transport (redacted logs, no redirects; its failures come back as
-            # TransportError): the SubscribeURL carries a token.
-            async with HttpClient(timeout_s=10.0, user_agent=f"ringvault/{__version__}", logger=log) as browser:
-                answer = await browser.retry(
-                    lambda: browser.send(browser.build_request("GET", target), display=display),
-                    policy=RetryPolicy(backoff=ExponentialBackoff(), max_retries=0),
-                    retryable=lambda _exc: False,
-                    what=display,
-                )
-        except TransportError as exc:  # one line, no traceback: the operator can still confirm by hand
-            entry["error"] = f"{type(exc).__name__}"
-            log.warning("confirming the SNS subscription failed: %s", entry["error"])
-            return {"subscription": "logged", "confirmed": False}
-        entry["confirmed"] = answer.is_success
-        entry["status"] = answer.status_code
-        log.info("SNS subscription confirmation answered HTTP %d", answer.status_code)
-        return {"subscription": "logged", "confirmed": answer.is_success}
-
-    def _sns_url(self, url: str) -> str | None:
-        """``url`` (resolved through the cloud URL) when it is ``https://sns.<region>.amazonaws.com/?Action=
-        ConfirmSubscription...`` — the only URL an unauthenticated request may make this server fetch."""
-        from urllib.parse import parse_qs, urlsplit
-
-        from ringvault.cloud.endpoints import resolve
-
-        cloud = self.config.cloud_url
-        text = url
-        if cloud and url.startswith(cloud.rstrip("/") + "/"):
-            text = "https://" + url[len(cloud.rstrip("/")) + 1 :]
-        parts = urlsplit(text)
-        host = parts.hostname or ""
-        region = host.removeprefix("sns.").removesuffix(".amazonaws.com")
-        if parts.scheme != "https" or parts.port is not None or host != f"sns.{region}.amazonaws.com":
-            return None
-        if not region or not all(c.isalnum() or c == "-" for c in region):
-            return None
-        if parse_qs(parts.query).get("Action") != ["ConfirmSubscription"]:
-            return None
-        return resolve(text, cloud)
+    async def _note_topic(self, notification: QueryNotification) -> None:
+        """A notification about one of our queries came through SNS: its topic's region has a working subscription
+        (only Ring and this server know the query ids, so this is not something a stranger can claim)."""
+        region = topic_region(notification.topic_arn)
+        if region is None or region not in self.settings.sns_regions:
+            return
+        await self.db(self.sns.note_notification, self.client_id, topic_arn=notification.topic_arn, region=region)

@@ -41,15 +41,17 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from ringvault.portability.client import RESPONSE_TTL_S
 from ringvault.portability.config import (
     CLIENT_ID_ENV,
     CLIENT_SECRET_ENV,
     ENV_PREFIX,
     REDIRECT_URI_ENV,
+    SNS_REGIONS_ENV,
     PortabilityConfig,
     PortabilityConfigError,
 )
-from ringvault.portability.endpoints import check_region
+from ringvault.portability.config import sns_regions as parse_sns_regions
 from ringvault.portability.limits import RateLimits
 
 __all__ = ["CALLBACK_PATH", "NOTIFICATION_PATH", "PortabilityServerSettings"]
@@ -58,7 +60,6 @@ MAX_IMPORTS_ENV = ENV_PREFIX + "MAX_IMPORTS"
 RATE_LIMIT_PER_ENV = ENV_PREFIX + "RATE_LIMIT_PER"
 NOTIFICATION_SECRET_ENV = ENV_PREFIX + "NOTIFICATION_SECRET"
 CONFIRM_SUBSCRIPTIONS_ENV = ENV_PREFIX + "CONFIRM_SUBSCRIPTIONS"
-SNS_REGIONS_ENV = ENV_PREFIX + "SNS_REGIONS"
 POLL_AFTER_ENV = ENV_PREFIX + "POLL_AFTER_S"
 RECUR_EVERY_ENV = ENV_PREFIX + "RECUR_EVERY"
 CREATE_WINDOW_ENV = ENV_PREFIX + "CREATE_WINDOW"
@@ -90,6 +91,10 @@ class PortabilityServerSettings:
     rate_limits: RateLimits = field(default_factory=RateLimits)
     #: how long Ring lets a COMPLETED query be listed after its notification (seed 003: one hour)
     listing_window_s: float = 3600.0
+    #: how long Ring may answer the same records call with the same response (seed 003: five minutes, perhaps a
+    #: QUERY_NOT_COMPLETED too): a COMPLETED notification that its records call did not confirm is checked again
+    #: after this (plus 5 s)
+    response_ttl_s: float = RESPONSE_TTL_S
     #: completed queries waiting to be listed beyond which no new query is created (imports first); None: as many as
     #: ``max_concurrent``
     create_backlog: int | None = None
@@ -120,8 +125,10 @@ class PortabilityServerSettings:
                 f"{NOTIFICATION_SECRET_ENV} must be at least {MIN_SECRET_LENGTH} URL-safe characters; generate one "
                 "with `python3 -c 'import secrets; print(secrets.token_urlsafe(24))'`"
             )
-        if self.poll_after_s <= 0 or self.login_ttl_s <= 0 or self.invite_ttl_s <= 0 or self.listing_window_s <= 0:
+        if min(self.poll_after_s, self.login_ttl_s, self.invite_ttl_s, self.listing_window_s) <= 0:
             raise PortabilityConfigError("poll_after_s, login_ttl_s, invite_ttl_s, listing_window_s must be positive")
+        if self.response_ttl_s < 0:
+            raise PortabilityConfigError("response_ttl_s must not be negative")
         if self.recur_every_s is not None and self.recur_every_s <= 0:
             raise PortabilityConfigError(f"{RECUR_EVERY_ENV} must be positive (or 0/off for no recurring exports)")
         if not self.export_retry_s or not self.import_retry_s or min(*self.export_retry_s, *self.import_retry_s) < 0:
@@ -179,10 +186,7 @@ class PortabilityServerSettings:
         if per not in ("customer", "app"):
             raise PortabilityConfigError(f"{RATE_LIMIT_PER_ENV} must be customer or app, not {per!r}")
         confirm = (get(CONFIRM_SUBSCRIPTIONS_ENV) or "1").lower() in ("1", "true", "yes", "on")
-        try:
-            sns_regions = tuple(check_region(r) for r in (get(SNS_REGIONS_ENV) or "").split(",") if r.strip())
-        except ValueError as err:
-            raise PortabilityConfigError(f"{SNS_REGIONS_ENV}: {err}") from err
+        subscription_regions = parse_sns_regions(get(SNS_REGIONS_ENV))
         rate_limits = RateLimits()
         create_window = get(CREATE_WINDOW_ENV)
         if create_window is not None:
@@ -194,7 +198,7 @@ class PortabilityServerSettings:
             rate_limit_per="app" if per == "app" else "customer",
             notification_secret=get(NOTIFICATION_SECRET_ENV),
             confirm_subscriptions=confirm,
-            subscription_regions=sns_regions,
+            subscription_regions=subscription_regions,
             poll_after_s=poll_after_s,
             recur_every_s=parse_interval(get(RECUR_EVERY_ENV) or "1d", RECUR_EVERY_ENV),
             rate_limits=rate_limits,

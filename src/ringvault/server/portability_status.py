@@ -1,8 +1,9 @@
-"""What ``GET /portability/customers`` and ``GET /portability/queries/{id}`` show (part of the hub): per customer the
-step running or due next and **why it waits** — read from the schedule in the database, so every process of the app
-shows the same.
+"""What ``GET /portability/customers``, ``GET /portability/queries/{id}`` and ``GET /portability/subscriptions`` show
+(part of the hub): per customer the step running or due next and **why it waits** — read from the schedule in the
+database, so every process of the app shows the same — and whether Ring's notifications can arrive at all.
 
-Reasons (``waiting.reason``; ``waiting.message`` says it in a sentence, ``waiting.until`` when it ends):
+Reasons (``waiting.reason``; ``waiting.text`` says what it means, ``waiting.message`` the moment's particulars,
+``waiting.until`` when it ends; the sentences are in ``ringvault.portability.waiting``):
 
 ==================  ============================================================================================
 ``queued``          customers who asked earlier go first (createDataQuery is first come, first served)
@@ -11,29 +12,36 @@ Reasons (``waiting.reason``; ``waiting.message`` says it in a sentence, ``waitin
 ``create_rate``     the app's createDataQuery rate (5/s, burst 5) allows this export at ``until``
 ``conflict``        Ring answered 409: an open query of the customer this archive does not know; asked again later
 ``throttled``       Ring answered 429 beyond the client's retries; tried again at ``until``
+``ring_failing``    Ring kept answering 5xx (or an unknown error) beyond the client's retries; tried again later
 ``daily_quota``     the app's 100,000 list calls of the UTC day are used up until ``until``
+``listing_window``  a query's hour of listing ran out: it was closed as expired and a new export is queued
 ``notification``    waiting for Ring's notification; the query is checked at ``until`` at the latest
 ``notified``        Ring said COMPLETED; a records call is confirming it
+``confirming``      Ring said COMPLETED but the records call answered QUERY_NOT_COMPLETED (perhaps an answer Ring
+                    repeats for 5 minutes): asked again at ``until``, after that answer has expired
 ``listing``         Ring completed the query: it is being listed (the listing window ends one hour after)
 ``retry``           a failure (``last_error``); tried again at ``until``
 ``recurring``       imported; the next recurring export is at ``until``
 ``done``            imported; no recurring export (off, or the authorization is not active)
 ``authorization``   Ring refuses the authorization: nothing more until the customer connects again
 ==================  ============================================================================================
+
+``notifications`` (in the customers' and the subscriptions' answers): ``code`` ``confirmed``, ``partial``,
+``unconfirmed`` or ``none`` and a sentence (``portability.notifications.subscription_status``), from the SNS
+confirmations and notifications kept in the archive.
 """
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from ringvault.archive.store.portability import QueryRow
-from ringvault.archive.store.portability_schedule import CustomerOverview, ScheduleRow
+from ringvault.archive.store.portability_schedule import CustomerOverview
+from ringvault.portability.notifications import SubscriptionStatus
+from ringvault.portability.waiting import notification_status, waiting, working
 from ringvault.server.portability_core import HubCore, UnknownQueryError
 
 __all__ = ["StatusMixin", "query_summary"]
-
-_CREATE_WAITS = frozenset({"create_window", "create_rate"})
 
 
 class StatusMixin(HubCore):
@@ -62,8 +70,8 @@ class StatusMixin(HubCore):
             "connected_at": grant.created_at,
             "authorized": self.tokens.path_for(grant.brand, grant.customer).exists(),
             "step": schedule.step,
-            "working": _working(schedule),
-            "waiting": _waiting(schedule),
+            "working": working(schedule),
+            "waiting": waiting(schedule),
             "last_error": schedule.last_error,
             "recurring": None
             if every is None or grant.status != "active"
@@ -73,6 +81,26 @@ class StatusMixin(HubCore):
             "records": sum(row.datasets.values()),
             "datasets": row.datasets,
         }
+
+    def notifications(self) -> SubscriptionStatus:
+        """Whether Ring's notifications can arrive: from the SNS confirmations and notifications in the archive."""
+        return notification_status(self.sns.rows(self.client_id), self.settings.sns_regions)
+
+    def subscriptions(self) -> list[dict[str, Any]]:
+        """The SNS SubscriptionConfirmations received (newest last), with their SubscribeURL and outcome."""
+        return [
+            {
+                "received_at": row.received_at,
+                "topic_arn": row.topic_arn,
+                "region": row.region,
+                "subscribe_url": row.subscribe_url,
+                "confirmed": row.confirmed_at is not None,
+                "confirmed_at": row.confirmed_at,
+                "status": row.http_status,
+                "error": row.error,
+            }
+            for row in self.sns.rows(self.client_id, "confirmation")
+        ]
 
     def query_detail(self, query_id: str) -> dict[str, Any]:
         portability = self.store.portability
@@ -98,22 +126,6 @@ class StatusMixin(HubCore):
                 for f in portability.list_files(query_id)
             ],
         }
-
-
-def _working(schedule: ScheduleRow) -> dict[str, Any] | None:
-    if schedule.running_since is None or schedule.step is None:
-        return None
-    query_id = None if schedule.step == "export" else schedule.arg
-    return {"phase": schedule.step, "query_id": query_id, "since": schedule.running_since}
-
-
-def _waiting(schedule: ScheduleRow) -> dict[str, Any] | None:
-    if schedule.running_since is not None or schedule.reason is None:
-        return None
-    until: datetime | None = schedule.due_at if schedule.step is not None else None
-    if schedule.reason in _CREATE_WAITS and schedule.permit_at is not None:
-        until = schedule.permit_at
-    return {"reason": schedule.reason, "message": schedule.detail, "until": until}
 
 
 def query_summary(query: QueryRow) -> dict[str, Any]:

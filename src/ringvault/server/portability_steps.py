@@ -16,15 +16,23 @@ limit, never dropped.
    refused authorization stops the customer's schedule with the reason.
 
 **Check** (arg: query id). One records call with the priority of a check (it leaves the end of the list budget to
-imports): COMPLETED → the query is ``notified`` and its import is due now; QUERY_NOT_COMPLETED → checked again after
-doubling waits, never more than a third of the listing window apart; ACCESS_TIME_ELAPSED → the query's listing window
-is over: it is closed (``failed``, "expired") and a new export queued. A notification only makes the check due now (a
-forged or premature COMPLETED changes nothing: Ring's records call decides).
+imports). Without a notification it is a poll (``client.is_listable``); after a COMPLETED notification it confirms
+it (``client.confirm_completed``, with parameters no poll sends: Ring may answer the same call with the same response
+for five minutes, and the poll just before the notification may have been answered QUERY_NOT_COMPLETED). COMPLETED →
+the query is ``notified`` and its import is due now; QUERY_NOT_COMPLETED → polled again after doubling waits, never
+more than a third of the listing window apart, except that an unconfirmed notification is confirmed once more after
+the cached answer has expired (``response_ttl_s`` + 5 s, a step deferred through the queue, never a wait inside
+one); a query Ring says is dead (``errors.is_query_dead``: ACCESS_TIME_ELAPSED, its listing window is over) is closed
+as expired by ``renewal.expire_query`` — the CLI's rule — and a new export queued. A notification only makes the check
+due now (a forged or premature COMPLETED changes nothing: Ring's records call decides).
 
 **Import** (arg: query id). Takes one of this process's import slots (only imports do), then list → download →
-import. A failure is retried from the stored state (``import_retry_s``) until the listing window is over; then the
-query expires and a new export replaces it. Imported → the next recurring export is scheduled (``recur_every_s``)
-until Ring refuses the authorization.
+import. A failure is retried from the stored state (``import_retry_s``) until Ring says the query is dead (its
+listing window is over); then it expires (``renewal.expire_query``) and a new export replaces it. Imported → the
+next recurring export is scheduled (``recur_every_s``) until Ring refuses the authorization.
+
+A failure waits under the error's own reason where it has one (``conflict``, ``throttled``, ``daily_quota``,
+``ring_failing``: ``errors.WAIT_REASONS``), else ``retry``; ``ringvault.portability.waiting`` says each in a sentence.
 """
 
 from __future__ import annotations
@@ -37,18 +45,18 @@ from ringvault.archive.store.portability import GrantRow, QueryRow
 from ringvault.archive.store.portability_schedule import ScheduleRow
 from ringvault.portability.errors import (
     AccessDeniedError,
-    AccessTimeElapsedError,
     DailyQuotaReachedError,
     InvalidGrantError,
     NotAuthorizedError,
     PortabilityError,
-    QueryNotCompletedError,
     RateLimitError,
     RequestConflictError,
+    is_query_dead,
 )
 from ringvault.portability.importer import ExportCanceledError
 from ringvault.portability.limits import PermitLaterError
 from ringvault.portability.notifications import QueryNotification
+from ringvault.portability.renewal import expire_query
 from ringvault.server.portability_core import IMPORTING_STATES, HubCore
 from ringvault.server.portability_work import Step
 
@@ -69,8 +77,11 @@ _QUEUE_HORIZON_S = 10.0
 _QUIET_S = 5.0
 #: a query found ``created`` at start-up is checked this soon (its notification may have come while we were down)
 _RESUME_CHECK_S = 5.0
-#: ``portability_queries.status`` of a query closed because its listing window ran out (its state is ``failed``)
-EXPIRED = "EXPIRED"
+#: the schedule reasons of a check that confirms a COMPLETED notification (the first check; the re-check after the
+#: response cache's TTL)
+_CONFIRM_REASONS = frozenset({"notified", "confirming"})
+#: the re-check of an unconfirmed COMPLETED notification comes this long after the cached answer expires
+_RECHECK_MARGIN_S = 5.0
 #: errors that mean Ring no longer accepts the customer's authorization (or the token is gone)
 _GRANT_ERRORS = (InvalidGrantError, NotAuthorizedError, AccessDeniedError, ExportCanceledError)
 
@@ -82,6 +93,13 @@ def when(at: datetime) -> str:
 
 def _epoch(at: datetime) -> float:
     return at.timestamp()
+
+
+def _reason(exc: PortabilityError) -> str:
+    """The wait reason of a failure: the error's own (``conflict``, ``throttled``, ``daily_quota``,
+    ``ring_failing`` ...: ``errors.WAIT_REASONS``) or ``retry``."""
+    reason = exc.wait_reason
+    return reason.code if reason is not None else "retry"
 
 
 class StepsMixin(HubCore):
@@ -234,7 +252,7 @@ class StepsMixin(HubCore):
             await self._export_failed(grant, schedule, exc, "throttled", "Ring throttled the export (429)")
             return
         except PortabilityError as exc:
-            await self._export_failed(grant, schedule, exc, "retry", f"the export failed: {exc.one_line}")
+            await self._export_failed(grant, schedule, exc, _reason(exc), f"the export failed: {exc.one_line}")
             return
         delay = self._poll_delay(0)
         await self.db(
@@ -282,56 +300,107 @@ class StepsMixin(HubCore):
             if mine and await self._early(schedule, "check", query.id):
                 return
             attempt = schedule.failures if mine else 0
-            await self.db(
-                self.schedule.set, grant.id, step="check", arg=query.id, running_since=self.now(),
-                reason="checking", detail=f"asking Ring whether query {query.id} is completed",
-            )  # fmt: skip
-            await self._check(grant, query, attempt)
+            confirming = mine and schedule.reason in _CONFIRM_REASONS
+            if confirming:  # the reason stays: a duplicate notification meanwhile is recognised as one
+                await self.db(self.schedule.set, grant.id, running_since=self.now())
+            else:
+                await self.db(
+                    self.schedule.set, grant.id, step="check", arg=query.id, running_since=self.now(),
+                    reason="checking", detail=f"asking Ring whether query {query.id} is completed",
+                )  # fmt: skip
+            await self._check(grant, query, attempt, schedule.reason if confirming else None)
 
-    async def _check(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
+    async def _check(self, grant: GrantRow, query: QueryRow, attempt: int, confirming: str | None) -> None:
+        """One records call. A poll (``confirming`` None) asks ``is_listable``; a check after a COMPLETED
+        notification (``confirming``: ``notified``, or ``confirming`` for the re-check) asks ``confirm_completed``,
+        whose parameters no poll sends: Ring answers the same parameters with the same response for five minutes,
+        and the poll just before the notification may have been answered QUERY_NOT_COMPLETED. When the confirmation
+        still hears QUERY_NOT_COMPLETED (its own earlier answer may be what is cached), it is asked once more after
+        the cache has expired — a step deferred through the queue, never a wait inside one."""
         try:
             with self.limiter.checking():
                 async with self.client(grant) as client:
-                    # Ring answers the same parameters with the same response for five minutes: a check after a
-                    # notification must not be answered with the QUERY_NOT_COMPLETED of the poll just before it.
-                    await client.list_page(query.id, max_results=1 + attempt % 5)
-        except QueryNotCompletedError:
-            delay = self._poll_delay(attempt + 1)
-            now = await self.db(self.schedule.get, grant.id)
-            if now.reason == "notified":  # a notification came while this check ran: look again soon
-                delay = min(delay, 1.0)
-            at = self.now() + timedelta(seconds=delay)
-            await self._wait(
-                grant, "check", query.id, delay, "notification",
-                f"Ring is still preparing query {query.id}; waiting for its notification (checked again at "
-                f"{when(at)} at the latest)",
-                failures=attempt + 1,
-            )  # fmt: skip
-            return
-        except AccessTimeElapsedError as exc:
-            await self._expired(grant, query, exc)
-            return
-        except _GRANT_ERRORS as exc:
-            await self._grant_lost(grant, exc)
-            return
-        except DailyQuotaReachedError as exc:
-            await self._quota_wait(grant, "check", query.id, exc)
-            return
+                    if confirming is None:
+                        completed = await client.is_listable(query.id)
+                    else:
+                        completed = await client.confirm_completed(query.id, rechecks=0)
         except PortabilityError as exc:
-            delay = min(self._poll_delay(attempt + 1), self.settings.import_retry_s[0])
-            at = self.now() + timedelta(seconds=delay)
-            await self._wait(
-                grant, "check", query.id, delay, "retry",
-                f"checking query {query.id} failed: {exc.one_line}; trying again at {when(at)}",
-                failures=attempt + 1, last_error=exc.one_line,
-            )  # fmt: skip
+            await self._check_failed(grant, query, attempt, exc)
             return
+        if completed:
+            await self._completed(grant, query)
+        elif confirming == "notified":
+            await self._reconfirm_later(grant, query, attempt)
+        else:
+            await self._not_completed(grant, query, attempt, confirming is not None)
+
+    async def _completed(self, grant: GrantRow, query: QueryRow) -> None:
         stored = await self.db(self.runner.record, QueryNotification(query.id, "COMPLETED", "1.0"))
         notified = stored.notified_at if stored is not None and stored.notified_at else self.now()
         ends = notified + timedelta(seconds=self.settings.listing_window_s)
         log.info("customer %s: query %s is COMPLETED; importing it", grant.customer, query.id)
         await self._due_now(grant.id, "import", query.id, "listing", f"Ring completed query {query.id}; "
                             f"importing it (its listing window ends at {when(ends)})")  # fmt: skip
+
+    async def _reconfirm_later(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
+        """A COMPLETED notification that the records call did not confirm: asked again once an answer Ring may
+        repeat has expired (a premature notification and its confirmation may be what is cached)."""
+        delay = self.settings.response_ttl_s + _RECHECK_MARGIN_S
+        at = self.now() + timedelta(seconds=delay)
+        log.info(
+            "customer %s: Ring notified that query %s is COMPLETED but its records call says QUERY_NOT_COMPLETED "
+            "(perhaps an answer repeated for 5 minutes); asking again in %g s", grant.customer, query.id, delay,
+        )  # fmt: skip
+        await self._wait(
+            grant, "check", query.id, delay, "confirming",
+            f"Ring notified that query {query.id} is COMPLETED but its records call still answers "
+            f"QUERY_NOT_COMPLETED (Ring may repeat an answer for 5 minutes); asking again at {when(at)}",
+            failures=attempt,
+        )  # fmt: skip
+
+    async def _not_completed(self, grant: GrantRow, query: QueryRow, attempt: int, was_notified: bool) -> None:
+        """Ring is still preparing the query: polled again later. A notification that came while this check ran
+        makes a confirmation due now (it must not be answered by this poll's cached QUERY_NOT_COMPLETED)."""
+        now = await self.db(self.schedule.get, grant.id)
+        if not was_notified and now.reason == "notified" and now.arg == query.id:
+            await self._wait(
+                grant, "check", query.id, 0.0, "notified",
+                f"Ring says query {query.id} is COMPLETED; confirming with a records call", failures=attempt,
+            )  # fmt: skip
+            return
+        if was_notified:
+            log.warning(
+                "customer %s: Ring's records call does not confirm the COMPLETED notification of query %s (premature, "
+                "or not Ring's); it is ignored and the query polled", grant.customer, query.id,
+            )  # fmt: skip
+        delay = self._poll_delay(attempt + 1)
+        at = self.now() + timedelta(seconds=delay)
+        what = (
+            f"Ring's records call did not confirm the COMPLETED notification of query {query.id} (premature, or not "
+            "Ring's)"
+            if was_notified
+            else f"Ring is still preparing query {query.id}"
+        )
+        await self._wait(
+            grant, "check", query.id, delay, "notification",
+            f"{what}; waiting for its notification (checked again at {when(at)} at the latest)", failures=attempt + 1,
+        )  # fmt: skip
+
+    async def _check_failed(self, grant: GrantRow, query: QueryRow, attempt: int, exc: PortabilityError) -> None:
+        if is_query_dead(exc):
+            await self._expired(grant, query, exc)
+        elif isinstance(exc, _GRANT_ERRORS):
+            await self._grant_lost(grant, exc)
+        elif isinstance(exc, DailyQuotaReachedError):
+            await self._quota_wait(grant, "check", query.id, exc)
+        else:
+            delay = min(self._poll_delay(attempt + 1), self.settings.import_retry_s[0])
+            at = self.now() + timedelta(seconds=delay)
+            await self._wait(
+                grant, "check", query.id, delay, _reason(exc),
+                f"checking query {query.id} failed: {exc.one_line}; trying again at {when(at)}",
+                failures=attempt + 1, last_error=exc.one_line,
+            )  # fmt: skip
 
     def _poll_delay(self, attempt: int) -> float:
         """The wait before check number ``attempt + 1`` of a query not notified: ``poll_after_s``, then doubling,
@@ -368,32 +437,8 @@ class StepsMixin(HubCore):
         try:
             async with self.client(grant) as client:
                 await self.runner.run(client, grant, query.id)
-        except AccessTimeElapsedError as exc:
-            await self._expired(grant, query, exc)
-            return
-        except _GRANT_ERRORS as exc:
-            await self._grant_lost(grant, exc)
-            done = await self.db(self.store.portability.get_query, query.id)
-            if done is not None and done.state == "canceled":
-                await self._after_canceled(grant, done)
-            return
-        except DailyQuotaReachedError as exc:
-            await self._quota_wait(grant, "import", query.id, exc)
-            return
         except PortabilityError as exc:
-            delays = self.settings.import_retry_s
-            delay = delays[min(attempt, len(delays) - 1)]
-            at = self.now() + timedelta(seconds=delay)
-            log.warning(
-                "import of query %s (customer %s) failed: %s; trying again in %g s",
-                query.id, grant.customer, exc.one_line, delay,
-            )  # fmt: skip
-            await self._wait(
-                grant, "import", query.id, delay, "retry",
-                f"importing query {query.id} failed: {exc.one_line}; trying again at {when(at)} (from where it "
-                "stopped)",
-                failures=attempt + 1, last_error=exc.one_line,
-            )  # fmt: skip
+            await self._import_failed(grant, query, attempt, exc)
             return
         done = await self.db(self.store.portability.get_query, query.id)
         assert done is not None
@@ -405,6 +450,31 @@ class StepsMixin(HubCore):
         else:  # failed (the importer said why): a new export later
             schedule = await self.db(self.schedule.get, grant.id)
             await self._new_export_later(grant, schedule, f"query {done.id} failed: {done.error or done.state}")
+
+    async def _import_failed(self, grant: GrantRow, query: QueryRow, attempt: int, exc: PortabilityError) -> None:
+        if is_query_dead(exc):
+            await self._expired(grant, query, exc)
+        elif isinstance(exc, _GRANT_ERRORS):
+            await self._grant_lost(grant, exc)
+            done = await self.db(self.store.portability.get_query, query.id)
+            if done is not None and done.state == "canceled":
+                await self._after_canceled(grant, done)
+        elif isinstance(exc, DailyQuotaReachedError):
+            await self._quota_wait(grant, "import", query.id, exc)
+        else:
+            delays = self.settings.import_retry_s
+            delay = delays[min(attempt, len(delays) - 1)]
+            at = self.now() + timedelta(seconds=delay)
+            log.warning(
+                "import of query %s (customer %s) failed: %s; trying again in %g s",
+                query.id, grant.customer, exc.one_line, delay,
+            )  # fmt: skip
+            await self._wait(
+                grant, "import", query.id, delay, _reason(exc),
+                f"importing query {query.id} failed: {exc.one_line}; trying again at {when(at)} (from where it "
+                "stopped)",
+                failures=attempt + 1, last_error=exc.one_line,
+            )  # fmt: skip
 
     async def _imported(self, grant: GrantRow, query: QueryRow) -> None:
         """Done; the next recurring export is scheduled (until Ring refuses the authorization)."""
@@ -430,21 +500,16 @@ class StepsMixin(HubCore):
     # -- endings -------------------------------------------------------------------------------------------------
 
     async def _expired(self, grant: GrantRow, query: QueryRow, exc: PortabilityError) -> None:
-        """Ring's listing window of ``query`` is over: the query is closed as expired and a new export queued."""
-        current = await self.db(self.store.portability.get_query, query.id)
-        if current is not None and current.state not in ("imported", "canceled") and current.status != EXPIRED:
-            # the importer's own message (what it imported before the window closed) is kept when it has one
-            error = current.error if current.state == "failed" and current.error else None
-            await self.db(
-                self.store.portability.update_query, query.id, state="failed", status=EXPIRED,
-                error=error or "expired: its listing window (1 hour after Ring's notification) ended before it was "
-                f"imported ({exc.one_line}); a new export replaces it",
-            )  # fmt: skip
+        """Ring says ``query`` can never be listed again (``errors.is_query_dead``: its listing window is over): it is
+        closed as expired (``renewal.expire_query``, the CLI's rule too) and a new export queued."""
+        await self.db(expire_query, self.store.portability, query.id, exc)
         log.warning("customer %s: query %s expired (%s); queueing a new export", grant.customer, query.id, exc.one_line)
         await self.db(self.schedule.set, grant.id, step=None, running_since=None)
         await self.request_export(
-            grant, reason="queued", detail=f"query {query.id} expired before it was listed; a new export is queued"
-        )
+            grant, reason="listing_window",
+            detail=f"query {query.id} expired before it was imported (its hour of listing ran out); a new export is "
+            "queued",
+        )  # fmt: skip
 
     async def _after_canceled(self, grant: GrantRow, query: QueryRow) -> None:
         """Ring canceled ``query``: its authorization is checked; a working one gets a new export later."""

@@ -43,6 +43,7 @@ __all__ = [
     "PortabilityQuery",
     "PortabilityRecord",
     "PortabilitySchedule",
+    "PortabilitySubscription",
     "SyncStateRow",
     "UTCDateTime",
     "utcnow",
@@ -307,6 +308,39 @@ class PortabilitySchedule(Base):
     queued_at: Mapped[datetime | None]
     recur_at: Mapped[datetime | None]
     updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+#: ``portability_subscriptions.kind``: an SNS SubscriptionConfirmation, or a notification accepted from a topic
+PORTABILITY_SUBSCRIPTION_KINDS = ("confirmation", "notification")
+
+
+class PortabilitySubscription(Base):
+    """``portability_subscriptions``: what an app's server heard from Amazon SNS, kept so that a restart (or another
+    process of the app) still knows whether Ring's notifications can arrive at all.
+
+    ``confirmation`` rows: an SNS SubscriptionConfirmation (its topic and region, the SubscribeURL shown to the
+    operator to confirm by hand), ``confirmed_at`` when SNS accepted the server's confirmation, else ``error`` saying
+    why not (a refusal of the allow-list, SNS's answer ``http_status``, confirming turned off). ``notification``
+    rows: one per region, the newest notification accepted from a topic there (about a query of the app) — proof
+    that a subscription there works, perhaps one confirmed before these rows were kept. Bounded: the newest
+    confirmations and the newest confirmed one per region are kept."""
+
+    __tablename__ = "portability_subscriptions"
+    __table_args__ = (
+        Index("ix_portability_subscriptions_client_id_received_at", "client_id", "received_at"),
+        CheckConstraint(f"kind IN {PORTABILITY_SUBSCRIPTION_KINDS!r}", name="kind"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    client_id: Mapped[str] = mapped_column(Text)
+    kind: Mapped[str] = mapped_column(Text)
+    topic_arn: Mapped[str | None] = mapped_column(Text)
+    region: Mapped[str | None] = mapped_column(Text)
+    subscribe_url: Mapped[str | None] = mapped_column(Text)
+    received_at: Mapped[datetime] = mapped_column(default=utcnow)
+    confirmed_at: Mapped[datetime | None]
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
 
 
 class PortabilityQuery(Base):
