@@ -30,7 +30,7 @@ from tests.server.test_portability_many import STALL_429S, ZERO_429
 CUSTOMERS = 100
 WORKERS = 3
 WINDOW_S = 3.0
-LISTING_WINDOW_S = 60.0
+LISTING_WINDOW_S = 300.0  # as in tests/server/test_portability_many.py: a loaded machine needs the room
 #: A safety net, not a timing goal (BENCHMARKS.md has the figures): about 2 minutes alone on 2 idle cores; a loaded
 #: machine (the rest of the suite beside it) may take several times that.
 IMPORT_WAIT_S = 900.0

@@ -39,7 +39,11 @@ BROWSERS = 8
 IMPORT_WAIT_S = 600
 #: the scaled 20-minute create window (20 creates per WINDOW_S) and the scaled one-hour listing window
 WINDOW_S = 3.0
-LISTING_WINDOW_S = 60.0
+#: Scaled as far as a loaded machine allows: the imports themselves (30 files a customer, generated and downloaded on
+#: the same 2 cores) must finish inside it, and at a load average of 8-11 a 60 s window ran out for a dozen customers
+#: (their queries were closed as expired and replaced, as designed, but this test wants one query each).
+#: BENCHMARKS.md measures the share of the window used with 60 s.
+LISTING_WINDOW_S = 300.0
 #: The two tests that count 429s run one after the other on one xdist worker (`--dist loadgroup`), so neither runs
 #: beside the other's load.
 ZERO_429 = "zero-429"
