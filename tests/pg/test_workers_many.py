@@ -132,9 +132,17 @@ def _everything_stopped_cleanly(url: str, burst: Burst) -> None:
             assert output.rstrip().endswith("ringvault worker: stopped"), output[-3000:]
     left: list[Any] = rows(
         url,
-        "SELECT args->>'step', status::text, scheduled_at > now() + interval '1 hour' FROM procrastinate_jobs "
-        "WHERE queue_name = %s AND status IN ('todo', 'doing')",
+        "SELECT args->>'step', status::text, scheduled_at > now() + interval '1 hour', args->>'arg' "
+        "FROM procrastinate_jobs WHERE queue_name = %s AND status IN ('todo', 'doing')",
         QUEUE,
     )
-    # nothing running, nothing due: every customer's next step is the recurring export a day later
-    assert len(left) == CUSTOMERS and set(left) == {("export", "todo", True)}, left[:5]
+    # nothing running; every customer's next step is the recurring export a day later
+    grants = sorted(str(customer["grant_id"]) for customer in burst.customers.values())
+    recurring = [row for row in left if row[:3] == ("export", "todo", True)]
+    assert sorted(row[3] for row in recurring) == grants, left
+    # Anything else can only be a step with nothing left to do: a check a worker queued for its poll after creating
+    # a query, a moment after Ring's notification had made serve queue the check that imported it (the poll's job
+    # then waits behind the running one instead of merging with it); run, it finds the query imported.
+    imported = {customer["latest_query"]["id"] for customer in burst.customers.values()}
+    for step, status, _, arg in (row for row in left if row not in recurring):
+        assert (step, status) in (("check", "todo"), ("import", "todo")) and arg in imported, left
