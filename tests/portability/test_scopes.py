@@ -356,3 +356,36 @@ def test_reading_a_large_file_keeps_memory_flat(tmp_path: Path) -> None:
     assert seen == count
     assert size > 10 * 1024 * 1024
     assert peak < size / 10
+
+
+def test_a_record_nested_too_deeply_is_refused_in_bounded_memory(tmp_path: Path) -> None:
+    """A 20,000-level record (hostile or broken) used to be built in memory (~1 GB) before failing; now reading
+    stops at MAX_DEPTH with one line, the records before it delivered."""
+    from ringvault.portability.scopes.reader import MAX_DEPTH
+
+    path = tmp_path / "deep.json"
+    depth = 20_000
+    path.write_bytes(b'[{"ok": {"a": [1]}}, ' + b'{"x": ' * depth + b"1" + b"}" * depth + b"]")
+    seen: list[Any] = []
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataFileError, match=f"deeper than {MAX_DEPTH} levels") as caught:
+            seen.extend(iter_json_array(path))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert seen == [{"ok": {"a": [1]}}]
+    assert "\n" not in str(caught.value)
+    assert peak < 10 * 1024 * 1024
+
+
+def test_nesting_up_to_the_bound_is_read(tmp_path: Path) -> None:
+    from ringvault.portability.scopes.reader import MAX_DEPTH
+
+    inner = MAX_DEPTH - 1  # the top-level array is one level
+    path = tmp_path / "nested.json"
+    path.write_bytes(b"[" + b'{"x": ' * inner + b"1" + b"}" * inner + b"]")
+    [item] = list(iter_json_array(path))
+    for _ in range(inner - 1):
+        item = item["x"]
+    assert item == {"x": 1}

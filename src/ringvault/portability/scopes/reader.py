@@ -18,6 +18,14 @@ from ringvault.portability.errors import PortabilityError
 from ringvault.portability.scopes.base import DataSetRecord
 
 _BOM = b"\xef\xbb\xbf"
+#: Deepest nesting accepted in a data file (the top-level array counts as 1). Seed 003's records are flat objects
+#: with a few nested ones (3-4 levels); a hostile or broken file nested 20,000 levels deep made the record builder
+#: hold ~1 GB before failing. Beyond this the file is refused with one line, the records before it delivered.
+MAX_DEPTH = 64
+#: ijson's read size. Its C backend turns each read into a batch of events whose prefixes ("x.x.x...") grow with
+#: the nesting, so a deep file costs (read size)^2 before any check sees an event: 64 KiB (ijson's default) held
+#: ~120 MB at the bound, 16 KiB a few MB; reading speed is the same on page-cached files.
+READ_SIZE = 16 * 1024
 
 
 class DataFileError(PortabilityError):
@@ -39,11 +47,28 @@ def _skip_bom(handle: IO[bytes]) -> None:
         handle.seek(0)
 
 
+def _bounded(events: Iterator[tuple[str, str, Any]], name: str) -> Iterator[tuple[str, str, Any]]:
+    """``events`` as they come, refused once they nest deeper than ``MAX_DEPTH``."""
+    depth = 0
+    for event in events:
+        kind = event[1]
+        if kind in ("start_map", "start_array"):
+            depth += 1
+            if depth > MAX_DEPTH:
+                raise DataFileError(
+                    f"data file {name} nests deeper than {MAX_DEPTH} levels at {event[0] or 'the top'!r}: "
+                    "not a Data Portability record"
+                )
+        elif kind in ("end_map", "end_array"):
+            depth -= 1
+        yield event
+
+
 def iter_json_array(path: Path | str) -> Iterator[Any]:
     """Every item of the top-level JSON array in ``path``, in order, in constant memory.
 
-    Non-integral numbers are floats. Raises ``DataFileError`` when the file is not a JSON array or is malformed
-    (records before the fault have been delivered).
+    Non-integral numbers are floats. Raises ``DataFileError`` when the file is not a JSON array, is malformed or
+    nests deeper than ``MAX_DEPTH`` (records before the fault have been delivered).
     """
     source = Path(path)
     if source.stat().st_size == 0:
@@ -55,13 +80,13 @@ def iter_json_array(path: Path | str) -> Iterator[Any]:
         try:
             with source.open("rb") as handle:
                 _skip_bom(handle)
-                events = backend.parse(handle, use_float=True)
+                events = backend.parse(handle, use_float=True, buf_size=READ_SIZE)
                 first = next(events, None)
                 if first is None:
                     raise DataFileError(f"data file {source.name} holds no JSON value")
                 if first[1] != "start_array":
                     raise DataFileError(f"data file {source.name} is not a JSON array (it starts with {first[1]})")
-                items = backend.items(itertools.chain([first], events), "item")
+                items = backend.items(_bounded(itertools.chain([first], events), source.name), "item")
                 for index, item in enumerate(items):
                     if index < delivered:
                         continue  # already delivered by a previous backend
