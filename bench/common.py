@@ -7,14 +7,17 @@ ringvault has them: without, every command would compile its modules again, whic
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import socket
+import statistics
 import subprocess
 import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -155,3 +158,23 @@ def markdown_table(rows: Sequence[Row]) -> str:
     lines = ["| run | " + " | ".join(head) + " |", "|---|" + "---|" * len(head)]
     lines += ["| " + row.name + " | " + " | ".join(str(row.cells.get(k, "")) for k in head) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def spread(values: list[float]) -> dict[str, float]:
+    """Median, 95th percentile (nearest rank) and maximum of ``values``."""
+    ordered = sorted(values)
+    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+    return {"median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
+
+
+def seconds_between(start: str, end: str) -> float:
+    """Seconds from one ISO 8601 time to another."""
+    return (datetime.fromisoformat(end) - datetime.fromisoformat(start)).total_seconds()
+
+
+def emit_json(result: dict[str, Any], path: Path | None) -> None:
+    """Print a benchmark's result as JSON, and write it to ``path`` when given."""
+    text = json.dumps(result, indent=2, default=lambda x: round(x, 3))
+    print(text)
+    if path is not None:
+        path.write_text(text + "\n")

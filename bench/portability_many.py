@@ -18,34 +18,22 @@ simulator answered and how many no later call got past; the creates per window t
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import httpx
 
+from bench.common import emit_json, seconds_between, spread
 from ringvault.portability.limits import RateLimits
 from ringvault.sim.config import SimConfig
 from ringvault.sim.portability.config import PortabilityConfig
 from ringvault.sim.server import SimServer
 from tests.server.helpers import ServerThread
 from tests.server.portability_helpers import connect, customers, dp_app, notify_here, sim_call
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
-
-
-def _seconds(a: str, b: str) -> float:
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -96,7 +84,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             stats = sim_call(sim, "GET", "/_sim/portability/stats")
             created_at = sorted(q.created_at for q in sim.state.portability.queries.values())
     queries = [c["latest_query"] for c in seen.values()]
-    listing = [_seconds(q["notified_at"], q["listed_at"]) for q in queries]
+    listing = [seconds_between(q["notified_at"], q["listed_at"]) for q in queries]
     windows = max((sum(1 for t in created_at if first <= t < first + args.window_s) for first in created_at), default=0)
     return {
         "customers": args.customers,
@@ -105,13 +93,13 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "import_slots": args.imports,
         "connects_s": round(connected, 1),
         "wall_s": round(total, 1),
-        "connect_to_imported_s": _spread(
-            [_seconds(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen.values()]
+        "connect_to_imported_s": spread(
+            [seconds_between(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen.values()]
         ),
-        "create_to_notified_s": _spread([_seconds(q["created_at"], q["notified_at"]) for q in queries]),
-        "notified_to_listed_s": _spread(listing),
-        "listing_window_used": _spread([x / args.listing_window_s for x in listing]),
-        "notified_to_imported_s": _spread([_seconds(q["notified_at"], q["imported_at"]) for q in queries]),
+        "create_to_notified_s": spread([seconds_between(q["created_at"], q["notified_at"]) for q in queries]),
+        "notified_to_listed_s": spread(listing),
+        "listing_window_used": spread([x / args.listing_window_s for x in listing]),
+        "notified_to_imported_s": spread([seconds_between(q["notified_at"], q["imported_at"]) for q in queries]),
         "throttled": stats["throttled"],
         "throttled_unretried": stats["throttled_unretried"],
         "most_creates_in_one_window": windows,
@@ -129,10 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     result = run(args)
-    text = json.dumps(result, indent=2, default=lambda x: round(x, 3))
-    print(text)
-    if args.json is not None:
-        args.json.write_text(text + "\n")
+    emit_json(result, args.json)
     return 0
 
 

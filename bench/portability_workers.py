@@ -18,29 +18,17 @@ workers ran (jobs), the 429s the simulator answered and how many no later call g
 from __future__ import annotations
 
 import argparse
-import json
-import statistics
 import sys
 import tempfile
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bench.common import emit_json, seconds_between, spread
 from ringvault.sim.config import SimConfig
 from ringvault.sim.portability.config import PortabilityConfig
 from ringvault.sim.server import SimServer
 from tests.pg.burst import run_burst
 from tests.pg.server import start_postgres
-
-
-def _spread(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-    p95 = ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
-    return {"median": statistics.median(ordered), "p95": p95, "max": ordered[-1]}
-
-
-def _seconds(a: str, b: str) -> float:
-    return (datetime.fromisoformat(b) - datetime.fromisoformat(a)).total_seconds()
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -70,7 +58,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         server.stop()
     seen = burst.customers.values()
     queries = [c["latest_query"] for c in seen]
-    listing = [_seconds(q["notified_at"], q["listed_at"]) for q in queries]
+    listing = [seconds_between(q["notified_at"], q["listed_at"]) for q in queries]
     result: dict[str, Any] = {
         "customers": args.customers,
         "workers": args.workers,
@@ -80,10 +68,12 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "connects_s": round(burst.connects_s, 1),
         "wall_s": round(burst.wall_s, 1),
         "all_imported": all(q["state"] == "imported" for q in queries) and len(queries) == args.customers,
-        "connect_to_imported_s": _spread([_seconds(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen]),
-        "notified_to_listed_s": _spread(listing),
-        "listing_window_used": _spread([x / args.listing_window_s for x in listing]),
-        "notified_to_imported_s": _spread([_seconds(q["notified_at"], q["imported_at"]) for q in queries]),
+        "connect_to_imported_s": spread(
+            [seconds_between(c["connected_at"], c["latest_query"]["imported_at"]) for c in seen]
+        ),
+        "notified_to_listed_s": spread(listing),
+        "listing_window_used": spread([x / args.listing_window_s for x in listing]),
+        "notified_to_imported_s": spread([seconds_between(q["notified_at"], q["imported_at"]) for q in queries]),
         "steps_run": steps,
         "throttled": burst.stats["throttled"],
         "throttled_unretried": burst.stats["throttled_unretried"],
@@ -113,10 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     result = run(args)
-    text = json.dumps(result, indent=2, default=lambda x: round(x, 3))
-    print(text)
-    if args.json is not None:
-        args.json.write_text(text + "\n")
+    emit_json(result, args.json)
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar
@@ -84,7 +85,7 @@ class QueryRunner(Protocol):
         ...
 
 
-class HubCore:
+class HubCore(ABC):
     """The state and plumbing of the hub. ``runner`` is the importer; ``http`` may be given by tests; ``queue`` is
     where steps go (default: a :class:`LocalWorkQueue` of this process); ``clock`` (epoch seconds) drives the
     schedule, the app's limits and the login seals."""
@@ -127,13 +128,15 @@ class HubCore:
         self._closed = False
         register_secret(settings.notification_secret)  # it appears in request paths: keep it out of logs
 
-    # -- overridden by the parts -----------------------------------------------------------------------------
+    # -- implemented by the steps part (``portability_steps.StepsMixin``); the other parts call them -------------
 
+    @abstractmethod
     async def run_step(self, step: Step, arg: str) -> None:
-        raise NotImplementedError
+        """Run one step of the work to completion (see ``PortabilityHub.run_step``)."""
 
+    @abstractmethod
     async def request_export(self, grant: GrantRow, *, reason: str = "queued", detail: str | None = None) -> bool:
-        raise NotImplementedError
+        """Queue an export of ``grant`` (see ``StepsMixin.request_export``)."""
 
     # -- plumbing ------------------------------------------------------------------------------------------------
 
