@@ -50,6 +50,7 @@ TABLES = {
     "accounts", "locations", "devices", "events", "media", "sync_state",
     "portability_grants", "portability_queries", "portability_files", "portability_records",
     "portability_limits", "portability_schedule", "portability_subscriptions",
+    "hub_devices", "hub_history", "hub_sync_state",
 }  # fmt: skip
 
 

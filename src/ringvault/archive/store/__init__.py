@@ -12,6 +12,17 @@ from ringvault.archive.store.engine import (
     database_label,
     redacted_url,
 )
+from ringvault.archive.store.hub_records import (
+    HubDeviceChanges,
+    HubDevicePage,
+    HubDeviceRecord,
+    HubHistoryPage,
+    HubHistoryRecord,
+    HubSyncState,
+    StoredHubDevice,
+    StoredHubHistory,
+    history_record,
+)
 from ringvault.archive.store.migrate import (
     HEAD_REVISION,
     UnknownSchemaError,
@@ -61,6 +72,12 @@ __all__ = [
     "DueRecording",
     "EventPage",
     "EventRecord",
+    "HubDeviceChanges",
+    "HubDevicePage",
+    "HubDeviceRecord",
+    "HubHistoryPage",
+    "HubHistoryRecord",
+    "HubSyncState",
     "InvalidCursorError",
     "LocationRecord",
     "MediaKind",
@@ -69,6 +86,8 @@ __all__ = [
     "PendingMedia",
     "StoredDevice",
     "StoredEvent",
+    "StoredHubDevice",
+    "StoredHubHistory",
     "StoredMedia",
     "SyncState",
     "UnknownEventError",
@@ -82,6 +101,7 @@ __all__ = [
     "default_archive_dir",
     "downgrade",
     "head_revision",
+    "history_record",
     "migrate",
     "redacted_url",
 ]

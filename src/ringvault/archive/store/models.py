@@ -35,6 +35,9 @@ __all__ = [
     "Base",
     "Device",
     "Event",
+    "HubDevice",
+    "HubHistoryItem",
+    "HubSyncStateRow",
     "Location",
     "Media",
     "PortabilityFile",
@@ -443,3 +446,85 @@ class PortabilityRecord(Base):
     last_query_id: Mapped[str | None] = mapped_column(Text)
     superseded_at: Mapped[datetime | None]
     key_scheme: Mapped[int] = mapped_column(Integer, default=RECORD_KEY_SCHEME)
+
+
+# -- Ring Alarm and Smart Lighting (the location's hubs) -------------------------------------------------------------
+
+#: ``hub_history.category``: the two categories of ``rs/history`` (alarm base station, Smart Lighting bridge)
+HUB_HISTORY_CATEGORIES = ("alarm", "beams")
+#: ``hub_history.time_source``: where ``event_ms`` came from (Ring's ``context.eventOccurredTsMs``, or the time the
+#: sync first saw an item that carries none)
+HUB_TIME_SOURCES = ("event", "first_seen")
+
+
+class HubDevice(Base):
+    """``hub_devices``: every alarm and Smart Lighting device a location's hubs listed (sensors, keypads, the
+    security panel, Beams lights...), one row per (location, ``zid``), Ring's flattened document in ``data``.
+
+    Devices the hubs no longer list are kept: ``removed_at`` says since when they are gone (NULL: listed by the
+    last complete device list); one that comes back is listed again with ``removed_at`` cleared."""
+
+    __tablename__ = "hub_devices"
+    __table_args__ = (UniqueConstraint("location_id", "zid"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    location_id: Mapped[str] = mapped_column(Text)
+    zid: Mapped[str] = mapped_column(Text)
+    asset_uuid: Mapped[str | None] = mapped_column(Text)
+    name: Mapped[str | None] = mapped_column(Text)
+    device_type: Mapped[str | None] = mapped_column(Text)
+    #: ringvault's kind (``contact_sensor``, ``beams_light``, ... ``unknown``) and the label scripts use
+    kind: Mapped[str | None] = mapped_column(Text)
+    type_label: Mapped[str | None] = mapped_column(Text)
+    category_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any] | None]
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+    removed_at: Mapped[datetime | None]
+
+
+class HubHistoryItem(Base):
+    """``hub_history``: one row per item of a location's ``rs/history`` (alarm and Smart Lighting events: mode
+    switches, sensors opening, motion, alarms), stored once whatever how often a sync reads it.
+
+    ``item_key`` is Ring's ``context.eventId`` when the item has one, else ``sha256:`` and the SHA-256 of the item's
+    canonical JSON (sorted keys, no spaces). ``event_ms`` is epoch milliseconds (``time_source`` says whether Ring
+    gave it or the sync first saw the item then); ``raw`` is the item as Ring sent it, as JSON text."""
+
+    __tablename__ = "hub_history"
+    __table_args__ = (
+        UniqueConstraint("location_id", "item_key"),
+        Index("ix_hub_history_location_id_event_ms_id", "location_id", "event_ms", "id"),
+        Index("ix_hub_history_event_ms_id", "event_ms", "id"),
+        Index("ix_hub_history_zid", "zid"),
+        CheckConstraint(f"category IN {HUB_HISTORY_CATEGORIES!r}", name="category"),
+        CheckConstraint(f"time_source IN {HUB_TIME_SOURCES!r}", name="time_source"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    location_id: Mapped[str] = mapped_column(Text)
+    category: Mapped[str] = mapped_column(Text)
+    item_key: Mapped[str] = mapped_column(Text)
+    event_ms: Mapped[int] = mapped_column(BigInteger)
+    time_source: Mapped[str] = mapped_column(Text)
+    datatype: Mapped[str | None] = mapped_column(Text)
+    zid: Mapped[str | None] = mapped_column(Text)
+    impulse_types: Mapped[list[str] | None] = mapped_column(JSON(none_as_null=True))
+    raw: Mapped[str] = mapped_column(Text)
+    first_seen_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class HubSyncStateRow(Base):
+    """``hub_sync_state``: per location and history category, how far the sync has read ``rs/history``.
+
+    ``complete_at``: when a run first read back to the end of the history or to the first run's bound (later runs
+    stop at the first page they already hold; until then a run reads on past held pages, so an interrupted first
+    run is finished by the next). ``last_error``: why the last run could not read it (NULL when it could)."""
+
+    __tablename__ = "hub_sync_state"
+
+    location_id: Mapped[str] = mapped_column(Text, primary_key=True)
+    category: Mapped[str] = mapped_column(Text, primary_key=True)
+    complete_at: Mapped[datetime | None]
+    last_sync_at: Mapped[datetime | None]
+    last_error: Mapped[str | None] = mapped_column(Text)

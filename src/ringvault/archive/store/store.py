@@ -78,6 +78,7 @@ from ringvault.archive.store.rows import (
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
 
+    from ringvault.archive.store.hub import HubStore
     from ringvault.archive.store.portability import PortabilityStore
 
 __all__ = [
@@ -203,6 +204,13 @@ class ArchiveStore(RecordingQueue):
         from ringvault.archive.store.portability import PortabilityStore
 
         return PortabilityStore(self)
+
+    @cached_property
+    def hub(self) -> HubStore:
+        """The Ring Alarm and Smart Lighting tables (hub devices, ``rs/history`` items) of this archive."""
+        from ringvault.archive.store.hub import HubStore
+
+        return HubStore(self)
 
     def migrate(self) -> None:
         """Upgrade the schema to the newest revision (a no-op when already there)."""
