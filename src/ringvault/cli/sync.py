@@ -21,7 +21,8 @@ if TYPE_CHECKING:
 
 #: Longest label of a per-file progress bar (the rest is cut with an ellipsis).
 FILE_LABEL_MAX = 40
-#: Exit code of a sync that leaves recordings failed (retried on later runs) or gave some up (README, docs/sync.md).
+#: Exit code of a sync that leaves recordings failed (retried on later runs), gave some up, or could not read an alarm
+#: or lighting hub (README, docs/sync.md): the rest of the run was archived.
 EXIT_RECORDINGS_FAILED = 7
 #: Notes printed at most (errors of this run, given-up recordings); the rest are counted.
 NOTES_MAX = 10
@@ -95,6 +96,18 @@ def summary_line(summary: SyncSummary) -> str:
     )
 
 
+def hub_line(summary: SyncSummary) -> str | None:
+    """What the run kept of the alarm and Smart Lighting hubs (None: no location has one, or ``--no-hub``)."""
+    if not summary.hub_locations:
+        return None
+    removed = f", {summary.hub_devices_removed} no longer listed" if summary.hub_devices_removed else ""
+    failed = f", {len(summary.hub_failures)} not read" if summary.hub_failures else ""
+    return (
+        f"alarm and lights: {summary.hub_devices} devices ({summary.hub_devices_new} new{removed}), "
+        f"{summary.hub_history_new} new history items ({summary.hub_locations} location(s){failed})"
+    )
+
+
 def incomplete_line(summary: SyncSummary) -> str:
     """The error line of a run that leaves recordings failed or gave some up (exit code 7)."""
     parts: list[str] = []
@@ -110,6 +123,11 @@ def incomplete_line(summary: SyncSummary) -> str:
             f"{summary.given_up_now} recording(s) failed too many times and were given up; "
             "`ringvault sync --retry-failed` tries them again"
         )
+    if summary.hub_failures:
+        parts.append(
+            f"{len(summary.hub_failures)} alarm/lighting hub read(s) failed (see `hub:` above); the recordings "
+            "are archived and the next run reads the hubs again"
+        )
     return "; ".join(parts)
 
 
@@ -121,7 +139,12 @@ def _print_summary(summary: SyncSummary, archive: Path, db: str, *, dry_run: boo
         )
     else:
         echo(summary_line(summary))
+    hubs = hub_line(summary)
+    if hubs is not None:
+        echo(("dry run: " if dry_run else "") + hubs)
     for line in _counted(summary.errors, "note"):
+        echo(line)
+    for line in _counted(summary.hub_failures, "hub"):
         echo(line)
     if summary.retried:
         echo(f"  retried: {summary.retried} failed or given-up recording(s) were made due again")
@@ -163,7 +186,7 @@ class TtyProgress:
         if event.phase == "wait":
             self.bar.console.print(cell(f"waiting: {event.message}"))
             return
-        title = "history" if event.phase == "history" else "recordings"
+        title = {"history": "history", "hub": "alarm and lights"}.get(event.phase, "recordings")
         detail = f"{event.done}/{event.total}" if event.total else str(event.done)
         task = self.phases.get(event.phase)
         if task is None:
@@ -239,10 +262,31 @@ def sync(
             "from Ring), local (this machine's), UTC, or an IANA name such as Europe/Berlin.",
         ),
     ] = "device",
+    no_hub: Annotated[
+        bool,
+        typer.Option(
+            "--no-hub",
+            envvar="RINGVAULT_NO_HUB",
+            show_envvar=True,
+            help="Leave the alarm and Smart Lighting hubs out (their device list and history are kept otherwise).",
+        ),
+    ] = False,
+    hub_history_days: Annotated[
+        float | None,
+        typer.Option(
+            "--hub-history-days",
+            help="How far back the first read of a location's alarm and lighting history goes (days; 0: all Ring "
+            "keeps). Default 90; later runs read what is new since.",
+        ),
+    ] = None,
 ) -> None:
-    """Archive every event and recording incrementally (resumable; a re-run only fetches what is new).
+    """Archive every event and recording incrementally (resumable; a re-run only fetches what is new), and the
+    device list and history of the alarm and Smart Lighting hubs.
 
-    Exit code 7 when recordings failed (they are retried by the next runs) or were given up in this run."""
+    Exit code 7 when recordings failed (they are retried by the next runs) or were given up in this run, or when a
+    hub could not be read (the rest was archived; the next run reads it again)."""
+    if hub_history_days is not None and hub_history_days < 0:
+        fail("--hub-history-days must be 0 (everything) or more", code=EXIT_USAGE)
     since_at = parse_when(since, "--since") if since else None
     until_at = parse_when(until, "--until", end=True) if until else None
     if on_date:
@@ -274,7 +318,10 @@ def sync(
         concurrency=concurrency,
         layout=layout,
         retry_failed=retry_failed,
+        hub=not no_hub,
     )
+    if hub_history_days is not None:
+        sync_options.hub_history_days = hub_history_days or None
     if dry_run:
         # Read the existing archive if there is one; never create anything.
         store = ArchiveStore.open(archive_dir) if exists else ArchiveStore.open_url("sqlite:///:memory:")
@@ -296,8 +343,8 @@ def sync(
             def plain(event: SyncProgress) -> None:
                 if event.phase == "wait":
                     echo(f"waiting: {event.message}")
-                elif event.phase == "history" and event.message:
-                    echo(f"history: {event.message} ({event.done + 1}/{event.total})")
+                elif event.phase in ("history", "hub") and event.message:
+                    echo(f"{event.phase}: {event.message} ({event.done + 1}/{event.total})")
                 elif event.phase == "media" and event.total:
                     step = max(1, event.total // 10)
                     if event.done == event.total or event.done - last.get("media", 0) >= step:

@@ -90,6 +90,7 @@ def _sync_options(ctx: ServerContext, body: SyncRequest) -> SyncOptions:
         ctx.settings.sync_defaults,
         devices=body.device or None, kinds=body.kind or None, since=since, until=until,
         metadata_only=body.metadata_only, oldest_first=not body.newest_first, dry_run=False,
+        hub=body.hub and ctx.settings.sync_defaults.hub,
     )  # fmt: skip
 
 

@@ -59,6 +59,9 @@ class SyncRequest(BaseModel):
     until: WhenText | None = Field(None, description="YYYY-MM-DD (inclusive) or an ISO date-time (exclusive)")
     metadata_only: bool = Field(False, description="store events, download nothing")
     newest_first: bool = Field(False, description="download the newest recordings first")
+    hub: bool = Field(
+        True, description="also keep the alarm and lighting hubs' devices and history (left out with `device`)"
+    )
 
     @field_validator("device", "kind", mode="before")
     @classmethod

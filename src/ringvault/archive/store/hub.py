@@ -261,6 +261,20 @@ class HubStore:
         with self._store._reading() as conn:
             return int(conn.execute(query).scalar_one())
 
+    def has_location(self, location_id: str) -> bool:
+        """Whether the archive knows the location (stored by a sync, or holding hub rows)."""
+        from ringvault.archive.store.models import Location
+
+        with self._store._reading() as conn:
+            for query in (
+                select(Location.id).where(Location.id == location_id),
+                select(_DEVICES.c.id).where(_DEVICES.c.location_id == location_id),
+                select(_HISTORY.c.id).where(_HISTORY.c.location_id == location_id),
+            ):
+                if conn.execute(query.limit(1)).first() is not None:
+                    return True
+        return False
+
     # -- sync state ------------------------------------------------------------------------------------------
 
     def state(self, location_id: str, category: str) -> HubSyncState | None:

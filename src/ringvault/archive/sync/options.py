@@ -97,6 +97,17 @@ class SyncOptions:
     history_concurrency: int = 4
     """Devices whose history is read at the same time."""
     layout: MediaLayout = field(default_factory=MediaLayout)
+    hub: bool = True
+    """Also keep, for every location with an alarm base station or a lighting bridge, the device list of its hubs
+    and its ``rs/history`` (``ringvault sync --no-hub`` turns it off). A run limited to some ``devices`` leaves it
+    out: it syncs those cameras only."""
+    hub_history_days: float | None = 90.0
+    """How far back the first read of a location's ``rs/history`` goes, in days (None: all Ring keeps). Later runs
+    read what is new since."""
+    hub_timeout_s: float = 20.0
+    """How long a location's hubs have to answer the device list before the run notes the hub as failed."""
+    hub_page_size: int = 50
+    """Items of ``rs/history`` per request (ring-client-api's default)."""
     exclude_ids: frozenset[str] = frozenset()
     """Ding ids whose recordings this run does not download (the seed-001 connector's "already held" list); their
     events are still stored and stay ``pending`` for a later run."""
@@ -136,11 +147,24 @@ class SyncSummary:
     events_seen: int = 0
     errors: list[str] = field(default_factory=list)
     given_up_notes: list[str] = field(default_factory=list)
+    hub_locations: int = 0
+    """Locations with an alarm base station or a lighting bridge (their hubs were read unless ``hub_failures``)."""
+    hub_devices: int = 0
+    """Devices the hubs listed in this run; ``hub_devices_new`` of them new to the archive."""
+    hub_devices_new: int = 0
+    hub_devices_removed: int = 0
+    """Devices stored before that the hubs no longer list (kept, marked ``removed_at``)."""
+    hub_history_new: int = 0
+    """``rs/history`` items stored for the first time (``hub_history_seen``: items read, held ones included)."""
+    hub_history_seen: int = 0
+    hub_failures: list[str] = field(default_factory=list)
+    """One line per hub device list or history that could not be read (the next run catches up)."""
 
     @property
     def incomplete(self) -> bool:
-        """Whether the run leaves recordings failed (to be retried) or gave any up: a script should hear of it."""
-        return self.failed > 0 or self.given_up_now > 0
+        """Whether the run leaves recordings failed (to be retried), gave any up, or could not read a hub: a script
+        should hear of it."""
+        return self.failed > 0 or self.given_up_now > 0 or bool(self.hub_failures)
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from ringvault.archive.layout import MediaLayout
 from ringvault.archive.store import ArchiveFileChangedError, ArchiveStore, DueRecording, MediaStatus
 from ringvault.archive.sync.download import Downloader, Inflight
 from ringvault.archive.sync.history import SyncDevice, collect_devices, read_histories, select_devices
+from ringvault.archive.sync.hub import sync_hubs
 from ringvault.archive.sync.options import (
     ArchiveDiskError,
     ArchiveReplacedError,
@@ -196,6 +197,8 @@ async def _run_sync(
         if options.dry_run:
             media_ids = [dev.device.id for dev in devices if dev.has_media]
             summary.would_download += store.count_due(media_ids, kinds=kinds, windows=windows)
+            if options.hub and not options.devices:
+                await sync_hubs(api, store, options, summary, report)
             return summary
         _verify_database(store)
         if not options.metadata_only:
@@ -213,6 +216,9 @@ async def _run_sync(
             finally:  # every download has settled: its temporary files are renamed or removed
                 with contextlib.suppress(OSError):  # (a disk that refuses this too: the next run cleans again)
                     inflight.reset()
+        if options.hub and not options.devices:
+            # after the recordings: a hub that hangs until its time-out costs the camera archive nothing
+            await sync_hubs(api, store, options, summary, report)
         _verify_database(store)
         _tally(store, devices, summary)
         return summary
