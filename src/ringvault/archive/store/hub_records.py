@@ -144,9 +144,9 @@ def _impulse_types(item: dict[str, Any]) -> list[str] | None:
         impulse = doc.get("impulse")
         entries = impulse.get("v1") if isinstance(impulse, dict) else None
         for entry in entries if isinstance(entries, list) else []:
-            kind = _text(entry.get("impulseType")) if isinstance(entry, dict) else None
-            if kind is not None and kind not in found:
-                found.append(kind)
+            kind = entry.get("impulseType") if isinstance(entry, dict) else None
+            if isinstance(kind, str) and kind and storable(kind) not in found:
+                found.append(storable(kind))
     return found or None
 
 
