@@ -18,7 +18,8 @@ from tests.server.world import doorbell_in, world
 SUMMARY_FIELDS = {
     "new", "downloaded", "already_archived", "pending", "failed", "failed_now", "given_up", "given_up_now",
     "retried", "no_media", "would_download", "from_search", "bytes", "seconds", "requests", "devices",
-    "events_seen", "errors", "given_up_notes",
+    "events_seen", "errors", "given_up_notes", "hub_locations", "hub_devices", "hub_devices_new",
+    "hub_devices_removed", "hub_history_new", "hub_history_seen", "hub_failures",
 }  # fmt: skip
 
 

@@ -151,15 +151,15 @@ def test_bad_parameters_are_one_line_4xx(server: ServerThread) -> None:
 
 
 def test_the_api_key_guards_them_and_the_openapi_document_lists_them(archive: Path) -> None:
-    with ServerThread(create_app(ServerSettings(archive_dir=archive, api_key=KEY))) as server:
-        with server.client() as client:
-            for path in ("/api/hub/devices", "/api/hub/history"):
-                refused = client.get(path)
-                assert refused.status_code == 401 and "history" not in refused.text and "zid" not in refused.text
-                assert client.get(path, params={"api_key": KEY}).status_code == 401
-                allowed = client.get(path, headers={"Authorization": f"Bearer {KEY}"})
-                assert allowed.status_code == 200 and allowed.json()["next_cursor"] is None
-            spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {KEY}"}).json()
+    server = ServerThread(create_app(ServerSettings(archive_dir=archive, api_key=KEY)))
+    with server, server.client() as client:
+        for path in ("/api/hub/devices", "/api/hub/history"):
+            refused = client.get(path)
+            assert refused.status_code == 401 and "history" not in refused.text and "zid" not in refused.text
+            assert client.get(path, params={"api_key": KEY}).status_code == 401
+            allowed = client.get(path, headers={"Authorization": f"Bearer {KEY}"})
+            assert allowed.status_code == 200 and allowed.json()["next_cursor"] is None
+        spec = client.get("/openapi.json", headers={"Authorization": f"Bearer {KEY}"}).json()
     history = spec["paths"]["/api/hub/history"]["get"]
     assert {p["name"] for p in history["parameters"]} == {
         "location", "category", "zid", "since", "until", "limit", "cursor",
