@@ -232,17 +232,25 @@ def test_device_pages_are_keyset_and_huge_numbers_survive(store: ArchiveStore) -
     assert store.hub.list_devices(limit=1).devices[0].data["serial"] == 2**80  # type: ignore[index]
 
 
-def test_the_sync_state_remembers_the_first_complete_read(store: ArchiveStore) -> None:
+def test_the_sync_state_moves_forward_and_forgets_completeness_on_a_cut_short_run(store: ArchiveStore) -> None:
     assert store.hub.state("loc-1", "alarm") is None
     store.hub.note_run("loc-1", "alarm", error="the hub did not answer")
     state = store.hub.state("loc-1", "alarm")
     assert state is not None and state.complete_at is None and state.last_error == "the hub did not answer"
-    store.hub.note_run("loc-1", "alarm", complete=True)
+    assert state.through_ms is None
+    store.hub.note_run("loc-1", "alarm", finished=True, through_ms=T0_MS)
     done = store.hub.state("loc-1", "alarm")
     assert done is not None and done.complete_at is not None and done.last_error is None
-    store.hub.note_run("loc-1", "alarm")  # a later run that stopped early keeps it
-    later = store.hub.state("loc-1", "alarm")
-    assert later is not None and later.complete_at == done.complete_at
+    assert done.through_ms == T0_MS
+    store.hub.note_run("loc-1", "alarm", finished=True, through_ms=T0_MS - 5)  # never backwards
+    assert (store.hub.state("loc-1", "alarm") or done).through_ms == T0_MS
+    # a run cut short: the next one must read on to through_ms, so the state says it did not finish
+    store.hub.note_run("loc-1", "alarm", through_ms=T0_MS + 99)
+    cut = store.hub.state("loc-1", "alarm")
+    assert cut is not None and cut.complete_at is None and cut.through_ms == T0_MS
+    store.hub.note_run("loc-1", "alarm", finished=True, through_ms=T0_MS + 99, error="refused")
+    failed = store.hub.state("loc-1", "alarm")
+    assert failed is not None and failed.complete_at is None and failed.through_ms == T0_MS
 
 
 # -- the migration ---------------------------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import ColumnElement, Table, and_, func, or_, select, update
+from sqlalchemy import ColumnElement, Table, and_, case, func, or_, select, update
 
 from ringvault.archive.store.hub_records import (
     HubDeviceChanges,
@@ -62,7 +62,7 @@ def _history_out(row: Any) -> StoredHubHistory:
 
 def _state_out(row: Any) -> HubSyncState:
     return HubSyncState(
-        location_id=row.location_id, category=row.category, complete_at=row.complete_at,
+        location_id=row.location_id, category=row.category, complete_at=row.complete_at, through_ms=row.through_ms,
         last_sync_at=row.last_sync_at, last_error=row.last_error,
     )  # fmt: skip
 
@@ -290,18 +290,38 @@ class HubStore:
             rows = conn.execute(select(_STATE).order_by(_STATE.c.location_id, _STATE.c.category)).all()
         return [_state_out(row) for row in rows]
 
-    def note_run(self, location_id: str, category: str, *, complete: bool = False, error: str | None = None) -> None:
-        """Record a run's read of the location's ``category``: ``last_sync_at`` now, ``last_error`` (None: it
-        worked), and ``complete_at`` now when this run first reached the end (kept once set)."""
+    def note_run(
+        self,
+        location_id: str,
+        category: str,
+        *,
+        finished: bool = False,
+        through_ms: int | None = None,
+        error: str | None = None,
+    ) -> None:
+        """Record a run's read of the location's ``category``: ``last_sync_at`` now and ``last_error`` (None: it
+        worked). ``finished`` (the read went through: the end, the bound, or items held before): ``complete_at``
+        now and ``through_ms`` moved forward to ``through_ms``; else (cut short, failed) ``complete_at`` cleared and
+        ``through_ms`` kept, so the next run reads on to it."""
         now = self._store.now()
+        finished = finished and error is None
         stmt = self._store._insert(_STATE).values(
-            location_id=location_id, category=category, complete_at=now if complete else None, last_sync_at=now,
+            location_id=location_id, category=category, complete_at=now if finished else None,
+            through_ms=through_ms if finished else None, last_sync_at=now,
             last_error=storable(error) if error is not None else None,
         )  # fmt: skip
+        kept = _STATE.c.through_ms
+        forward = case(
+            (kept.is_(None), stmt.excluded.through_ms),
+            (stmt.excluded.through_ms.is_(None), kept),
+            (stmt.excluded.through_ms > kept, stmt.excluded.through_ms),
+            else_=kept,
+        )
         stmt = stmt.on_conflict_do_update(
             index_elements=[_STATE.c.location_id, _STATE.c.category],
             set_={
-                "complete_at": func.coalesce(_STATE.c.complete_at, stmt.excluded.complete_at),
+                "complete_at": stmt.excluded.complete_at,
+                "through_ms": forward,
                 "last_sync_at": stmt.excluded.last_sync_at,
                 "last_error": stmt.excluded.last_error,
             },

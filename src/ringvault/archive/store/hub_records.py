@@ -254,6 +254,7 @@ class HubSyncState:
     location_id: str
     category: str
     complete_at: datetime | None
+    through_ms: int | None
     last_sync_at: datetime | None
     last_error: str | None
 

@@ -515,16 +515,19 @@ class HubHistoryItem(Base):
 
 
 class HubSyncStateRow(Base):
-    """``hub_sync_state``: per location and history category, how far the sync has read ``rs/history``.
+    """``hub_sync_state``: per location and history category (and ``devices``, its device list), how far the sync
+    has read.
 
-    ``complete_at``: when a run first read back to the end of the history or to the first run's bound (later runs
-    stop at the first page they already hold; until then a run reads on past held pages, so an interrupted first
-    run is finished by the next). ``last_error``: why the last run could not read it (NULL when it could)."""
+    ``complete_at``: when the last run that read it through finished (NULL: no run has, or the last one was cut
+    short, so the next reads on past items it holds). ``through_ms``: the newest item time (Ring's) such finished
+    runs covered; a later run stops once a page reaches items older than it. ``last_error``: why the last run could
+    not read it (NULL when it could)."""
 
     __tablename__ = "hub_sync_state"
 
     location_id: Mapped[str] = mapped_column(Text, primary_key=True)
     category: Mapped[str] = mapped_column(Text, primary_key=True)
     complete_at: Mapped[datetime | None]
+    through_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_sync_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)

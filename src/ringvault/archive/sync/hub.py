@@ -110,7 +110,12 @@ def _device_record(device: HubDeviceLike) -> HubDeviceRecord | None:
 
 @dataclass
 class HistoryWalk:
-    """One category of one location's ``rs/history``, read newest first down to what the archive holds."""
+    """One category of one location's ``rs/history``, read newest first down to what the archive covers.
+
+    A page ends the read when it reaches items older than ``through_ms`` (the newest item time finished runs
+    covered), when every item on it was held already and the last run finished (items without Ring's time), when
+    it crosses the first run's bound, or when it brings nothing this run had not seen on an earlier page (a server
+    that ignores the offset). Only the first three count as finished: then ``through_ms`` moves forward."""
 
     location: HubLocation
     category: str
@@ -118,16 +123,20 @@ class HistoryWalk:
     options: SyncOptions
     summary: SyncSummary
     seen_this_run: set[str] = field(default_factory=set)
-    complete_before: bool = False
+    finished_before: bool = False
+    through_ms: int | None = None
     cutoff_ms: int | None = None
+    newest_ms: int | None = None
     now_ms: int = 0
 
     def __post_init__(self) -> None:
         self.now_ms = int(time.time() * 1000)
         state = self.store.hub.state(self.location.id, self.category)
-        self.complete_before = state is not None and state.complete_at is not None
+        if state is not None:
+            self.finished_before = state.complete_at is not None
+            self.through_ms = state.through_ms
         days = self.options.hub_history_days
-        if not self.complete_before and days is not None:
+        if self.through_ms is None and days is not None:  # no run has read through yet: this one is bounded
             self.cutoff_ms = self.now_ms - int(days * DAY_MS)
 
     async def run(self) -> None:
@@ -135,8 +144,10 @@ class HistoryWalk:
         size = max(1, self.options.hub_page_size)
         page: list[dict[str, Any]] = []
         read = 0
-        finished = False  # the end of the listing, or the bound
-        stopped = False
+        finished = False
+        if not self.options.dry_run:
+            # until this run ends well, a next one must read on past what it stores (a kill, a failure, a time-out)
+            self.store.hub.note_run(self.location.id, self.category, finished=False)
         items = self.location.iter_alarm_history(category=self.category, page_size=size)
         try:
             async for item in items:
@@ -144,11 +155,11 @@ class HistoryWalk:
                 read += 1
                 if len(page) < size:
                     continue
-                stopped, finished = self._page(page)
+                stop, finished = self._page(page)
                 page = []
-                if stopped or read >= MAX_HISTORY_ITEMS:
+                if stop or read >= MAX_HISTORY_ITEMS:
                     break
-            else:
+            else:  # a short page: the end of the history
                 self._page(page)
                 finished = True
         finally:
@@ -156,17 +167,22 @@ class HistoryWalk:
             if close is not None:
                 await close()
         if not self.options.dry_run:
-            self.store.hub.note_run(self.location.id, self.category, complete=finished)
+            through = self.newest_ms if self.newest_ms is not None else self.through_ms
+            self.store.hub.note_run(self.location.id, self.category, finished=finished, through_ms=through)
 
     def _page(self, items: list[dict[str, Any]]) -> tuple[bool, bool]:
-        """Store one page; (stop reading, the read reached the first run's bound)."""
+        """Store one page; (stop reading, the read went through)."""
         records = [history_record(item, self.category, self.now_ms) for item in items if isinstance(item, dict)]
         if not records:
-            return True, False
+            return True, True
         keys = [record.item_key for record in records]
         advancing = any(key not in self.seen_this_run for key in keys)
         self.seen_this_run.update(keys)
         held = self.store.hub.known_keys(self.location.id, keys)
+        timed = [record.event_ms for record in records if record.time_source == "event"]
+        if timed:
+            self.newest_ms = max(self.newest_ms or 0, *timed)
+        crossed = self.through_ms is not None and any(at < self.through_ms for at in timed)
         bounded = False
         fresh: dict[str, HubHistoryRecord] = {}
         for record in records:
@@ -180,9 +196,9 @@ class HistoryWalk:
             self.summary.hub_history_new += len(fresh)
         elif fresh:
             self.summary.hub_history_new += self.store.hub.add_history(self.location.id, list(fresh.values()))
-        all_held = not fresh and not bounded
-        stop = bounded or not advancing or (self.complete_before and all_held)
-        return stop, bounded
+        all_held = len(held) == len(set(keys))
+        through = bounded or crossed or (self.finished_before and all_held)
+        return through or not advancing, through
 
 
 async def _sync_devices(location: HubLocation, store: ArchiveStore, options: SyncOptions, summary: SyncSummary) -> None:
@@ -196,7 +212,7 @@ async def _sync_devices(location: HubLocation, store: ArchiveStore, options: Syn
     changes = store.hub.upsert_devices(location.id, records, complete=True)
     summary.hub_devices_new += changes.new
     summary.hub_devices_removed += changes.removed
-    store.hub.note_run(location.id, "devices", complete=True)
+    store.hub.note_run(location.id, "devices", finished=True)
 
 
 async def _guarded(

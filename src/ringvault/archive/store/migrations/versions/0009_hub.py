@@ -66,6 +66,7 @@ def upgrade() -> None:
         sa.Column("location_id", sa.Text(), nullable=False),
         sa.Column("category", sa.Text(), nullable=False),
         sa.Column("complete_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("through_ms", sa.BigInteger(), nullable=True),
         sa.Column("last_sync_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.PrimaryKeyConstraint("location_id", "category", name=op.f("pk_hub_sync_state")),
