@@ -276,8 +276,8 @@ def test_fault_matrix_with_kills_leaves_nothing_behind(
     k = rng.randint(1, 3)
 
     def after_history_request() -> Callable[[], bool]:
-        target = _count_requests(sim, "/history") + k
-        return lambda: _count_requests(sim, "/history") >= target
+        target = _count_requests(sim, "doorbots/{device_id}/history") + k
+        return lambda: _count_requests(sim, "doorbots/{device_id}/history") >= target
 
     _kill_a_run(sync_args, env, logs, "kill-1", after_history_request, f"history request {k}", log)
     _rows_have_files(archive)

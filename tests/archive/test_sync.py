@@ -33,7 +33,7 @@ from tests.cli_fixtures import Invoke
 from tests.disk_helpers import small_disk
 
 S3 = "s3.amazonaws.com"
-HISTORY = "/history"
+HISTORY = "doorbots/{device_id}/history"  # the cameras' history (not rs/history, the alarm's)
 
 
 @pytest.fixture

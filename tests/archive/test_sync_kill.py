@@ -49,7 +49,7 @@ def _count(sim: SimServer, needle: str) -> int:
 
 
 def _history_requests(sim: SimServer) -> int:
-    return _count(sim, "/history")
+    return _count(sim, "doorbots/{device_id}/history")  # the cameras' (rs/history is the alarm's)
 
 
 def _media_bodies(sim: SimServer) -> int:
