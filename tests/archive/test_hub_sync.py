@@ -220,3 +220,33 @@ def test_no_hub_leaves_the_hubs_alone(logged: SimServer, tmp_path: Path) -> None
     assert count_matching(after, "clap/tickets") == count_matching(before, "clap/tickets")
     with ArchiveStore.open(archive) as store:
         assert store.hub.device_count() == 0 and store.hub.history_count() == 0
+
+
+def test_the_cli_options_of_the_hubs(
+    invoke: Invoke, logged_in: Path, cloud_env: SimServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--dry-run`` counts the hubs' devices and history and writes nothing; ``--no-hub`` and ``RINGVAULT_NO_HUB``
+    leave them out; a negative ``--hub-history-days`` is refused before anything runs; the summary line counts."""
+    archive = tmp_path / "archive"
+    bad = invoke("sync", "--archive", str(archive), "--hub-history-days", "-1")
+    assert bad.exit_code == 2 and "--hub-history-days" in bad.output and not archive.exists()
+    dry = invoke("sync", "--archive", str(archive), "--dry-run")
+    assert dry.exit_code == 0, dry.output
+    counted = next(line for line in dry.output.splitlines() if line.startswith("dry run: alarm and lights:"))
+    devices = len(next(iter(hub_truth(cloud_env).values())))
+    assert f"{devices} devices ({devices} new)" in counted and " 0 new history items" not in counted
+    assert not (archive / "archive.sqlite3").exists()
+    skipped = invoke("sync", "--archive", str(archive), "--metadata-only", "--no-hub")
+    assert skipped.exit_code == 0 and "alarm and lights" not in skipped.output, skipped.output
+    monkeypatch.setenv("RINGVAULT_NO_HUB", "1")
+    assert "alarm and lights" not in invoke("sync", "--archive", str(archive), "--metadata-only").output
+    monkeypatch.delenv("RINGVAULT_NO_HUB")
+    kept = invoke("sync", "--archive", str(archive), "--metadata-only", "--hub-history-days", "1")
+    assert kept.exit_code == 0, kept.output
+    line = next(line for line in kept.output.splitlines() if line.startswith("alarm and lights:"))
+    assert line.startswith(f"alarm and lights: {devices} devices ({devices} new), ")
+    with ArchiveStore.open(archive) as store:
+        day_ago_ms = (store.now().timestamp() - 86_400) * 1000
+        rows = store.hub.query_history(limit=100_000).items
+    assert rows and all(row.event_ms >= day_ago_ms - 60_000 for row in rows)  # one day back, not 30
+    assert f"{len(rows)} new history items" in line

@@ -56,7 +56,8 @@ def test_sync_job_lifecycle_devices_and_event_pages(serve: Serve, archive_dir: P
         assert job["error"] is None and job["started_at"] and job["finished_at"]
         assert set(job["summary"]) == SUMMARY_FIELDS
         assert job["summary"]["new"] > 0 and job["summary"]["downloaded"] == 0
-        assert job["progress"]["phase"] == "history" and job["progress"]["done"] == job["progress"]["total"]
+        # the last phase: the alarm and lighting hubs of the home location (after the cameras' history)
+        assert job["progress"]["phase"] == "hub" and job["progress"]["done"] == job["progress"]["total"]
         assert job["request"]["metadata_only"] is True
         assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
 

@@ -1,6 +1,6 @@
 """``GET /api/hub/devices`` and ``GET /api/hub/history`` over real HTTP, on an archive with real rows (SQLite): what
 they return is what the database holds, pages are keyset pages, bad parameters are one-line 4xx, the API key rules
-of ``/api`` apply, and both are in the OpenAPI document."""
+of ``/api`` apply, and both are in the OpenAPI document; and a sync job against the simulator fills them."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ import pytest
 
 from ringvault.archive.store import ArchiveStore, HubDeviceRecord, history_record
 from ringvault.server import ServerSettings, create_app
-from tests.server.helpers import ServerThread
+from tests.server.conftest import Serve
+from tests.server.helpers import ServerThread, wait_for_job
 
 T0_MS = 1_733_400_000_000  # 2024-12-05T12:00:00Z
 KEY = "k" * 32
@@ -167,3 +168,34 @@ def test_the_api_key_guards_them_and_the_openapi_document_lists_them(archive: Pa
     assert {"200", "400", "404"} <= set(history["responses"])
     assert "/api/hub/devices" in spec["paths"]
     assert "HubHistoryOut" in spec["components"]["schemas"] and "HubDeviceOut" in spec["components"]["schemas"]
+
+
+def test_a_sync_job_fills_them_from_the_simulator(serve: Serve, archive_dir: Path) -> None:
+    """End to end: a job of ``POST /api/sync`` reads the simulator's hubs; the endpoints return what it stored."""
+    server = serve()
+    with server.client() as client:
+        skipped = _job(client, {"metadata_only": True, "hub": False})
+        assert skipped["request"]["hub"] is False and skipped["summary"]["hub_locations"] == 0
+        assert client.get("/api/hub/devices").json() == {"devices": [], "next_cursor": None}
+        job = _job(client, {"metadata_only": True})
+        summary = job["summary"]
+        assert job["state"] == "done" and summary["hub_failures"] == [] and summary["hub_devices"] > 0
+        devices = pages(client, "/api/hub/devices", "devices", 5)
+        history = pages(client, "/api/hub/history", "items", 50)
+        with ArchiveStore.open(archive_dir) as store:
+            held_devices = store.hub.list_devices(limit=10_000).devices
+            held_history = store.hub.query_history(limit=100_000).items
+        assert [d["zid"] for d in devices] == [d.zid for d in held_devices] and len(devices) == summary["hub_devices"]
+        assert [row["key"] for row in history] == [row.item_key for row in held_history]
+        assert len(history) == summary["hub_history_new"] > 0
+        assert [row["item"] for row in history[:3]] == [row.item() for row in held_history[:3]]
+        # a device's own history, by its zid
+        panel = next(d for d in devices if d["device_type"] == "security-panel")
+        own = pages(client, "/api/hub/history", "items", 50, zid=panel["zid"], location=panel["location_id"])
+        assert own and {row["zid"] for row in own} == {panel["zid"]}
+
+
+def _job(client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+    answer = client.post("/api/sync", json=body)
+    assert answer.status_code == 202, answer.text
+    return wait_for_job(client, answer.json()["job_id"])
