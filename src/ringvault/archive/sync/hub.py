@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
     from ringvault.cloud.api import RingApi
 
-__all__ = ["HISTORY_CATEGORIES", "MAX_HISTORY_ITEMS", "HubDeviceLike", "HubLocation", "sync_hubs"]
+__all__ = ["HISTORY_CATEGORIES", "MAX_HISTORY_ITEMS", "HubDeviceLike", "HubSource", "sync_hubs"]
 
 #: The categories of ``rs/history`` (reference §4.9): the alarm's and Smart Lighting's.
 HISTORY_CATEGORIES = ("alarm", "beams")
@@ -60,7 +60,7 @@ class HubDeviceLike(Protocol):
     def data(self) -> dict[str, Any]: ...
 
 
-class HubLocation(Protocol):
+class HubSource(Protocol):
     """What the sync uses of a location with hubs (``ringvault.cloud.location.Location``)."""
 
     @property
@@ -117,7 +117,7 @@ class HistoryWalk:
     it crosses the first run's bound, or when it brings nothing this run had not seen on an earlier page (a server
     that ignores the offset). Only the first three count as finished: then ``through_ms`` moves forward."""
 
-    location: HubLocation
+    location: HubSource
     category: str
     store: ArchiveStore
     options: SyncOptions
@@ -201,7 +201,7 @@ class HistoryWalk:
         return through or not advancing, through
 
 
-async def _sync_devices(location: HubLocation, store: ArchiveStore, options: SyncOptions, summary: SyncSummary) -> None:
+async def _sync_devices(location: HubSource, store: ArchiveStore, options: SyncOptions, summary: SyncSummary) -> None:
     devices = await location.get_devices(timeout=options.hub_timeout_s)
     records = [record for record in map(_device_record, devices) if record is not None]
     summary.hub_devices += len(records)
@@ -217,7 +217,7 @@ async def _sync_devices(location: HubLocation, store: ArchiveStore, options: Syn
 
 async def _guarded(
     what: str,
-    location: HubLocation,
+    location: HubSource,
     store: ArchiveStore,
     options: SyncOptions,
     summary: SyncSummary,
@@ -243,7 +243,7 @@ async def sync_hubs(
 ) -> None:
     """The device list and history of every location with hubs (see the module docstring)."""
     locations = [
-        cast("HubLocation", location)
+        cast("HubSource", location)
         for location in await api.get_locations()
         if location.known and location.has_hubs and location.id
     ]
