@@ -250,3 +250,28 @@ def test_the_cli_options_of_the_hubs(
         rows = store.hub.query_history(limit=100_000).items
     assert rows and all(row.event_ms >= day_ago_ms - 60_000 for row in rows)  # one day back, not 30
     assert f"{len(rows)} new history items" in line
+
+
+def test_an_unknown_device_with_hostile_text_and_huge_numbers_is_kept_as_sent(
+    logged: SimServer, tmp_path: Path
+) -> None:
+    sim, archive = logged, tmp_path / "archive"
+    sync(sim, tmp_path, archive, metadata_only=True)
+    (location_id,) = hub_truth(sim)
+    name = "Gadget\x1b[2J\nerror: fake\u202e"
+    document = {
+        "general": {"v2": {"zid": "zid-future-1", "name": name, "deviceType": "future.gadget", "serial": 2**70}},
+        "device": {"v1": {"level": 0.5}},
+    }
+    sim_json(sim, "POST", f"/_sim/hub/{location_id}/devices", {"document": document})
+    summary = sync(sim, tmp_path, archive, metadata_only=True)
+    assert summary.hub_devices_new == 1 and summary.hub_failures == []
+    assert summary.hub_history_new >= 1  # the hub's change lands in rs/history too
+    with ArchiveStore.open(archive) as store:
+        (gadget,) = [d for d in store.hub.list_devices(limit=1000).devices if d.zid == "zid-future-1"]
+        about = store.hub.query_history(location_id, zid="zid-future-1", limit=10).items
+    assert (gadget.name, gadget.device_type, gadget.kind, gadget.type_label) == (
+        name, "future.gadget", "unknown", "unknown",
+    )  # fmt: skip
+    assert gadget.data is not None and gadget.data["serial"] == 2**70 and gadget.data["level"] == 0.5
+    assert about and about[0].item()["body"][0]["general"]["v2"]["name"] == name
