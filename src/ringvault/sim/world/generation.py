@@ -42,6 +42,7 @@ ANCHOR_S = 3600
 
 
 def short_location_id(rng: random.Random) -> str:
+    """A location id in Ring's short form (``9q9htg-4evb0-0``); the other form is a UUID."""
     a = "".join(rng.choice(SHORT_ID_ALPHABET) for _ in range(6))
     b = "".join(rng.choice(SHORT_ID_ALPHABET) for _ in range(5))
     return f"{a}-{b}-0"

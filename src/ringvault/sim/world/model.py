@@ -32,7 +32,6 @@ INTERCOM_KINDS = frozenset({"intercom_handset_audio", "intercom_handset_video"})
 
 #: Ding ids are ``(epoch_ms << 22) | 22 random bits``: 19 digits, above 2**53, increasing with time.
 DING_ID_SHIFT = 22
-#: Battery cameras refresh their image at most this often (forced or not).
 
 
 def iso_z(ts: float, *, millis: bool) -> str:
@@ -59,6 +58,7 @@ def ding_id_time_ms(ding_id: int) -> int:
 
 
 def rng_uuid(rng: random.Random) -> str:
+    """A version-4 UUID drawn from ``rng`` (so seeded worlds get the same ids)."""
     return str(uuid.UUID(int=rng.getrandbits(128), version=4))
 
 
