@@ -331,6 +331,34 @@ class FaultEngine:
                 return FaultDecision(delay_s=delay, status=status, kind="error", body={"error": text, "status": status})
             return FaultDecision(delay_s=delay)
 
+    # hub socket (ringvault.sim.hub.endpoint): the same knobs, applied to a WebSocket
+
+    def handshake_fault(self, path: str) -> tuple[int, str] | None:
+        """``(status, reason)`` when ``rate_limit_rps``/``error_rate``/``timeout_rate`` refuse a socket handshake."""
+        if not self.applies(path):
+            return None
+        decision = self.decide()
+        if decision.status is None:
+            return None
+        return decision.status, str(decision.kind or "fault")
+
+    def socket_frame_delay_s(self, path: str) -> float:
+        """``latency_ms`` plus jitter, for one frame the simulator sends on a hub socket."""
+        faults = self.faults
+        if (faults.latency_ms <= 0 and faults.latency_jitter_ms <= 0) or not self.applies(path):
+            return 0.0
+        with self._lock:
+            jitter = self._rng.uniform(0.0, faults.latency_jitter_ms) if faults.latency_jitter_ms > 0 else 0.0
+        return (faults.latency_ms + jitter) / 1000.0
+
+    def socket_drop(self, path: str) -> bool:
+        """Should the socket be dropped instead of sending the next frame (``socket_drop_rate``)?"""
+        rate = self.faults.socket_drop_rate
+        if rate <= 0 or not self.applies(path):
+            return False
+        with self._lock:
+            return self._random() < rate
+
     def roll_drop(self) -> bool:
         """Should the media body about to be sent be cut off (``drop_rate``)?"""
         rate = self.faults.drop_rate
