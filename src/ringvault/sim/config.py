@@ -81,7 +81,9 @@ class SimConfig(BaseModel):
     two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
     two_factor_window_s: float = Field(600.0, gt=0)
     two_factor_code_ttl_s: float = Field(600.0, gt=0, description="an sms/email 2FA code expires after this long")
-    strict_put_content_type: bool = Field(True, description="PUT without a JSON content type -> 422, as Ring does")
+    strict_put_content_type: bool = Field(
+        True, description="PUT with a non-JSON content type -> 422, as Ring does (no content type is accepted)"
+    )
     # alarm and Smart Lighting hub socket (ringvault.sim.hub); the delays are [sim] defaults
     hub_ticket_ttl_s: float = Field(300.0, gt=0, description="a clap/tickets ticket is refused after this long")
     hub_max_frame_bytes: int = Field(65536, ge=256, description="a larger client frame closes the socket with 1009")
