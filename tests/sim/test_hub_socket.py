@@ -455,3 +455,58 @@ async def test_frame_delay(sim: SimServer, ring: httpx.AsyncClient) -> None:
         assert loop.time() - started >= 0.3  # a lower bound only: never a timing goal
     finally:
         await hub.close()
+
+
+async def test_latency_and_drop_knobs_apply_to_the_socket(sim: SimServer, ring: httpx.AsyncClient) -> None:
+    await ring.put("/_sim/faults", json={"latency_ms": 300, "path_pattern": "alarm-hub"})
+    hub = await _open(sim, ring)
+    try:
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await hub.device_list(hub.asset(BASE))
+        assert loop.time() - started >= 0.3  # a lower bound only
+        await ring.put("/_sim/faults", json={"socket_drop_rate": 1.0, "path_pattern": "alarm-hub"})
+        await hub.send({"msg": "DeviceInfoDocGetList", "dst": hub.asset(BASE)})
+        with pytest.raises(ConnectionClosed) as closed:
+            await hub.next_frame()
+        assert closed.value.rcvd is None
+    finally:
+        await ring.put("/_sim/faults", json={})
+        await hub.close()
+
+
+async def test_handshakes_are_counted_with_the_ticket_redacted(sim: SimServer, ring: httpx.AsyncClient) -> None:
+    hub = await _open(sim, ring)
+    await hub.close()
+    with pytest.raises(InvalidStatus):
+        async with connect(socket_url(sim, hub.details["host"], hub.details["ticket"])):
+            pass
+    stats = (await ring.get("/_sim/stats", params={"prefix": "GET alarm-hub"})).json()
+    assert stats["endpoints"]["GET alarm-hub.prd.rings.solutions/ws"]["by_status"] == {"101": 1, "401": 1}
+    logged = [r for r in (await ring.get("/_sim/requests")).json()["requests"] if r["path"].endswith("/ws")]
+    assert logged and all(hub.details["ticket"] not in r["query"] and "authcode=%3Credacted%3E" in r["query"]
+                          for r in logged)  # fmt: skip
+
+
+async def test_duplicate_zid_and_bad_control_input(sim: SimServer, ring: httpx.AsyncClient) -> None:
+    location = hub_location(sim)
+    panel = sim.state.hub.locations[location].panel_zid
+    taken = await ring.post(f"/_sim/hub/{location}/devices", json={"document": {"zid": panel, "deviceType": "x"}})
+    assert taken.status_code == 409
+    assert sim.state.hub.locations[location].devices[panel].device_type == "security-panel"
+    assert (await ring.post(f"/_sim/hub/{location}/devices", json={"document": 5})).status_code == 422
+    assert (await ring.post(f"/_sim/hub/{location}/alarm", json={"kind": "meteor"})).status_code == 422
+    assert (await ring.post("/_sim/hub/nowhere/drop")).status_code == 404
+    assert (await ring.put(f"/_sim/hub/{location}/frame-delay", json={"delay_ms": -1})).status_code == 422
+    bad_session = await ring.post(f"/_sim/hub/{location}/assets/base_station/session", json={"status": "asleep"})
+    assert bad_session.status_code == 422
+    assert (await ring.post(f"/_sim/hub/{location}/raw", json={"size": 0})).status_code == 422
+
+
+async def test_reset_closes_hub_sockets(sim: SimServer, ring: httpx.AsyncClient) -> None:
+    hub = await _open(sim, ring)
+    await hub.all_devices()
+    assert (await ring.post("/_sim/reset")).status_code == 200
+    with pytest.raises(ConnectionClosed) as closed:
+        await hub.next_frame()
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001

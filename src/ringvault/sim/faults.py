@@ -513,6 +513,27 @@ def _host_routed_path(scope: Scope) -> str | None:
     return f"/{host}{path}"
 
 
+def record_websocket(state: SimState, scope: Scope, status: int, fault: str | None = None) -> None:
+    """Count a WebSocket handshake like a request (``"GET HOST/ws"``; 101 accepted, else the refusal's status), with
+    the ticket redacted in the logged query: the middleware passes WebSockets through untouched."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+    path = str(scope.get("path", "/"))
+    key = f"GET {path.lstrip('/')}"
+    entry: dict[str, Any] = {
+        "time": state.clock.now(),
+        "method": "GET",
+        "path": path,
+        "query": _redact_query(bytes(scope.get("query_string") or b"").decode("latin-1")),
+        "endpoint": key,
+        "status": status,
+        "duration_ms": 0.0,
+        "headers": _logged_headers(headers),
+        "fault": fault,
+        "aborted": False,
+    }
+    state.stats.record(key, status, entry)
+
+
 class FaultMiddleware:
     """Pure ASGI middleware: faults and statistics for every Ring-host request, never for ``/_sim``."""
 

@@ -209,6 +209,8 @@ async def add_device(location_id: str, state: StateDep, body: JsonBody) -> Respo
     if asset is None:
         return _problem(f"no asset {asset_ref!r} at {location_id}", 404)
     device = state.hub.add_device(hub, asset, document)
+    if device is None:
+        return _problem("a device with this zid exists", 409)
     return ring_json({"asset": asset.uuid, "document": device.document()}, status=201)
 
 

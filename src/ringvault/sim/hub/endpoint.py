@@ -21,6 +21,7 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
+from ringvault.sim.faults import record_websocket
 from ringvault.sim.hub.service import CLOSE, DROP, HubConnection, HubService
 from ringvault.sim.state import SimState
 
@@ -85,9 +86,11 @@ async def hub_socket(websocket: WebSocket) -> None:
     decision = state.faults.handshake_fault(path)
     if decision is not None:
         status, reason = decision
+        record_websocket(state, websocket.scope, status, reason)
         await _refuse(websocket, status, reason)
         return
     verdict = service.check_ticket(websocket.query_params.get("authcode", ""))
+    record_websocket(state, websocket.scope, verdict.status)
     if verdict.location_id is None:
         await _refuse(websocket, verdict.status, verdict.reason)
         return

@@ -377,10 +377,13 @@ class HubService:
                 if device.asset_uuid == asset.uuid:
                     self.world.set_offline(device.id, status == "unknown")
 
-    def add_device(self, hub: HubLocation, asset: HubAsset, document: JSON) -> HubDevice:
-        """A new device of any type; pushed as a full document on ``DataUpdate`` and listed from now on."""
+    def add_device(self, hub: HubLocation, asset: HubAsset, document: JSON) -> HubDevice | None:
+        """A new device of any type; pushed as a full document on ``DataUpdate`` and listed from now on. None when
+        its zid is taken."""
         with self.lock:
             device = make_device(asset.uuid, document, self._rng)
+            if device.zid in hub.devices:
+                return None
             hub.devices[device.zid] = device
             fx = self._effects(hub, rules.SYSTEM)
             fx.update(device, dict(device.device), v2=dict(device.general), level=40)
