@@ -510,3 +510,18 @@ async def test_reset_closes_hub_sockets(sim: SimServer, ring: httpx.AsyncClient)
     with pytest.raises(ConnectionClosed) as closed:
         await hub.next_frame()
     assert closed.value.rcvd is not None and closed.value.rcvd.code == 1001
+
+
+async def test_a_socket_that_lets_frames_pile_up_is_dropped() -> None:
+    """The per-socket queue is bounded: past MAX_QUEUED waiting frames the socket's next action is a drop."""
+    from ringvault.sim.hub.service import DROP, MAX_QUEUED, HubConnection
+
+    conn = HubConnection("loc", asyncio.get_running_loop())
+    for n in range(MAX_QUEUED + 1):
+        conn.post(f"frame {n}")
+    await asyncio.sleep(0.1)  # let call_soon_threadsafe run
+    for _ in range(50):
+        if conn.queue.qsize() == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert conn.queue.qsize() == 1 and conn.queue.get_nowait() == DROP

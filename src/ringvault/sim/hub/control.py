@@ -28,7 +28,7 @@ from fastapi.responses import Response
 from ringvault.sim.deps import StateDep
 from ringvault.sim.hub.model import HubLocation
 from ringvault.sim.hub.rules import ALARM_KINDS
-from ringvault.sim.hub.service import HubService, TicketRefusal
+from ringvault.sim.hub.service import HUB_HOST, HubService, TicketRefusal
 from ringvault.sim.replies import ring_json
 
 router = APIRouter(tags=["control: hub"])
@@ -56,9 +56,7 @@ def _no_hub(location_id: str) -> Response:
 async def hub_locations(state: StateDep) -> Response:
     """Every location with hubs: assets, devices (as the socket sends them), rooms, open sockets."""
     service = state.hub
-    return ring_json(
-        {"host": "see clap/tickets", "locations": [service.listing(h) for h in service.locations.values()]}
-    )
+    return ring_json({"host": HUB_HOST, "locations": [service.listing(h) for h in service.locations.values()]})
 
 
 @router.put("/tickets/refuse")

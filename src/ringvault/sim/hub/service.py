@@ -47,6 +47,8 @@ TICK_S = 0.2
 #: Sentinels for a socket's queue.
 DROP = "__drop__"
 CLOSE = "__close__"
+#: Frames a socket may have waiting to be sent before it is dropped.
+MAX_QUEUED = 10_000
 
 
 class HubConnection:
@@ -60,7 +62,17 @@ class HubConnection:
 
     def post(self, text: str) -> None:
         with contextlib.suppress(RuntimeError):  # the server's loop has closed
-            self.loop.call_soon_threadsafe(self.queue.put_nowait, text)
+            self.loop.call_soon_threadsafe(self._put, text)
+
+    def _put(self, text: str) -> None:
+        """On the loop: queue a frame; a client that has let ``MAX_QUEUED`` frames pile up is dropped [sim], so a
+        reader that stopped reading cannot make the simulator hold frames without bound."""
+        if self.queue.qsize() >= MAX_QUEUED:
+            while not self.queue.empty():
+                self.queue.get_nowait()
+            self.queue.put_nowait(DROP)
+            return
+        self.queue.put_nowait(text)
 
 
 @dataclass
