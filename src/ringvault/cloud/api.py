@@ -115,8 +115,13 @@ class RingApi:
         await self.disconnect()
 
     async def disconnect(self) -> None:
-        """Stop polling and close the HTTP client (when this ``RingApi`` created it)."""
+        """Stop polling, close every location's hub socket and the HTTP client (when this ``RingApi`` created it)."""
         self._closed = True
+        for location in self._locations or []:
+            try:
+                await location.disconnect()
+            except Exception:  # closing must go on for the others
+                log.exception("closing the hub socket of %s failed", location.name)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
