@@ -325,11 +325,14 @@ class ReconnectingWebSocket:
                 self._last_error = exc
                 if self._fatal(exc):
                     self._stopped_by = exc
-                    log.warning("%s: %s; not retrying", self.name, describe_ws_failure(exc))
+                    log.info("%s: %s; not retrying", self.name, describe_ws_failure(exc))
                     self._notify()
                     return
                 delay = self._backoff.wait(self._failures, None)
-                log.warning(
+                # One warning per outage (when waiting callers start to fail); the other attempts at INFO.
+                level = logging.WARNING if self._failures == self._max_failures else logging.INFO
+                log.log(
+                    level,
                     "%s: connecting failed (%s); retrying in %.1f s (failure %d in a row)",
                     self.name,
                     describe_ws_failure(exc),

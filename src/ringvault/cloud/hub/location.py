@@ -120,13 +120,15 @@ class HubLocation(ABC):
         await set_alarm_mode(connection, devices, mode, bypass, timeout=timeout)
 
     async def arm_home(self, bypass: Sequence[str] = ()) -> None:
-        await self.set_alarm_mode("some", bypass)
+        """Arm in home mode (``some``), bypassing the sensors whose zids are given."""
+        await self.set_alarm_mode("some", bypass, timeout=self.hub_options.command_timeout_s)
 
     async def arm_away(self, bypass: Sequence[str] = ()) -> None:
-        await self.set_alarm_mode("all", bypass)
+        """Arm in away mode (``all``), bypassing the sensors whose zids are given."""
+        await self.set_alarm_mode("all", bypass, timeout=self.hub_options.command_timeout_s)
 
     async def disarm(self) -> None:
-        await self.set_alarm_mode("none")
+        await self.set_alarm_mode("none", timeout=self.hub_options.command_timeout_s)
 
     async def sound_siren(self) -> None:
         panel = await self.get_security_panel()
