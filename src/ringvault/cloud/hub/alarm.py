@@ -96,7 +96,7 @@ async def set_alarm_mode(
                 f"within {timeout:g} s"
             ) from None
     finally:
-        answer.cancel()
+        panel._forget(answer)
     actual = updated.get("mode")
     if actual != mode:
         skip = set(bypassed)

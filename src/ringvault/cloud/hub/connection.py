@@ -247,6 +247,8 @@ class HubConnection:
         socket = self._ensure_socket()
         wait = self.options.command_timeout_s if timeout is None else timeout
         try:
+            # ``seq`` is taken once the socket is open, so frames leave in ``seq`` order (as rca numbers them)
+            await socket.wait_open(timeout=wait)
             await socket.send(self._frame(msg_type, dst, datatype=datatype, body=body), timeout=wait)
         except WebSocketUnavailableError as err:
             raise self._unavailable(err) from None

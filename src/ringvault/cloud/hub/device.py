@@ -196,6 +196,11 @@ class HubDevice:
         self._waiters.append((predicate, future))
         return future
 
+    def _forget(self, future: asyncio.Future[dict[str, Any]]) -> None:
+        """Stop waiting (the caller gave up or got its answer)."""
+        future.cancel()
+        self._waiters = [entry for entry in self._waiters if entry[1] is not future]
+
     # -- writes --------------------------------------------------------------------------------------------
     async def set_info(self, body: Mapping[str, Any]) -> None:
         """Send ``DeviceInfoSet`` ``[{zid, **body}]`` to this device's hub (§7.8)."""
