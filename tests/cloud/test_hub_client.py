@@ -373,3 +373,53 @@ def test_flatten_lets_device_v1_win_and_tolerates_odd_parts() -> None:
         "mode": "b",
     }
     assert flatten({"general": [], "device": {"v1": None}}) == {}
+
+
+@pytest.mark.parametrize(
+    ("device_type", "category", "kind", "label"),
+    [
+        ("security-panel", 22, HubDeviceKind.SECURITY_PANEL, "alarm panel"),
+        ("hub.redsky", 22, HubDeviceKind.BASE_STATION, "base station"),
+        ("hub.kili", 22, HubDeviceKind.BASE_STATION, "base station"),
+        ("security-keypad", 33, HubDeviceKind.KEYPAD, "keypad"),
+        ("sensor.contact", 5, HubDeviceKind.CONTACT_SENSOR, "alarm sensor"),
+        ("sensor.zone", 5, HubDeviceKind.CONTACT_SENSOR, "alarm sensor"),
+        ("sensor.motion", 30, HubDeviceKind.MOTION_SENSOR, "alarm sensor"),
+        ("sensor.flood-freeze", 5, HubDeviceKind.FLOOD_FREEZE_SENSOR, "alarm sensor"),
+        ("sensor.temperature", 5, HubDeviceKind.TEMPERATURE_SENSOR, "alarm sensor"),
+        ("sensor.tilt", 5, HubDeviceKind.TILT_SENSOR, "alarm sensor"),
+        ("sensor.glassbreak", 5, HubDeviceKind.GLASSBREAK_SENSOR, "alarm sensor"),
+        ("sensor.something-new", 5, HubDeviceKind.SENSOR, "alarm sensor"),
+        ("alarm.smoke", 15, HubDeviceKind.SMOKE_ALARM, "smoke/co alarm"),
+        ("alarm.co", 15, HubDeviceKind.CO_ALARM, "smoke/co alarm"),
+        ("listener.smoke-co", 15, HubDeviceKind.SMOKE_CO_LISTENER, "smoke/co alarm"),
+        ("comp.bluejay.sensor_bluejay_wsc", 15, HubDeviceKind.SMOKE_ALARM, "smoke/co alarm"),
+        ("security-panic", 35, HubDeviceKind.PANIC_BUTTON, "panic button"),
+        ("siren.outdoor-strobe", 34, HubDeviceKind.SIREN, "siren"),
+        ("range-extender.zwave", 32, HubDeviceKind.RANGE_EXTENDER, "range extender"),
+        ("adapter.zigbee", 31, HubDeviceKind.ADAPTER, "adapter"),
+        ("access-code.vault", 22, HubDeviceKind.ACCESS_CODE, "access code"),
+        ("switch.multilevel.bulb", 2, HubDeviceKind.LIGHT, "light"),
+        ("switch.multilevel", 2, HubDeviceKind.DIMMER, "light"),
+        ("switch.multilevel", 17, HubDeviceKind.DIMMER, "switch"),  # a fan
+        ("switch", 1, HubDeviceKind.SWITCH, "switch"),
+        ("lock", 10, HubDeviceKind.LOCK, "lock"),
+        ("lock.zwave-deadbolt", 10, HubDeviceKind.LOCK, "lock"),
+        ("temperature-control.thermostat", 11, HubDeviceKind.THERMOSTAT, "thermostat"),
+        ("valve.water", 37, HubDeviceKind.VALVE, "valve"),
+        ("switch.beams", 2, HubDeviceKind.BEAMS_LIGHT, "light"),
+        ("switch.multilevel.beams", 2, HubDeviceKind.BEAMS_LIGHT, "light"),
+        ("switch.transformer.beams", 2, HubDeviceKind.BEAMS_TRANSFORMER, "light"),
+        ("motion-sensor.beams", 30, HubDeviceKind.BEAMS_MOTION_SENSOR, "light motion sensor"),
+        ("group.light-group.beams", 2, HubDeviceKind.BEAMS_GROUP, "light group"),
+        ("unknown.zwave", 29, HubDeviceKind.UNKNOWN, "unknown"),
+        ("", None, HubDeviceKind.UNKNOWN, "unknown"),
+    ],
+)
+def test_device_types_map_to_kinds_and_labels(
+    device_type: str, category: int | None, kind: HubDeviceKind, label: str
+) -> None:
+    from ringvault.cloud.hub import kind_of, type_label
+
+    assert kind_of(device_type) is kind
+    assert type_label(kind, category) == label
