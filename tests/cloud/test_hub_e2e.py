@@ -330,3 +330,21 @@ async def test_disconnect_closes_every_hub_socket(sim: SimServer, rv_home: Path)
         lambda: all(not loc.get("sockets") for loc in control(sim, "GET", "")["locations"]),
         what="the simulator to see no socket",
     )
+
+
+async def test_a_hub_back_online_is_asked_for_its_devices_again(sim: SimServer, api: RingApi) -> None:
+    home = await alarm_location(api)
+    await home.get_devices()
+    hub = home.hub
+    assert hub is not None and hub.socket is not None
+    stats = hub.socket.stats
+    sent_before, received_before = stats.frames_out, stats.frames_in
+    control(sim, "POST", f"/{home.id}/assets/bridge/session", {"status": "cell-backup"})
+    await eventually(lambda: stats.frames_in > received_before, what="the SessionInfo frame")
+    assert stats.frames_out == sent_before  # offline: nothing asked
+    control(sim, "POST", f"/{home.id}/assets/bridge/session", {"status": "online"})
+    await eventually(lambda: stats.frames_out == sent_before + 1, what="the list request")
+    await eventually(lambda: stats.frames_in >= received_before + 3, what="the bridge's list")
+    assert stats.connects == 1  # no reconnect: just the one list again
+    light = by_name(list(hub.devices.values()), "Path Light 1")
+    assert light.asset_uuid == next(a.uuid for a in hub.assets if a.kind.startswith("beams_bridge"))
