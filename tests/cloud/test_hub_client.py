@@ -166,16 +166,18 @@ async def test_a_silent_hub_gives_a_timeout_naming_it() -> None:
         )
 
 
-async def test_a_refused_ticket_gives_one_clear_line_after_bounded_retries() -> None:
-    ring = FakeRing(ticket_status=403)
+@pytest.mark.parametrize(("status", "per_ticket"), [(403, 1), (404, 1), (503, 2)])
+async def test_a_refused_ticket_gives_one_clear_line_after_bounded_retries(status: int, per_ticket: int) -> None:
+    ring = FakeRing(ticket_status=status)
     async with fake_ring(ring) as (_, api):
         home = await location(api)
         with pytest.raises(HubUnavailableError) as caught:
             await home.get_devices(timeout=30)
         message = str(caught.value)
-        assert "after 3 attempts" in message and "HTTP 403" in message and "\n" not in message
+        assert "after 3 attempts" in message and f"HTTP {status}" in message and "\n" not in message
+        # three tickets asked, each with RingHttp's own retries (a 5xx once more with max_retries=1; a 4xx not)
         asked = [r for r in ring.rest if r[1].endswith("/clap/tickets")]
-        assert len(asked) >= 3
+        assert len(asked) >= 3 * per_ticket
         assert ring.socket_paths == []
 
 
