@@ -425,3 +425,41 @@ def test_device_types_map_to_kinds_and_labels(
 
     assert kind_of(device_type) is kind
     assert type_label(kind, category) == label
+
+
+async def test_refusal_messages_name_what_is_in_the_way_in_one_line() -> None:
+    from ringvault.cloud.hub.alarm import arm_refusal
+    from ringvault.cloud.hub.connection import HubConnection
+    from tests.cloud.hub_fake import doc
+
+    conn = HubConnection("loc", "Home", http=None)  # type: ignore[arg-type]
+    window = HubDevice(conn, BASE, doc("z1", "Kitchen Window", "sensor.contact", faulted=True))
+    hall = HubDevice(conn, BASE, doc("z2", "Hall Motion", "sensor.motion", faulted=True))
+    flood = HubDevice(conn, BASE, doc("z3", "Basement Flood", "sensor.flood-freeze", faulted=True))
+    assert str(arm_refusal("all", [window, hall], "none")) == (
+        'cannot arm away: "Kitchen Window" is open, "Hall Motion" detects motion — bypass them or close them'
+    )
+    assert str(arm_refusal("some", [hall], "none")) == (
+        'cannot arm home: "Hall Motion" detects motion — bypass it or clear it'
+    )
+    assert str(arm_refusal("all", [flood], "none")) == (
+        'cannot arm away: "Basement Flood" is faulted — bypass it or clear it'
+    )
+    bare = arm_refusal("some", [], "none")
+    assert str(bare).startswith("cannot arm home: the alarm stayed disarmed") and "\n" not in str(bare)
+    assert str(arm_refusal("none", [], "all")).startswith("cannot disarm: the alarm stayed away")
+
+
+async def test_a_refused_home_arm_names_the_open_contact_not_the_motion_sensor() -> None:
+    async with fake_ring() as (ring, api):
+        home = await location(api)
+        devices = {d.zid: d for d in await home.get_devices()}
+        await ring.update("zid-front", {"faulted": True})
+        await ring.update("zid-hall", {"faulted": True})
+        await eventually(lambda: devices["zid-front"].faulted is True and devices["zid-hall"].faulted is True)
+        with pytest.raises(AlarmArmError) as refused:
+            await home.arm_home()
+        assert str(refused.value) == 'cannot arm home: "Front Door Contact" is open — bypass it or close it'
+        with pytest.raises(AlarmArmError) as away:
+            await home.arm_away()
+        assert [d.name for d in away.value.faulted] == ["Front Door Contact", "Hall Motion"]

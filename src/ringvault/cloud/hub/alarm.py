@@ -82,6 +82,18 @@ async def set_alarm_mode(
         raise TypeError("bypass must be a sequence of zids, not one string")
     panel = find_security_panel(connection, devices)
     bypassed = [str(zid) for zid in bypass]
+    async with connection.mode_lock:
+        await _switch(connection, panel, devices, mode, bypassed, timeout)
+
+
+async def _switch(
+    connection: HubConnection,
+    panel: HubDevice,
+    devices: Sequence[HubDevice],
+    mode: AlarmMode,
+    bypassed: list[str],
+    timeout: float,  # noqa: ASYNC109
+) -> None:
     answer = panel._next_update(_carries_mode)
     data: dict[str, Any] = {"mode": mode}
     if bypassed:
@@ -103,6 +115,9 @@ async def set_alarm_mode(
         faulted = [
             d for d in devices if d.faulted is True and d.zid not in skip and d.kind is not HubDeviceKind.SECURITY_PANEL
         ]
+        if mode == "some":  # home mode usually leaves motion sensors unarmed: name them only if nothing else is open
+            still = [d for d in faulted if d.kind not in _MOTION_KINDS]
+            faulted = still or faulted
         raise arm_refusal(mode, faulted, actual if isinstance(actual, str) else None)
 
 

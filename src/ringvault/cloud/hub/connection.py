@@ -121,6 +121,8 @@ class HubConnection:
         self._socket: ReconnectingWebSocket | None = None
         self._closed = False
         self._background: set[asyncio.Future[None]] = set()
+        self.mode_lock = asyncio.Lock()
+        """held by a mode switch until the panel answered: the answer of one switch must not confirm another"""
 
     # -- public state --------------------------------------------------------------------------------------
     @property
