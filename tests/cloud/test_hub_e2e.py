@@ -166,6 +166,11 @@ async def test_beams_lights_on_off_and_brightness(sim: SimServer, api: RingApi) 
     await light.set_light(False)
     await eventually(lambda: light.data.get("on") is False, what="the light off")
     assert sim_devices(sim, home.id)[light.zid]["on"] is False
+    # the light group device switches its REST group (ring-mqtt beam.js: setLightGroup with its groupId)
+    group_device = by_name(await home.get_devices(), "Backyard Lights")
+    await group_device.set_light(True, duration_s=45)
+    group = next(g for g in await home.get_light_groups() if g.id == str(group_device.data["groupId"]))
+    assert (await group.get_state()).get("lights_on") is True
 
 
 async def test_a_contact_opened_through_the_control_api_reaches_on_data_within_a_second(
