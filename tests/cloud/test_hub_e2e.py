@@ -353,3 +353,18 @@ async def test_a_hub_back_online_is_asked_for_its_devices_again(sim: SimServer, 
     assert stats.connects == 1  # no reconnect: just the one list again
     light = by_name(list(hub.devices.values()), "Path Light 1")
     assert light.asset_uuid == next(a.uuid for a in hub.assets if a.kind.startswith("beams_bridge"))
+
+
+async def test_the_readme_alarm_example_runs(sim: SimServer, api: RingApi, capsys: pytest.CaptureFixture[str]) -> None:
+    import re
+    import textwrap
+
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    match = re.search(r"### Alarm and Smart Lighting.*?```python\n(.*?)```", readme, re.DOTALL)
+    assert match, "README.md has the alarm example"
+    code = "async def example(api):\n" + textwrap.indent(match.group(1), "    ")
+    namespace: dict[str, Any] = {}
+    exec(compile(code, "README.md", "exec"), namespace)
+    await namespace["example"](api)
+    out = capsys.readouterr().out
+    assert "Front Door Contact alarm sensor" in out and "none" in out
