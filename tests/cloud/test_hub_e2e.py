@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import re
+import textwrap
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -26,6 +28,7 @@ from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.transport.ws_helpers import eventually
 
+README = Path(__file__).resolve().parents[2] / "README.md"
 HUB_OPTIONS = HubOptions(
     devices_timeout_s=20.0,
     command_timeout_s=20.0,
@@ -356,11 +359,7 @@ async def test_a_hub_back_online_is_asked_for_its_devices_again(sim: SimServer, 
 
 
 async def test_the_readme_alarm_example_runs(sim: SimServer, api: RingApi, capsys: pytest.CaptureFixture[str]) -> None:
-    import re
-    import textwrap
-
-    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
-    match = re.search(r"### Alarm and Smart Lighting.*?```python\n(.*?)```", readme, re.DOTALL)
+    match = re.search(r"### Alarm and Smart Lighting.*?```python\n(.*?)```", README.read_text("utf-8"), re.DOTALL)
     assert match, "README.md has the alarm example"
     code = "async def example(api):\n" + textwrap.indent(match.group(1), "    ")
     namespace: dict[str, Any] = {}
