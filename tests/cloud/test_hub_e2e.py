@@ -45,6 +45,10 @@ def control(sim: SimServer, method: str, path: str, body: Any = None) -> Any:
     return response.json() if response.content else None
 
 
+def set_faults(sim: SimServer, faults: dict[str, Any]) -> None:
+    httpx.patch(f"{sim.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
+
+
 def sim_devices(sim: SimServer, location_id: str) -> dict[str, dict[str, Any]]:
     """The simulator's own view of the location's hub devices: zid -> flattened document."""
     doc = control(sim, "GET", f"/{location_id}")
@@ -367,3 +371,29 @@ async def test_the_readme_alarm_example_runs(sim: SimServer, api: RingApi, capsy
     await namespace["example"](api)
     out = capsys.readouterr().out
     assert "Front Door Contact alarm sensor" in out and "none" in out
+
+
+async def test_under_random_socket_drops_and_latency_the_client_ends_with_the_simulators_state(
+    sim: SimServer, api: RingApi
+) -> None:
+    faults = {"socket_drop_rate": 0.2, "latency_ms": 5, "latency_jitter_ms": 20, "path_pattern": "/ws", "seed": 5}
+    set_faults(sim, faults)
+    home = await alarm_location(api)
+    try:
+        devices = await home.get_devices(timeout=60)
+        sensors = [by_name(devices, n) for n in ("Front Door Contact", "Kitchen Window", "Living Room Motion")]
+        for step in range(12):
+            sensor = sensors[step % len(sensors)]
+            control(sim, "POST", f"/{home.id}/devices/{sensor.zid}/fault", {"faulted": step % 2 == 0})
+            await asyncio.sleep(0.05)
+    finally:
+        set_faults(sim, {"socket_drop_rate": 0, "latency_ms": 0, "latency_jitter_ms": 0})
+    hub = home.hub
+    assert hub is not None and hub.socket is not None
+    expected = sim_devices(sim, home.id)
+
+    def converged() -> bool:
+        return hub.connected and {zid: hub.devices[zid].data for zid in expected if zid in hub.devices} == expected
+
+    await eventually(converged, within=60, what="the client's devices to equal the simulator's")
+    assert hub.socket.stats.reconnects >= 1  # the drops really happened
