@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, cast
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ringvault.archive.store import HubDeviceRecord, HubHistoryRecord, history_record
 from ringvault.archive.sync.options import SyncOptions, SyncSummary
@@ -242,10 +242,8 @@ async def sync_hubs(
     report: Callable[[str, int, int, str], None],
 ) -> None:
     """The device list and history of every location with hubs (see the module docstring)."""
-    locations = [
-        cast("HubSource", location)
-        for location in await api.get_locations()
-        if location.known and location.has_hubs and location.id
+    locations: list[HubSource] = [
+        location for location in await api.get_locations() if location.known and location.has_hubs and location.id
     ]
     summary.hub_locations = len(locations)
     for n, location in enumerate(locations):
