@@ -66,6 +66,9 @@ class PagedHistory:
     async def get_devices(self, *, timeout: float = 20.0) -> Sequence[HubDeviceLike]:  # noqa: ASYNC109
         return []
 
+    async def disconnect(self) -> None:
+        return None
+
     async def iter_alarm_history(
         self, *, category: str | None = None, page_size: int = 50
     ) -> AsyncIterator[dict[str, Any]]:

@@ -17,6 +17,7 @@ hub never answers; any other Ring error) costs nothing else: the failure is one 
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
 
 __all__ = ["HISTORY_CATEGORIES", "MAX_HISTORY_ITEMS", "HubDeviceLike", "HubSource", "sync_hubs"]
+
+logger = logging.getLogger(__name__)
 
 #: The categories of ``rs/history`` (reference §4.9): the alarm's and Smart Lighting's.
 HISTORY_CATEGORIES = ("alarm", "beams")
@@ -77,6 +80,8 @@ class HubSource(Protocol):
     def iter_alarm_history(
         self, *, category: str | None = None, page_size: int = 50
     ) -> AsyncIterator[dict[str, Any]]: ...
+
+    async def disconnect(self) -> None: ...
 
 
 def _categories(location: Any) -> list[str]:
@@ -202,7 +207,15 @@ class HistoryWalk:
 
 
 async def _sync_devices(location: HubSource, store: ArchiveStore, options: SyncOptions, summary: SyncSummary) -> None:
-    devices = await location.get_devices(timeout=options.hub_timeout_s)
+    try:
+        devices = await location.get_devices(timeout=options.hub_timeout_s)
+    finally:
+        # the socket is needed for the list only: closed now, it does not go on reconnecting (asking for tickets
+        # a refused hub keeps refusing) while the history is read, nor has a reconnect in flight when the run ends
+        try:
+            await location.disconnect()
+        except (RingError, OSError, TimeoutError) as exc:
+            logger.info("closing the hub socket of %s: %s", location.name, exc)
     records = [record for record in map(_device_record, devices) if record is not None]
     summary.hub_devices += len(records)
     if options.dry_run:
