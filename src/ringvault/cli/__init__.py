@@ -11,7 +11,20 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync, worker
+from ringvault.cli import (
+    auth,
+    chime,
+    devices,
+    intercom,
+    mode,
+    motion,
+    portability,
+    serve,
+    sim,
+    snapshot,
+    sync,
+    worker,
+)
 from ringvault.cli.common import GlobalOptions, configure_logging, fail_for, is_click_control
 
 app = typer.Typer(
@@ -62,6 +75,10 @@ def _root(
 
 auth.register(app)
 devices.register(app)
+chime.register(app)
+intercom.register(app)
+motion.register(app)
+mode.register(app)
 sim.register(app)
 sync.register(app)
 snapshot.register(app)
