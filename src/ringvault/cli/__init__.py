@@ -12,10 +12,12 @@ import typer
 
 from ringvault import __version__
 from ringvault.cli import (
+    alarm,
     auth,
     chime,
     devices,
     intercom,
+    lights,
     mode,
     motion,
     portability,
@@ -79,6 +81,8 @@ chime.register(app)
 intercom.register(app)
 motion.register(app)
 mode.register(app)
+alarm.register(app)
+lights.register(app)
 sim.register(app)
 sync.register(app)
 snapshot.register(app)

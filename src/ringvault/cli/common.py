@@ -89,12 +89,15 @@ def fail(message: str, *, code: int = EXIT_ERROR) -> NoReturn:
 
 def exit_code_for(exc: BaseException) -> int:
     from ringvault.cloud import errors
+    from ringvault.cloud.hub import HubTimeoutError, HubUnavailableError
 
     if isinstance(exc, errors.AuthenticationError):
         return EXIT_AUTH
     if isinstance(exc, errors.DeviceNotFoundError | errors.NotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, errors.CloudUnreachableError):
+    if isinstance(
+        exc, errors.CloudUnreachableError | HubUnavailableError | HubTimeoutError
+    ):  # a hub that never answers
         return EXIT_UNREACHABLE
     if isinstance(exc, errors.RateLimitedError):
         return EXIT_RATE_LIMITED

@@ -7,7 +7,7 @@ command ends with one ``error:`` line (exit 4 for a miss, 1 for an ambiguity) li
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, TypeVar
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
@@ -101,9 +101,17 @@ async def find_of_type(api: RingApi, query: str, cls: type[T], what: str) -> T:
     return device
 
 
-def require_online(device: AnyDevice) -> None:
-    """Refuse at once a device whose ``ring_devices`` entry (read seconds ago) says it is offline: Ring would answer
-    404 7019, which the client retries for half a minute before giving up with the same news."""
+class Reachable(Protocol):
+    @property
+    def name(self) -> str: ...
+    @property
+    def is_offline(self) -> bool: ...
+
+
+def require_online(device: Reachable) -> None:
+    """Refuse at once a device that Ring reports offline (its ``ring_devices`` entry, or its hub document, read
+    seconds ago): Ring would answer 404 7019, which the client retries for half a minute before giving up with the
+    same news, and a hub sends nothing to a device it cannot reach."""
     from ringvault.cli.common import fail
 
     if device.is_offline:
