@@ -56,7 +56,8 @@ def test_unknown_impulses_are_shown_by_their_ring_name() -> None:
 
 
 def test_a_sensor_change_without_impulse() -> None:
-    opened = history_row(_item([{"general": {"v2": {"zid": "zc", "name": "Door"}}, "device": {"v1": {"faulted": True}}}]))
+    door = {"zid": "zc", "name": "Door"}
+    opened = history_row(_item([{"general": {"v2": door}, "device": {"v1": {"faulted": True}}}]))
     closed = history_row(_item([{"general": {"v2": {"zid": "zc"}}, "device": {"v1": {"faulted": False}}}]))
     other = history_row(_item([{"general": {"v2": {"zid": "zk"}}, "device": {"v1": {"volume": 0.5}}}]))
     assert opened["event"] == "faulted (open)"
