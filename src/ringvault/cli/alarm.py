@@ -69,12 +69,18 @@ def _delay(panel: HubDevice, now_ms: int) -> dict[str, Any] | None:
     }
 
 
+def _siren_state(data: dict[str, Any]) -> str | None:
+    siren = data.get("siren")
+    state = siren.get("state") if isinstance(siren, dict) else None
+    return state if isinstance(state, str) else None
+
+
 def _siren(devices: list[HubDevice]) -> str | None:
     """``on`` when the panel or any siren reports ``siren.state: on``, ``off`` when one reports off, else None."""
-    states = [d.data["siren"].get("state") for d in devices if isinstance(d.data.get("siren"), dict)]
+    states = [_siren_state(d.data) for d in devices]
     if "on" in states:
         return "on"
-    return "off" if states else None
+    return "off" if "off" in states else None
 
 
 def _alarm_state(panel: HubDevice) -> str | None:
@@ -242,13 +248,17 @@ def siren(
     opts = options(ctx)
 
     async def body(api: RingApi) -> str:
-        from ringvault.cli.hubs import alarm_location
+        from ringvault.cli.hubs import alarm_location, confirmed
 
         place = await alarm_location(api, location)
         if state is OnOff.on:
             await place.sound_siren()
         else:
             await place.silence_siren()
+        # Ring sends no answer to a siren command but the panel's update: wait a little for it, and say so if not.
+        panel = await place.get_security_panel()
+        if not await confirmed(panel, lambda data: _siren_state(data) == state.value):
+            return f"{place.name}: siren {state.value} sent, but the alarm has not confirmed it yet"
         return f"{place.name}: siren {state.value}"
 
     echo(run(with_api(opts, body), debug=opts.debug))
