@@ -100,20 +100,31 @@ def test_profile_ringtones_users_and_push_registration(ring: httpx.Client) -> No
 # ---------------------------------------------------------------------------------------------------- control
 
 
-def test_put_without_json_content_type_is_422(ring: httpx.Client) -> None:
+def test_put_with_a_non_json_content_type_is_422(ring: httpx.Client) -> None:
+    """Ring refuses a PUT whose content type is present and not JSON (aiohttp's octet-stream, Oct 2024)."""
     light = first(ring, kind="floodlight_v2")["id"]
-    assert ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on").status_code == 422
-    answer = ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on", headers={"Content-Type": "text/plain"})
-    assert answer.status_code == 422
+    for content_type in ("text/plain", "application/octet-stream"):
+        answer = ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on", headers={"Content-Type": content_type})
+        assert answer.status_code == 422
     assert entry(ring, light)["led_status"] == "off"
     assert put_json(ring, f"{CLIENTS}/doorbots/{light}/floodlight_light_on").status_code == 200
+    assert entry(ring, light)["led_status"] == "on"
+
+
+def test_put_without_a_content_type_is_accepted(ring: httpx.Client) -> None:
+    """A body-less PUT with no content type works on Ring (ring-client-api sends them since mid-2024; issue 11)."""
+    light = first(ring, kind="floodlight_v2")["id"]
+    answer = ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on")
+    assert "content-type" not in answer.request.headers
+    assert answer.status_code == 200
     assert entry(ring, light)["led_status"] == "on"
 
 
 def test_put_content_type_knob(ring: httpx.Client) -> None:
     assert ring.patch("/_sim/config", json={"strict_put_content_type": False}).status_code == 200
     light = first(ring, kind="floodlight_v2")["id"]
-    assert ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on").status_code == 200
+    answer = ring.put(f"{CLIENTS}/doorbots/{light}/floodlight_light_on", headers={"Content-Type": "text/plain"})
+    assert answer.status_code == 200
 
 
 def test_light_and_siren(ring: httpx.Client) -> None:
@@ -437,7 +448,9 @@ def test_chimes(ring: httpx.Client) -> None:
     assert entry(ring, cid)["settings"]["volume"] == 8
     assert ring.get(f"{DEVICES}/devices/{cid}/settings").json()["volume_settings"]["volume"] == 8
     assert put_json(ring, f"{CLIENTS}/chimes/{cid}/", {"chime": {"settings": {"volume": 12}}}).status_code == 400
-    assert ring.put(f"{CLIENTS}/chimes/{cid}", params=params).status_code == 422
+    answer = ring.put(f"{CLIENTS}/chimes/{cid}", params=params, headers={"Content-Type": "application/octet-stream"})
+    assert answer.status_code == 422
+    assert ring.put(f"{CLIENTS}/chimes/{cid}", params=params).status_code == 204  # no content type: accepted
 
     assert ring.post(f"{CLIENTS}/chimes/{cid}/play_sound", json={"kind": "motion"}).status_code == 204
     prd_style = ring.post(

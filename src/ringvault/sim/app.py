@@ -8,9 +8,11 @@ everything in the fault/statistics middleware.
 from __future__ import annotations
 
 from fastapi import FastAPI, Request
-from fastapi.responses import Response
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import JSONResponse, Response
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ringvault.sim import auth, control
+from ringvault.sim import auth, control, hub
 from ringvault.sim.auth import SimHTTPError
 from ringvault.sim.config import SimConfig
 from ringvault.sim.faults import FaultMiddleware, install_log_filter
@@ -24,6 +26,15 @@ from ringvault.sim.state import SimState
 async def _sim_http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, SimHTTPError)
     return exc.response()
+
+
+async def _unknown_path(request: Request, exc: Exception) -> Response:
+    """Paths nothing serves answer Ring's 404 body ``{"status":404,"error":"Not Found"}`` (quoted from api.ring.com
+    in tsightler/ring-mqtt#646) instead of FastAPI's ``{"detail":"Not Found"}``; other HTTP errors stay FastAPI's."""
+    assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 404:
+        return JSONResponse({"status": 404, "error": "Not Found"}, status_code=404)
+    return await http_exception_handler(request, exc)
 
 
 def create_app(config: SimConfig | None = None, *, state: SimState | None = None) -> FastAPI:
@@ -40,6 +51,7 @@ def create_app(config: SimConfig | None = None, *, state: SimState | None = None
     )
     app.state.sim = state
     app.add_exception_handler(SimHTTPError, _sim_http_error)
+    app.add_exception_handler(StarletteHTTPException, _unknown_path)
     app.include_router(auth.router, prefix="/oauth.ring.com")
     app.include_router(auth.session_router, prefix="/api.ring.com")
     app.include_router(control.router, prefix="/_sim")
@@ -50,6 +62,7 @@ def create_app(config: SimConfig | None = None, *, state: SimState | None = None
     app.include_router(dp_control.router, prefix="/_sim/portability")
     dp_intake.register(app)
     register_data_routes(app)
+    hub.register(app)
     app.add_middleware(FaultMiddleware)
     install_log_filter()
     return app

@@ -10,6 +10,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ringvault.sim.deps import StateDep, TokenDep
+from ringvault.sim.hub.rest import apply_mode_actions
+from ringvault.sim.hub.service import HUB_HOST
 from ringvault.sim.replies import not_found, read_json_object, ring_json
 from ringvault.sim.state import SimState
 from ringvault.sim.world import Location
@@ -55,6 +57,7 @@ async def set_mode(location_id: str, request: Request, caller: TokenDep, state: 
     if mode not in MODES:
         return ring_json({"error": f"mode must be one of {', '.join(MODES)}"}, status=400)
     state.world.set_mode(location.id, str(mode))
+    apply_mode_actions(state, location.id, str(mode))
     return ring_json(_mode_json(state, location))
 
 
@@ -62,6 +65,9 @@ async def set_mode(location_id: str, request: Request, caller: TokenDep, state: 
 def tickets(request: Request, caller: TokenDep, state: StateDep) -> Response:
     """Assets (the location's base stations and bridges), a hub host and a one-time ticket."""
     location = _location(state, request.query_params.get("locationID") or "")
+    refused = state.hub.ticket_refused_status()
+    if refused is not None:  # control API: /_sim/hub/tickets/refuse with stage "ticket"
+        return ring_json({"error": "ticket refused", "status": refused}, status=refused)
     assets = [
         {
             "doorbotId": d.id,
@@ -76,7 +82,7 @@ def tickets(request: Request, caller: TokenDep, state: StateDep) -> Response:
     return ring_json(
         {
             "assets": assets,
-            "host": request.url.netloc,  # [sim] the hub WebSocket lives on the simulator itself
+            "host": HUB_HOST,  # [sim] a made-up Ring host name, served under the path-prefix rule
             "subscriptionTopics": [],
             "ticket": state.world.issue_ticket("hub", location.id),
         }

@@ -31,6 +31,9 @@ class FaultConfig(BaseModel):
     error_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 500/503")
     timeout_rate: float = Field(0.0, ge=0, le=1, description="fraction of API requests answered 504")
     drop_rate: float = Field(0.0, ge=0, le=1, description="fraction of media bodies cut off mid-body")
+    socket_drop_rate: float = Field(
+        0.0, ge=0, le=1, description="fraction of hub socket frames replaced by an abrupt drop of the socket"
+    )
     recording_delay_s: float = Field(0.0, ge=0, description="recordings are not ready for this long after an event")
     expire_access_every: int = Field(
         0, ge=0, description="expire the access token after this many API requests (forces refresh+rotation)"
@@ -78,7 +81,17 @@ class SimConfig(BaseModel):
     two_factor_limit: int = Field(10, ge=1, description="2FA codes sent per window")
     two_factor_window_s: float = Field(600.0, gt=0)
     two_factor_code_ttl_s: float = Field(600.0, gt=0, description="an sms/email 2FA code expires after this long")
-    strict_put_content_type: bool = Field(True, description="PUT without a JSON content type -> 422, as Ring does")
+    strict_put_content_type: bool = Field(
+        True, description="PUT with a non-JSON content type -> 422, as Ring does (no content type is accepted)"
+    )
+    # alarm and Smart Lighting hub socket (ringvault.sim.hub); the delays are [sim] defaults
+    hub_ticket_ttl_s: float = Field(300.0, gt=0, description="a clap/tickets ticket is refused after this long")
+    hub_max_frame_bytes: int = Field(65536, ge=256, description="a larger client frame closes the socket with 1009")
+    hub_max_sockets_per_location: int = Field(8, ge=1, description="more hub sockets per location are refused (429)")
+    hub_exit_delay_away_s: int = Field(60, ge=0, le=3600, description="exit delay after arming away")
+    hub_exit_delay_home_s: int = Field(0, ge=0, le=3600, description="exit delay after arming home")
+    hub_entry_delay_s: int = Field(30, ge=0, le=3600, description="entry delay before an armed sensor sounds the alarm")
+    hub_light_duration_s: int = Field(60, ge=1, le=32767, description="Beams light-mode on without a duration")
     # snapshots
     snapshot_capture_delay_s: float = Field(1.0, ge=0, description="time a forced capture takes")
     # media

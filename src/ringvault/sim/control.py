@@ -230,5 +230,6 @@ async def reset(request: Request) -> dict[str, Any]:
     """Rebuild the simulated cloud from the current config (fresh world, tokens, sessions, stats); keep the clock."""
     old = _state(request)
     old.portability.close()  # its ticker stops; the new state starts its own on the next request
+    old.hub.close()  # its sockets close (1001); clients reconnect with a ticket of the new world
     request.app.state.sim = SimState.build(old.config, old.clock)
     return {"reset": True, "clock": _clock_json(old)}

@@ -331,6 +331,34 @@ class FaultEngine:
                 return FaultDecision(delay_s=delay, status=status, kind="error", body={"error": text, "status": status})
             return FaultDecision(delay_s=delay)
 
+    # hub socket (ringvault.sim.hub.endpoint): the same knobs, applied to a WebSocket
+
+    def handshake_fault(self, path: str) -> tuple[int, str] | None:
+        """``(status, reason)`` when ``rate_limit_rps``/``error_rate``/``timeout_rate`` refuse a socket handshake."""
+        if not self.applies(path):
+            return None
+        decision = self.decide()
+        if decision.status is None:
+            return None
+        return decision.status, str(decision.kind or "fault")
+
+    def socket_frame_delay_s(self, path: str) -> float:
+        """``latency_ms`` plus jitter, for one frame the simulator sends on a hub socket."""
+        faults = self.faults
+        if (faults.latency_ms <= 0 and faults.latency_jitter_ms <= 0) or not self.applies(path):
+            return 0.0
+        with self._lock:
+            jitter = self._rng.uniform(0.0, faults.latency_jitter_ms) if faults.latency_jitter_ms > 0 else 0.0
+        return (faults.latency_ms + jitter) / 1000.0
+
+    def socket_drop(self, path: str) -> bool:
+        """Should the socket be dropped instead of sending the next frame (``socket_drop_rate``)?"""
+        rate = self.faults.socket_drop_rate
+        if rate <= 0 or not self.applies(path):
+            return False
+        with self._lock:
+            return self._random() < rate
+
     def roll_drop(self) -> bool:
         """Should the media body about to be sent be cut off (``drop_rate``)?"""
         rate = self.faults.drop_rate
@@ -483,6 +511,27 @@ def _host_routed_path(scope: Scope) -> str | None:
     if path.startswith(CONTROL_PREFIX) or _HOST_SEGMENT.match(path):
         return None  # already /HOST/PATH (e.g. a signed media URL built from this request's base URL)
     return f"/{host}{path}"
+
+
+def record_websocket(state: SimState, scope: Scope, status: int, fault: str | None = None) -> None:
+    """Count a WebSocket handshake like a request (``"GET HOST/ws"``; 101 accepted, else the refusal's status), with
+    the ticket redacted in the logged query: the middleware passes WebSockets through untouched."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope.get("headers") or []}
+    path = str(scope.get("path", "/"))
+    key = f"GET {path.lstrip('/')}"
+    entry: dict[str, Any] = {
+        "time": state.clock.now(),
+        "method": "GET",
+        "path": path,
+        "query": _redact_query(bytes(scope.get("query_string") or b"").decode("latin-1")),
+        "endpoint": key,
+        "status": status,
+        "duration_ms": 0.0,
+        "headers": _logged_headers(headers),
+        "fault": fault,
+        "aborted": False,
+    }
+    state.stats.record(key, status, entry)
 
 
 class FaultMiddleware:

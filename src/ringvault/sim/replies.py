@@ -52,10 +52,17 @@ def get_device(state: SimState, device_id: int, *, online: bool = False) -> Devi
 
 
 def require_json_put(request: Request, state: SimState) -> None:
-    """Ring answers 422 to a PUT without a JSON content type (since Oct 2024; switchable)."""
+    """Ring answers 422 to a PUT whose content type is present and not JSON (since Oct 2024; switchable).
+
+    A PUT with no content type at all is accepted: ring-client-api has sent body-less PUTs without one since mid-2024
+    and they work on Ring; the October 2024 422s hit clients that sent a non-JSON type (aiohttp adds
+    ``application/octet-stream``). Reference §12 row 15, issue 11."""
     if not state.config.strict_put_content_type:
         return
-    content_type = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    header = request.headers.get("content-type")
+    if header is None or not header.strip():
+        return
+    content_type = header.split(";", 1)[0].strip().lower()
     if content_type != "application/json" and not content_type.endswith("+json"):
         raise SimHTTPError(422, {"error": "Unprocessable Entity", "error_description": "unsupported content type"})
 

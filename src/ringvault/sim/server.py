@@ -87,6 +87,8 @@ class SimServer:
                 # The middleware sends Date from the simulated clock (clients compute snapshot age from it).
                 date_header=False,
                 server_header=False,
+                # hard cap on a WebSocket message (the hub socket closes with 1009 above hub_max_frame_bytes first)
+                ws_max_size=1024 * 1024,
             )
         )
         self._thread: threading.Thread | None = None

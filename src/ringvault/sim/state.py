@@ -11,6 +11,7 @@ from ringvault.sim.auth import AuthService
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
 from ringvault.sim.faults import FaultEngine, RequestStats
+from ringvault.sim.hub.service import HubService
 from ringvault.sim.media import MediaStore
 from ringvault.sim.portability.service import PortabilityService
 from ringvault.sim.world import World
@@ -26,6 +27,7 @@ class SimState:
     stats: RequestStats
     media: MediaStore
     portability: PortabilityService
+    hub: HubService
 
     @classmethod
     def build(cls, config: SimConfig, clock: SimClock | None = None) -> SimState:
@@ -41,4 +43,5 @@ class SimState:
             stats=RequestStats(),
             media=media,
             portability=PortabilityService(config, clock, world),
+            hub=HubService(config, clock, world),
         )
