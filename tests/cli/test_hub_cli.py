@@ -243,8 +243,23 @@ def test_arm_away_bypassing_every_faulted_sensor(invoke: Invoke, logged_in: Path
     result = invoke("alarm", "arm", "away", "--bypass", sensor["zid"], "--bypass-faulted")
     assert result.exit_code == 0, result.output
     assert '"Front Door Contact"' in result.output and '"Kitchen Window"' in result.output
+    assert "; exit delay " in result.output  # the simulator's away exit delay is 60 s
     assert _panel(cloud_env, loc)["mode"] == "all"
+    delay = json.loads(invoke("alarm", "status", "--json").stdout)["delay"]
+    assert delay["transition"] == "exit" and 0 < delay["seconds_left"] <= 60
+    assert "  delay: exit delay, " in invoke("alarm", "status").output
     assert invoke("alarm", "disarm").exit_code == 0
+    assert json.loads(invoke("alarm", "status", "--json").stdout)["delay"] is None
+
+
+def test_entry_delay_shows_in_status(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
+    loc = _alarm_location(cloud_env)["location_id"]
+    assert invoke("alarm", "arm", "home").exit_code == 0  # no exit delay at home in the simulator
+    _fault(cloud_env, loc, "Front Door Contact", True)
+    doc = json.loads(invoke("alarm", "status", "--json").stdout)
+    assert doc["alarm"] == "entry-delay"
+    assert doc["delay"]["transition"] == "entry" and 0 < doc["delay"]["seconds_left"] <= 30
+    assert [d["name"] for d in doc["faulted"]] == ["Front Door Contact"]
 
 
 def test_bypass_names_that_are_unknown_or_ambiguous(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
