@@ -248,3 +248,18 @@ def test_siren_countdown_follows_the_clock(offset: float) -> None:
     assert status["duration"] == 30 and status["started_at"] and status["ends_at"]
     world.clock.advance(31)
     assert world.device_entry(camera.id)["siren_status"] == {"seconds_remaining": 0}
+
+
+def test_unredeemed_tickets_are_bounded_oldest_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A client that asks for tickets and never connects cannot grow the simulator's memory: past the cap the oldest
+    unredeemed tickets go; the newest still redeem once."""
+    from ringvault.sim.world import locations
+
+    monkeypatch.setattr(locations, "MAX_OPEN_TICKETS", 5)
+    world = _world(locations=1, events_per_device=0)
+    location_id = world.locations[0].id
+    issued = [world.issue_ticket("hub", location_id) for _ in range(8)]
+    assert len(world.tickets) == 5
+    assert world.consume_ticket(issued[0]) is None  # one of the three oldest, dropped
+    assert world.consume_ticket(issued[-1]) == {"purpose": "hub", "location_id": location_id, "issued_at": START}
+    assert world.consume_ticket(issued[-1]) is None  # single use

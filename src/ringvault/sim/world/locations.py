@@ -7,6 +7,10 @@ import hashlib
 from ringvault.sim.world.base import WorldBase
 from ringvault.sim.world.model import JSON, LightGroup, Location
 
+#: Unredeemed tickets kept at most; the oldest go first (a client that asks for tickets and never connects must not
+#: grow the simulator's memory without bound). Far above any real use: a ticket is redeemed within seconds.
+MAX_OPEN_TICKETS = 10_000
+
 
 class WorldLocations(WorldBase):
     """Location-level changes and lookups."""
@@ -54,6 +58,8 @@ class WorldLocations(WorldBase):
             material = self.s3_secret + f"{purpose}-{self._ticket_counter}-{self.clock.now()}".encode()
             ticket = hashlib.sha256(material).hexdigest()[:40]
             self.tickets[ticket] = {"purpose": purpose, "location_id": location_id, "issued_at": self.clock.now()}
+            while len(self.tickets) > MAX_OPEN_TICKETS:
+                del self.tickets[next(iter(self.tickets))]  # dicts keep insertion order: the oldest ticket
             return ticket
 
     def consume_ticket(self, ticket: str) -> JSON | None:
