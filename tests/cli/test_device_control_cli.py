@@ -257,7 +257,7 @@ def test_mode_set_needs_a_location_among_several(invoke: Invoke, logged_in: Path
     result = invoke("mode", "set", "home")
     assert result.exit_code == 1, result.output
     line = _one_error_line(result.output)
-    assert "--location" in line
+    assert "this account has 2 locations" in line and "--location" in line
     for name in names:
         assert f'"{name}"' in line
     unknown = invoke("mode", "set", "home", "--location", "Moon Base")

@@ -60,6 +60,12 @@ def test_a_sensor_change_without_impulse() -> None:
     opened = history_row(_item([{"general": {"v2": door}, "device": {"v1": {"faulted": True}}}]))
     closed = history_row(_item([{"general": {"v2": {"zid": "zc"}}, "device": {"v1": {"faulted": False}}}]))
     other = history_row(_item([{"general": {"v2": {"zid": "zk"}}, "device": {"v1": {"volume": 0.5}}}]))
+    siren = history_row(_item([{"general": {"v2": {"zid": "zp"}}, "device": {"v1": {"siren": {"state": "on"}}}}]))
+    alarm = history_row(_item([{"device": {"v1": {"alarmInfo": {"state": "burglar-alarm"}}}}]))
+    cleared = history_row(_item([{"device": {"v1": {"alarmInfo": None}}}]))
+    assert siren["event"] == "siren on"
+    assert alarm["event"] == "alarm: burglar-alarm"
+    assert cleared["event"] == "alarm cleared"
     assert opened["event"] == "faulted (open)"
     assert closed["event"] == "cleared (closed)"
     assert other["event"] == "volume=0.5"

@@ -309,6 +309,13 @@ def _what(first: dict[str, Any]) -> str:
     device = _part(first, "device", "v1")
     if isinstance(device.get("faulted"), bool):
         return "faulted (open)" if device["faulted"] else "cleared (closed)"
+    siren = _siren_state(device)
+    if siren is not None:
+        return f"siren {siren}"
+    if "alarmInfo" in device:
+        info = device["alarmInfo"]
+        state = info.get("state") if isinstance(info, dict) else None
+        return f"alarm: {state}" if state else "alarm cleared"
     if "mode" in device:
         from ringvault.cli.hubs import mode_word
 
@@ -350,7 +357,7 @@ def _history_line(row: dict[str, Any], zone: tzinfo) -> str:
         if row["time_ms"] is not None
         else "(no time)"
     )
-    by = f" (by {row['by']})" if row["by"] else ""
+    by = f" (by {row['by']})" if row["by"] and row["by"] != row["device"] else ""  # a sensor "did" its own change
     return f"{when}  {row['device'] or row['zid'] or '?'}: {row['event']}{by}"
 
 

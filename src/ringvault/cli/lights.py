@@ -67,14 +67,15 @@ class Target:
         return f'{self.type} "{self.name}" (id {self.id}, {self.location.name})'
 
 
-async def _targets(api: RingApi, location: str | None) -> list[Target]:
-    """Every light and light group (of ``--location``); a location whose hub failed gets one warning line."""
+async def _targets(api: RingApi, location: str | None) -> tuple[list[Target], list[BaseException]]:
+    """Every light and light group (of ``--location``), and the failures of hubs (or group lists) that could not be
+    read; each failure has printed one warning line."""
     from ringvault.cli.hubs import LIGHT_TYPES, each_location, hub_locations, lighting_locations
     from ringvault.cli.targets import pick_location
 
     locations = [loc for loc in await api.get_locations() if loc.known]
     if location is not None:
-        locations = [pick_location(locations, location, what="lights")]
+        locations = [pick_location(locations, location)]
     with_hubs = hub_locations(locations)
     if not with_hubs:
         from ringvault.cloud.errors import CapabilityError
@@ -90,7 +91,7 @@ async def _targets(api: RingApi, location: str | None) -> list[Target]:
         found += [Target(place, group=g) for g in light_groups]
     for line in lights.warning_lines("lights") + groups.warning_lines("light groups"):
         echo(line, err=True)
-    return found
+    return found, [exc for _, exc in lights.failures + groups.failures]
 
 
 async def _row(target: Target) -> dict[str, Any]:
@@ -129,7 +130,8 @@ def list_lights(ctx: typer.Context, location: LocationOption = None, as_json: Js
     opts = options(ctx)
 
     async def body(api: RingApi) -> list[dict[str, Any]]:
-        return [await _row(t) for t in await _targets(api, location)]
+        targets, _ = await _targets(api, location)
+        return [await _row(t) for t in targets]
 
     rows = run(with_api(opts, body), debug=opts.debug)
     if as_json:
@@ -169,15 +171,17 @@ def _switch(
 
     async def body(api: RingApi) -> str:
         from ringvault.cli.targets import pick, require_online
+        from ringvault.cloud.errors import DeviceNotFoundError
 
-        target = pick(
-            await _targets(api, location),
-            name,
-            ids=lambda t: [t.id],
-            name=lambda t: t.name,
-            what="light",
-            describe=Target.describe,
-        )
+        targets, failures = await _targets(api, location)
+        try:
+            target = pick(
+                targets, name, ids=lambda t: [t.id], name=lambda t: t.name, what="light", describe=Target.describe
+            )
+        except DeviceNotFoundError:
+            if failures:  # it may well be behind the hub that failed: that failure is the news
+                raise failures[0] from None
+            raise
         if target.group is not None:
             if brightness is not None:
                 fail(

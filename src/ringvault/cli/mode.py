@@ -110,7 +110,7 @@ def get(
 
         locations = [loc for loc in await api.get_locations() if loc.known]
         if location is not None:
-            return [await _mode_row(pick_location(locations, location, what="a mode"))]
+            return [await _mode_row(pick_location(locations, location))]
         return [await _tolerant_row(loc) for loc in locations]
 
     rows = run(with_api(opts, body), debug=opts.debug)
@@ -134,7 +134,7 @@ def set_mode(
         from ringvault.cli.targets import pick_location
         from ringvault.cloud.errors import CapabilityError
 
-        place = pick_location([loc for loc in await api.get_locations() if loc.known], location, what="a mode")
+        place = pick_location([loc for loc in await api.get_locations() if loc.known], location)
         if place.has_alarm_base_station:
             verb = "ringvault alarm disarm" if mode is ModeName.disarmed else f"ringvault alarm arm {mode.value}"
             raise CapabilityError(

@@ -70,10 +70,13 @@ def pick(
     )
 
 
-def pick_location(locations: Sequence[Location], query: str | None, *, what: str, among: str = "") -> Location:
+def pick_location(
+    locations: Sequence[Location], query: str | None, *, what: str | None = None, among: str = ""
+) -> Location:
     """The location named by ``--location`` (id or name), or the only one of ``locations`` when none was given.
 
-    ``what`` names the feature the locations were chosen for ("Ring Alarm"), ``among`` how they were chosen."""
+    ``what`` names the feature the locations were chosen for ("a Ring Alarm"; None: every location), ``among`` how
+    they were chosen ("alarm ")."""
     from ringvault.cloud.errors import CapabilityError
 
     if query is not None:
@@ -81,11 +84,10 @@ def pick_location(locations: Sequence[Location], query: str | None, *, what: str
     if len(locations) == 1:
         return locations[0]
     if not locations:
-        raise CapabilityError(f"no location of this account has {what}")
-    raise CapabilityError(
-        f"{len(locations)} locations have {what} ({names_line(loc.name for loc in locations)}); "
-        "choose one with --location NAME"
-    )
+        raise CapabilityError(f"no location of this account has {what}" if what else "this account has no location")
+    shown = names_line(loc.name for loc in locations)
+    have = f"{len(locations)} locations have {what}" if what else f"this account has {len(locations)} locations"
+    raise CapabilityError(f"{have} ({shown}); choose one with --location NAME")
 
 
 async def find_of_type(api: RingApi, query: str, cls: type[T], what: str) -> T:
