@@ -157,6 +157,15 @@ def test_devices_lists_hub_devices_with_types(
     assert "alarm sensor" in table.output and "Front Door Contact" in table.output
 
 
+def test_devices_keeps_unknown_hub_device_types(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
+    loc = _alarm_location(cloud_env)["location_id"]
+    document = {"general": {"v2": {"name": "Flux Capacitor", "deviceType": "quantum.flux", "categoryId": 99}}}
+    _control(cloud_env, "POST", f"{loc}/devices", {"document": document})
+    rows = json.loads(invoke("devices", "--json").stdout)
+    row = next(r for r in rows if r["name"] == "Flux Capacitor")
+    assert row["type"] == "unknown" and row["kind"] == "quantum.flux" and row["family"] == "hub"
+
+
 def test_devices_no_hub_opens_no_socket(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
     httpx.delete(f"{cloud_env.url}/_sim/stats", timeout=10)
     result = invoke("devices", "--json", "--no-hub")
@@ -201,6 +210,18 @@ def test_alarm_status_text_and_json(invoke: Invoke, logged_in: Path, cloud_env: 
     assert text.output.splitlines()[0] == f"{home['name']}: disarmed"
     assert '  faulted: "Kitchen Window"' in text.output
     assert "  siren: off" in text.output
+
+
+def test_alarm_status_lists_offline_devices(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
+    loc = _alarm_location(cloud_env)["location_id"]
+    document = {
+        "general": {"v2": {"name": "Garage Side Door", "deviceType": "sensor.contact", "commStatus": "error"}},
+        "device": {"v1": {"faulted": False}},
+    }
+    _control(cloud_env, "POST", f"{loc}/devices", {"document": document})
+    doc = json.loads(invoke("alarm", "status", "--json").stdout)
+    assert [d["name"] for d in doc["offline"]] == ["Garage Side Door"]
+    assert '  offline: "Garage Side Door"' in invoke("alarm", "status").output
 
 
 def test_alarm_status_of_a_location_without_alarm(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -> None:
@@ -399,10 +420,13 @@ def test_light_group_on_and_off(invoke: Invoke, logged_in: Path, cloud_env: SimS
 
 
 def _add_light(sim: SimServer, location_id: str, name: str, **general: Any) -> str:
-    """Add a Beams light to the lighting bridge through the control API; its zid."""
+    """Add a Beams light to the lighting bridge through the control API; its zid. A dimmable one (the default
+    ``deviceType``) has a ``level``, a plain switch (``switch.beams``) none."""
+    kind = general.pop("deviceType", "switch.multilevel.beams")
+    state: dict[str, Any] = {"on": False, "level": 0.5} if kind == "switch.multilevel.beams" else {"on": False}
     document = {
-        "general": {"v2": {"name": name, "deviceType": "switch.multilevel.beams", "categoryId": 2, **general}},
-        "device": {"v1": {"on": False, "level": 0.5}},
+        "general": {"v2": {"name": name, "deviceType": kind, "categoryId": 2, **general}},
+        "device": {"v1": state},
     }
     added = _control(sim, "POST", f"{location_id}/devices", {"asset": "bridge", "document": document})
     return str(_flat(added["document"])["zid"])
@@ -441,6 +465,12 @@ def test_light_refusals(invoke: Invoke, logged_in: Path, cloud_env: SimServer) -
     assert 'light "Backyard Lights"' in line and 'light group "Backyard Lights"' in line
     by_id = invoke("lights", "on", zid)
     assert by_id.exit_code == 0, by_id.output
+    # a light that reports no level cannot be dimmed: refused before anything is sent
+    _add_light(cloud_env, loc, "Porch Switch", deviceType="switch.beams")
+    undimmable = invoke("lights", "on", "Porch Switch", "--brightness", "50")
+    assert undimmable.exit_code == 1, undimmable.output
+    assert "cannot be dimmed" in _one_error_line(undimmable.output)
+    assert _hub_device(cloud_env, loc, "Porch Switch")["on"] is False
     # an offline light is refused at once
     _control(
         cloud_env,
@@ -492,6 +522,14 @@ def test_refused_tickets(invoke: Invoke, logged_in: Path, cloud_env: SimServer) 
         result = invoke(*args)
         assert result.exit_code == 5, (args, result.output)
         _one_error_line(result.output)
+    # every location's mode: the one behind the refused hub is unknown (one warning), the others are shown
+    every = invoke("mode", "--json")
+    assert every.exit_code == 0, every.output
+    rows = {r["location_name"]: r for r in json.loads(every.stdout)}
+    assert rows[home]["mode"] is None and rows[home]["source"] == "alarm" and rows[home]["error"]
+    lake = _camera_location(cloud_env)
+    assert rows[lake["name"]]["mode"] == lake["mode"]
+    assert [line for line in every.stderr.splitlines() if line.startswith(f"warning: {home}: ")]
 
 
 # -- nothing secret printed --------------------------------------------------------------------------------------
