@@ -22,12 +22,15 @@ if TYPE_CHECKING:
     from ringvault.cloud.chime import RingChime
     from ringvault.cloud.device import RingDevice
     from ringvault.cloud.errors import (
+        AlarmArmError,
         AuthenticationError,
         CapabilityError,
         CloudUnreachableError,
         ConnectionCutOffError,
         DeviceNotFoundError,
         DeviceOfflineError,
+        HubTimeoutError,
+        HubUnavailableError,
         NotFoundError,
         NotLoggedInError,
         RateLimitedError,
@@ -42,6 +45,7 @@ if TYPE_CHECKING:
         WrongTwoFactorCodeError,
     )
     from ringvault.cloud.http import HttpStats, RingHttp
+    from ringvault.cloud.hub import AlarmMode, HubDevice, HubDeviceKind, HubOptions, LightGroup
     from ringvault.cloud.intercom import IntercomUnlockError, RingIntercom
     from ringvault.cloud.location import Location
     from ringvault.cloud.options import RingApiOptions
@@ -86,6 +90,14 @@ _EXPORTS: dict[str, str] = {
     "ResponseFormatError": "errors",
     "DeviceNotFoundError": "errors",
     "CapabilityError": "errors",
+    "AlarmArmError": "errors",
+    "HubUnavailableError": "errors",
+    "HubTimeoutError": "errors",
+    "HubDevice": "ringvault.cloud.hub",
+    "HubDeviceKind": "ringvault.cloud.hub",
+    "HubOptions": "ringvault.cloud.hub",
+    "AlarmMode": "ringvault.cloud.hub",
+    "LightGroup": "ringvault.cloud.hub",
     "RefreshTokenUpdate": "auth",
     "DownloadResult": "ringvault.transport",
     "HttpStats": "http",
@@ -95,6 +107,8 @@ _EXPORTS: dict[str, str] = {
 }
 
 __all__ = [
+    "AlarmArmError",
+    "AlarmMode",
     "AmbiguousDeviceError",
     "AuthenticationError",
     "CapabilityError",
@@ -104,7 +118,13 @@ __all__ = [
     "DeviceOfflineError",
     "DownloadResult",
     "HttpStats",
+    "HubDevice",
+    "HubDeviceKind",
+    "HubOptions",
+    "HubTimeoutError",
+    "HubUnavailableError",
     "IntercomUnlockError",
+    "LightGroup",
     "Location",
     "NotFoundError",
     "NotLoggedInError",

@@ -94,6 +94,7 @@ class RingApi:
         self.http = http or RingHttp(auth, self.options)
         self._owns_http = http is None
         self._locations: list[Location] | None = None
+        self._built_locations: list[Location] = []
         self._devices: dict[tuple[str, int], AnyDevice] = {}
         self._build_lock = asyncio.Lock()
         self._tasks: list[asyncio.Task[None]] = []
@@ -115,8 +116,13 @@ class RingApi:
         await self.disconnect()
 
     async def disconnect(self) -> None:
-        """Stop polling and close the HTTP client (when this ``RingApi`` created it)."""
+        """Stop polling, close every location's hub socket and the HTTP client (when this ``RingApi`` created it)."""
         self._closed = True
+        for location in self._built_locations:
+            try:
+                await location.disconnect()
+            except Exception:  # closing must go on for the others
+                log.exception("closing the hub socket of %s failed", location.name)
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()
@@ -295,7 +301,7 @@ class RingApi:
                     existing.known = True
                     locations.append(existing)
                 else:
-                    locations.append(Location(data, self.http))
+                    locations.append(self._new_location(data))
             self._locations = locations
         assert self._locations is not None
         index = {loc.id: loc for loc in self._locations}
@@ -319,8 +325,8 @@ class RingApi:
             self._devices[key] = device
             location = index.get(entry.location_id or "")
             if location is None:
-                location = Location(
-                    UserLocation.model_validate({"location_id": entry.location_id}), self.http, known=False
+                location = self._new_location(
+                    UserLocation.model_validate({"location_id": entry.location_id}), known=False
                 )
                 self._locations.append(location)
                 index[location.id] = location
@@ -330,7 +336,16 @@ class RingApi:
         for key in [k for k in self._devices if k not in seen]:
             self._drop(key, self._devices[key])
         self._locations[:] = [loc for loc in self._locations if loc.known or loc.all_devices]
+        current = set(map(id, self._locations))
+        self._built_locations = [loc for loc in self._built_locations if id(loc) in current or loc.hub is not None]
         self.on_devices_refreshed.emit(ring_devices)
+
+    def _new_location(self, data: UserLocation, *, known: bool = True) -> Location:
+        """A new ``Location``, remembered so that ``disconnect`` closes its hub socket even after a refresh dropped
+        it from ``get_locations``."""
+        location = Location(data, self.http, known=known)
+        self._built_locations.append(location)
+        return location
 
     def _drop(self, key: tuple[str, int], device: AnyDevice) -> None:
         self._devices.pop(key, None)

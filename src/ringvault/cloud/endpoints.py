@@ -8,7 +8,8 @@ users and tests point ringvault at the simulator. URLs that already start with t
 from __future__ import annotations
 
 import os
-from urllib.parse import urlsplit
+import re
+from urllib.parse import urlencode, urlsplit
 
 CLOUD_URL_ENV = "RINGVAULT_CLOUD_URL"
 
@@ -49,6 +50,37 @@ def groups_api(path: str) -> str:
 
 def app_api(path: str) -> str:
     return f"{APP_API}/{path.lstrip('/')}"
+
+
+#: The hub WebSocket's ticket (reference §4.10, §7.2), asked of the app API per location.
+HUB_TICKETS_PATH = "clap/tickets"
+#: A host name (with an optional port) as a ticket may name it: nothing that could smuggle a path, user or scheme.
+_HOST_RE = re.compile(r"^[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251}[A-Za-z0-9])?(?::\d{1,5})?$")
+
+
+def hub_tickets_params(location_id: str) -> dict[str, str]:
+    """The query of ``clap/tickets`` as ring-client-api sends it."""
+    return {"locationID": location_id, "enableExtendedEmergencyCellUsage": "true", "requestedTransport": "ws"}
+
+
+def valid_host(host: str) -> bool:
+    return bool(_HOST_RE.match(host))
+
+
+def hub_socket_url(host: str, ticket: str) -> str:
+    """``wss://{host}/ws?authcode={ticket}&ack=false`` (§7.3); the ticket is URL-encoded."""
+    return f"wss://{host}/ws?" + urlencode({"authcode": ticket, "ack": "false"})
+
+
+def websocket_url(url: str, cloud_url: str | None) -> str:
+    """The endpoint rule for a ``wss://HOST/PATH`` URL: ``{cloud_url}/HOST/PATH`` with the cloud URL's scheme mapped
+    to its WebSocket twin (``http`` → ``ws``, ``https`` → ``wss``)."""
+    resolved = resolve(url, cloud_url)
+    if resolved.startswith("https://"):
+        return "wss://" + resolved[len("https://") :]
+    if resolved.startswith("http://"):
+        return "ws://" + resolved[len("http://") :]
+    return resolved
 
 
 def cloud_url_from_env() -> str | None:

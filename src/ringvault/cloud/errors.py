@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ringvault.cloud.hub.device import HubDevice
+
 
 class RingError(Exception):
     """Base class. ``str(err)`` says what went wrong; ``err.hint`` what to do about it."""
@@ -120,3 +125,33 @@ class DeviceNotFoundError(RingError):
 
 class CapabilityError(RingError):
     """The device cannot do that (e.g. a light on a camera without one)."""
+
+
+class HubUnavailableError(RingError):
+    """The location's hub socket cannot be had: Ring refused the ticket, or the socket would not open, after bounded
+    retries (or the location has no alarm hub or lighting bridge for the socket)."""
+
+    hint = "Check that the alarm base station or lighting bridge is online in the Ring app, then try again."
+
+
+class HubTimeoutError(RingError):
+    """A hub did not answer in time (its device list, or the security panel's confirmation); names the hub."""
+
+    hint = "The hub may be offline or on cellular backup; check it in the Ring app and try again."
+
+
+class AlarmArmError(RingError):
+    """The security panel did not switch to the requested mode. ``str(err)`` is one line naming the faulted sensors
+    that were not bypassed, e.g. ``cannot arm home: "Front Door Contact" is open — bypass it or close it``.
+
+    ``mode``: the mode asked for (``none``/``some``/``all``); ``faulted``: the faulted, unbypassed sensors (hub
+    devices) known when the refusal came; ``actual``: the mode the panel reported.
+    """
+
+    def __init__(
+        self, message: str, *, mode: str, faulted: list[HubDevice] | None = None, actual: str | None = None
+    ) -> None:
+        super().__init__(message)
+        self.mode = mode
+        self.faulted: list[HubDevice] = list(faulted or [])
+        self.actual = actual

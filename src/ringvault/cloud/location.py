@@ -1,4 +1,5 @@
-"""``Location``: one Ring location (home) with its devices, camera events and location mode."""
+"""``Location``: one Ring location (home) with its devices, camera events and location mode; the alarm and Smart
+Lighting methods (hub socket, history, light groups) come from ``ringvault.cloud.hub.location.HubLocation``."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from ringvault.cloud.chime import RingChime
 from ringvault.cloud.device import DeviceBase, RingDevice, Signal
 from ringvault.cloud.endpoints import app_api, clients_api
 from ringvault.cloud.errors import CapabilityError
+from ringvault.cloud.hub.location import HubLocation
 from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.models.events import CameraEventsPage, event_query
 from ringvault.cloud.models.kinds import DeviceClass
@@ -24,11 +26,12 @@ AnyDevice = DeviceBase[Any]
 LocationModeName = Literal["home", "away", "disarmed"]
 
 
-class Location:
+class Location(HubLocation):
     """A Ring location: its ``data`` (``devices/v1/locations`` entry) and the devices whose ``location_id`` matches.
 
     ``cameras``, ``chimes`` and ``intercoms`` have their own classes; everything else (base stations, lighting
-    bridges, unknown kinds) is in ``devices`` as ``RingDevice``.
+    bridges, unknown kinds) is in ``devices`` as ``RingDevice``. Alarm and Smart Lighting devices (sensors, keypads,
+    lights ...) live behind the hub socket: ``await location.get_devices()`` (see ``HubLocation``).
     """
 
     def __init__(self, data: UserLocation, http: RingHttp, *, known: bool = True) -> None:
@@ -41,6 +44,7 @@ class Location:
         self.intercoms: list[RingIntercom] = []
         self.devices: list[RingDevice] = []
         self.on_location_mode: Signal[LocationMode] = Signal()
+        self._init_hub()
 
     @property
     def id(self) -> str:

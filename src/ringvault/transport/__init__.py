@@ -1,4 +1,4 @@
-"""What every Ring-facing module shares to talk HTTP: the one place that uses httpx.
+"""What every Ring-facing module shares to talk to Ring: the one place that uses httpx and ``websockets``.
 
 Module map (each concern under its name):
 
@@ -15,10 +15,12 @@ Module map (each concern under its name):
 - ``errors``     the transport's own failures (``UnreachableError``, ``CutOffError``, ``BodyFormatError``,
                  ``TooLargeError``), which ``ringvault.cloud`` and ``ringvault.portability`` map to theirs.
 - ``stats``      ``TransportStats``.
+- ``websocket``  ``ReconnectingWebSocket``: the one WebSocket client (a fresh URL per attempt, backoff, bounded
+                 failures for callers, keepalive, bounded frames, counters in ``WebSocketStats``).
 
 Ring's rules (which hosts get credentials, 401 → refresh, sessions, error types) live with the clients that know
-them: ``ringvault.cloud.http.RingHttp`` and ``ringvault.portability.http.PortabilityHttp``. This package imports nothing
-else of ringvault. A WebSocket transport with reconnect and backoff belongs here too, next to ``http``.
+them: ``ringvault.cloud.http.RingHttp`` and ``ringvault.portability.http.PortabilityHttp``; what the hub socket's
+frames mean lives in ``ringvault.cloud.hub``. This package imports nothing else of ringvault.
 
 The names below are imported lazily: ``body``, ``files``, ``redaction`` and ``errors`` need neither httpx nor
 tenacity, so the models and the token store can use them without paying for the HTTP stack.
@@ -59,6 +61,7 @@ if TYPE_CHECKING:
         spread,
     )
     from ringvault.transport.stats import TransportStats
+    from ringvault.transport.websocket import ReconnectingWebSocket, WebSocketStats, WebSocketUnavailableError
 
 #: public name -> the module of this package that defines it
 _EXPORTS: dict[str, str] = {
@@ -72,6 +75,7 @@ _EXPORTS: dict[str, str] = {
     "ExponentialBackoff": "retry",
     "HttpClient": "http",
     "PartFile": "files",
+    "ReconnectingWebSocket": "websocket",
     "RedactingFilter": "redaction",
     "Request": "http",
     "Response": "http",
@@ -86,6 +90,8 @@ _EXPORTS: dict[str, str] = {
     "TransportStats": "stats",
     "USE_CLIENT_DEFAULT": "http",
     "UnreachableError": "errors",
+    "WebSocketStats": "websocket",
+    "WebSocketUnavailableError": "websocket",
     "describe_failure": "retry",
     "display_url": "http",
     "ensure_private_dir": "files",
@@ -117,6 +123,7 @@ __all__ = [
     "ExponentialBackoff",
     "HttpClient",
     "PartFile",
+    "ReconnectingWebSocket",
     "RedactingFilter",
     "Request",
     "Response",
@@ -130,6 +137,8 @@ __all__ = [
     "TransportError",
     "TransportStats",
     "UnreachableError",
+    "WebSocketStats",
+    "WebSocketUnavailableError",
     "describe_failure",
     "display_url",
     "ensure_private_dir",
