@@ -197,7 +197,7 @@ def arm(
     opts = options(ctx)
 
     async def body(api: RingApi) -> str:
-        from ringvault.cli.hubs import RING_MODES, alarm_location, is_alarm_device, pick_sensors
+        from ringvault.cli.hubs import alarm_location, is_alarm_device, pick_sensors
 
         place = await alarm_location(api, location)
         devices = [d for d in await place.get_devices() if is_alarm_device(d)]
@@ -209,10 +209,9 @@ def arm(
             await place.arm_home(bypass=zids)
         else:
             await place.arm_away(bypass=zids)
+        # The client has seen the panel confirm the mode (a refusal raised AlarmArmError, naming the sensors).
         panel = await place.get_security_panel()
         line = f"{place.name}: armed {mode.value}"
-        if panel.mode != RING_MODES[mode.value]:  # the client confirms; this is its answer, shown as Ring gave it
-            line = f"{place.name}: arm {mode.value} sent; the panel now says {panel.mode}"
         if chosen:
             line += " (bypassed " + ", ".join(f'"{d.name}"' for d in chosen) + ")"
         delay = _delay(panel, int(time.time() * 1000))

@@ -18,9 +18,8 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Ring's alarm modes (``security-panel`` ``mode``) in the words the Ring app shows, and back.
+#: Ring's alarm modes (``security-panel`` ``mode``) in the words the Ring app shows.
 MODE_WORDS = {"none": "disarmed", "some": "home", "all": "away"}
-RING_MODES = {word: mode for mode, word in MODE_WORDS.items()}
 
 #: A battery at or below this level counts as low (also any ``batteryStatus: "low"``).
 LOW_BATTERY_PERCENT = 20

@@ -20,9 +20,6 @@ if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.location import Location
 
-#: Ring's alarm modes in the words the app (and ``ringvault``) shows.
-ALARM_MODE_WORDS = {"none": "disarmed", "some": "home", "all": "away"}
-
 
 class ModeName(StrEnum):
     home = "home"
@@ -60,10 +57,12 @@ def _default(
 
 async def _mode_row(location: Location) -> dict[str, Any]:
     """One location's mode, from the alarm's security panel when it has one, else from the mode API."""
+    from ringvault.cli.hubs import mode_word
+
     row: dict[str, Any] = {"location_id": location.id, "location_name": location.name}
     if location.has_alarm_base_station:
-        ring_mode = await location.get_alarm_mode()
-        return {**row, "mode": ALARM_MODE_WORDS.get(ring_mode, ring_mode), "source": "alarm", "switchable": False}
+        word = mode_word(await location.get_alarm_mode())
+        return {**row, "mode": word, "source": "alarm", "switchable": False}
     mode = await location.get_location_mode()
     return {**row, "mode": mode.mode, "source": "location", "switchable": mode.is_switchable}
 
