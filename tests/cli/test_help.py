@@ -26,7 +26,10 @@ def test_help_imports_nothing_heavy() -> None:
 def test_every_command_is_listed() -> None:
     proc = subprocess.run([sys.executable, "-m", "ringvault", "--help"], capture_output=True, text=True, timeout=60)
     assert proc.returncode == 0
-    commands = ("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve", "worker")
+    commands = (
+        *("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve", "worker"),
+        *("chime", "unlock", "motion", "mode", "alarm", "lights"),
+    )
     for command in commands:
         assert command in proc.stdout
 

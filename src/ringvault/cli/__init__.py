@@ -11,7 +11,22 @@ from typing import Annotated
 import typer
 
 from ringvault import __version__
-from ringvault.cli import auth, devices, portability, serve, sim, snapshot, sync, worker
+from ringvault.cli import (
+    alarm,
+    auth,
+    chime,
+    devices,
+    intercom,
+    lights,
+    mode,
+    motion,
+    portability,
+    serve,
+    sim,
+    snapshot,
+    sync,
+    worker,
+)
 from ringvault.cli.common import GlobalOptions, configure_logging, fail_for, is_click_control
 
 app = typer.Typer(
@@ -62,6 +77,12 @@ def _root(
 
 auth.register(app)
 devices.register(app)
+chime.register(app)
+intercom.register(app)
+motion.register(app)
+mode.register(app)
+alarm.register(app)
+lights.register(app)
 sim.register(app)
 sync.register(app)
 snapshot.register(app)

@@ -329,16 +329,23 @@ class ReconnectingWebSocket:
                     self._notify()
                     return
                 delay = self._backoff.wait(self._failures, None)
-                # One warning per outage (when waiting callers start to fail); the other attempts at INFO.
-                level = logging.WARNING if self._failures == self._max_failures else logging.INFO
-                log.log(
-                    level,
-                    "%s: connecting failed (%s); retrying in %.1f s (failure %d in a row)",
-                    self.name,
-                    describe_ws_failure(exc),
-                    delay,
-                    self._failures,
-                )
+                # One warning per outage, when waiting callers start to fail: it promises no retry, because a caller
+                # such as a CLI command gives up there (the loop itself keeps trying). The other attempts at INFO.
+                if self._failures == self._max_failures:
+                    log.warning(
+                        "%s: %d connection attempts in a row failed (last: %s)",
+                        self.name,
+                        self._failures,
+                        describe_ws_failure(exc),
+                    )
+                else:
+                    log.info(
+                        "%s: connecting failed (%s); retrying in %.1f s (failure %d in a row)",
+                        self.name,
+                        describe_ws_failure(exc),
+                        delay,
+                        self._failures,
+                    )
                 self._notify()
                 continue
             opened_at = time.monotonic()
