@@ -196,3 +196,11 @@ def test_a_later_run_cut_short_leaves_no_gap(store: ArchiveStore) -> None:
     source.fail_after = None
     assert walk(store, source).hub_history_new == 15
     assert set(stored_keys(store)) == {item_key(entry) for entry in source.items}
+
+
+def test_an_item_dated_in_the_future_does_not_hide_later_ones(store: ArchiveStore) -> None:
+    """An item claiming year 2999 does not count for through_ms (it would make every later page look covered)."""
+    source = PagedHistory([make_item(999, 32_503_680_000_000), *history(5)])
+    assert walk(store, source).hub_history_new == 6
+    source.add_newest(25)  # more than a page of new items, all older than the item from the future
+    assert walk(store, source).hub_history_new == 25

@@ -185,8 +185,10 @@ class HistoryWalk:
         self.seen_this_run.update(keys)
         held = self.store.hub.known_keys(self.location.id, keys)
         timed = [record.event_ms for record in records if record.time_source == "event"]
-        if timed:
-            self.newest_ms = max(self.newest_ms or 0, *timed)
+        # an item dated more than a day ahead (a clock gone wrong) must not move through_ms past the items to come
+        plausible = [at for at in timed if at <= self.now_ms + DAY_MS]
+        if plausible:
+            self.newest_ms = max(self.newest_ms or 0, *plausible)
         crossed = self.through_ms is not None and any(at < self.through_ms for at in timed)
         bounded = False
         fresh: dict[str, HubHistoryRecord] = {}
