@@ -361,3 +361,32 @@ async def test_a_token_file_locked_for_too_long_is_a_clear_error(
     finally:
         other.release()
     assert str(store.path) in str(info.value)
+
+
+async def test_a_refresh_cancelled_in_flight_still_saves_the_rotated_token(tmp_path: Path) -> None:
+    """Ring rotates the refresh token when it answers. A caller cancelled while the grant is in flight (a hub socket
+    closed while fetching a ticket, a timeout around a call) must not lose the new refresh token: the old one no longer
+    works, so losing it means "log in again". Before the fix the token file kept RT1 and RT2 was lost."""
+    arrived, release = asyncio.Event(), asyncio.Event()
+
+    async def handler(request: httpx.Request) -> httpx.Response:
+        assert json.loads(request.content)["refresh_token"] == "RT1"
+        arrived.set()  # Ring has the grant: from here on only RT2 works
+        await release.wait()
+        return httpx.Response(
+            200, json={"access_token": "AT2", "token_type": "Bearer", "expires_in": 3600, "refresh_token": "RT2"}
+        )
+
+    store = TokenStore(tmp_path / "token.json")
+    auth = RefreshTokenAuth("RT1", hardware_id="hid", token_store=store)
+    async with _mock_http(httpx.MockTransport(handler), auth) as http:
+        caller = asyncio.create_task(auth.refresh(http))
+        await asyncio.wait_for(arrived.wait(), 10)
+        caller.cancel()
+        await asyncio.sleep(0)  # the cancellation reaches the caller while Ring's answer is still on its way
+        release.set()
+        with pytest.raises(asyncio.CancelledError):
+            await caller
+    stored = store.load()
+    assert stored is not None and stored.refresh_token == "RT2"
+    assert auth.refresh_token == "RT2"

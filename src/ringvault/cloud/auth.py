@@ -47,6 +47,8 @@ REFRESH_MARGIN_S = 60.0
 DEFAULT_EXPIRES_IN_S = 3600.0
 #: Refresh tokens tried from the token file for one refresh (each refused one superseded by a newer stored one).
 MAX_STORED_TOKEN_TRIES = 3
+#: How long a cancelled caller waits for its refresh to finish and be saved (see ``refresh``).
+REFRESH_FINISH_TIMEOUT_S = 30.0
 
 TwoFactorCallback = Callable[[TwoFactorRequiredError], Awaitable[str]]
 
@@ -150,8 +152,22 @@ class RingAuth:
         rotated refresh token is saved as always. For a request whose token was rejected again right after a
         refresh (``RingHttp``); it becomes this object's current token all the same.
         """
+        # Ring rotates the refresh token the moment it answers, so a refresh abandoned half-way (the caller cancelled:
+        # a hub socket closed while it fetched a ticket, a timeout around the call) would lose the only refresh token
+        # that still works, and the user would have to log in again. The grant and the saving of its answer run in a
+        # task of their own that a cancelled caller waits for (bounded by the HTTP timeouts) before it gives up.
+        work = asyncio.ensure_future(self._refresh_locked(http, failed_token, private))
         try:
-            return await self._refresh_locked(http, failed_token, private)
+            return await asyncio.shield(work)
+        except asyncio.CancelledError:
+            if not work.done():
+                logger.debug("refresh cancelled by its caller; finishing it so the rotated token is saved")
+                await asyncio.wait({work}, timeout=REFRESH_FINISH_TIMEOUT_S)
+                if not work.done():
+                    work.cancel()
+            if work.done() and not work.cancelled():
+                work.exception()  # retrieved: a failure of the abandoned refresh is not "never retrieved"
+            raise
         finally:
             await self._emit_pending()
 
