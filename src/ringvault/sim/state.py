@@ -10,10 +10,11 @@ from dataclasses import dataclass
 from ringvault.sim.auth import AuthService
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
-from ringvault.sim.faults import FaultEngine, RequestStats
+from ringvault.sim.faults import FaultEngine
 from ringvault.sim.hub.service import HubService
 from ringvault.sim.media import MediaStore
 from ringvault.sim.portability.service import PortabilityService
+from ringvault.sim.stats import RequestStats
 from ringvault.sim.world import World
 
 

@@ -21,9 +21,9 @@ from fastapi.responses import JSONResponse
 from starlette.types import Receive
 from starlette.websockets import WebSocketDisconnect, WebSocketState
 
-from ringvault.sim.faults import record_websocket
 from ringvault.sim.hub.service import CLOSE, DROP, HubConnection, HubService
 from ringvault.sim.state import SimState
+from ringvault.sim.stats import record_websocket
 
 log = logging.getLogger("ringvault.sim.hub")
 
