@@ -36,7 +36,7 @@ from ringvault.archive.store.engine import (
     sqlite_engine,
 )
 from ringvault.archive.store.migrate import migrate
-from ringvault.archive.store.models import Account, Device, Event, Location, Media, SyncStateRow, utcnow
+from ringvault.archive.store.models import Account, Device, Event, Location, Media, utcnow
 from ringvault.archive.store.recordings import RecordingQueue
 from ringvault.archive.store.records import (
     AccountRecord,
@@ -51,7 +51,6 @@ from ringvault.archive.store.records import (
     StoredDevice,
     StoredEvent,
     StoredMedia,
-    SyncState,
     UpsertResult,
 )
 from ringvault.archive.store.rows import (
@@ -63,7 +62,6 @@ from ringvault.archive.store.rows import (
     MEDIA_TABLE,
     MEDIA_UPDATE,
     InvalidCursorError,
-    aware_utc,
     decode_cursor,
     device_out,
     device_row,
@@ -72,8 +70,8 @@ from ringvault.archive.store.rows import (
     event_row,
     file_identity,
     media_out,
-    sync_out,
 )
+from ringvault.archive.store.watermarks import SyncStates
 
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
@@ -103,7 +101,7 @@ class ArchiveFileChangedError(RuntimeError):
     written since went into the old (unlinked) file."""
 
 
-class ArchiveStore(RecordingQueue):
+class ArchiveStore(RecordingQueue, SyncStates):
     """The archive database: typed, idempotent reads and writes over SQLAlchemy 2 sessions.
 
     Open it with :meth:`open` (a directory; SQLite) or :meth:`open_url` (any SQLAlchemy URL, e.g. PostgreSQL);
@@ -559,67 +557,6 @@ class ArchiveStore(RecordingQueue):
         result = connection.execute(MEDIA_STATE, {**values, "e_id": event_id})
         if result.rowcount == 0:
             raise UnknownEventError(event_id)
-
-    # -- sync state ------------------------------------------------------------------------------------------
-
-    def get_sync_state(self, device_id: int) -> SyncState | None:
-        """The sync progress of a device (``None`` before its first sync)."""
-        with self._read() as session:
-            row = session.get(SyncStateRow, device_id)
-            return None if row is None else sync_out(row)
-
-    def sync_states(self, device_ids: Collection[int]) -> dict[int, SyncState]:
-        """The sync progress of several devices in one query (devices never synced are left out)."""
-        with self._read() as session:
-            rows = session.scalars(select(SyncStateRow).where(SyncStateRow.device_id.in_(list(device_ids))))
-            return {row.device_id: sync_out(row) for row in rows}
-
-    def set_watermark(
-        self,
-        device_id: int,
-        *,
-        newest_event_id: str | None = None,
-        newest_created_at: datetime | None = None,
-        oldest_event_id: str | None = None,
-        oldest_created_at: datetime | None = None,
-        synced_at: datetime | None = None,
-        full_scan: bool = False,
-        has_recordings: bool | None = None,
-    ) -> SyncState:
-        """Advance a device's sync state: the newest event only moves forward in time, the oldest reached only
-        backward (a stale or partial run never loses progress). ``last_sync_at`` becomes ``synced_at`` (default
-        now), and ``last_full_scan_at`` too when ``full_scan``; ``has_recordings`` (when given) notes whether the
-        device has a Ring Protect plan. Returns the new state."""
-        if (newest_event_id is None) != (newest_created_at is None):
-            raise ValueError("newest_event_id and newest_created_at go together")
-        if (oldest_event_id is None) != (oldest_created_at is None):
-            raise ValueError("oldest_event_id and oldest_created_at go together")
-        at = aware_utc(synced_at or self._clock())
-        newest_created_at = aware_utc(newest_created_at) if newest_created_at is not None else None
-        oldest_created_at = aware_utc(oldest_created_at) if oldest_created_at is not None else None
-        table = SyncStateRow.__table__
-        assert isinstance(table, Table)
-        with self._write() as session:
-            # The row first (a no-op when it exists), then lock it: two first syncs of a device at once (two
-            # processes on PostgreSQL, where nothing serialises writers) must not both insert it.
-            session.execute(self._insert(table).values(device_id=device_id).on_conflict_do_nothing())
-            row = session.get(SyncStateRow, device_id, with_for_update=True)
-            assert row is not None
-            if newest_event_id is not None and newest_created_at is not None:
-                current = (row.newest_created_at, row.newest_event_id or "")
-                if row.newest_created_at is None or (newest_created_at, newest_event_id) > current:
-                    row.newest_event_id, row.newest_created_at = newest_event_id, newest_created_at
-            if oldest_event_id is not None and oldest_created_at is not None:
-                current = (row.oldest_created_at, row.oldest_event_id or "")
-                if row.oldest_created_at is None or (oldest_created_at, oldest_event_id) < current:
-                    row.oldest_event_id, row.oldest_created_at = oldest_event_id, oldest_created_at
-            row.last_sync_at = at
-            if full_scan:
-                row.last_full_scan_at = at
-            if has_recordings is not None:
-                row.has_recordings = has_recordings
-            session.flush()
-            return sync_out(row)
 
     # -- overview --------------------------------------------------------------------------------------------
 
