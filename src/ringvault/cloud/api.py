@@ -30,10 +30,13 @@ from ringvault.cloud.models.devices import (
 from ringvault.cloud.models.kinds import FAMILIES, DeviceClass, device_class
 from ringvault.cloud.models.locations import Profile, UserLocation
 from ringvault.cloud.options import RingApiOptions
+from ringvault.cloud.push.events import RingEvent
+from ringvault.cloud.push.store import PushStore
 
 if TYPE_CHECKING:
     from ringvault.cloud.auth import RefreshTokenUpdate, RingAuth
     from ringvault.cloud.http import Event
+    from ringvault.cloud.push.hub import NotificationHub, NotificationStatus, PolledDevice
 
 __all__ = ["AmbiguousDeviceError", "RingApi", "RingDevicesSnapshot"]
 
@@ -105,6 +108,9 @@ class RingApi:
         self.on_device_added: Signal[AnyDevice] = Signal()
         self.on_device_removed: Signal[AnyDevice] = Signal()
         self.on_devices_refreshed: Signal[RingDevices] = Signal()
+        self.on_new_notification: Signal[RingEvent] = Signal()
+        """Every event of the account (push or polling fallback), once ``start_notifications()`` runs."""
+        self._notifications: NotificationHub | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def __aenter__(self) -> RingApi:
@@ -118,6 +124,7 @@ class RingApi:
     async def disconnect(self) -> None:
         """Stop polling, close every location's hub socket and the HTTP client (when this ``RingApi`` created it)."""
         self._closed = True
+        await self.stop_notifications()
         for location in self._built_locations:
             try:
                 await location.disconnect()
@@ -140,6 +147,81 @@ class RingApi:
     def on_refresh_token_updated(self) -> Event[RefreshTokenUpdate]:
         """The auth's refresh-token event: ``api.on_refresh_token_updated.subscribe(cb)``; persist every rotation."""
         return self.auth.on_refresh_token_updated
+
+    # -- real-time events -----------------------------------------------------------------------------------
+    async def start_notifications(
+        self,
+        *,
+        push: bool = True,
+        store: PushStore | None = None,
+        poll_interval_s: float | None = None,
+        poll_requests_per_s: float | None = None,
+    ) -> NotificationStatus:
+        """Start receiving events: push notifications (FCM), or, when push cannot be set up (or ``push=False``),
+        polling of the cameras' history at a bounded rate. Returns how events arrive (``status.mode``,
+        ``status.reason``). The FCM credentials and the delivered ids are kept beside the token file (``store``
+        overrides; without a token file they live in memory only). ``disconnect()`` stops it."""
+        from ringvault.cloud.push.hub import POLL_INTERVAL_S, POLL_REQUESTS_PER_S, NotificationHub
+
+        if self._notifications is not None:
+            return self._notifications.status
+        await self.get_locations()
+        if store is None:
+            token_store = getattr(self.auth, "token_store", None)
+            store = PushStore.beside(token_store.path) if token_store is not None else PushStore(None)
+        hub = NotificationHub(
+            self.http,
+            store,
+            self._route_event,
+            self._polled_devices,
+            cloud_url=self.options.cloud_url,
+            device_model=self.options.control_center_display_name,
+            poll_interval_s=poll_interval_s if poll_interval_s is not None else POLL_INTERVAL_S,
+            poll_requests_per_s=poll_requests_per_s if poll_requests_per_s is not None else POLL_REQUESTS_PER_S,
+        )
+        self._notifications = hub
+        return await hub.start(push=push)
+
+    @property
+    def notifications(self) -> NotificationHub | None:
+        """The running notification hub (its ``status``, ``listener``, ``poller``), or None."""
+        return self._notifications
+
+    async def stop_notifications(self) -> None:
+        hub, self._notifications = self._notifications, None
+        if hub is not None:
+            await hub.stop()
+        for device in self._devices.values():
+            if isinstance(device, RingCamera | RingIntercom):
+                device._clear_notifications()
+
+    def _polled_devices(self) -> list[PolledDevice]:
+        from ringvault.cloud.push.hub import PolledDevice
+
+        found: list[PolledDevice] = []
+        for device in self._devices.values():
+            if isinstance(device, RingCamera) and device.has_event_history:
+                found.append(PolledDevice(device, intercom=False))
+            elif isinstance(device, RingIntercom):
+                found.append(PolledDevice(device, intercom=True))
+        return found
+
+    def _route_event(self, event: RingEvent) -> None:
+        """Hand an event to the account's stream, its device's streams and (alarm notices) its location."""
+        self.on_new_notification.emit(event)
+        device = None
+        if event.device_id is not None:
+            candidates = (d for d in self._devices.values() if isinstance(d, RingCamera | RingIntercom))
+            device = next((d for d in candidates if d.id == event.device_id), None)
+        if isinstance(device, RingCamera | RingIntercom):
+            device._push_event(event)
+        elif event.kind not in ("alarm",):
+            log.debug("event %s for a device that is not ours (id %s)", event.kind, event.device_id)
+        if event.kind == "alarm":
+            location_id = event.location_id or (device.location_id if device is not None else None)
+            for location in self._locations or []:
+                if location.id == location_id:
+                    location.on_alarm_notice.emit(event)
 
     # -- raw documents --------------------------------------------------------------------------------------
     async def fetch_ring_devices(self) -> RingDevices:

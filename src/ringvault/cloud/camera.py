@@ -20,6 +20,7 @@ from ringvault.cloud.models.devices import CameraEntry
 from ringvault.cloud.models.events import CameraEventsPage, HistoryItem, VideoSearchResult, event_query
 from ringvault.cloud.models.health import DeviceHealth
 from ringvault.cloud.models.kinds import CAMERA_FAMILIES, Capabilities, DeviceClass, capabilities
+from ringvault.cloud.push.streams import CameraNotifications
 
 if TYPE_CHECKING:
     from ringvault.cloud.http import RingHttp
@@ -95,11 +96,12 @@ async def iter_event_pages(
         key = page.pagination_key
 
 
-class RingCamera(DeviceBase[CameraEntry]):
+class RingCamera(CameraNotifications, DeviceBase[CameraEntry]):
     """A Ring doorbell or camera: light, siren, health, settings, events, history, recordings and snapshots.
 
     ``data`` is the latest ``ring_devices`` entry; subscribe to ``on_data`` for updates (with camera status polling
-    enabled in ``RingApiOptions``).
+    enabled in ``RingApiOptions``). Events (``on_doorbell_pressed``, ``on_motion_detected``, ``on_active_dings``,
+    ``on_new_notification``) flow once ``RingApi.start_notifications()`` runs (``ringvault.cloud.push.streams``).
     """
 
     def __init__(self, entry: CameraEntry, family: str, http: RingHttp, options: RingApiOptions) -> None:
@@ -108,6 +110,7 @@ class RingCamera(DeviceBase[CameraEntry]):
         self._snapshot_fetched_at: float | None = None  # monotonic
         self._last_forced_at: float | None = None  # monotonic
         self._snapshot_lock = asyncio.Lock()
+        self._init_notifications()
 
     # -- properties -----------------------------------------------------------------------------------------
     @property

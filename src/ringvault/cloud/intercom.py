@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ringvault.cloud.camera import HISTORY_PAGE_MAX, ding_id_string
 from ringvault.cloud.device import DeviceBase
@@ -13,6 +13,11 @@ from ringvault.cloud.models.base import to_int
 from ringvault.cloud.models.devices import IntercomEntry
 from ringvault.cloud.models.events import HistoryItem
 from ringvault.cloud.models.health import DeviceHealth
+from ringvault.cloud.push.streams import IntercomNotifications
+
+if TYPE_CHECKING:
+    from ringvault.cloud.http import RingHttp
+    from ringvault.cloud.options import RingApiOptions
 
 __all__ = ["IntercomUnlockError", "RingIntercom"]
 
@@ -23,8 +28,13 @@ class IntercomUnlockError(RingError):
     hint = "Check that the intercom is online and try again."
 
 
-class RingIntercom(DeviceBase[IntercomEntry]):
-    """A Ring Intercom: unlock the door, read health, history and settings."""
+class RingIntercom(IntercomNotifications, DeviceBase[IntercomEntry]):
+    """A Ring Intercom: unlock the door, read health, history and settings; ``on_ding`` / ``on_unlocked`` once
+    ``RingApi.start_notifications()`` runs."""
+
+    def __init__(self, entry: IntercomEntry, family: str, http: RingHttp, options: RingApiOptions) -> None:
+        super().__init__(entry, family, http, options)
+        self._init_notifications()
 
     @property
     def battery_level(self) -> int | None:

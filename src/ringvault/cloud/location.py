@@ -16,6 +16,7 @@ from ringvault.cloud.intercom import RingIntercom
 from ringvault.cloud.models.events import CameraEventsPage, event_query
 from ringvault.cloud.models.kinds import DeviceClass
 from ringvault.cloud.models.locations import LocationMode, UserLocation
+from ringvault.cloud.push.events import RingEvent
 
 if TYPE_CHECKING:
     from ringvault.cloud.http import RingHttp
@@ -44,6 +45,8 @@ class Location(HubLocation):
         self.intercoms: list[RingIntercom] = []
         self.devices: list[RingDevice] = []
         self.on_location_mode: Signal[LocationMode] = Signal()
+        self.on_alarm_notice: Signal[RingEvent] = Signal()
+        """Alarm notices pushed by Ring (mode changes, siren sounded / silenced): ``RingEvent(kind="alarm")``."""
         self._init_hub()
 
     @property
