@@ -82,7 +82,8 @@ def intercom_unlock_v1(*, nested: bool = False) -> dict[str, Any]:
 
 
 def alarm_v1(action: str = "com.ring.push.HANDLE_NEW_SECURITY_PANEL_MODE_NONE_NOTICE") -> dict[str, Any]:
-    return envelope({"gcmData": {"aps": {"alert": "Alarm disarmed"}, "action": action, "alarm_meta": {"location_id": LOCATION}}})
+    gcm = {"aps": {"alert": "Alarm disarmed"}, "action": action, "alarm_meta": {"location_id": LOCATION}}
+    return envelope({"gcmData": gcm})
 
 
 def ding_v1(*, motion: bool = False) -> dict[str, Any]:

@@ -14,7 +14,8 @@ import pytest
 
 from ringvault.cloud.push import RingEvent
 from ringvault.sim.server import SimServer
-from tests.cloud.api_helpers import open_api, sim_post
+from tests.cloud.api_helpers import open_api, sim_get, sim_post
+from tests.transport.ws_helpers import eventually
 
 WAIT_S = 30.0
 
@@ -51,7 +52,7 @@ async def test_refused_push_falls_back_to_polling_with_the_same_events(
         warnings = [r.getMessage() for r in caplog.records if "polling the cameras' history" in r.getMessage()]
         assert len(warnings) == 1 and "registration" in warnings[0]
         # the library's check-in went to the simulator, rewritten by the CLOUD_URL rule (not to Google)
-        logged = httpx.get(f"{sim.url}/_sim/requests", params={"limit": 1000}, timeout=10).json()["requests"]
+        logged = sim_get(sim, "/_sim/requests", limit=1000)["requests"]
         assert any("android.clients.google.com/checkin" in str(item) for item in logged), logged[-5:]
 
         pressed: list[RingEvent] = []
@@ -76,8 +77,8 @@ async def test_refused_push_falls_back_to_polling_with_the_same_events(
         hub = api.notifications
         assert hub is not None
         rounds = hub.poller.rounds
-        while hub.poller.rounds < rounds + 3:  # the same history items are read again and again ...
-            await asyncio.sleep(0.05)
+        # the same history items are read again and again ...
+        await eventually(lambda: hub.poller.rounds >= rounds + 3, within=WAIT_S, what="three more polling rounds")
         assert len(pressed) == 1  # ... and delivered once
         event = pressed[0]
         assert event.source == "poll" and event.kind == "ding"
@@ -97,6 +98,5 @@ async def test_push_disabled_polls_and_history_before_start_is_not_replayed(sim:
         assert status.mode == "polling" and status.reason == "push disabled"
         hub = api.notifications
         assert hub is not None
-        while hub.poller.rounds < 2:
-            await asyncio.sleep(0.05)
+        await eventually(lambda: hub.poller.rounds >= 2, within=WAIT_S, what="two polling rounds")
         assert got == []  # the simulator's seeded history is older than the poller

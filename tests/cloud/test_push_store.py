@@ -33,7 +33,7 @@ def fake_credentials(tag: str = "a") -> dict[str, Any]:
             "registration": {
                 "name": f"projects/ring-17770/registrations/reg-{tag}-0123",
                 "token": f"fcmtoken-{tag}-ABCDEFGHIJKLMNOP",
-                "web": {"endpoint": "https://fcm.googleapis.com/fcm/send/x", "p256dh": "p256-xyz-123", "auth": "auth-1"},
+                "web": {"endpoint": "https://fcm.googleapis.com/fcm/send/x", "p256dh": "p256-xyz", "auth": "auth-1"},
             },
             "installation": {
                 "token": f"installtoken-{tag}-0123456789",
