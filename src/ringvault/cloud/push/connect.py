@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import ssl
 from collections.abc import Mapping
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 import aiohttp
 from aiohttp import ClientRequest, ClientResponse, ClientSession, ClientTimeout
 from firebase_messaging import FcmPushClient
+from firebase_messaging.proto.mcs_pb2 import DataMessageStanza
 
 from ringvault.cloud.endpoints import resolve
 
@@ -45,6 +47,8 @@ __all__ = [
     "discover_mcs_endpoint",
     "mcs_endpoint_from_info",
 ]
+
+log = logging.getLogger(__name__)
 
 MCS_ENV = "RINGVAULT_PUSH_MCS"
 MCS_CA_ENV = "RINGVAULT_PUSH_CA"
@@ -174,12 +178,29 @@ async def discover_mcs_endpoint(session: ClientSession, cloud_url: str) -> McsEn
 
 
 class McsEndpointPushClient(FcmPushClient):
-    """firebase-messaging's client, connecting its MCS socket to ``endpoint`` instead of ``mtalk.google.com``.
+    """firebase-messaging's client with two of its methods overridden in this subclass (its files untouched):
 
-    Only the connection is changed (through the library's ``_open_connection``); login, heartbeats, acknowledgements
-    and decryption are the library's own."""
+    - ``_open_connection`` connects the MCS socket to ``mcs_endpoint`` (the simulator) when one is set, instead of
+      ``mtalk.google.com``;
+    - ``_handle_data_message`` skips a message that cannot be decrypted or read: the library would raise out of its
+      read loop and stop for good, and since the message was never acknowledged MCS would hand it over again after
+      every restart. Skipped, it is acknowledged like any other and logged in one line (its persistent id only).
+
+    Login, heartbeats, acknowledgements and decryption are the library's own."""
 
     mcs_endpoint: McsEndpoint | None = None
+    undecryptable = 0
+
+    def _handle_data_message(self, msg: DataMessageStanza) -> None:
+        try:
+            super()._handle_data_message(msg)
+        except Exception as exc:
+            self.undecryptable += 1
+            log.warning(
+                "push: skipped a message that could not be decrypted (%s); persistent id %s",
+                type(exc).__name__,
+                msg.persistent_id,
+            )
 
     async def _open_connection(  # type: ignore[override]
         self, host: str, port: int, ssl_context: ssl.SSLContext
