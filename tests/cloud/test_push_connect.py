@@ -111,12 +111,24 @@ async def test_mcs_connection_goes_to_the_endpoint_and_trusts_only_its_certifica
         await stranger._open_connection("mtalk.google.com", 5228, ssl.create_default_context())
 
 
-def test_mcs_endpoint_from_the_simulators_info() -> None:
+def test_mcs_endpoint_from_the_simulators_info(tmp_path: Path) -> None:
     pem = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n"
+    cert_file = tmp_path / "mcs.pem"
+    cert_file.write_text(pem)
     nested = mcs_endpoint_from_info({"mcs": {"host": "127.0.0.1", "port": 5229, "certificate": pem}}, "http://x:1")
+    by_file = mcs_endpoint_from_info({"mcs": {"port": 5229, "certificate": str(cert_file)}}, "http://127.0.0.1:1")
     flat = mcs_endpoint_from_info({"mcs_port": "5229", "mcs_ca_pem": pem}, "http://127.0.0.1:8765")
-    assert nested == flat == McsEndpoint("127.0.0.1", 5229, pem)
-    for bad in ({}, {"mcs": {"port": 5229}}, {"mcs": {"certificate": pem}}, {"mcs": {"port": True, "ca_pem": pem}}):
+    assert nested == by_file == flat == McsEndpoint("127.0.0.1", 5229, pem)
+    (tmp_path / "empty.pem").write_text("")
+    for bad in (
+        {},
+        {"mcs": None},
+        {"mcs": {"port": 5229}},
+        {"mcs": {"certificate": pem}},
+        {"mcs": {"port": True, "ca_pem": pem}},
+        {"mcs": {"port": 5229, "certificate": str(tmp_path / "missing.pem")}},
+        {"mcs": {"port": 5229, "certificate": str(tmp_path / "empty.pem")}},
+    ):
         with pytest.raises(McsUnavailableError):
             mcs_endpoint_from_info(bad, "http://127.0.0.1:8765")
     with pytest.raises(McsUnavailableError):

@@ -114,11 +114,13 @@ def cloud_session(cloud_url: str | None) -> ClientSession:
 
 
 def mcs_endpoint_from_info(info: Mapping[str, Any], cloud_url: str) -> McsEndpoint:
-    """Read the simulator's ``/_sim/push`` answer.
+    """Read the simulator's ``/_sim/push`` answer: ``{"mcs": {"host", "port", "certificate"}}`` (``mcs`` is null
+    while its MCS endpoint is not running).
 
-    Accepted shapes (the simulator documents its own): an ``mcs`` object ``{"host", "port", "certificate"}``
-    (``certificate`` may also be spelled ``ca_pem``, ``cert_pem`` or ``certificate_pem``), or the same keys at the top
-    level as ``mcs_host``, ``mcs_port``, ``mcs_certificate``. A missing host means the cloud URL's host."""
+    ``certificate`` is the PEM text or the path of a PEM file on this machine (the simulator's throwaway certificate;
+    it is only ever used as the one CA to trust). Also accepted: ``ca_pem`` / ``cert_pem`` / ``certificate_pem`` for
+    the PEM, and the same keys at the top level as ``mcs_host``, ``mcs_port``, ``mcs_certificate``. A missing host
+    means the cloud URL's host."""
     mcs = info.get("mcs")
     section: Mapping[str, Any] = mcs if isinstance(mcs, Mapping) else {}
 
@@ -131,15 +133,31 @@ def mcs_endpoint_from_info(info: Mapping[str, Any], cloud_url: str) -> McsEndpoi
         return None
 
     port = pick("port")
-    pem = pick("certificate", "ca_pem", "cert_pem", "certificate_pem", "cert")
+    certificate = pick("certificate", "ca_pem", "cert_pem", "certificate_pem", "cert")
     host = pick("host") or urlsplit(cloud_url).hostname
     if isinstance(port, bool) or not isinstance(port, int | str) or not str(port).isdigit():
-        raise McsUnavailableError("the simulator's push info names no MCS port")
-    if not isinstance(pem, str) or "BEGIN CERTIFICATE" not in pem:
-        raise McsUnavailableError("the simulator's push info carries no PEM certificate")
+        raise McsUnavailableError("the simulator's push info names no MCS endpoint (is its MCS server running?)")
     if not isinstance(host, str) or not host:
         raise McsUnavailableError("the simulator's push info names no MCS host")
-    return McsEndpoint(host=host, port=int(port), ca_pem=pem)
+    if not isinstance(certificate, str) or not certificate.strip():
+        raise McsUnavailableError("the simulator's push info names no certificate")
+    return McsEndpoint(host=host, port=int(port), ca_pem=_pem(certificate))
+
+
+def _pem(certificate: str) -> str:
+    """The PEM text itself, or the content of the PEM file it names."""
+    if "BEGIN CERTIFICATE" in certificate:
+        return certificate
+    path = Path(certificate)
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(_MAX_INFO_BYTES + 1)
+    except OSError as exc:
+        raise McsUnavailableError(f"cannot read the MCS certificate file {path}: {exc.strerror or exc}") from exc
+    text = data.decode("utf-8", "replace")
+    if len(data) > _MAX_INFO_BYTES or "BEGIN CERTIFICATE" not in text:
+        raise McsUnavailableError(f"the MCS certificate file {path} holds no PEM certificate")
+    return text
 
 
 async def discover_mcs_endpoint(session: ClientSession, cloud_url: str) -> McsEndpoint:
@@ -151,10 +169,7 @@ async def discover_mcs_endpoint(session: ClientSession, cloud_url: str) -> McsEn
         host, _, port = address.rpartition(":")
         if not host or not port.isdigit():
             raise McsUnavailableError(f"{MCS_ENV} must look like 127.0.0.1:5228, got {address!r}")
-        try:
-            pem = await asyncio.to_thread(Path(ca_file).read_text, encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise McsUnavailableError(f"cannot read {MCS_CA_ENV} file {ca_file}: {exc}") from exc
+        pem = await asyncio.to_thread(_pem, ca_file)
         return McsEndpoint(host=host.strip("[]"), port=int(port), ca_pem=pem)
     url = cloud_url + SIM_PUSH_INFO_PATH
     try:
@@ -174,7 +189,7 @@ async def discover_mcs_endpoint(session: ClientSession, cloud_url: str) -> McsEn
         raise McsUnavailableError(f"{url} did not answer JSON") from exc
     if not isinstance(info, dict):
         raise McsUnavailableError(f"{url} did not answer a JSON object")
-    return mcs_endpoint_from_info(info, cloud_url)
+    return await asyncio.to_thread(mcs_endpoint_from_info, info, cloud_url)
 
 
 class McsEndpointPushClient(FcmPushClient):
