@@ -26,7 +26,14 @@ WAIT_S = 20.0
 
 def hub_for(api: RingApi, store: PushStore) -> NotificationHub:
     """A hub wired to ``api`` as ``start_notifications`` wires it, without starting push or polling."""
-    hub = NotificationHub(api.http, store, api._route_event, api._polled_devices, cloud_url=api.options.cloud_url)
+    hub = NotificationHub(
+        api.http,
+        store,
+        api._route_event,
+        api._polled_devices,
+        cloud_url=api.options.cloud_url,
+        route_update=api._route_update,
+    )
     api._notifications = hub
     return hub
 
@@ -150,3 +157,20 @@ async def test_intercom_and_alarm_streams(sim: SimServer, rv_home: Path) -> None
         assert [e.kind for e in dings] == ["intercom_ding"]
         assert [e.kind for e in unlocks] == ["intercom_unlock"]
         assert [(e.kind, e.alarm_kind) for e in alarms] == [("alarm", "alarm_siren")]
+
+
+async def test_the_second_push_with_the_snapshot_is_an_update_not_a_new_event(sim: SimServer, rv_home: Path) -> None:
+    """Battery doorbells push twice per event, the second time with the image (§8.4)."""
+    async with open_api(sim, rv_home) as api:
+        camera = await doorbell(api)
+        hub = hub_for(api, PushStore(None))
+        pressed: list[RingEvent] = []
+        updates: list[RingEvent] = []
+        camera.on_doorbell_pressed.subscribe(pressed.append)
+        camera.on_notification_updated.subscribe(updates.append)
+        hub.deliver_message(fx.ding_v2(device_id=camera.id, snapshot=None), "0:first")
+        hub.deliver_message(fx.ding_v2(device_id=camera.id), "0:second")
+        hub.deliver_message(fx.ding_v2(device_id=camera.id), "0:third")  # nothing new: dropped
+        assert [e.snapshot_uuid for e in pressed] == [None]
+        assert len(updates) == 1 and updates[0].snapshot_uuid and updates[0].ding_id == fx.BIG_DING
+        assert api.on_notification_updated.value == updates[0]

@@ -110,6 +110,9 @@ class RingApi:
         self.on_devices_refreshed: Signal[RingDevices] = Signal()
         self.on_new_notification: Signal[RingEvent] = Signal()
         """Every event of the account (push or polling fallback), once ``start_notifications()`` runs."""
+        self.on_notification_updated: Signal[RingEvent] = Signal()
+        """A later push for an event already delivered that brings its snapshot (``snapshot_uuid``) for the first
+        time: battery doorbells push twice, the first time without the image (reference §8.4)."""
         self._notifications: NotificationHub | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -175,6 +178,7 @@ class RingApi:
             self._route_event,
             self._polled_devices,
             cloud_url=self.options.cloud_url,
+            route_update=self._route_update,
             device_model=self.options.control_center_display_name,
             poll_interval_s=poll_interval_s if poll_interval_s is not None else POLL_INTERVAL_S,
             poll_requests_per_s=poll_requests_per_s if poll_requests_per_s is not None else POLL_REQUESTS_PER_S,
@@ -205,6 +209,12 @@ class RingApi:
             elif isinstance(device, RingIntercom):
                 found.append(PolledDevice(device, intercom=True))
         return found
+
+    def _route_update(self, event: RingEvent) -> None:
+        self.on_notification_updated.emit(event)
+        for device in self._devices.values():
+            if isinstance(device, RingCamera) and device.id == event.device_id:
+                device.on_notification_updated.emit(event)
 
     def _route_event(self, event: RingEvent) -> None:
         """Hand an event to the account's stream, its device's streams and (alarm notices) its location."""

@@ -25,7 +25,7 @@ from aiolimiter import AsyncLimiter
 from ringvault.cloud.errors import RingError
 from ringvault.cloud.push.events import EventKind, RingEvent, detection_of
 from ringvault.cloud.push.parse import NotificationError, UnknownNotification, parse_notification
-from ringvault.cloud.push.store import PushStore
+from ringvault.cloud.push.store import SEEN_EVENT_KEYS, PushStore, SeenIds
 from ringvault.transport.redaction import redact
 
 if TYPE_CHECKING:
@@ -171,6 +171,7 @@ class NotificationHub:
         devices: Callable[[], Sequence[PolledDevice]],
         *,
         cloud_url: str | None,
+        route_update: Callable[[RingEvent], None] | None = None,
         device_model: str = "ringvault",
         poll_interval_s: float = POLL_INTERVAL_S,
         poll_requests_per_s: float = POLL_REQUESTS_PER_S,
@@ -178,9 +179,11 @@ class NotificationHub:
         self.http = http
         self.store = store
         self.route = route
+        self.route_update = route_update
         self.cloud_url = cloud_url
         self.device_model = device_model
         self._persistent, self._keys = store.load_seen()
+        self._with_image = SeenIds(SEEN_EVENT_KEYS)
         self.poller = HistoryPoller(
             devices, self.deliver_event, interval_s=poll_interval_s, requests_per_s=poll_requests_per_s
         )
@@ -258,10 +261,18 @@ class NotificationHub:
         self.deliver_event(event)
 
     def deliver_event(self, event: RingEvent) -> None:
-        """A parsed event (push or poll): hand it to ``route`` unless its key was seen."""
+        """A parsed event (push or poll): hand it to ``route`` unless its key was seen. A repeat that brings the
+        event's snapshot for the first time (battery doorbells push twice, the second time with the image, §8.4)
+        goes to ``route_update`` instead."""
+        first_image = bool(event.snapshot_uuid) and self._with_image.add(event.key)
         if not self._keys.add(event.key):
             self.duplicates += 1
             self._save()
+            if first_image and self.route_update is not None:
+                try:
+                    self.route_update(event)
+                except Exception:
+                    log.exception("routing the update of event %s failed", event.key)
             return
         self._save()
         try:

@@ -2,7 +2,8 @@
 
 Cameras: ``on_new_notification`` (every event of the camera), ``on_doorbell_pressed`` (each ding),
 ``on_active_dings`` (the events of the last 65 s, as a list, emitted whenever it changes; ``on_active_notifications``
-is the same stream) and ``on_motion_detected`` (``True`` while a motion event is active, ``False`` when none is).
+is the same stream), ``on_motion_detected`` (``True`` while a motion event is active, ``False`` when none is) and
+``on_notification_updated`` (a second push for an event that brings its snapshot).
 An event stays active for ``active_window_s`` (65 s, reference §8.5) from its first delivery; a repeat does not
 extend it (the hub drops repeats anyway).
 Intercoms: ``on_ding`` and ``on_unlocked``.
@@ -31,6 +32,7 @@ class CameraNotifications:
         self.on_doorbell_pressed: Signal[RingEvent] = Signal()
         self.on_active_dings: Signal[list[RingEvent]] = Signal()
         self.on_motion_detected: Signal[bool] = Signal()
+        self.on_notification_updated: Signal[RingEvent] = Signal()
         self._active: dict[str, RingEvent] = {}
         self._active_timers: dict[str, asyncio.TimerHandle] = {}
         self.on_motion_detected.value = False
