@@ -127,7 +127,10 @@ class PushListener:
         self._watchdog: asyncio.Task[None] | None = None
         self._unsubscribe_session: Callable[[], None] | None = None
         self._stopping = False
+        self._background: set[asyncio.Task[None]] = set()
         self.token: str | None = None
+        self.token_updates = 0
+        """Times the token was sent to Ring again after a new session."""
         self.registrations = 0
         """New FCM registrations made by this listener (0 when stored credentials were reused)."""
         self.restarts = 0
@@ -201,6 +204,8 @@ class PushListener:
         if self._unsubscribe_session is not None:
             self._unsubscribe_session()
             self._unsubscribe_session = None
+        for task in list(self._background):
+            task.cancel()
         watchdog, self._watchdog = self._watchdog, None
         if watchdog is not None and watchdog is not asyncio.current_task():
             watchdog.cancel()
@@ -230,14 +235,22 @@ class PushListener:
         if response.status_code != 204:
             raise PushSetupError(f"Ring answered HTTP {response.status_code} to the push token (204 expected)")
 
-    async def _on_session_created(self, _: None) -> None:
-        """A new Ring session forgets the token: tell Ring again (§8.2)."""
+    def _on_session_created(self, _: None) -> None:
+        """A new Ring session forgets the token: tell Ring again (§8.2). In a task of its own: ``RingHttp`` emits
+        this while it holds its session lock, which the PATCH itself needs."""
         if self.token is None or self._stopping:
             return
+        task = asyncio.create_task(self._tell_ring_again(), name="ringvault-push-token")
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _tell_ring_again(self) -> None:
         try:
             await self._tell_ring()
         except PushSetupError as exc:
             log.warning("push: %s; events may stop until the next session", exc)
+        else:
+            self.token_updates += 1
 
     # -- library callbacks -----------------------------------------------------------------------------------
     def _on_credentials(self, credentials: dict[str, Any]) -> None:
