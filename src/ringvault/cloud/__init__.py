@@ -49,6 +49,8 @@ if TYPE_CHECKING:
     from ringvault.cloud.intercom import IntercomUnlockError, RingIntercom
     from ringvault.cloud.location import Location
     from ringvault.cloud.options import RingApiOptions
+    from ringvault.cloud.push import PushStore, RingEvent
+    from ringvault.cloud.push.hub import NotificationStatus
     from ringvault.cloud.tokens import StoredToken, TokenFileError, TokenStore, parse_refresh_token
     from ringvault.transport import DownloadResult, redact
 
@@ -104,6 +106,9 @@ _EXPORTS: dict[str, str] = {
     "redact": "ringvault.transport",
     "TokenFileError": "tokens",
     "parse_refresh_token": "tokens",
+    "RingEvent": "ringvault.cloud.push",
+    "PushStore": "ringvault.cloud.push",
+    "NotificationStatus": "ringvault.cloud.push.hub",
 }
 
 __all__ = [
@@ -128,7 +133,9 @@ __all__ = [
     "Location",
     "NotFoundError",
     "NotLoggedInError",
+    "NotificationStatus",
     "PasswordAuth",
+    "PushStore",
     "RateLimitedError",
     "RecordingNotReadyError",
     "RefreshTokenAuth",
@@ -142,6 +149,7 @@ __all__ = [
     "RingDevice",
     "RingDevicesSnapshot",
     "RingError",
+    "RingEvent",
     "RingHttp",
     "RingHttpError",
     "RingIntercom",

@@ -71,7 +71,7 @@ def client_config() -> FcmPushClientConfig:
         server_heartbeat_interval=60,
         client_heartbeat_interval=120,
         monitor_interval=15,
-        connection_retry_count=3,
+        connection_retry_count=2,
         start_seconds_before_retry_connect=1.0,
         reset_interval=1.0,
         log_debug_verbose=False,
@@ -99,7 +99,8 @@ class PushListener:
 
     ``start()`` raises ``PushSetupError`` (one line saying why) when push cannot be set up; ``on_gave_up`` is called
     when a running listener cannot be restarted (``RESTART_BACKOFF_S`` attempts in a row failed) so that the caller
-    can fall back to polling; the watchdog keeps trying after that.
+    can fall back to polling; the watchdog keeps trying after that (and the caller may then run both: events are
+    de-duplicated downstream).
     """
 
     def __init__(
@@ -120,6 +121,10 @@ class PushListener:
         self.device_model = device_model
         self.on_gave_up = on_gave_up
         self._received = list(received_persistent_ids or [])
+        self.client_config = client_config()
+        """The library's settings for every client this listener starts."""
+        self.restart_backoff_s: tuple[float, ...] = RESTART_BACKOFF_S
+        """Pauses before the watchdog's restart attempts; after the last one it calls ``on_gave_up``."""
         self._credentials: dict[str, Any] | None = None
         self._session: ClientSession | None = None
         self._endpoint: McsEndpoint | None = None
@@ -180,7 +185,7 @@ class PushListener:
             self._credentials,
             self._on_credentials,
             received_persistent_ids=list(self._received),
-            config=client_config(),
+            config=self.client_config,
             http_client_session=self._session,
         )
         client.mcs_endpoint = self._endpoint
@@ -280,14 +285,14 @@ class PushListener:
             reason = "the push client stopped after repeated errors"
             log.warning("push: %s; restarting it", reason)
             while not self._stopping:
-                pause = RESTART_BACKOFF_S[min(failures, len(RESTART_BACKOFF_S) - 1)]
+                pause = self.restart_backoff_s[min(failures, len(self.restart_backoff_s) - 1)]
                 await asyncio.sleep(pause)
                 try:
                     await self._restart()
                 except PushSetupError as exc:
                     failures += 1
                     reason = str(exc)
-                    if failures == len(RESTART_BACKOFF_S) and self.on_gave_up is not None:
+                    if failures == len(self.restart_backoff_s) and self.on_gave_up is not None:
                         self.on_gave_up(reason)
                     continue
                 failures = 0
@@ -309,7 +314,8 @@ class PushListener:
 
 
 def _gave_up(client: McsEndpointPushClient) -> bool:
-    """The library stopped on its own: STOPPING/STOPPED, or its tasks are all done."""
+    """The library stopped on its own: STOPPING/STOPPED, or one of its two tasks ended (its read loop returns when
+    it could not connect, leaving its monitor task running and the state at STARTING_CONNECTION)."""
     if client.run_state in (FcmPushClientRunState.STOPPING, FcmPushClientRunState.STOPPED):
         return True
-    return bool(client.tasks) and all(task.done() for task in client.tasks)
+    return any(task.done() for task in client.tasks)
