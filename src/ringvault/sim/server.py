@@ -20,6 +20,8 @@ from ringvault.sim.state import SimState
 log = logging.getLogger("ringvault.sim")
 
 START_TIMEOUT_S = 15.0
+#: How long the simulator keeps an idle keep-alive connection open (see the uvicorn.Config below).
+KEEP_ALIVE_S = 60
 
 
 class _Server(uvicorn.Server):
@@ -89,6 +91,11 @@ class SimServer:
                 server_header=False,
                 # hard cap on a WebSocket message (the hub socket closes with 1009 above hub_max_frame_bytes first)
                 ws_max_size=1024 * 1024,
+                # [sim] an idle keep-alive connection stays open 60 s, the usual idle timeout of the load balancers
+                # in front of HTTPS APIs. uvicorn's default, 5 s, equals httpx's pool expiry, so a client under load
+                # could send on a pooled connection in the very instant the server closed it: a ReadError on a
+                # request nobody may retry (an OAuth code exchange), seen in the 100-customer burst.
+                timeout_keep_alive=KEEP_ALIVE_S,
             )
         )
         self._thread: threading.Thread | None = None
