@@ -192,3 +192,13 @@ async def test_duplicated_message_arrives_twice_lost_one_never(
         assert (await push_info(sim))["stats"]["lost"] == 1
     finally:
         await client.stop()
+
+
+async def test_refused_registration_makes_the_library_fail(sim: SimServer, session: SimSession) -> None:
+    """Google's PHONE_REGISTRATION_ERROR (§8.7): the library gives up, which a client must survive (polling)."""
+    await control(sim, "PATCH", "/_sim/push/faults", {"register_error": "PHONE_REGISTRATION_ERROR"})
+    stored: list[dict[str, Any]] = []
+    client = await make_client(sim, session, Received(), on_credentials=stored.append)
+    with pytest.raises(RuntimeError):
+        await client.checkin_or_register()
+    assert stored == [] and (await push_info(sim))["google"]["fcm_registrations"] == 0

@@ -3,8 +3,10 @@ protobuf modules), web-push decryption with http_ece, and hostile input that mus
 
 from __future__ import annotations
 
+import stat
 import time
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +17,7 @@ from firebase_messaging.proto.mcs_pb2 import (
     LoginResponse,
 )
 
+from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 from tests.sim.helpers import login
 from tests.sim.push_helpers import control, device_id, ding, push_info, register_with_ring, ring_client
@@ -140,3 +143,14 @@ async def test_a_second_login_replaces_the_first_connection(sim: SimServer, goog
     await second.send(HeartbeatPing())
     assert isinstance(await second.read_until(HeartbeatAck), HeartbeatAck)
     second.close()
+
+
+def test_certificate_key_is_private_and_removed_at_stop(sim_config: SimConfig) -> None:
+    server = SimServer(sim_config)
+    with server:
+        info = httpx.get(f"{server.url}/_sim/push").json()["mcs"]
+        assert info["port"] == server.mcs_port and info["host"] == "127.0.0.1"
+        key = Path(info["certificate"]).with_name("mcs-key.pem")
+        assert stat.S_IMODE(key.stat().st_mode) == 0o600
+        assert stat.S_IMODE(key.parent.stat().st_mode) == 0o700
+    assert not key.parent.exists()
