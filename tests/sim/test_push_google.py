@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import httpx
 import pytest
+from firebase_messaging.proto.android_checkin_pb2 import DEVICE_CHROME_BROWSER, AndroidCheckinProto
+from firebase_messaging.proto.checkin_pb2 import AndroidCheckinRequest
 
+from ringvault.sim.push import service
 from ringvault.sim.server import SimServer
 from tests.sim.helpers import CLIENTS, login
 from tests.sim.push_raw import GOOGLE, PROJECT, checkin, register
@@ -133,3 +136,15 @@ def test_google_side_survives_a_reset(sim: SimServer, google: httpx.Client) -> N
     again = checkin(google, device.android_id, device.security_token)
     assert again.android_id == device.android_id
     assert google.get("/_sim/push").json()["google"]["fcm_registrations"] == 1
+
+
+def test_registration_tables_are_bounded(sim: SimServer, google: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anonymous check-ins cannot grow the simulator without bound (``MAX_RECORDS``; shrunk here: the rule, not its
+    size, is under test)."""
+    monkeypatch.setattr(service, "MAX_RECORDS", 2)
+    device = checkin(google)
+    checkin(google)
+    request = AndroidCheckinRequest(version=3, checkin=AndroidCheckinProto(type=DEVICE_CHROME_BROWSER))
+    assert google.post(f"{GOOGLE}/checkin", content=request.SerializeToString()).status_code == 429
+    # a known device still checks in
+    assert checkin(google, device.android_id, device.security_token).android_id == device.android_id

@@ -161,11 +161,17 @@ class SimServer:
                 raise RuntimeError(f"the simulator server did not start within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.005)
         log.info(_banner(self.url))
+        self._log_mcs()
         return self
+
+    def _log_mcs(self) -> None:
+        push = self.state.push
+        log.info("push MCS endpoint on %s:%s (TLS; trust %s)", self.host, push.mcs_port, push.mcs_certificate)
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (Ctrl+C or SIGTERM in the main thread)."""
         log.info(_banner(self.url))
+        self._log_mcs()
         try:
             self._server.run(sockets=[self._socket])
         finally:

@@ -26,7 +26,7 @@ from firebase_messaging.proto.checkin_pb2 import AndroidCheckinRequest, AndroidC
 from google.protobuf.message import DecodeError
 
 from ringvault.sim.deps import get_state
-from ringvault.sim.push.service import FCM_SEND_PREFIX, PushService
+from ringvault.sim.push.service import FCM_SEND_PREFIX, Exhausted, PushService
 from ringvault.sim.push.webpush import valid_keys
 
 CHECKIN_HOST = "android.clients.google.com"
@@ -64,6 +64,10 @@ def _google_error(status: int, message: str, reason: str) -> JSONResponse:
     return JSONResponse({"error": {"code": status, "message": message, "status": reason}}, status_code=status)
 
 
+def _exhausted() -> JSONResponse:
+    return _google_error(429, "Quota exceeded.", "RESOURCE_EXHAUSTED")
+
+
 def _too_large() -> JSONResponse:
     return _google_error(413, "Request body too large.", "INVALID_ARGUMENT")
 
@@ -87,7 +91,10 @@ async def checkin(request: Request) -> Response:
         return PlainTextResponse("bad checkin request", status_code=400)  # [sim] the checkin proto is required
     stored_id = message.id if message.HasField("id") and message.id else None
     stored_token = message.security_token if message.HasField("security_token") and message.security_token else None
-    device = _push(request).checkin(stored_id, stored_token)
+    try:
+        device = _push(request).checkin(stored_id, stored_token)
+    except Exhausted:
+        return PlainTextResponse("too many devices", status_code=429)  # [sim]
     answer = AndroidCheckinResponse(
         stats_ok=True,
         time_msec=int(get_state(request).clock.now() * 1000),
@@ -122,7 +129,10 @@ async def register3(request: Request) -> Response:
         return PlainTextResponse("Error=INVALID_PARAMETERS")  # [sim] Google answers 200 with Error= bodies
     if service.config.register_error:
         return PlainTextResponse(f"Error={service.config.register_error}")
-    registration = service.register_gcm(device, app_id, sender)
+    try:
+        registration = service.register_gcm(device, app_id, sender)
+    except Exhausted:
+        return PlainTextResponse("Error=QUOTA_EXCEEDED", status_code=429)  # [sim]
     return PlainTextResponse(f"token={registration.token}")
 
 
@@ -150,7 +160,10 @@ async def create_installation(project: str, request: Request) -> Response:
     if body is None or not isinstance(body.get("appId"), str) or not body["appId"]:
         return _google_error(400, "Invalid request: appId is required.", "INVALID_ARGUMENT")
     fid = body.get("fid") if isinstance(body.get("fid"), str) else None
-    record = _push(request).install(project, body["appId"], fid)
+    try:
+        record = _push(request).install(project, body["appId"], fid)
+    except Exhausted:
+        return _exhausted()
     return JSONResponse(
         {
             "name": f"projects/{project}/installations/{record.fid}",
@@ -202,7 +215,10 @@ async def create_registration(project: str, request: Request) -> Response:
         return _google_error(400, "Invalid request: unknown push endpoint.", "INVALID_ARGUMENT")
     if not valid_keys(p256dh, auth):
         return _google_error(400, "Invalid request: p256dh or auth is not a valid key.", "INVALID_ARGUMENT")
-    record = service.register_fcm(installation, project, gcm_token, p256dh, auth)
+    try:
+        record = service.register_fcm(installation, project, gcm_token, p256dh, auth)
+    except Exhausted:
+        return _exhausted()
     answer_web: dict[str, Any] = {"endpoint": record.endpoint, "p256dh": record.p256dh, "auth": record.auth}
     if isinstance(web.get("applicationPubKey"), str):
         answer_web["applicationPubKey"] = web["applicationPubKey"]

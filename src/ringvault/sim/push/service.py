@@ -35,6 +35,18 @@ INSTALLATION_TTL_S = 604800
 #: [sim] a device keeps at most this many unacknowledged messages; older ones are discarded (FCM documents 100
 #: pending messages per device before it sends ``deleted_messages``).
 MAX_PENDING = 100
+#: [sim] Google's registration hosts take anonymous requests: each table holds at most this many records, so a
+#: loop of check-ins cannot grow the simulator without bound (beyond it: 429 RESOURCE_EXHAUSTED).
+MAX_RECORDS = 10_000
+
+
+class Exhausted(Exception):
+    """A registration table is full (``MAX_RECORDS``)."""
+
+
+def _room(table: dict[Any, Any]) -> None:
+    if len(table) >= MAX_RECORDS:
+        raise Exhausted
 
 
 class McsLink(Protocol):
@@ -157,6 +169,7 @@ class PushService:
                 if known is not None and known.security_token == security_token:
                     known.checkins += 1
                     return known
+            _room(self.checkins)
             new_id = _random_id()
             while new_id in self.checkins:
                 new_id = _random_id()
@@ -181,6 +194,7 @@ class PushService:
             for existing in self.gcm.values():
                 if existing.android_id == device.android_id and existing.app_id == app_id:
                     return existing
+            _room(self.gcm)
             token = f"{b64url(secrets.token_bytes(8))}:APA91b{b64url(secrets.token_bytes(96))}"
             record = GcmRegistration(token=token, android_id=device.android_id, app_id=app_id, sender=sender)
             self.gcm[token] = record
@@ -189,6 +203,7 @@ class PushService:
     def install(self, project: str, app_id: str, fid: str | None) -> Installation:
         """firebaseinstallations: an installation (the client's FID when it sent a usable one)."""
         with self.lock:
+            _room(self.installations)
             if not fid or len(fid) > 64 or fid in self.installations:
                 fid = b64url(bytes([0x70 | secrets.randbelow(16)]) + secrets.token_bytes(16))[:22]
             record = Installation(
@@ -223,6 +238,7 @@ class PushService:
     ) -> FcmRegistration:
         """fcmregistrations: the FCM token Ring will be told, bound to the GCM token and the web-push keys."""
         with self.lock:
+            _room(self.fcm)
             self.stats.registrations += 1
             token = f"{installation.fid}:APA91b{b64url(secrets.token_bytes(105))}"
             record = FcmRegistration(
