@@ -64,6 +64,30 @@ def test_header_names_with_underscores_reach_the_app(sim: SimServer) -> None:
     assert logged["headers"]["hardware_id"] == "raw-socket-hw"
 
 
+def test_an_idle_keep_alive_connection_outlives_the_http_clients_pool_expiry(sim: SimServer) -> None:
+    """httpx drops idle pooled connections after 5 s; the simulator keeps them longer (60 s), so a client never sends
+    on a connection the server is closing at that same instant (uvicorn's default of 5 s made that race possible:
+    a ReadError on a non-retried OAuth code exchange in the 100-customer burst). Before the fix the second request
+    on the connection, 6 s later, got no answer."""
+    request = b"GET /api.ring.com/clients_api/nope HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+    def answer(conn: socket.socket) -> bytes:
+        data = b""
+        while b"\r\n\r\n" not in data or not data.endswith(b"}"):
+            chunk = conn.recv(65536)
+            if not chunk:
+                break
+            data += chunk
+        return data
+
+    with socket.create_connection(("127.0.0.1", sim.port), timeout=10) as conn:
+        conn.sendall(request)
+        assert answer(conn).startswith(b"HTTP/1.1 404")
+        time.sleep(6.0)  # idle past httpx's 5 s pool expiry and uvicorn's default keep-alive
+        conn.sendall(request)
+        assert answer(conn).startswith(b"HTTP/1.1 404")
+
+
 def test_binds_only_where_asked(sim: SimServer) -> None:
     assert sim.host == "127.0.0.1" and sim.url.startswith("http://127.0.0.1:")
 

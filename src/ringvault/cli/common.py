@@ -87,18 +87,6 @@ def fail(message: str, *, code: int = EXIT_ERROR) -> NoReturn:
     raise typer.Exit(code)
 
 
-#: The client's errors for an alarm or lighting hub that cannot be reached or does not answer (``ringvault.cloud.hub``).
-HUB_UNREACHABLE_ERRORS = frozenset({"HubUnavailableError", "HubTimeoutError"})
-
-
-def _hub_unreachable(exc: BaseException) -> bool:
-    """A hub failure, told by class name so that an error path never imports the hub client (websockets)."""
-    return any(
-        cls.__name__ in HUB_UNREACHABLE_ERRORS and cls.__module__.startswith("ringvault.cloud")
-        for cls in type(exc).__mro__
-    )
-
-
 def exit_code_for(exc: BaseException) -> int:
     from ringvault.cloud import errors
 
@@ -106,7 +94,7 @@ def exit_code_for(exc: BaseException) -> int:
         return EXIT_AUTH
     if isinstance(exc, errors.DeviceNotFoundError | errors.NotFoundError):
         return EXIT_NOT_FOUND
-    if isinstance(exc, errors.CloudUnreachableError) or _hub_unreachable(exc):
+    if isinstance(exc, errors.CloudUnreachableError | errors.HubUnavailableError | errors.HubTimeoutError):
         return EXIT_UNREACHABLE
     if isinstance(exc, errors.RateLimitedError):
         return EXIT_RATE_LIMITED

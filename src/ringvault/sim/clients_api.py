@@ -82,7 +82,13 @@ def profile(caller: SessionDep, state: StateDep) -> Response:
 
 @router.patch("/device")
 async def register_push(request: Request, caller: SessionDep, state: StateDep) -> Response:
-    """Push registration: Ring answers 204 (prd refuses to start its listener otherwise)."""
+    """Push registration (§8.2): Ring answers exactly 204 (prd refuses to start its listener otherwise) and keeps
+    the body per hardware id; ``push_notification_token`` and ``metadata.pn_dict_version`` (``"2.0.0"``: the v2
+    payload) decide where and how ``ringvault.sim.push`` delivers. The ``push.ring_patch_status`` knob refuses it
+    (the error body is [sim])."""
+    refused = state.config.push.ring_patch_status
+    if refused != 204:
+        return ring_json({"error": "push registration refused (simulated fault)"}, status=refused)
     body = await read_json_object(request)
     state.world.push_registrations[caller.hardware_id] = body or {}
     return no_content()

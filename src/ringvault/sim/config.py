@@ -12,6 +12,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, Field, field_validator
 
 from ringvault.sim.portability.config import PortabilityConfig
+from ringvault.sim.push.config import PushConfig
 
 #: Ring's device families (the keys of ``clients_api/ring_devices``).
 DeviceFamily = Literal[
@@ -99,3 +100,4 @@ class SimConfig(BaseModel):
     recording_seconds: float = Field(2.0, gt=0, le=30, description="length of generated MP4 clips")
     faults: FaultConfig = Field(default_factory=FaultConfig)
     portability: PortabilityConfig = Field(default_factory=PortabilityConfig)
+    push: PushConfig = Field(default_factory=PushConfig)

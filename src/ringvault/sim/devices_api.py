@@ -11,6 +11,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ringvault.sim.deps import StateDep, TokenDep
+from ringvault.sim.push import notifications
 from ringvault.sim.replies import get_device, not_found, read_json_object, require_json_put, ring_json
 from ringvault.sim.state import SimState
 from ringvault.sim.world import LightGroup, UnsupportedOperation
@@ -61,6 +62,7 @@ async def device_rpc(device_id: int, request: Request, caller: TokenDep, state: 
     if rpc.get("method") != "unlock_door":
         return ring_json({"error": {"code": -32601, "message": "Method not found"}, "id": request_id, "jsonrpc": "2.0"})
     state.world.unlock(device.id, rpc)
+    notifications.push_intercom_unlock(state, device)  # the app's unlock notice (§8.6, reference §14 checklist)
     return ring_json({"result": {"code": 0}, "id": request_id, "jsonrpc": "2.0"})
 
 

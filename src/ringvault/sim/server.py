@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
+import tempfile
 import threading
 import time
+from pathlib import Path
 from types import TracebackType
 
 import uvicorn
@@ -15,11 +18,16 @@ from fastapi import FastAPI
 
 from ringvault.sim.app import create_app
 from ringvault.sim.config import SimConfig
+from ringvault.sim.push.mcs import McsServer
+from ringvault.sim.push.service import PushService
+from ringvault.sim.push.tls import server_context, write_certificate
 from ringvault.sim.state import SimState
 
 log = logging.getLogger("ringvault.sim")
 
 START_TIMEOUT_S = 15.0
+#: How long the simulator keeps an idle keep-alive connection open (see the uvicorn.Config below).
+KEEP_ALIVE_S = 60
 
 
 class _Server(uvicorn.Server):
@@ -28,6 +36,18 @@ class _Server(uvicorn.Server):
 
     _loop: asyncio.AbstractEventLoop | None = None
     _wakeup: asyncio.Event | None = None
+    #: the push service's MCS endpoint, served on the same event loop (``ringvault.sim.push.mcs``)
+    mcs: McsServer | None = None
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.mcs is not None:
+            await self.mcs.start()
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.mcs is not None:
+            await self.mcs.close()
+        await super().shutdown(sockets)
 
     async def main_loop(self) -> None:
         self._loop = asyncio.get_running_loop()
@@ -89,9 +109,41 @@ class SimServer:
                 server_header=False,
                 # hard cap on a WebSocket message (the hub socket closes with 1009 above hub_max_frame_bytes first)
                 ws_max_size=1024 * 1024,
+                # [sim] an idle keep-alive connection stays open 60 s, the usual idle timeout of the load balancers
+                # in front of HTTPS APIs. uvicorn's default, 5 s, equals httpx's pool expiry, so a client under load
+                # could send on a pooled connection in the very instant the server closed it: a ReadError on a
+                # request nobody may retry (an OAuth code exchange), seen in the 100-customer burst.
+                timeout_keep_alive=KEEP_ALIVE_S,
             )
         )
         self._thread: threading.Thread | None = None
+        self._mcs_dir: Path | None = None
+        try:
+            self._server.mcs = self._make_mcs(host, family)
+        except BaseException:
+            self._socket.close()
+            raise
+
+    def _make_mcs(self, host: str, family: socket.AddressFamily) -> McsServer:
+        """Bind the MCS endpoint's TLS port beside the HTTP port and write its throwaway certificate (the key
+        0600 in a private temporary directory, removed at ``stop``); ``GET /_sim/push`` tells clients both."""
+        sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+        try:
+            sock.bind((host, 0))
+        except OSError:
+            sock.close()
+            raise
+        self._mcs_dir = Path(tempfile.mkdtemp(prefix="ringvault-sim-mcs-"))
+        cert_path, key_path = write_certificate(self._mcs_dir)
+        server = McsServer(sock, server_context(cert_path, key_path), self._push_service)
+        push = self.state.push
+        push.mcs_host, push.mcs_port, push.mcs_certificate = host, server.port, str(cert_path)
+        self.mcs_port = server.port
+        self.mcs_certificate = cert_path
+        return server
+
+    def _push_service(self) -> PushService:
+        return self.state.push
 
     @property
     def state(self) -> SimState:
@@ -116,15 +168,21 @@ class SimServer:
                 raise RuntimeError(f"the simulator server did not start within {START_TIMEOUT_S:.0f} s")
             time.sleep(0.005)
         log.info(_banner(self.url))
+        self._log_mcs()
         return self
+
+    def _log_mcs(self) -> None:
+        push = self.state.push
+        log.info("push MCS endpoint on %s:%s (TLS; trust %s)", self.host, push.mcs_port, push.mcs_certificate)
 
     def serve_forever(self) -> None:
         """Serve in the calling thread until interrupted (Ctrl+C or SIGTERM in the main thread)."""
         log.info(_banner(self.url))
+        self._log_mcs()
         try:
             self._server.run(sockets=[self._socket])
         finally:
-            self._socket.close()
+            self.stop()
 
     def stop(self) -> None:
         """Shut down gracefully and wait for the server thread."""
@@ -138,6 +196,11 @@ class SimServer:
                 thread.join(timeout=5)
             self._thread = None
         self._socket.close()
+        if self._server.mcs is not None:
+            self._server.mcs.close_socket()
+        if self._mcs_dir is not None:
+            shutil.rmtree(self._mcs_dir, ignore_errors=True)
+            self._mcs_dir = None
 
     def __enter__(self) -> SimServer:
         return self.start()

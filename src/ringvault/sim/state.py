@@ -14,6 +14,7 @@ from ringvault.sim.faults import FaultEngine
 from ringvault.sim.hub.service import HubService
 from ringvault.sim.media import MediaStore
 from ringvault.sim.portability.service import PortabilityService
+from ringvault.sim.push.service import PushService
 from ringvault.sim.stats import RequestStats
 from ringvault.sim.world import World
 
@@ -29,9 +30,12 @@ class SimState:
     media: MediaStore
     portability: PortabilityService
     hub: HubService
+    push: PushService
 
     @classmethod
-    def build(cls, config: SimConfig, clock: SimClock | None = None) -> SimState:
+    def build(cls, config: SimConfig, clock: SimClock | None = None, *, push: PushService | None = None) -> SimState:
+        """A fresh simulated cloud; ``push`` carries Google's side (check-ins, registrations, MCS outboxes) over a
+        reset, since resetting Ring's world does not reset Google."""
         clock = clock or SimClock()
         media = MediaStore(config)
         world = World.generate(config, clock)
@@ -45,4 +49,5 @@ class SimState:
             media=media,
             portability=PortabilityService(config, clock, world),
             hub=HubService(config, clock, world),
+            push=push or PushService(config),
         )
