@@ -363,6 +363,47 @@ def test_a_used_one_time_authorization_is_marked_refused_and_can_be_tried_again(
         assert customers(client)["omar"]["status"] == "active"
 
 
+def test_connecting_again_while_a_refused_export_runs_still_exports_with_the_new_login(
+    sim: SimServer, dp_serve: DPServe
+) -> None:
+    """The race behind a rare CI timeout: an export with a used one-time authorization is in flight (Ring slow to
+    refuse it) when the customer connects again. The login's export is taken for the running one; the refusal that
+    then comes back is about the old authorization. Before the fix it was stored over the new login (the customer
+    ended ``refused`` with nothing scheduled) or, the other way round, pushed the new export back by a retry delay."""
+    server = dp_serve()
+    assert connect(server, customer="omar", duration="once", **_account(sim)).status_code == 200
+    with server.client() as client:
+        first = wait_for("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
+        assert first["state"] == "imported", first
+        assert client.post("/portability/customers/omar/export").status_code == 202
+        wait_for("the refusal", lambda: (c := customers(client)["omar"])["status"] == "refused" and not c["working"])
+        # The operator tries again and Ring takes 2 s to answer each createDataQuery: the first is refused, the
+        # client refreshes the token (still the old login's) and asks again; the customer connects while Ring thinks
+        # about that second one, so the new login lands between the refresh and the refusal.
+        sim_call(sim, "PATCH", "/_sim/faults", {"latency_ms": 2000, "path_pattern": "data-queries$"})
+        creates, tokens = _answered(sim, "data-queries"), _answered(sim, "oauth/token")
+        assert client.post("/portability/customers/omar/export").status_code == 202
+        wait_for(
+            "the refresh after the first refusal",
+            lambda: _answered(sim, "data-queries") > creates and _answered(sim, "oauth/token") > tokens,
+            interval_s=0.05,
+        )
+        assert connect(server, customer="omar", **_account(sim)).status_code == 200  # while Ring thinks
+        second = wait_for(
+            "the second import",
+            lambda: (q := latest_query_in(client, "omar", "imported")) is not None and q["id"] != first["id"] and q,
+        )
+        omar = customers(client)["omar"]
+        assert omar["status"] == "active" and second["id"] != first["id"]
+        assert omar["last_error"] is None, omar  # the new login's export ran at once, not as a retry after an error
+
+
+def _answered(sim: SimServer, path_end: str) -> int:
+    """Requests the simulator has answered whose endpoint ends with ``path_end``."""
+    endpoints = sim_call(sim, "GET", "/_sim/stats")["endpoints"]
+    return sum(int(v["count"]) for k, v in endpoints.items() if k.endswith(path_end))
+
+
 def _dp_token_requests(sim: SimServer) -> int:
     by_status = sim_call(sim, "GET", "/_sim/portability/stats")["token_requests_by_status"]
     return sum(int(n) for n in by_status.values())

@@ -54,12 +54,14 @@ class ImporterRunner:
             query_id = await client.create_query()
         except InvalidGrantError as err:
             text = str(err).lower()
-            dp.set_grant_status(grant.id, "expired" if "expired" in text and "revoked" not in text else "revoked")
+            status = "expired" if "expired" in text and "revoked" not in text else "revoked"
+            dp.set_grant_status(grant.id, status, unless_changed_after=grant.updated_at)
             raise
         except AccessDeniedError as err:
             current = dp.get_grant(grant.id)
             if current is not None and current.status == "active":
-                dp.set_grant_status(grant.id, "refused")
+                # not when the customer connected again meanwhile: Ring refused the old authorization, not the new
+                dp.set_grant_status(grant.id, "refused", unless_changed_after=grant.updated_at)
             raise ExportCanceledError(
                 f"Ring refused to start an export although the customer's token works ({err}): a one-time "
                 "authorization that was already used, or an account on hold"

@@ -538,6 +538,15 @@ class StepsMixin(HubCore):
         ``refused`` by the runner. The customer's schedule stops there, saying why; anything else is retried."""
         log.warning("customer %s: Ring refused the call: %s", grant.customer, exc.one_line)
         current = await self.db(self.store.portability.get_grant, grant.id)
+        if current is not None and current.status == "active" and current.updated_at > grant.updated_at:
+            # The customer connected again while this step ran with the old authorization (whose refusal the runner
+            # did not store over the new login). That login's export was taken for this running one: do it now.
+            log.info("customer %s connected again meanwhile; exporting with the new authorization", grant.customer)
+            await self._wait(
+                current, "export", str(grant.id), 0.0, "queued", "connected again; waiting for a createDataQuery slot",
+                failures=0, last_error=None, permit_at=None, queued_at=self.now(),
+            )  # fmt: skip
+            return
         if isinstance(exc, NotAuthorizedError):
             await self.db(self.store.portability.set_grant_status, grant.id, "expired")
         elif isinstance(exc, InvalidGrantError | AccessDeniedError) and current and current.status == "active":

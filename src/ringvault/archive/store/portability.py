@@ -151,14 +151,18 @@ class PortabilityStore:
             rows = session.scalars(select(PortabilityGrant).order_by(PortabilityGrant.id)).all()
             return [_grant_out(row) for row in rows]
 
-    def set_grant_status(self, grant_id: int, status: str) -> None:
-        """Mark a grant ``active``, ``revoked`` or ``expired`` (Ring said so: 403 or a CANCELED query)."""
+    def set_grant_status(self, grant_id: int, status: str, *, unless_changed_after: datetime | None = None) -> bool:
+        """Mark a grant ``active``, ``revoked``, ``expired`` or ``refused`` (Ring said so: 403 or a CANCELED query).
+
+        ``unless_changed_after`` (the ``updated_at`` of the grant as a step read it): leave a grant that changed since
+        alone — the customer connected again while the step ran with the old authorization, and Ring's answer to
+        that one says nothing about the new login. Returns whether the status was written."""
+        stmt = update(PortabilityGrant).where(PortabilityGrant.id == grant_id)
+        if unless_changed_after is not None:
+            stmt = stmt.where(PortabilityGrant.updated_at <= unless_changed_after)
         with self._store._write() as session:
-            session.execute(
-                update(PortabilityGrant)
-                .where(PortabilityGrant.id == grant_id)
-                .values(status=status, updated_at=self._store._clock())
-            )
+            result = session.execute(stmt.values(status=status, updated_at=self._store._clock()))
+            return bool(getattr(result, "rowcount", 0))
 
     # -- queries ---------------------------------------------------------------------------------------------
 
