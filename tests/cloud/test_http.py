@@ -747,3 +747,20 @@ async def test_download_restarts_when_range_is_ignored(tmp_path: Path) -> None:
         == hashlib.sha256(payload).hexdigest()
         == hashlib.sha256((tmp_path / "a").read_bytes()).hexdigest()
     )
+
+
+async def test_a_session_subscriber_may_call_the_api(short_sessions: SimConfig, sim: SimServer, tmp_path: Path) -> None:
+    """``on_session_created`` fires after the session lock is released: a subscriber that calls clients_api (as the
+    push listener does to re-register its token, or a client re-subscribing cameras) used to wait for the lock its
+    own caller held — a deadlock."""
+    auth, _store = await logged_in_auth(sim, tmp_path)
+    async with RingHttp(auth, fast_options(sim)) as http:
+        seen: list[int] = []
+
+        async def resubscribe(_: None) -> None:
+            devices = await http.request_json("GET", DEVICES_URL)
+            seen.append(len(devices))
+
+        http.on_session_created.subscribe(resubscribe)
+        await asyncio.wait_for(http.request_json("GET", PROFILE_URL), 30)
+        assert seen and seen[0] > 0 and http.stats.sessions_created == 1

@@ -430,7 +430,10 @@ class RingHttp:
                 self._session_created_at is not None and time.monotonic() - self._session_created_at < SESSION_MAX_AGE_S
             ):
                 return
-            await self.create_session()
+            await self._new_session()
+        # Subscribers hear of it once the lock is free: one that calls clients_api (re-subscribing cameras,
+        # re-registering the push token) would otherwise wait for the lock its own caller holds.
+        await self.on_session_created.emit(None)
 
     def _stored_session(self) -> float | None:
         """A session another process created for our hardware id less than 12 h ago (as a monotonic time)."""
@@ -445,6 +448,11 @@ class RingHttp:
 
     async def create_session(self) -> None:
         """``POST clients_api/session`` for our hardware id (normally done lazily by ``request``)."""
+        await self._new_session()
+        await self.on_session_created.emit(None)
+
+    async def _new_session(self) -> None:
+        """The session call and its bookkeeping; the caller fires ``on_session_created`` (outside any lock)."""
         body = {
             "device": {
                 "hardware_id": self.auth.hardware_id,
@@ -465,7 +473,6 @@ class RingHttp:
         self._session_generation += 1
         self.stats.sessions_created += 1
         logger.debug("session created for this hardware id (generation %d)", self._session_generation)
-        await self.on_session_created.emit(None)
 
     def expire_session(self) -> None:
         """Forget the session so the next ``clients_api`` call creates a new one."""
