@@ -1,0 +1,212 @@
+"""``ringvault watch``: print each event as Ring reports it (push notifications, or polling when push cannot be set
+up), and with ``--archive`` archive it and its recording as soon as Ring has it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
+
+if TYPE_CHECKING:
+    from ringvault.archive.store import ArchiveStore
+    from ringvault.archive.watch import FollowReport
+    from ringvault.cloud.api import RingApi
+    from ringvault.cloud.push import RingEvent
+
+#: What ``--kind`` accepts: the kinds of ``RingEvent`` (kept here so ``--help`` needs no import of the client).
+WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    zone: Any  # a tzinfo, or None (UTC)
+
+
+def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
+    """The JSON Lines object of one event: stable names; ids as strings (ding ids exceed 2^53); times in UTC ISO 8601
+    and, as ``local_time``, in the device's zone."""
+    local = event.created_at.astimezone(device.zone) if device is not None and device.zone else event.created_at
+    return {
+        "time": event.created_at.isoformat(),
+        "local_time": local.isoformat(),
+        "kind": event.kind,
+        "device_id": str(event.device_id) if event.device_id is not None else None,
+        "device_name": device.name if device is not None else event.device_name,
+        "location_id": event.location_id,
+        "ding_id": event.ding_id,
+        "detection": event.detection,
+        "alarm_kind": event.alarm_kind,
+        "source": event.source,
+    }
+
+
+def event_line(event: RingEvent, device: DeviceInfo | None) -> str:
+    """One line: time in the device's zone, device, kind (and detection or alarm kind), ding id."""
+    fields = event_fields(event, device)
+    when = datetime.fromisoformat(fields["local_time"])
+    what = event.kind + (f" ({event.detection or event.alarm_kind})" if event.detection or event.alarm_kind else "")
+    name = fields["device_name"] or fields["device_id"] or fields["location_id"] or "?"
+    ding = f" ding {event.ding_id}" if event.ding_id else ""
+    return f"{when:%Y-%m-%d %H:%M:%S %Z}  {name}  {what}{ding}"
+
+
+def follow_line(report: FollowReport) -> str:
+    if report.summary is None:
+        return f"archive: not archived yet ({report.error}); trying again"
+    s = report.summary
+    scope = "all cameras" if report.devices is None else f"{len(report.devices)} camera(s)"
+    return (
+        f"archive: {scope}: {s.new} new event(s), {s.downloaded} recording(s) downloaded, {s.pending} pending, "
+        f"{s.failed} failed"
+    )
+
+
+async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
+    from zoneinfo import ZoneInfo
+
+    found: dict[int, DeviceInfo] = {}
+    for device in await api.get_all_devices():
+        zone_name = getattr(getattr(device, "data", None), "time_zone", None)
+        zone = None
+        if isinstance(zone_name, str):
+            with contextlib.suppress(Exception):
+                zone = ZoneInfo(zone_name)
+        found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
+    return found
+
+
+def watch(
+    ctx: typer.Context,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Also archive each event and its recording here (the same rows and files as `ringvault sync`).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines (one object per event).")] = False,
+    device: Annotated[list[str] | None, typer.Option("--device", help="Only this device (id or name); repeat.")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only events of this kind (ding, motion, intercom_ding, intercom_unlock, alarm)."),
+    ] = None,
+    not_ready_deadline: Annotated[
+        float,
+        typer.Option(
+            "--recording-wait",
+            min=0,
+            help="Seconds to wait for Ring to prepare a recording before leaving it pending for `ringvault sync`.",
+        ),
+    ] = 120.0,
+) -> None:
+    """Print each event (doorbell press, motion, intercom, alarm) as it happens, until Ctrl+C or SIGTERM; with
+    --archive, archive it and download its recording as soon as Ring has it, after catching up on what happened
+    since the archive's newest event."""
+    kinds = set(kind or [])
+    bad = sorted(kinds - set(WATCH_KINDS))
+    if bad:
+        fail(f"--kind {bad[0]!r} is not an event kind watch knows; kinds: {', '.join(WATCH_KINDS)}", code=EXIT_USAGE)
+    opts = options(ctx)
+    store: ArchiveStore | None = None
+    if archive is not None:
+        from ringvault.archive.store import ArchiveStore
+
+        archive = archive.expanduser()
+        store = ArchiveStore.open(archive)
+
+    async def body(api: RingApi) -> None:
+        await _watch(api, store, archive, as_json=as_json, queries=list(device or []), kinds=kinds,
+                     not_ready_deadline_s=not_ready_deadline)  # fmt: skip
+
+    try:
+        run(with_api(opts, body), debug=opts.debug)
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _watch(
+    api: RingApi,
+    store: ArchiveStore | None,
+    archive: Path | None,
+    *,
+    as_json: bool,
+    queries: list[str],
+    kinds: set[str],
+    not_ready_deadline_s: float,
+) -> None:
+    import json
+
+    from ringvault.textsafe import printable_json
+
+    devices = await _devices(api)
+    wanted: set[int] | None = None
+    if queries:
+        wanted = {(await api.find_device(query)).id for query in queries}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    follower = None
+    if store is not None and archive is not None:
+        from ringvault.archive.watch import ArchiveFollower, watch_options
+
+        def reported(report: FollowReport) -> None:
+            if not as_json:
+                echo(follow_line(report))
+
+        follower = ArchiveFollower(
+            api, store, archive, watch_options(not_ready_deadline_s),
+            devices=sorted(str(i) for i in wanted) if wanted is not None else None, report=reported,
+        )  # fmt: skip
+
+    def on_event(event: RingEvent) -> None:
+        if wanted is not None and event.device_id not in wanted:
+            return
+        if kinds and event.kind not in kinds:
+            return
+        info = devices.get(event.device_id) if event.device_id is not None else None
+        if as_json:
+            typer.echo(printable_json(json.dumps(event_fields(event, info))))
+        else:
+            echo(event_line(event, info))
+        if follower is not None and event.device_id is not None:
+            follower.notify(event.device_id)
+
+    api.on_new_notification.subscribe(on_event)
+    status = await api.start_notifications()
+    how = (
+        "push notifications"
+        if status.mode == "push"
+        else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+    )
+    echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
+    tasks: list[asyncio.Task[None]] = []
+    if follower is not None:
+        tasks.append(asyncio.create_task(follower.run()))
+    try:
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await api.stop_notifications()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    echo("watch stopped", err=True)
