@@ -109,3 +109,11 @@ def partial_files(archive: Path) -> list[Path]:
     if not media.exists():
         return []
     return [p for p in media.rglob("*") if p.is_file() and is_partial_name(p.name)]
+
+
+def media_rows(archive: Path) -> dict[str, int]:
+    """Event id → how many recording rows the archive's ``media`` table has for it."""
+    db = archive / "archive.sqlite3"
+    with sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5) as conn:
+        rows = conn.execute("SELECT event_id, count(*) FROM media WHERE kind = 'recording' GROUP BY event_id")
+        return {str(row[0]): int(row[1]) for row in rows}
