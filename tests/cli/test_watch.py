@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import time
 from pathlib import Path
 
 import pytest
@@ -116,5 +117,43 @@ def test_archive_downloads_the_recording_once_ready(
     log.info("ding -> archived recording (3 s recording delay): %.2f s", took)
     assert len(media_files(archive)[ding_id]) == 1
     assert partial_files(archive) == []
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.wait(60).returncode == 0
+
+
+def _push_logins(sim: SimServer) -> int:
+    import httpx
+
+    return int(httpx.get(f"{sim.url}/_sim/push", timeout=10).json()["stats"]["logins"])
+
+
+def test_catch_up_at_start_and_after_the_listener_restarts(
+    cloud_env: SimServer, logged_in: Path, rv_home: Path, tmp_path: Path
+) -> None:
+    """A ding just before ``watch`` starts, and a ding whose push is lost, come from history: the first at start,
+    the second once the listener was restarted (three drops in a row make firebase-messaging give up; ringvault's
+    watchdog starts it again). Each is printed once."""
+    import httpx
+
+    sim = cloud_env
+    [camera] = doorbells(sim, 1)
+    early = ding(sim, camera)
+    proc = start_watch(sim, rv_home, tmp_path, "watch", "--json")
+    wait_for(lambda: any(item["ding_id"] == early for item in json_lines(proc)), "the early ding", proc)
+    assert [item["source"] for item in json_lines(proc) if item["ding_id"] == early] == ["poll"]
+    set_push_faults(sim, lose_next=1)
+    lost = ding(sim, camera)
+    time.sleep(1.0)
+    assert all(item["ding_id"] != lost for item in json_lines(proc))  # its push was lost
+    for _ in range(3):
+        logins = _push_logins(sim)
+        httpx.post(f"{sim.url}/_sim/push/drop", timeout=10).raise_for_status()
+        wait_for(lambda logins=logins: _push_logins(sim) > logins, "a new MCS login", proc)  # type: ignore[misc]
+    took = wait_for(lambda: any(item["ding_id"] == lost for item in json_lines(proc)), "the lost ding", proc)
+    log.info("restart -> lost ding caught up: %.2f s", took)
+    after = ding(sim, camera)
+    wait_for(lambda: any(item["ding_id"] == after for item in json_lines(proc)), "a ding after the restart", proc)
+    ids = [item["ding_id"] for item in json_lines(proc)]
+    assert ids.count(early) == 1 and ids.count(lost) == 1 and ids.count(after) == 1, ids
     proc.popen.send_signal(signal.SIGTERM)
     assert proc.wait(60).returncode == 0

@@ -6,8 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -20,6 +21,11 @@ if TYPE_CHECKING:
     from ringvault.archive.watch import FollowReport
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
+
+#: How often watch looks whether the push listener was restarted (or push gave way to polling): then it catches up.
+RECONNECT_CHECK_S = 2.0
+#: Events this long before ``watch`` started are caught up from history too (the time it takes to set up push).
+START_WINDOW_S = 65.0
 
 #: What ``--kind`` accepts: the kinds of ``RingEvent`` (kept here so ``--help`` needs no import of the client).
 WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
@@ -86,6 +92,38 @@ async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
                 zone = ZoneInfo(zone_name)
         found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
     return found
+
+
+def _listener_generation(api: RingApi) -> tuple[str, int]:
+    """What changes when events may have been missed: the way they arrive, and the push listener's restarts."""
+    hub = api.notifications
+    if hub is None:
+        return ("stopped", 0)
+    return (hub.status.mode, int(getattr(hub.listener, "restarts", 0) or 0))
+
+
+async def catch_up_from_history(api: RingApi, since: datetime) -> None:
+    """Read each camera's and intercom's newest history and deliver, through the hub's de-duplication, the events
+    since ``since`` that push did not deliver (a ding pushed and found in history has one key: printed once)."""
+    from ringvault.cloud.push.hub import HistoryPoller
+
+    hub = api.notifications
+    if hub is None:
+        return
+    window = max(0.0, (datetime.now(UTC) - since).total_seconds())
+    poller = HistoryPoller(hub.poller.devices, hub.deliver_event, replay_window_s=window)
+    await poller.poll_once()
+
+
+async def _follow_reconnects(api: RingApi, catch_up: Callable[[], Awaitable[None]]) -> None:
+    """Catch up whenever the listener was restarted or push gave way to polling (events of the gap are in history)."""
+    seen = _listener_generation(api)
+    while True:
+        await asyncio.sleep(RECONNECT_CHECK_S)
+        now = _listener_generation(api)
+        if now != seen:
+            seen = now
+            await catch_up()
 
 
 def watch(
@@ -188,6 +226,7 @@ async def _watch(
             follower.notify(event.device_id)
 
     api.on_new_notification.subscribe(on_event)
+    started = datetime.now(UTC) - timedelta(seconds=START_WINDOW_S)
     status = await api.start_notifications()
     how = (
         "push notifications"
@@ -195,9 +234,19 @@ async def _watch(
         else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
     )
     echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
-    tasks: list[asyncio.Task[None]] = []
+
+    async def catch_up() -> None:
+        try:
+            await catch_up_from_history(api, started)
+        except Exception as exc:  # history unreadable now: push goes on, and the next catch-up reads it
+            echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
+        if follower is not None:
+            follower.catch_up()
+
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_follow_reconnects(api, catch_up))]
     if follower is not None:
         tasks.append(asyncio.create_task(follower.run()))
+    await catch_up()
     try:
         await stop.wait()
     finally:
