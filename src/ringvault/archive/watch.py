@@ -37,11 +37,17 @@ WATCH_NOT_READY_BACKOFF_S = 1.0
 RETRY_PAUSE_S = 5.0
 
 
-def watch_options(not_ready_deadline_s: float = WATCH_NOT_READY_DEADLINE_S) -> SyncOptions:
+def watch_options(
+    not_ready_deadline_s: float = WATCH_NOT_READY_DEADLINE_S, kinds: list[str] | None = None
+) -> SyncOptions:
     """The sync options of a watch pass: the cameras only (no hubs), quick first retries while Ring prepares a
-    recording, and ``not_ready_deadline_s`` before it is left ``pending``."""
+    recording, and ``not_ready_deadline_s`` before it is left ``pending``. ``kinds``: download only the recordings
+    of these history kinds (every event is still stored, as ``sync --kind`` does)."""
     return SyncOptions(
-        hub=False, not_ready_deadline_s=not_ready_deadline_s, not_ready_backoff_s=WATCH_NOT_READY_BACKOFF_S
+        hub=False,
+        not_ready_deadline_s=not_ready_deadline_s,
+        not_ready_backoff_s=WATCH_NOT_READY_BACKOFF_S,
+        kinds=kinds or None,
     )
 
 

@@ -18,6 +18,7 @@ from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
 
 if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
+    from ringvault.archive.sync import SyncOptions
     from ringvault.archive.watch import FollowReport
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
@@ -92,6 +93,18 @@ async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
                 zone = ZoneInfo(zone_name)
         found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
     return found
+
+
+def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
+    """The options of ``--archive``'s sync passes. Under ``--kind`` only the recordings of dings and motions asked
+    for are downloaded (the only kinds with recordings); every event of the watched cameras is stored regardless,
+    as ``sync --kind`` does, and asked for other kinds only, nothing is downloaded."""
+    from ringvault.archive.watch import watch_options
+
+    recorded = sorted(kinds & {"ding", "motion"}) if kinds else None
+    options = watch_options(not_ready_deadline_s, recorded)
+    options.metadata_only = bool(kinds) and not recorded
+    return options
 
 
 def _listener_generation(api: RingApi) -> tuple[str, int]:
@@ -201,14 +214,14 @@ async def _watch(
 
     follower = None
     if store is not None and archive is not None:
-        from ringvault.archive.watch import ArchiveFollower, watch_options
+        from ringvault.archive.watch import ArchiveFollower
 
         def reported(report: FollowReport) -> None:
             if not as_json:
                 echo(follow_line(report))
 
         follower = ArchiveFollower(
-            api, store, archive, watch_options(not_ready_deadline_s),
+            api, store, archive, _pass_options(not_ready_deadline_s, kinds),
             devices=sorted(str(i) for i in wanted) if wanted is not None else None, report=reported,
         )  # fmt: skip
 
