@@ -116,3 +116,54 @@ def test_recording_never_ready_stays_pending_for_sync(
                    cli_env(sim, rv_home), tmp_path, "sync", 120)  # fmt: skip
     assert done.returncode == 0, done.describe()
     _exactly_once(archive, [ding_id])
+
+
+def test_sigterm_during_a_download_exits_0_and_leaves_it_pending(
+    cloud_env: SimServer, logged_in: Path, rv_home: Path, tmp_path: Path
+) -> None:
+    """SIGTERM while a recording is being downloaded: exit 0, the temporary file removed, the event ``pending``;
+    the next watch archives it."""
+    sim = cloud_env
+    [camera] = doorbells(sim, 1)
+    archive = tmp_path / "archive"
+    args = ["--archive", str(archive), "--device", str(camera)]
+    first = start_watch(sim, rv_home, tmp_path, "first", *args)
+    wait_for(lambda: "archive: " in output(first), "catch-up pass", first, timeout=120)
+    set_faults(sim, bandwidth_kbps=1)
+    ding_id = ding(sim, camera)
+    wait_for(lambda: bool(partial_files(archive)), "a download in flight", first)
+    first.popen.send_signal(signal.SIGTERM)
+    done = first.wait(60)
+    assert done.returncode == 0, done.describe()
+    assert partial_files(archive) == []
+    assert archived(archive)[ding_id] == "pending" and ding_id not in media_files(archive)
+    set_faults(sim, bandwidth_kbps=0)
+    second = start_watch(sim, rv_home, tmp_path, "second", *args)
+    wait_for(lambda: archived(archive).get(ding_id) == "done", "the recording archived by the next watch", second)
+    _exactly_once(archive, [ding_id])
+    second.popen.send_signal(signal.SIGTERM)
+    assert second.wait(60).returncode == 0
+
+
+def test_kind_filter_downloads_only_those_recordings(
+    cloud_env: SimServer, logged_in: Path, rv_home: Path, tmp_path: Path
+) -> None:
+    """``--kind ding --archive``: a motion of the watched doorbell is stored (as ``sync --kind`` stores every event)
+    but its recording is not downloaded; the ding's is."""
+    import httpx
+
+    sim = cloud_env
+    [camera] = doorbells(sim, 1)
+    archive = tmp_path / "archive"
+    proc = start_watch(sim, rv_home, tmp_path, "watch", "--archive", str(archive), "--device", str(camera),
+                       "--kind", "ding")  # fmt: skip
+    wait_for(lambda: "archive: " in output(proc), "catch-up pass", proc, timeout=120)
+    answer = httpx.post(f"{sim.url}/_sim/devices/{camera}/motion", json={}, timeout=10)
+    answer.raise_for_status()
+    motion_id = answer.json()["event"]["id_str"]
+    ding_id = ding(sim, camera)
+    wait_for(lambda: archived(archive).get(ding_id) == "done", "the ding's recording", proc)
+    assert archived(archive)[motion_id] == "pending" and motion_id not in media_files(archive)
+    assert f"ding {ding_id}" in output(proc) and motion_id not in output(proc)
+    proc.popen.send_signal(signal.SIGTERM)
+    assert proc.wait(60).returncode == 0
