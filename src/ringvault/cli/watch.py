@@ -220,9 +220,11 @@ async def _watch(
             if not as_json:
                 echo(follow_line(report))
 
+        # the sync reads cameras, doorbells and intercoms only: a --device naming a chime has nothing to archive
+        media_ids = {d.id for d in await api.get_cameras()} | {d.id for d in await api.get_intercoms()}
         follower = ArchiveFollower(
             api, store, archive, _pass_options(not_ready_deadline_s, kinds),
-            devices=sorted(str(i) for i in wanted) if wanted is not None else None, report=reported,
+            devices=sorted(str(i) for i in wanted & media_ids) if wanted is not None else None, report=reported,
         )  # fmt: skip
 
     def on_event(event: RingEvent) -> None:
@@ -259,8 +261,8 @@ async def _watch(
     tasks: list[asyncio.Task[None]] = [asyncio.create_task(_follow_reconnects(api, catch_up))]
     if follower is not None:
         tasks.append(asyncio.create_task(follower.run()))
-    await catch_up()
     try:
+        await catch_up()
         await stop.wait()
     finally:
         for task in tasks:
