@@ -25,6 +25,7 @@ from ringvault.cli import (
     sim,
     snapshot,
     sync,
+    watch,
     worker,
 )
 from ringvault.cli.common import GlobalOptions, configure_logging, fail_for, is_click_control
@@ -88,6 +89,7 @@ sync.register(app)
 snapshot.register(app)
 serve.register(app)
 portability.register(app)
+watch.register(app)
 worker.register(app)
 
 

@@ -1,0 +1,276 @@
+"""``ringvault watch``: print each event as Ring reports it (push notifications, or polling when push cannot be set
+up), and with ``--archive`` archive it and its recording as soon as Ring has it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
+
+if TYPE_CHECKING:
+    from ringvault.archive.store import ArchiveStore
+    from ringvault.archive.sync import SyncOptions
+    from ringvault.archive.watch import FollowReport
+    from ringvault.cloud.api import RingApi
+    from ringvault.cloud.push import RingEvent
+
+#: How often watch looks whether the push listener was restarted (or push gave way to polling): then it catches up.
+RECONNECT_CHECK_S = 2.0
+#: Events this long before ``watch`` started are caught up from history too (the time it takes to set up push).
+START_WINDOW_S = 65.0
+
+#: What ``--kind`` accepts: the kinds of ``RingEvent`` (kept here so ``--help`` needs no import of the client).
+WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("watch")(watch)
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    name: str
+    zone: Any  # a tzinfo, or None (UTC)
+
+
+def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
+    """The JSON Lines object of one event: stable names; ids as strings (ding ids exceed 2^53); times in UTC ISO 8601
+    and, as ``local_time``, in the device's zone."""
+    local = event.created_at.astimezone(device.zone) if device is not None and device.zone else event.created_at
+    return {
+        "time": event.created_at.isoformat(),
+        "local_time": local.isoformat(),
+        "kind": event.kind,
+        "device_id": str(event.device_id) if event.device_id is not None else None,
+        "device_name": device.name if device is not None else event.device_name,
+        "location_id": event.location_id,
+        "ding_id": event.ding_id,
+        "detection": event.detection,
+        "alarm_kind": event.alarm_kind,
+        "source": event.source,
+    }
+
+
+def event_line(event: RingEvent, device: DeviceInfo | None) -> str:
+    """One line: time in the device's zone, device, kind (and detection or alarm kind), ding id."""
+    fields = event_fields(event, device)
+    when = datetime.fromisoformat(fields["local_time"])
+    what = event.kind + (f" ({event.detection or event.alarm_kind})" if event.detection or event.alarm_kind else "")
+    name = fields["device_name"] or fields["device_id"] or fields["location_id"] or "?"
+    ding = f" ding {event.ding_id}" if event.ding_id else ""
+    return f"{when:%Y-%m-%d %H:%M:%S %Z}  {name}  {what}{ding}"
+
+
+def follow_line(report: FollowReport) -> str:
+    if report.summary is None:
+        return f"archive: not archived yet ({report.error}); trying again"
+    s = report.summary
+    scope = "all cameras" if report.devices is None else f"{len(report.devices)} camera(s)"
+    return (
+        f"archive: {scope}: {s.new} new event(s), {s.downloaded} recording(s) downloaded, {s.pending} pending, "
+        f"{s.failed} failed"
+    )
+
+
+async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
+    from zoneinfo import ZoneInfo
+
+    found: dict[int, DeviceInfo] = {}
+    for device in await api.get_all_devices():
+        zone_name = getattr(getattr(device, "data", None), "time_zone", None)
+        zone = None
+        if isinstance(zone_name, str):
+            with contextlib.suppress(Exception):
+                zone = ZoneInfo(zone_name)
+        found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
+    return found
+
+
+def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
+    """The options of ``--archive``'s sync passes. Under ``--kind`` only the recordings of dings and motions asked
+    for are downloaded (the only kinds with recordings); every event of the watched cameras is stored regardless,
+    as ``sync --kind`` does, and asked for other kinds only, nothing is downloaded."""
+    from ringvault.archive.watch import watch_options
+
+    recorded = sorted(kinds & {"ding", "motion"}) if kinds else None
+    options = watch_options(not_ready_deadline_s, recorded)
+    options.metadata_only = bool(kinds) and not recorded
+    return options
+
+
+def _listener_generation(api: RingApi) -> tuple[str, int]:
+    """What changes when events may have been missed: the way they arrive, and the push listener's restarts."""
+    hub = api.notifications
+    if hub is None:
+        return ("stopped", 0)
+    return (hub.status.mode, int(getattr(hub.listener, "restarts", 0) or 0))
+
+
+async def catch_up_from_history(api: RingApi, since: datetime) -> None:
+    """Read each camera's and intercom's newest history and deliver, through the hub's de-duplication, the events
+    since ``since`` that push did not deliver (a ding pushed and found in history has one key: printed once)."""
+    from ringvault.cloud.push.hub import HistoryPoller
+
+    hub = api.notifications
+    if hub is None:
+        return
+    window = max(0.0, (datetime.now(UTC) - since).total_seconds())
+    poller = HistoryPoller(hub.poller.devices, hub.deliver_event, replay_window_s=window)
+    await poller.poll_once()
+
+
+async def _follow_reconnects(api: RingApi, catch_up: Callable[[], Awaitable[None]]) -> None:
+    """Catch up whenever the listener was restarted or push gave way to polling (events of the gap are in history)."""
+    seen = _listener_generation(api)
+    while True:
+        await asyncio.sleep(RECONNECT_CHECK_S)
+        now = _listener_generation(api)
+        if now != seen:
+            seen = now
+            await catch_up()
+
+
+def watch(
+    ctx: typer.Context,
+    archive: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive",
+            help="Also archive each event and its recording here (the same rows and files as `ringvault sync`).",
+        ),
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON Lines (one object per event).")] = False,
+    device: Annotated[list[str] | None, typer.Option("--device", help="Only this device (id or name); repeat.")] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option("--kind", help="Only events of this kind (ding, motion, intercom_ding, intercom_unlock, alarm)."),
+    ] = None,
+    not_ready_deadline: Annotated[
+        float,
+        typer.Option(
+            "--recording-wait",
+            min=0,
+            help="Seconds to wait for Ring to prepare a recording before leaving it pending for `ringvault sync`.",
+        ),
+    ] = 120.0,
+) -> None:
+    """Print each event (doorbell press, motion, intercom, alarm) as it happens, until Ctrl+C or SIGTERM; with
+    --archive, archive it and download its recording as soon as Ring has it, after catching up on what happened
+    since the archive's newest event."""
+    kinds = set(kind or [])
+    bad = sorted(kinds - set(WATCH_KINDS))
+    if bad:
+        fail(f"--kind {bad[0]!r} is not an event kind watch knows; kinds: {', '.join(WATCH_KINDS)}", code=EXIT_USAGE)
+    opts = options(ctx)
+    store: ArchiveStore | None = None
+    if archive is not None:
+        from ringvault.archive.store import ArchiveStore
+
+        archive = archive.expanduser()
+        store = ArchiveStore.open(archive)
+
+    async def body(api: RingApi) -> None:
+        await _watch(api, store, archive, as_json=as_json, queries=list(device or []), kinds=kinds,
+                     not_ready_deadline_s=not_ready_deadline)  # fmt: skip
+
+    try:
+        run(with_api(opts, body), debug=opts.debug)
+    finally:
+        if store is not None:
+            store.close()
+
+
+async def _watch(
+    api: RingApi,
+    store: ArchiveStore | None,
+    archive: Path | None,
+    *,
+    as_json: bool,
+    queries: list[str],
+    kinds: set[str],
+    not_ready_deadline_s: float,
+) -> None:
+    import json
+
+    from ringvault.textsafe import printable_json
+
+    devices = await _devices(api)
+    wanted: set[int] | None = None
+    if queries:
+        wanted = {(await api.find_device(query)).id for query in queries}
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+    follower = None
+    if store is not None and archive is not None:
+        from ringvault.archive.watch import ArchiveFollower
+
+        def reported(report: FollowReport) -> None:
+            if not as_json:
+                echo(follow_line(report))
+
+        # the sync reads cameras, doorbells and intercoms only: a --device naming a chime has nothing to archive
+        media_ids = {d.id for d in await api.get_cameras()} | {d.id for d in await api.get_intercoms()}
+        follower = ArchiveFollower(
+            api, store, archive, _pass_options(not_ready_deadline_s, kinds),
+            devices=sorted(str(i) for i in wanted & media_ids) if wanted is not None else None, report=reported,
+        )  # fmt: skip
+
+    def on_event(event: RingEvent) -> None:
+        if wanted is not None and event.device_id not in wanted:
+            return
+        if kinds and event.kind not in kinds:
+            return
+        info = devices.get(event.device_id) if event.device_id is not None else None
+        if as_json:
+            typer.echo(printable_json(json.dumps(event_fields(event, info))))
+        else:
+            echo(event_line(event, info))
+        if follower is not None and event.device_id is not None:
+            follower.notify(event.device_id)
+
+    api.on_new_notification.subscribe(on_event)
+    started = datetime.now(UTC) - timedelta(seconds=START_WINDOW_S)
+    status = await api.start_notifications()
+    how = (
+        "push notifications"
+        if status.mode == "push"
+        else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+    )
+    echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
+
+    async def catch_up() -> None:
+        try:
+            await catch_up_from_history(api, started)
+        except Exception as exc:  # history unreadable now: push goes on, and the next catch-up reads it
+            echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
+        if follower is not None:
+            follower.catch_up()
+
+    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_follow_reconnects(api, catch_up))]
+    if follower is not None:
+        tasks.append(asyncio.create_task(follower.run()))
+    try:
+        await catch_up()
+        await stop.wait()
+    finally:
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await api.stop_notifications()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    echo("watch stopped", err=True)
