@@ -31,8 +31,11 @@ log = logging.getLogger(__name__)
 
 #: How long one pass waits for Ring to prepare a recording before leaving it ``pending`` for the next ``sync``.
 WATCH_NOT_READY_DEADLINE_S = 120.0
-#: First wait between "not ready yet" retries (doubles, at most 30 s: the sync's backoff).
+#: First wait between "not ready yet" retries (doubles, at most ``WATCH_NOT_READY_BACKOFF_MAX_S``).
 WATCH_NOT_READY_BACKOFF_S = 1.0
+#: Longest wait between those retries: a recording is archived at most this long after Ring has it (issue 12: within
+#: the recording delay plus 5 s). The sync's 30 s fetched a recording ready at 20 s only at 31 s (bench/push_watch.py).
+WATCH_NOT_READY_BACKOFF_MAX_S = 4.0
 #: After a failed pass, wait this long before the next (an outage does not become a tight loop of requests).
 RETRY_PAUSE_S = 5.0
 
@@ -47,6 +50,7 @@ def watch_options(
         hub=False,
         not_ready_deadline_s=not_ready_deadline_s,
         not_ready_backoff_s=WATCH_NOT_READY_BACKOFF_S,
+        not_ready_backoff_max_s=WATCH_NOT_READY_BACKOFF_MAX_S,
         kinds=kinds or None,
     )
 

@@ -260,7 +260,7 @@ class Downloader:
                     self._not_ready(event, exc)
                     return False
                 await asyncio.sleep(min(wait, remaining))
-                wait = min(wait * 2, 30.0)
+                wait = min(wait * 2, self.options.not_ready_backoff_max_s)
             except (RateLimitedError, MediaValidationError, RingError, OSError) as exc:
                 disk = disk_refusal(exc)
                 if disk is not None:

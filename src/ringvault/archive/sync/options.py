@@ -74,7 +74,9 @@ class SyncOptions:
     not_ready_deadline_s: float = 60.0
     """How long one run keeps retrying a recording Ring has not prepared yet before leaving it ``pending``."""
     not_ready_backoff_s: float = 2.0
-    """First wait between not-ready retries (doubles, at most 30 s)."""
+    """First wait between not-ready retries (doubles, at most ``not_ready_backoff_max_s``)."""
+    not_ready_backoff_max_s: float = 30.0
+    """Longest wait between not-ready retries: how late, at most, a recording is fetched after Ring has it."""
     pending_retry_s: float = 0.0
     """A recording left ``pending`` is due again this long after the run (default ``0``: on the next run)."""
     not_ready_grace_s: float = 6 * 3600.0
