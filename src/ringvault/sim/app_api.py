@@ -12,7 +12,7 @@ from fastapi.responses import Response
 from ringvault.sim.deps import StateDep, TokenDep
 from ringvault.sim.hub.rest import apply_mode_actions
 from ringvault.sim.hub.service import HUB_HOST
-from ringvault.sim.replies import not_found, read_json_object, ring_json
+from ringvault.sim.replies import get_location, read_json_object, ring_json
 from ringvault.sim.state import SimState
 from ringvault.sim.world import Location
 
@@ -37,21 +37,14 @@ def _mode_json(state: SimState, location: Location) -> dict[str, Any]:
     }
 
 
-def _location(state: SimState, location_id: str) -> Location:
-    location = state.world.location(location_id)
-    if location is None:
-        raise not_found()
-    return location
-
-
 @router.get("/mode/location/{location_id}")
 def get_mode(location_id: str, caller: TokenDep, state: StateDep) -> Response:
-    return ring_json(_mode_json(state, _location(state, location_id)))
+    return ring_json(_mode_json(state, get_location(state, location_id)))
 
 
 @router.post("/mode/location/{location_id}")
 async def set_mode(location_id: str, request: Request, caller: TokenDep, state: StateDep) -> Response:
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     body = await read_json_object(request) or {}
     mode = body.get("mode")
     if mode not in MODES:
@@ -64,7 +57,7 @@ async def set_mode(location_id: str, request: Request, caller: TokenDep, state: 
 @router.get("/clap/tickets")
 def tickets(request: Request, caller: TokenDep, state: StateDep) -> Response:
     """Assets (the location's base stations and bridges), a hub host and a one-time ticket."""
-    location = _location(state, request.query_params.get("locationID") or "")
+    location = get_location(state, request.query_params.get("locationID") or "")
     refused = state.hub.ticket_refused_status()
     if refused is not None:  # control API: /_sim/hub/tickets/refuse with stage "ticket"
         return ring_json({"error": "ticket refused", "status": refused}, status=refused)

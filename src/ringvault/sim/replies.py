@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, Response
 
 from ringvault.sim.auth import SimHTTPError
 from ringvault.sim.state import SimState
-from ringvault.sim.world import Device, UnknownDevice
+from ringvault.sim.world import Device, Location, UnknownDevice
 
 #: §12 row 11: device offline (ASSET_OFFLINE).
 ASSET_OFFLINE = 7019
@@ -38,6 +38,14 @@ def not_found(body: dict[str, Any] | None = None) -> SimHTTPError:
 
 def http_date(epoch_s: float) -> str:
     return formatdate(epoch_s, usegmt=True)
+
+
+def get_location(state: SimState, location_id: str) -> Location:
+    """The account's location, or 404."""
+    location = state.world.location(location_id)
+    if location is None:
+        raise not_found()
+    return location
 
 
 def get_device(state: SimState, device_id: int, *, online: bool = False) -> Device:

@@ -25,7 +25,7 @@ from ringvault.sim.auth import SimHTTPError
 from ringvault.sim.deps import StateDep, TokenDep
 from ringvault.sim.hub.history import DEFAULT_LIMIT, DEFAULT_MAX_LEVEL, MAX_LIMIT
 from ringvault.sim.hub.model import BASE_STATION_KIND
-from ringvault.sim.replies import get_device, not_found, read_json_object, ring_json
+from ringvault.sim.replies import get_device, get_location, not_found, read_json_object, ring_json
 from ringvault.sim.state import SimState
 from ringvault.sim.world import Location
 
@@ -39,13 +39,6 @@ MODE_KEYS = ("disarmed", "home", "away")
 MODE_ACTIONS = frozenset(
     {"disableMotionDetection", "enableMotionDetection", "blockLiveViewLocally", "allowLiveViewLocally"}
 )
-
-
-def _location(state: SimState, location_id: str) -> Location:
-    location = state.world.location(location_id)
-    if location is None:
-        raise not_found()
-    return location
 
 
 def _int_param(request: Request, name: str, default: int, low: int, high: int | None = None) -> int:
@@ -68,7 +61,7 @@ def _int_param(request: Request, name: str, default: int, low: int, high: int | 
 @app_router.get("/rs/history")
 def history(request: Request, caller: TokenDep, state: StateDep) -> Response:
     """Alarm and Smart Lighting history of ``accountId`` (a location id), newest first."""
-    location = _location(state, request.query_params.get("accountId") or "")
+    location = get_location(state, request.query_params.get("accountId") or "")
     category = request.query_params.get("category") or None
     if category is not None and category not in ("alarm", "beams"):
         return ring_json({"error": "category must be alarm or beams"}, status=400)
@@ -111,7 +104,7 @@ def _monitoring(state: SimState, location: Location, *, signal_sent: bool = Fals
 
 def _alarm_location(state: SimState, location_id: str) -> Location:
     """A location with a base station; [sim] others answer 404 ``{"errors":[7050]}`` (NO_ASSET)."""
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     hub = state.hub.location(location.id)
     if hub is None or hub.base_station is None:
         raise SimHTTPError(404, {"errors": [NO_ASSET]})
@@ -182,13 +175,13 @@ def _valid_settings(body: dict[str, Any]) -> str | None:
 
 @app_router.get("/mode/location/{location_id}/settings")
 def get_mode_settings(location_id: str, caller: TokenDep, state: StateDep) -> Response:
-    return ring_json(_settings(state, _location(state, location_id)))
+    return ring_json(_settings(state, get_location(state, location_id)))
 
 
 @app_router.post("/mode/location/{location_id}/settings")
 async def set_mode_settings(location_id: str, request: Request, caller: TokenDep, state: StateDep) -> Response:
     """``{"disarmed":[...],"home":[...],"away":[...]}``; the actions apply to cameras when the mode changes."""
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     body = await read_json_object(request)
     if body is None:
         return ring_json({"error": "a JSON object body is required"}, status=400)
@@ -207,7 +200,7 @@ async def set_mode_settings(location_id: str, request: Request, caller: TokenDep
 @app_router.delete("/mode/location/{location_id}/settings")
 def disable_modes(location_id: str, caller: TokenDep, state: StateDep) -> Response:
     """Disable modes: the mode becomes ``disabled``."""
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     state.world.set_mode(location.id, "disabled")
     return Response(status_code=204)
 
@@ -215,7 +208,7 @@ def disable_modes(location_id: str, caller: TokenDep, state: StateDep) -> Respon
 @app_router.post("/mode/location/{location_id}/settings/setup")
 def enable_modes(location_id: str, caller: TokenDep, state: StateDep) -> Response:
     """Enable modes (``disarmed`` when they were disabled or unset); answers the settings document."""
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     if location.mode in ("disabled", "unset"):
         state.world.set_mode(location.id, "disarmed")
     return ring_json(_settings(state, location))
@@ -229,13 +222,13 @@ def _sharing(state: SimState, location: Location) -> dict[str, Any]:
 
 @app_router.get("/mode/location/{location_id}/sharing")
 def get_sharing(location_id: str, caller: TokenDep, state: StateDep) -> Response:
-    return ring_json(_sharing(state, _location(state, location_id)))
+    return ring_json(_sharing(state, get_location(state, location_id)))
 
 
 @app_router.post("/mode/location/{location_id}/sharing")
 async def set_sharing(location_id: str, request: Request, caller: TokenDep, state: StateDep) -> Response:
     """``{"sharedUsersEnabled": bool}``."""
-    location = _location(state, location_id)
+    location = get_location(state, location_id)
     body = await read_json_object(request) or {}
     enabled = body.get("sharedUsersEnabled")
     if not isinstance(enabled, bool):
