@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck pytest postgres demo sim clean
+.PHONY: all venv test lint typecheck pytest postgres chromium demo sim clean
 
 all: test
 
@@ -32,7 +32,7 @@ typecheck: $(STAMP)
 # marked with one xdist_group run on one worker, one after the other.
 PYTEST_WORKERS ?= 4
 
-pytest: $(STAMP) postgres
+pytest: $(STAMP) postgres chromium
 	$(BIN)/pytest $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
 
 test: lint typecheck pytest
@@ -48,6 +48,18 @@ postgres:
 		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; \
 	else \
 		echo "PostgreSQL is missing: run \`sudo apt-get install postgresql\` (the tests in tests/pg need it)"; \
+	fi
+
+# The web UI's browser tests (tests/ui) drive Debian's Chromium headless through Playwright (no browser download:
+# Playwright is pointed at /usr/bin/chromium). Installed here only when missing; in CI a machine without it fails
+# those tests, never skips them.
+chromium:
+	@if [ -x /usr/bin/chromium ] || [ -n "$$RINGVAULT_TEST_CHROMIUM" ]; then :; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		echo "installing Chromium for the web UI tests (apt-get install chromium)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else \
+		echo "Chromium is missing: run \`sudo apt-get install chromium\` (the tests in tests/ui need it)"; \
 	fi
 
 demo: $(STAMP)

@@ -39,6 +39,8 @@ from ringvault.server.security import (
     body_too_large,
     install_log_redaction,
 )
+from ringvault.server.ui import install_ui
+from ringvault.server.ui.headers import SecurityHeadersMiddleware
 
 __all__ = ["ROUTERS", "create_app"]
 
@@ -121,8 +123,11 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
     app.state.ctx = ctx
     for router in ROUTERS:
         app.include_router(router)
+    install_ui(app)
     _install_error_handlers(app)
-    # the last added runs first: the key (and Host) check, then the body bound
+    # the last added runs first: the security headers (on every answer, refusals included), the key (and Host) check,
+    # then the body bound
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
     app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(SecurityHeadersMiddleware)
     return app
