@@ -275,3 +275,31 @@ async def test_a_listener_that_cannot_be_restarted_falls_back_to_polling(
         await sim_call(sim, "POST", f"/_sim/devices/{camera.id}/ding")
         await eventually(have(1), within=WAIT_S, what="the ding, polled")
         assert pressed[0].source == "poll"
+
+
+async def test_a_second_process_on_the_same_login_polls_and_leaves_push_to_the_first(
+    sim: SimServer, rv_home: Path
+) -> None:
+    async with open_api(sim, rv_home) as first:
+        assert (await first.start_notifications()).mode == "push"
+        seen_file = PushStore.beside(rv_home / "token.json").seen_path
+        assert seen_file is not None
+        async with open_api(sim, rv_home) as second:
+            status = await second.start_notifications(poll_interval_s=0.5)
+            assert status.mode == "polling"
+            assert status.reason is not None and "another ringvault process" in status.reason
+            [camera_a] = await cameras(first)
+            [camera_b] = [c for c in await cameras(second, 99) if c.id == camera_a.id]
+            got_a, have_a = collect(camera_a.on_doorbell_pressed)
+            got_b, have_b = collect(camera_b.on_doorbell_pressed)
+            before = seen_file.read_bytes() if seen_file.exists() else b""
+            answer = await sim_call(sim, "POST", f"/_sim/devices/{camera_a.id}/ding")
+            await eventually(have_a(1), within=WAIT_S, what="the ding through push")
+            await eventually(have_b(1), within=WAIT_S, what="the ding through polling")
+            assert got_a[0].ding_id == got_b[0].ding_id == answer["event"]["id_str"]
+            # only the push holder records deliveries
+            assert seen_file.read_bytes() != before
+        hub = first.notifications
+        assert hub is not None and hub.listener is not None  # still on push
+    async with open_api(sim, rv_home) as third:  # the first stopped: push is free again
+        assert (await third.start_notifications()).mode == "push"

@@ -6,6 +6,8 @@ from __future__ import annotations
 import json
 import logging
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -145,3 +147,42 @@ def test_in_memory_store_keeps_credentials_for_the_process_only() -> None:
     assert store.load_credentials(None) is None
     store.save_credentials(fake_credentials(), None)
     assert store.load_credentials(None) == fake_credentials()
+
+
+def test_one_process_holds_the_push_lock_and_a_killed_holder_frees_it(tmp_path: Path) -> None:
+    token = tmp_path / "home" / "token.json"
+    first, second = PushStore.beside(token), PushStore.beside(token)
+    assert first.try_lock() and first.try_lock()  # taking it again is a no-op
+    assert not second.try_lock()
+    lock_path = first.lock_path
+    assert lock_path is not None and lock_path.name == "token.push.lock"
+    assert stat.S_IMODE(lock_path.stat().st_mode) == 0o600
+    first.release_lock()
+    assert second.try_lock()
+    second.release_lock()
+    # a holder killed with SIGKILL leaves the lock file, not the lock
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; from ringvault.cloud.push.store import PushStore; "
+            "store = PushStore.beside(Path(sys.argv[1])); assert store.try_lock(); print('held', flush=True); "
+            "time.sleep(120)",
+            str(token),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        assert not first.try_lock()
+    finally:
+        holder.kill()
+        holder.wait(timeout=30)
+    assert first.try_lock()
+    first.release_lock()
+
+
+def test_in_memory_store_needs_no_lock() -> None:
+    store = PushStore(None)
+    assert store.lock_path is None and store.try_lock() and PushStore(None).try_lock()

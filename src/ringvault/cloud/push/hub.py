@@ -192,11 +192,20 @@ class NotificationHub:
         self.skipped = 0
         self.duplicates = 0
         self._fallback_reason: str | None = None
+        #: False while another process receives push for this login: this one polls and records nothing on disk
+        self._owns_store = True
 
     async def start(self, *, push: bool = True) -> NotificationStatus:
         """Set up push; on failure fall back to polling (said once, as a warning). Returns how events arrive."""
         if not push:
             self._fall_back("push disabled")
+            return self.status
+        if not self.store.try_lock():
+            self._owns_store = False
+            self._fall_back(
+                f"another ringvault process receives push for this login ({self.store.lock_path} is locked); "
+                "stop it to receive push here"
+            )
             return self.status
         from ringvault.cloud.push.listener import PushListener, PushSetupError  # firebase-messaging: import on use
 
@@ -231,6 +240,8 @@ class NotificationHub:
         if listener is not None:
             await listener.stop()
         await self.poller.stop()
+        if self._owns_store:
+            self.store.release_lock()
         self.status = NotificationStatus("stopped")
 
     # -- delivery --------------------------------------------------------------------------------------------
@@ -281,6 +292,8 @@ class NotificationHub:
             log.exception("routing event %s failed", event.key)
 
     def _save(self) -> None:
+        if not self._owns_store:
+            return
         started = time.monotonic()
         self.store.save_seen(self._persistent, self._keys)
         elapsed = time.monotonic() - started

@@ -5,6 +5,11 @@ the token itself: atomically (``write_private_file``: 0600 temporary file, fsync
 create it. Without the credentials every start is a new registration with Google, and Ring pushes to the old token
 until it learns the new one (reference §8.1); without the delivered ids a restart replays what MCS still holds.
 
+One process at a time receives push for a login: Ring keeps one push token per client (the token file's hardware
+id), so a second listener on the same files would take the token from the first, and both would write the same
+delivered-ids file. ``PushStore.try_lock()`` takes ``<token stem>.push.lock`` (an OS file lock, released when the
+process ends, even by SIGKILL); a process that cannot take it polls history instead and writes nothing here.
+
 Reading never raises: a missing file is a first start, a corrupt one is reported in one line and replaced by a new
 registration. The credentials are secrets: every one of them is registered with ``register_secret`` when loaded or
 saved, so no log line can show them.
@@ -20,6 +25,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
+
+from filelock import FileLock, Timeout
 
 from ringvault.transport.files import ensure_private_dir, write_private_file
 from ringvault.transport.redaction import register_secret
@@ -109,12 +116,43 @@ class PushStore:
         self.credentials_path = credentials_path
         self.seen_path = seen_path
         self._memory: dict[str, Any] | None = None
+        self._lock: FileLock | None = None
 
     @classmethod
     def beside(cls, token_path: Path) -> PushStore:
         token_path = Path(token_path)
         stem = token_path.name[: -len(token_path.suffix)] if token_path.suffix else token_path.name
         return cls(token_path.with_name(f"{stem}.push.json"), token_path.with_name(f"{stem}.push-seen.json"))
+
+    @property
+    def lock_path(self) -> Path | None:
+        """The file whose lock says which process receives push for these credentials (None: in memory)."""
+        if self.credentials_path is None:
+            return None
+        name = self.credentials_path.name
+        stem = name[: -len(".json")] if name.endswith(".json") else name
+        return self.credentials_path.with_name(f"{stem}.lock")
+
+    def try_lock(self) -> bool:
+        """Take the lock of these credentials for this process without waiting; False when another process (or
+        another store in this one) holds it. An in-memory store is always free."""
+        path = self.lock_path
+        if path is None:
+            return True
+        if self._lock is None:
+            ensure_private_dir(path.parent)
+            self._lock = FileLock(str(path), mode=0o600, thread_local=False)
+        if self._lock.is_locked:
+            return True
+        try:
+            self._lock.acquire(timeout=0)
+        except Timeout:
+            return False
+        return True
+
+    def release_lock(self) -> None:
+        if self._lock is not None and self._lock.is_locked:
+            self._lock.release(force=True)
 
     def __repr__(self) -> str:
         return f"PushStore({str(self.credentials_path) if self.credentials_path else 'in memory'!r})"
