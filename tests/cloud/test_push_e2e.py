@@ -303,3 +303,28 @@ async def test_a_second_process_on_the_same_login_polls_and_leaves_push_to_the_f
         assert hub is not None and hub.listener is not None  # still on push
     async with open_api(sim, rv_home) as third:  # the first stopped: push is free again
         assert (await third.start_notifications()).mode == "push"
+
+
+@pytest.mark.timeout(120)
+async def test_arming_disarming_and_the_siren_on_the_hub_push_alarm_notices(sim: SimServer, rv_home: Path) -> None:
+    """What a phone gets when someone arms, disarms or sounds the siren (§8.6), driven through the hub socket."""
+    async with open_api(sim, rv_home) as api:
+        assert (await api.start_notifications()).mode == "push"
+        location = next(loc for loc in await api.get_locations() if loc.has_alarm_base_station)
+        notices, have = collect(location.on_alarm_notice)
+        try:
+            await location.arm_home()
+            await eventually(have(1), within=WAIT_S, what="the arm notice")
+            await location.disarm()
+            await eventually(have(2), within=WAIT_S, what="the disarm notice")
+            await location.sound_siren()
+            await eventually(have(3), within=WAIT_S, what="the siren notice")
+            await location.silence_siren()
+            await eventually(have(4), within=WAIT_S, what="the silenced notice")
+        finally:
+            await location.disarm()
+        expected = ["alarm_mode_some", "alarm_mode_none", "alarm_siren", "alarm_silenced"]
+        assert [n.alarm_kind for n in notices] == expected
+        assert all(n.location_id == location.id for n in notices)
+    hub_sent = [e["kind"] for e in push_info(sim)["recent"] if e.get("source") == "hub"]
+    assert hub_sent == expected

@@ -122,3 +122,23 @@ def test_malformed_notifications_raise_notification_error(message: dict[str, Any
 def test_unknown_notifications_are_told_apart(message: dict[str, Any]) -> None:
     with pytest.raises(UnknownNotification):
         parse_notification(message)
+
+
+def test_an_alarm_notice_naming_a_hub_device_keeps_its_zid() -> None:
+    zid = "5ab21c3e-7a90-4c1e-9d55-0c7e2f1a9b10"
+    gcm = {
+        "aps": {"alert": "Siren sounded"},
+        "action": "com.ring.push.HANDLE_NEW_USER_SOUND_SIREN",
+        "alarm_meta": {"device_zid": zid, "location_id": fx.LOCATION},
+    }
+    event = parse_notification(fx.envelope({"gcmData": gcm}))
+    assert event.kind == "alarm" and event.alarm_kind == "alarm_siren"
+    assert event.device_zid == zid and event.device_id is None and event.location_id == fx.LOCATION
+    for bad in ("x" * 500, "zid\x00with-nul", "   "):
+        gcm["alarm_meta"] = {"device_zid": bad, "location_id": fx.LOCATION}
+        with pytest.raises(NotificationError):
+            parse_notification(fx.envelope({"gcmData": gcm}))
+    # an intercom unlock still needs a numeric id
+    unlock = {"action": "com.ring.push.INTERCOM_UNLOCK_FROM_APP", "alarm_meta": {"device_zid": zid}}
+    with pytest.raises(NotificationError):
+        parse_notification(fx.envelope({"gcmData": unlock}))

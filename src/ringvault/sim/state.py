@@ -32,6 +32,17 @@ class SimState:
     hub: HubService
     push: PushService
 
+    def __post_init__(self) -> None:
+        self.hub.notify = self._hub_notice
+
+    def _hub_notice(self, location_id: str, kind: str, device_zid: str | None) -> None:
+        """An alarm notice for a change on a location's hub (arming, disarming, a siren): pushed to every
+        registration like ``POST /_sim/locations/{id}/alarm`` does."""
+        from ringvault.sim.push import notifications
+
+        pushes = notifications.push_alarm(self, location_id, kind, device_zid)
+        self.push.record_event({"event": None, "kind": f"alarm_{kind}", "pushes": pushes, "source": "hub"})
+
     @classmethod
     def build(cls, config: SimConfig, clock: SimClock | None = None, *, push: PushService | None = None) -> SimState:
         """A fresh simulated cloud; ``push`` carries Google's side (check-ins, registrations, MCS outboxes) over a

@@ -66,6 +66,8 @@ class RingEvent:
     - ``device_id``: the camera's or intercom's id (None for alarm notices that name only a location);
     - ``ding_id``: the exact id string (None when Ring sent none, e.g. newer motion pushes, §8.4);
     - ``detection``: ``person`` / ``vehicle`` / ``package`` when Ring says so;
+    - ``device_zid``: the hub device an alarm notice names when that is not a camera/intercom id (a Ring Alarm
+      zid, e.g. the security panel's for a siren notice);
     - ``alarm_kind``: ``alarm_mode_none`` / ``alarm_mode_some`` / ``alarm_siren`` / ``alarm_silenced`` / the action;
     - ``category``: ``android_config.category`` (v2) or ``action`` (v1), as Ring sent it;
     - ``raw``: the parsed notification (or history item) for anything else.
@@ -81,6 +83,7 @@ class RingEvent:
     subtype: str | None = None
     detection: str | None = None
     alarm_kind: str | None = None
+    device_zid: str | None = None
     snapshot_uuid: str | None = None
     category: str | None = None
     body: str | None = None

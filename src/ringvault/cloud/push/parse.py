@@ -158,7 +158,14 @@ def _v1_event(gcm: Mapping[str, Any], persistent_id: str | None) -> RingEvent:
             raw=dict(gcm),
         )
     meta = _object(gcm.get("alarm_meta", {}), "gcmData.alarm_meta")
-    device_id = _id_int(meta.get("device_zid"), "gcmData.alarm_meta.device_zid")
+    raw_zid = meta.get("device_zid")
+    device_zid: str | None = None
+    if kind == "alarm" and isinstance(raw_zid, str) and not raw_zid.strip().isdigit():
+        # an alarm notice may name a hub device, whose zid is not a number (a camera's or intercom's id is)
+        device_id = None
+        device_zid = _zid(raw_zid, "gcmData.alarm_meta.device_zid")
+    else:
+        device_id = _id_int(raw_zid, "gcmData.alarm_meta.device_zid")
     if kind == "intercom_unlock" and device_id is None:
         raise NotificationError("gcmData.alarm_meta.device_zid is missing")
     return RingEvent(
@@ -168,6 +175,7 @@ def _v1_event(gcm: Mapping[str, Any], persistent_id: str | None) -> RingEvent:
         location_id=_text(meta.get("location_id")),
         subtype=_text(gcm.get("subtype")),
         alarm_kind=ALARM_KINDS.get(action_text) if kind == "alarm" else None,
+        device_zid=device_zid,
         category=action_text,
         body=alert,
         persistent_id=persistent_id,
@@ -209,6 +217,17 @@ def _id_int(value: Any, where: str) -> int | None:
     if isinstance(value, str) and value.strip().isascii() and value.strip().isdigit():
         return int(value.strip())
     raise NotificationError(f"{where} is not an integer")
+
+
+#: a hub zid is a UUID; anything much longer, or with control characters, is not one
+MAX_ZID_CHARS = 100
+
+
+def _zid(value: str, where: str) -> str:
+    text = value.strip()
+    if not text or len(text) > MAX_ZID_CHARS or not text.isprintable():
+        raise NotificationError(f"{where} is not a device id")
+    return text
 
 
 def _id_str(value: Any, where: str) -> str | None:

@@ -80,6 +80,12 @@ class Effects:
     history: HistoryStore
     new_id: Callable[[], str]
     frames: list[JSON] = field(default_factory=list)
+    #: alarm notices the phones get for this operation: (control-API kind, device zid or None), see ``notice``
+    notices: list[tuple[str, str | None]] = field(default_factory=list)
+
+    def notice(self, kind: str, device_zid: str | None = None) -> None:
+        """Ring pushes an alarm notice for this change (reference §8.6; the push stand-in sends it)."""
+        self.notices.append((kind, device_zid))
 
     def update(
         self,
@@ -203,6 +209,13 @@ def switch_mode(fx: Effects, data: Any, timing: Timing) -> str | None:
             v1["transitionDelayEndTimestamp"] = None
     alarm.last_countdown = None
     fx.update(panel, v1, impulses=impulses, level=LEVEL_MODE)
+    if mode != old:
+        # §8.6: MODE_NONE / MODE_SOME notices, the NONE one without device_zid (dgreif/ring #1083); no notice is
+        # known for away ("all": ring-client-api's action list has none) [unconfirmed], so the sim sends none
+        if mode == "none":
+            fx.notice("mode_none")
+        elif mode == "some":
+            fx.notice("mode_some")
     if alarm.exit_ends_ms is not None:
         fx.countdown(panel, "exit", delay, delay)
         alarm.last_countdown = ("exit", delay)
@@ -213,7 +226,15 @@ def set_siren(fx: Effects, on: bool) -> bool:
     panel = _panel(fx.hub)
     if panel is None:
         return False
+    was_on = (panel.device.get("siren") or {}).get("state") == "on"
+    alarming = panel.device.get("alarmInfo") is not None
     fx.update(panel, {"siren": {"state": "on" if on else "off"}}, level=LEVEL_ALARM)
+    # §8.6: a siren the user sounds is HANDLE_NEW_USER_SOUND_SIREN; silencing it (not an alarm's siren) is
+    # HANDLE_NEW_NON_ALARM_SIREN_SILENCED
+    if on and not was_on:
+        fx.notice("siren", panel.zid)
+    elif not on and was_on and not alarming:
+        fx.notice("silenced", panel.zid)
     return True
 
 

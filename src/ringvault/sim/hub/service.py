@@ -18,7 +18,7 @@ import logging
 import random
 import threading
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,6 +107,9 @@ class HubService:
         self.closed = False
         self._rng = random.Random(f"ringvault-sim-hub-runtime:{config.seed}")
         self._ticker: asyncio.Task[None] | None = None
+        #: called with (location id, notice kind, device zid) for each alarm notice an operation produces; the
+        #: simulator's state points it at the push stand-in (``SimState``)
+        self.notify: Callable[[str, str, str | None], None] | None = None
         user = Actor("user", str(world.user_id), f"{config.first_name} {config.last_name}".strip())
         self.user = user
         for location in world.locations:
@@ -154,6 +157,13 @@ class HubService:
 
     def _finish(self, fx: rules.Effects) -> None:
         self._publish(fx.hub.location_id, fx.frames)
+        notify = self.notify
+        if notify is not None:
+            for kind, zid in fx.notices:
+                try:
+                    notify(fx.hub.location_id, kind, zid)
+                except Exception:  # a push failure never breaks the hub's answer
+                    log.exception("sim hub: pushing the %s notice failed", kind)
         panel = fx.hub.devices.get(fx.hub.panel_zid or "")
         if panel is not None:  # [inferred] alarm locations take their location mode from the panel (§4.8)
             mode = {"none": "disarmed", "some": "home", "all": "away"}.get(str(panel.device.get("mode")))
