@@ -201,3 +201,31 @@ def test_a_step_retried_after_its_worker_died_before_queueing_the_next_one_queue
             await hub.aclose()
 
         asyncio.run(scenario())
+
+
+def test_an_import_retried_after_its_worker_died_past_a_failed_import_queues_a_new_export(
+    settings: PortabilityServerSettings,  # noqa: F811 (the fixture)
+    tmp_path: Path,
+) -> None:
+    """The same for an import the importer stored as ``failed`` (Ring's files unusable): the retried job queues the
+    new export the killed run would have queued after it."""
+    with ArchiveStore.open(tmp_path / "archive") as store:
+        grant = _omar(store)
+        query = store.portability.add_query(str(uuid.uuid4()), grant_id=grant.id, scope_id="data-portability")
+        store.portability.update_query(query.id, state="failed", error="the export's files could not be read")
+        ScheduleStore(store).set(
+            grant.id, step="import", arg=query.id, due_at=datetime.now(UTC), running_since=datetime.now(UTC),
+            reason="importing", detail=f"importing query {query.id}",
+        )  # fmt: skip
+        queue = RecordingQueue()
+
+        async def scenario() -> None:
+            hub = PortabilityHub(settings, store, FakeRunner(store), queue=queue)
+            await hub.run_step("import", query.id)  # the retried job
+            await hub.aclose()
+
+        asyncio.run(scenario())
+        schedule = ScheduleStore(store).get(grant.id)
+        assert (schedule.step, schedule.reason, schedule.running_since) == ("export", "retry", None)
+        assert "the export's files could not be read" in (schedule.last_error or "")
+        assert queue.deferred == [("export", str(grant.id), settings.export_retry_s[0])]

@@ -458,13 +458,14 @@ class StepsMixin(HubCore):
         the import job; the retry found the query imported and returned, so the next export was never queued."""
         query = await self.db(self.store.portability.get_query, query_id)
         schedule = await self.db(self.schedule.get, grant.id)
-        if query is not None and query.state == "imported" and (schedule.step, schedule.arg) == ("import", query_id):
-            log.info("customer %s: query %s was imported by a step that stopped before its next step", grant.customer,
-                     query_id)  # fmt: skip
-            await self._imported(grant, query)
-            return
         if (schedule.step, schedule.arg) != ("import", query_id):
             await self._requeue_stored(schedule)
+        elif query is not None and query.state in ("imported", "failed", "canceled"):
+            log.info(
+                "customer %s: query %s was %s by a step that stopped before its next step", grant.customer, query_id,
+                query.state,
+            )  # fmt: skip
+            await self._after_run(grant, query)
 
     async def _import(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
         try:
@@ -476,6 +477,10 @@ class StepsMixin(HubCore):
         done = await self.db(self.store.portability.get_query, query.id)
         assert done is not None
         log.info("customer %s: query %s %s (%d records)", grant.customer, done.id, done.state, done.records_imported)
+        await self._after_run(grant, done)
+
+    async def _after_run(self, grant: GrantRow, done: QueryRow) -> None:
+        """The next step after an import run ended with ``done`` stored (imported, canceled or failed)."""
         if done.state == "imported":
             await self._imported(grant, done)
         elif done.state == "canceled":
