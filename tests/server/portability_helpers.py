@@ -159,6 +159,21 @@ def wait_for(what: str, check: Callable[[], Any], timeout_s: float = WAIT_S, int
         pause = min(pause * 1.5, interval_s)
 
 
+class Waits:
+    """The waits of one test, sharing one budget that ends before pytest's timeout (120 s, setup and teardown
+    included). Several ``wait_for`` of ``WAIT_S`` each inside one test could never fail by themselves: the global
+    timeout killed the test in the middle of one, naming no wait. With a shared budget, the wait that runs out fails
+    and says what did not happen."""
+
+    def __init__(self, total_s: float = 90.0) -> None:
+        self.deadline = time.monotonic() + total_s
+
+    def until(self, what: str, check: Callable[[], Any], interval_s: float = 0.25) -> Any:
+        """``wait_for(what, check)`` with what is left of the budget."""
+        left = max(0.0, self.deadline - time.monotonic())
+        return wait_for(what, check, timeout_s=left, interval_s=interval_s)
+
+
 def latest_query_in(client: httpx.Client, customer: str, *states: str) -> dict[str, Any] | None:
     query = customers(client).get(customer, {}).get("latest_query")
     return query if query is not None and query["state"] in states else None

@@ -23,6 +23,7 @@ from ringvault.sim.server import SimServer
 from tests.server.helpers import ServerThread
 from tests.server.portability_helpers import (
     SNS_HEADERS,
+    Waits,
     connect,
     customers,
     dp_app,
@@ -338,15 +339,16 @@ def test_a_used_one_time_authorization_is_marked_refused_and_can_be_tried_again(
     sim: SimServer, dp_serve: DPServe
 ) -> None:
     server = dp_serve()
+    waits = Waits()
     assert connect(server, customer="omar", duration="once", **_account(sim)).status_code == 200
     with server.client() as client:
-        first = wait_for("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
+        first = waits.until("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
         assert first["state"] == "imported", first
         records = customers(client)["omar"]["records"]
         started = client.post("/portability/customers/omar/export")
         assert started.status_code == 202, started.text
         # the status is stored a moment before the work is let go of: wait for both
-        omar = wait_for(
+        omar = waits.until(
             "the refusal",
             lambda: (c := customers(client)["omar"])["status"] == "refused" and c["working"] is None and c,
         )
@@ -356,7 +358,7 @@ def test_a_used_one_time_authorization_is_marked_refused_and_can_be_tried_again(
     # connecting again replaces the used authorization, and the export it starts is accepted
     assert connect(server, customer="omar", **_account(sim)).status_code == 200
     with server.client() as client:
-        wait_for(
+        waits.until(
             "the second import",
             lambda: (q := latest_query_in(client, "omar", "imported")) is not None and q["id"] != first["id"],
         )
@@ -371,25 +373,26 @@ def test_connecting_again_while_a_refused_export_runs_still_exports_with_the_new
     then comes back is about the old authorization. Before the fix it was stored over the new login (the customer
     ended ``refused`` with nothing scheduled) or, the other way round, pushed the new export back by a retry delay."""
     server = dp_serve()
+    waits = Waits()
     assert connect(server, customer="omar", duration="once", **_account(sim)).status_code == 200
     with server.client() as client:
-        first = wait_for("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
+        first = waits.until("the import", lambda: latest_query_in(client, "omar", "imported", "failed", "canceled"))
         assert first["state"] == "imported", first
         assert client.post("/portability/customers/omar/export").status_code == 202
-        wait_for("the refusal", lambda: (c := customers(client)["omar"])["status"] == "refused" and not c["working"])
+        waits.until("the refusal", lambda: (c := customers(client)["omar"])["status"] == "refused" and not c["working"])
         # The operator tries again and Ring takes 2 s to answer each createDataQuery: the first is refused, the
         # client refreshes the token (still the old login's) and asks again; the customer connects while Ring thinks
         # about that second one, so the new login lands between the refresh and the refusal.
         sim_call(sim, "PATCH", "/_sim/faults", {"latency_ms": 2000, "path_pattern": "data-queries$"})
         creates, tokens = _answered(sim, "data-queries"), _answered(sim, "oauth/token")
         assert client.post("/portability/customers/omar/export").status_code == 202
-        wait_for(
+        waits.until(
             "the refresh after the first refusal",
             lambda: _answered(sim, "data-queries") > creates and _answered(sim, "oauth/token") > tokens,
             interval_s=0.05,
         )
         assert connect(server, customer="omar", **_account(sim)).status_code == 200  # while Ring thinks
-        second = wait_for(
+        second = waits.until(
             "the second import",
             lambda: (q := latest_query_in(client, "omar", "imported")) is not None and q["id"] != first["id"] and q,
         )

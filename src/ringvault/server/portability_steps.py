@@ -58,7 +58,7 @@ from ringvault.portability.limits import PermitLaterError
 from ringvault.portability.notifications import QueryNotification
 from ringvault.portability.renewal import expire_query
 from ringvault.server.portability_core import IMPORTING_STATES, HubCore
-from ringvault.server.portability_work import Step
+from ringvault.server.portability_work import Step, check_step
 
 __all__ = ["StepsMixin", "when"]
 
@@ -131,9 +131,16 @@ class StepsMixin(HubCore):
         current = await self.db(self.schedule.get, grant.id)
         now = self.now()
         later = current.due_at is not None and (current.due_at - now).total_seconds() > 1.0
-        if current.step == "export" and (current.permit_at is not None or not later):
+        waiting = current.step == "export" and current.running_since is None
+        if waiting and (current.permit_at is not None or not later):
             await self._defer_due("export", str(grant.id), current)  # queued already: it keeps its place and slot
             return False
+        # An export that is *running* is not "queued already": it may be about to end the schedule. The export lost
+        # that way (a rare CI hang): a step runs createDataQuery with a used one-time authorization; Ring refuses;
+        # ``_grant_lost`` reads the grant (still ``refused``); the customer connects again, and this request found
+        # the running export and returned "queued already"; then the step stored its stop (step None) and the
+        # export queued here found nothing to do. Now the request is written over the running row (running_since
+        # cleared), and the running step's endings leave a row changed under them alone (``_grant_lost``).
         await self.db(
             self.schedule.set, grant.id, step="export", arg=str(grant.id), due_at=now, running_since=None,
             reason=reason, detail=detail or "waiting for a createDataQuery slot", failures=0, last_error=None,
@@ -166,7 +173,8 @@ class StepsMixin(HubCore):
         async with self.schedule.customer_lock(grant.id):
             schedule = await self.db(self.schedule.get, grant.id)
             if schedule.step != "export":
-                return  # a duplicate: the export was done (or stopped) meanwhile
+                await self._requeue_stored(schedule)  # a duplicate: the export was done (or stopped) meanwhile
+                return
             if await self._early(schedule, "export", str(grant.id)):
                 return
             if grant.status in ("revoked", "expired"):
@@ -413,15 +421,21 @@ class StepsMixin(HubCore):
     async def _import_step(self, query_id: str) -> None:
         query = await self.db(self.store.portability.get_query, query_id)
         grant = None if query is None else await self.db(self.store.portability.get_grant, query.grant_id)
-        if query is None or grant is None or not self.ours(grant) or query.state not in IMPORTING_STATES:
-            if query is not None and grant is not None and self.ours(grant) and query.state == "created":
-                await self._due_now(grant.id, "check", query.id, "checking", "checking with Ring before importing")
+        if query is None or grant is None or not self.ours(grant):
+            return
+        if query.state == "created":
+            await self._due_now(grant.id, "check", query.id, "checking", "checking with Ring before importing")
+            return
+        if query.state not in IMPORTING_STATES:
+            async with self.schedule.customer_lock(grant.id):
+                await self._after_import_ran(grant, query_id)
             return
         async with self._slots, self.schedule.customer_lock(grant.id):
             query = await self.db(self.store.portability.get_query, query_id)
             assert query is not None
             if query.state not in IMPORTING_STATES:
-                return  # imported meanwhile (a duplicate)
+                await self._after_import_ran(grant, query_id)  # imported meanwhile (a duplicate)
+                return
             schedule = await self.db(self.schedule.get, grant.id)
             mine = schedule.step == "import" and schedule.arg == query.id
             if mine and await self._early(schedule, "import", query.id):
@@ -433,6 +447,26 @@ class StepsMixin(HubCore):
             )  # fmt: skip
             await self._import(grant, query, attempt)
 
+    async def _after_import_ran(self, grant: GrantRow, query_id: str) -> None:
+        """An import step found its query no longer importing: a duplicate, or the retry of a step whose worker died
+        after the import was stored (the customer's lock held). What that run did not get to is done here, so the
+        customer is never left with nothing queued.
+
+        The loss this closes (a rare failure of the 100-customer PostgreSQL test: one customer imported, no
+        recurring export job at the end): the importer stores the query ``imported``; the worker is SIGKILLed before
+        ``_imported`` wrote the next export (or before it queued the job it wrote); procrastinate's sweeper retries
+        the import job; the retry found the query imported and returned, so the next export was never queued."""
+        query = await self.db(self.store.portability.get_query, query_id)
+        schedule = await self.db(self.schedule.get, grant.id)
+        if (schedule.step, schedule.arg) != ("import", query_id):
+            await self._requeue_stored(schedule)
+        elif query is not None and query.state in ("imported", "failed", "canceled"):
+            log.info(
+                "customer %s: query %s was %s by a step that stopped before its next step", grant.customer, query_id,
+                query.state,
+            )  # fmt: skip
+            await self._after_run(grant, query)
+
     async def _import(self, grant: GrantRow, query: QueryRow, attempt: int) -> None:
         try:
             async with self.client(grant) as client:
@@ -443,6 +477,10 @@ class StepsMixin(HubCore):
         done = await self.db(self.store.portability.get_query, query.id)
         assert done is not None
         log.info("customer %s: query %s %s (%d records)", grant.customer, done.id, done.state, done.records_imported)
+        await self._after_run(grant, done)
+
+    async def _after_run(self, grant: GrantRow, done: QueryRow) -> None:
+        """The next step after an import run ended with ``done`` stored (imported, canceled or failed)."""
         if done.state == "imported":
             await self._imported(grant, done)
         elif done.state == "canceled":
@@ -521,14 +559,16 @@ class StepsMixin(HubCore):
         schedule = await self.db(self.schedule.get, grant.id)
         await self._new_export_later(grant, schedule, f"Ring canceled query {query.id}")
 
-    async def _new_export_later(self, grant: GrantRow, schedule: ScheduleRow, what: str) -> None:
+    async def _new_export_later(
+        self, grant: GrantRow, schedule: ScheduleRow, what: str, *, expect: dict[str, object] | None = None
+    ) -> None:
         delays = self.settings.export_retry_s
         failures = schedule.failures if schedule.step == "export" else 0
         delay = delays[min(failures, len(delays) - 1)]
         at = self.now() + timedelta(seconds=delay)
         await self._wait(
             grant, "export", str(grant.id), delay, "retry", f"{what}; a new export at {when(at)}",
-            failures=failures + 1, last_error=what, permit_at=None, queued_at=at,
+            expect=expect, failures=failures + 1, last_error=what, permit_at=None, queued_at=at,
         )  # fmt: skip
 
     async def _grant_lost(self, grant: GrantRow, exc: PortabilityError) -> None:
@@ -537,6 +577,14 @@ class StepsMixin(HubCore):
         refused export with a working token (a one-time authorization used, an account on hold) was stored as
         ``refused`` by the runner. The customer's schedule stops there, saying why; anything else is retried."""
         log.warning("customer %s: Ring refused the call: %s", grant.customer, exc.one_line)
+        # The row as this running step left it: what is written below (a stop, a retry later) only replaces that.
+        # A login (``request_export``) may write its export over it at any moment, even after the grant is read
+        # below; then the login's export stands (it is queued already) and this step's ending is dropped.
+        mine = await self.db(self.schedule.get, grant.id)
+        if mine.running_since is None:
+            log.info("customer %s: an export was asked for while this step ran; it goes ahead", grant.customer)
+            return
+        running: dict[str, object] = {"running_since": mine.running_since}
         current = await self.db(self.store.portability.get_grant, grant.id)
         if current is not None and current.status == "active" and current.updated_at > grant.updated_at:
             # The customer connected again while this step ran with the old authorization (whose refusal the runner
@@ -548,15 +596,16 @@ class StepsMixin(HubCore):
             )  # fmt: skip
             return
         if isinstance(exc, NotAuthorizedError):
-            await self.db(self.store.portability.set_grant_status, grant.id, "expired")
+            await self.db(
+                self.store.portability.set_grant_status, grant.id, "expired", unless_changed_after=grant.updated_at
+            )
         elif isinstance(exc, InvalidGrantError | AccessDeniedError) and current and current.status == "active":
             await self._check_grant(grant)
         current = await self.db(self.store.portability.get_grant, grant.id)
         if current is not None and current.status == "active":
-            schedule = await self.db(self.schedule.get, grant.id)
-            await self._new_export_later(grant, schedule, f"Ring refused a call ({exc.one_line})")
+            await self._new_export_later(grant, mine, f"Ring refused a call ({exc.one_line})", expect=running)
             return
-        await self._stop(current or grant, _stopped(current or grant, exc))
+        await self._stop(current or grant, _stopped(current or grant, exc), expect=running)
 
     async def _check_grant(self, grant: GrantRow) -> None:
         try:
@@ -567,12 +616,26 @@ class StepsMixin(HubCore):
             return
         log.info("customer %s: the authorization is %s", grant.customer, status)
 
-    async def _stop(self, grant: GrantRow, detail: str) -> None:
-        """Nothing more for this customer until they connect again (or the operator asks): the reason is kept."""
-        await self.db(
-            self.schedule.set, grant.id, step=None, arg=None, due_at=None, running_since=None,
-            reason="authorization", detail=detail, permit_at=None, queued_at=None, recur_at=None,
-        )  # fmt: skip
+    async def _stop(self, grant: GrantRow, detail: str, *, expect: dict[str, object] | None = None) -> None:
+        """Nothing more for this customer until they connect again (or the operator asks): the reason is kept.
+        With ``expect``, only while the schedule row still holds it (a login meanwhile queued an export over it)."""
+        fields: dict[str, object] = {
+            "step": None, "arg": None, "due_at": None, "running_since": None, "reason": "authorization",
+            "detail": detail, "permit_at": None, "queued_at": None, "recur_at": None,
+        }  # fmt: skip
+        if expect is None:
+            await self.db(self.schedule.set, grant.id, **fields)
+        elif await self.db(self.schedule.claim, grant.id, expect, **fields) is None:
+            log.info("customer %s: not stopped: an export was asked for meanwhile", grant.customer)
+            return
+        # A login may have landed after ``grant`` was read and found an export still waiting ("queued already",
+        # without writing) just before this stop: that export would find nothing to do. The grant is read again
+        # after the stop is stored: a login before this read is seen here (and exported); one after it reads the
+        # stop in ``request_export`` and queues its own.
+        current = await self.db(self.store.portability.get_grant, grant.id)
+        if current is not None and current.status == "active" and current.updated_at > grant.updated_at:
+            log.info("customer %s connected again meanwhile; queueing an export", grant.customer)
+            await self.request_export(current, detail="connected again; waiting for a createDataQuery slot")
 
     async def _quota_wait(self, grant: GrantRow, step: Step, arg: str, exc: DailyQuotaReachedError) -> None:
         delay = exc.retry_after or 3600.0
@@ -630,10 +693,12 @@ class StepsMixin(HubCore):
         detail: str,
         *,
         quiet: ScheduleRow | None = None,
+        expect: dict[str, object] | None = None,
         **fields: object,
     ) -> None:
         """Store why ``step`` waits and until when, and put it back in the queue for then. With ``quiet`` (the row as
-        read) a wait for the same reason written less than ``_QUIET_S`` ago is not written again."""
+        read) a wait for the same reason written less than ``_QUIET_S`` ago is not written again. With ``expect``,
+        only while the row still holds it (else what replaced it stands, and nothing is queued)."""
         if (
             quiet is not None
             and (quiet.step, quiet.arg, quiet.reason, quiet.running_since) == (step, arg, reason, None)
@@ -642,10 +707,15 @@ class StepsMixin(HubCore):
         ):
             await self.queue.defer(step, arg, delay_s=max(0.0, delay_s))
             return
-        await self.db(
-            self.schedule.set, grant.id, step=step, arg=arg, due_at=self.now() + timedelta(seconds=delay_s),
-            running_since=None, reason=reason, detail=detail, **fields,
+        values = dict(
+            step=step, arg=arg, due_at=self.now() + timedelta(seconds=delay_s), running_since=None, reason=reason,
+            detail=detail, **fields,
         )  # fmt: skip
+        if expect is None:
+            await self.db(self.schedule.set, grant.id, **values)
+        elif await self.db(self.schedule.claim, grant.id, expect, **values) is None:
+            log.info("customer %s: %s %s not rescheduled: the schedule changed meanwhile", grant.customer, step, arg)
+            return
         await self.queue.defer(step, arg, delay_s=max(0.0, delay_s))
 
     async def _due_now(self, grant_id: int, step: Step, arg: str, reason: str, detail: str) -> None:
@@ -654,6 +724,13 @@ class StepsMixin(HubCore):
             detail=detail, failures=0,
         )  # fmt: skip
         await self.queue.defer(step, arg)
+
+    async def _requeue_stored(self, schedule: ScheduleRow) -> None:
+        """Queue the step the schedule holds, at its time (none when it holds none). A step that finds the customer
+        moved on calls this: the step that moved it on may have stored its follow-up and died before queueing it
+        (a SIGKILLed worker); the queue keeps one run per step, so when it did queue it this changes nothing."""
+        if schedule.step is not None and schedule.arg is not None:
+            await self._defer_due(check_step(schedule.step), schedule.arg, schedule)
 
     async def _defer_due(self, step: Step, arg: str, schedule: ScheduleRow) -> None:
         """Queue ``step`` for the time the schedule says (its reserved create slot for an export)."""
