@@ -17,6 +17,7 @@ from fastapi import APIRouter, Path, Query, Request
 from fastapi.responses import HTMLResponse
 
 from ringvault.archive.store.portability import GrantRow, InvalidRecordCursorError
+from ringvault.archive.store.portability_browse import dataset_total
 from ringvault.archive.store.portability_records import RecordRow
 from ringvault.portability.scopes import DATASETS
 from ringvault.server.context import ServerContext
@@ -137,7 +138,7 @@ def records_page(
     grant = hub.grant_of(customer)
     if grant is None:
         return _unknown_customer(request, customer)
-    total = hub.store.portability.dataset_counts(grant.id).get(dataset, 0)
+    total = dataset_total(hub.store, grant.id, dataset)
     if dataset not in DATASETS and total == 0:
         return render(
             request, "portability_missing.html", title="Data Portability", status_code=404,
