@@ -213,10 +213,11 @@ def test_left_behind_recordings_are_paged_without_gap_or_duplicate(
     assert seen == expected
 
 
-def test_not_logged_in_shows_the_one_line_error_after_start(
-    ui_page_factory: Callable[[str], UiPage], serve_ui: ServeUi, tmp_path: Path
+def test_not_logged_in_shows_the_one_line_error_after_start_and_a_login_gets_out_of_it(
+    ui_page_factory: Callable[[str], UiPage], serve_ui: ServeUi, ui_world: UiWorld, tmp_path: Path
 ) -> None:
-    server = serve_ui(archive_dir=tmp_path / "archive", token_file=tmp_path / "no-login" / "token.json")
+    token_file = tmp_path / "tokens" / "token.json"  # no login yet
+    server = serve_ui(archive_dir=tmp_path / "archive", token_file=token_file)
     ui = ui_page_factory(server.url)
     ui.open("/sync")
     ui.page.get_by_role("button", name="Start sync").click()
@@ -231,6 +232,19 @@ def test_not_logged_in_shows_the_one_line_error_after_start(
     # the failed run is in the table with its error, and the button works again
     assert job["error"] in ui.page.locator(f'#runs-body tr[data-job-id="{job["id"]}"]').inner_text()
     assert ui.page.get_by_role("button", name="Start sync").is_enabled()
+
+    # `ringvault login` (here: the same login through the client) and Start again: no restart needed
+    from tests.cloud.http_helpers import logged_in_auth
+    from tests.ui.conftest import run_async
+
+    run_async(logged_in_auth(ui_world.sim, tmp_path))
+    assert token_file.exists()
+    second = _start(ui)
+    assert second != job["id"] and ui.page.locator("#sync-error").is_hidden()
+    assert ui.page.locator('#sync-state[data-state="done"]').count() == 1
+    with _db(tmp_path / "archive") as conn:
+        events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
+    assert events > 0 and _run_cells(ui, second)["new"] == str(events)
 
 
 def test_the_sync_page_fits_a_phone(ui_page_factory: Callable[[str], UiPage], ui_server: Any) -> None:

@@ -46,8 +46,11 @@
     if (job.state === "running") {
       const p = job.progress;
       if (!p) return "Starting…";
-      const phase = p.phase === "history" ? "Reading event history" : p.phase === "media" ? "Downloading recordings"
-        : p.phase === "wait" ? "Waiting for another sync" : p.phase;
+      const phases = {
+        history: "Reading event history", media: "Downloading recordings", hub: "Reading the alarm and lighting hubs",
+        wait: "Waiting for another sync",
+      };
+      const phase = Object.prototype.hasOwnProperty.call(phases, p.phase) ? phases[p.phase] : p.phase;
       const count = p.total ? " " + p.done + " of " + p.total : "";
       return phase + count + (p.message ? " — " + p.message : "");
     }
