@@ -111,6 +111,7 @@ def test_the_customers_and_their_data_sets_with_the_stores_counts(
 
     row.get_by_role("link", name=CUSTOMER).click()
     ui.page.wait_for_selector("#dp-datasets")
+    assert ui.page.locator('#dp-customer [data-field="status"]').inner_text() == "active"
     shown = {
         name: int(n)
         for name, n in ui.page.locator("#dp-datasets tbody tr").evaluate_all(
@@ -119,6 +120,24 @@ def test_the_customers_and_their_data_sets_with_the_stores_counts(
     }
     assert len(shown) >= 15
     assert {name: n for name, n in shown.items() if n} == counts
+
+
+@pytest.mark.parametrize("status", ["refused", "expired", "revoked"])
+def test_a_customer_whose_authorization_ended_is_shown_so(
+    ui_page_factory: Callable[[str], UiPage], dp_world: DpWorld, status: str
+) -> None:
+    with ArchiveStore.open(dp_world.archive) as store:
+        store.portability.set_grant_status(dp_world.grant_id, status)
+    try:
+        ui = ui_page_factory(dp_world.server.url)
+        ui.open("/data-portability")
+        badge = ui.page.locator(f'#dp-customers tr[data-customer="{CUSTOMER}"] [data-field="status"] .badge')
+        assert badge.inner_text() == status and "bad" in (badge.get_attribute("class") or "")
+        ui.open(f"/data-portability/customers/{CUSTOMER}")
+        assert ui.page.locator('#dp-customer [data-field="status"]').inner_text() == status
+    finally:
+        with ArchiveStore.open(dp_world.archive) as store:
+            store.portability.set_grant_status(dp_world.grant_id, "active")
 
 
 def test_the_record_browser_pages_through_a_data_set_without_gap_or_duplicate(

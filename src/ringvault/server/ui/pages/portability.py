@@ -20,6 +20,7 @@ from ringvault.archive.store.portability import GrantRow, InvalidRecordCursorErr
 from ringvault.archive.store.portability_browse import dataset_total
 from ringvault.archive.store.portability_records import RecordRow
 from ringvault.portability.scopes import DATASETS
+from ringvault.portability.waiting import waiting, working
 from ringvault.server.context import ServerContext
 from ringvault.server.portability_hub import PortabilityHub
 from ringvault.server.ui.render import NavItem, render
@@ -97,6 +98,17 @@ def _datasets(hub: PortabilityHub, grant: GrantRow) -> list[tuple[str, str, int]
     return rows
 
 
+def _overview(hub: PortabilityHub, grant: GrantRow) -> dict[str, Any]:
+    """Where one customer stands (as ``GET /portability/customers`` says it), read for that customer alone: the
+    overview of every customer counts every customer's records."""
+    schedule = hub.schedule.get(grant.id)
+    queries = hub.store.portability.list_queries(grant_id=grant.id)
+    return {
+        "working": working(schedule), "waiting": waiting(schedule), "last_error": schedule.last_error,
+        "latest_query": queries[-1] if queries else None,
+    }  # fmt: skip
+
+
 @router.get("/data-portability", response_class=HTMLResponse)
 def customers_page(request: Request) -> HTMLResponse:
     hub = _hub(request)
@@ -118,10 +130,9 @@ def customer_page(request: Request, customer: Annotated[str, Path(max_length=TEX
     grant = hub.grant_of(customer)
     if grant is None:
         return _unknown_customer(request, customer)
-    overview = next((c for c in hub.customers() if c["grant_id"] == grant.id), None)
     return render(
         request, "portability_customer.html", title=f"Customer {customer}", customer=customer, grant=grant,
-        overview=overview, datasets=_datasets(hub, grant),
+        overview=_overview(hub, grant), datasets=_datasets(hub, grant),
     )  # fmt: skip
 
 
