@@ -117,6 +117,9 @@ def test_a_sync_started_from_the_page_shows_progress_runs_and_what_is_left_behin
     _wait_finished(ui)
     first = ui.page.evaluate("document.body.dataset.syncFinished")
     assert ui.page.locator("#sync-error").is_hidden()
+    # the start went through the API with the CSRF header (the session layer fills in its value)
+    posts = [headers for method, url, headers in ui.requests if method == "POST" and url.endswith("/api/sync")]
+    assert len(posts) == 1 and "x-csrf-token" in posts[0]
     counts = _status_counts(archive)
     with _db(archive) as conn:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
