@@ -173,8 +173,10 @@ def _describe(archive: Path) -> dict[str, Any]:
         events = conn.execute("SELECT count(*) FROM events").fetchone()[0]
         states = dict(conn.execute("SELECT media_status, count(*) FROM events GROUP BY media_status").fetchall())
         records = conn.execute("SELECT count(*) FROM portability_records").fetchone()[0]
-        newest = conn.execute("SELECT id FROM events WHERE media_status = 'done' ORDER BY created_at DESC LIMIT 1")
-        newest_done = newest.fetchone()[0]
+        newest = conn.execute(
+            "SELECT id FROM events WHERE media_status = 'done' ORDER BY created_at DESC LIMIT 1"
+        ).fetchone()
+        newest_done = newest[0] if newest else None
     size = database.stat().st_size
     return {
         "events": events, "states": states, "dp_records": records, "database_mib": round(size / 2**20, 1),
@@ -218,10 +220,10 @@ def pages(info: dict[str, Any]) -> list[tuple[str, str]]:
         for route in getattr(module.router, "routes", []):
             path = getattr(route, "path", "")
             if playback is None and re.fullmatch(r"/events/\{[^}/]+\}", path):
-                playback = re.sub(r"\{[^}]+\}", info["newest_done_event"], path)
+                playback = re.sub(r"\{[^}]+\}", str(info["newest_done_event"]), path)
     out.sort(key=lambda item: next((m.NAV.order for m in page_modules() if getattr(m, "NAV", None)
                                     and m.NAV.path == item[1]), 999))  # fmt: skip
-    if playback is not None:
+    if playback is not None and info["newest_done_event"] is not None:
         out.append(("Playback", playback))
     out += [
         ("Sync: failed recordings", "/sync?status=failed"),
