@@ -58,7 +58,7 @@ def test_sync_job_lifecycle_devices_and_event_pages(serve: Serve, archive_dir: P
         assert job["summary"]["new"] > 0 and job["summary"]["downloaded"] == 0
         # the last phase: the alarm and lighting hubs of the home location (after the cameras' history)
         assert job["progress"]["phase"] == "hub" and job["progress"]["done"] == job["progress"]["total"]
-        assert job["request"]["metadata_only"] is True
+        assert job["request"]["metadata_only"] is True and job["request"]["retry_failed"] is False
         assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
 
         with ArchiveStore.open(archive_dir) as store:

@@ -89,8 +89,8 @@ def _sync_options(ctx: ServerContext, body: SyncRequest) -> SyncOptions:
     return dataclasses.replace(
         ctx.settings.sync_defaults,
         devices=body.device or None, kinds=body.kind or None, since=since, until=until,
-        metadata_only=body.metadata_only, oldest_first=not body.newest_first, dry_run=False,
-        hub=body.hub and ctx.settings.sync_defaults.hub,
+        metadata_only=body.metadata_only, oldest_first=not body.newest_first, retry_failed=body.retry_failed,
+        dry_run=False, hub=body.hub and ctx.settings.sync_defaults.hub,
     )  # fmt: skip
 
 

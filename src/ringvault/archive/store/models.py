@@ -158,6 +158,7 @@ class Event(Base):
         Index("ix_events_created_at_id", "created_at", "id"),
         Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
         Index("ix_events_device_id_media_status_created_at", "device_id", "media_status", "created_at"),
+        Index("ix_events_media_status_created_at_id", "media_status", "created_at", "id"),
         CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
