@@ -263,9 +263,7 @@ def test_a_cross_site_form_cannot_start_a_sync_on_a_server_without_a_key(
         ({"X-CSRF-Token": "made.up"}, "a token that does not verify"),
     ],
 )
-def test_each_cross_site_signal_is_refused_without_a_key(
-    serve_ui: ServeUi, headers: dict[str, str], why: str
-) -> None:
+def test_each_cross_site_signal_is_refused_without_a_key(serve_ui: ServeUi, headers: dict[str, str], why: str) -> None:
     server = serve_ui()
     answer = httpx.post(server.url + "/api/sync", content=b"{}", headers=headers, timeout=30)
     assert answer.status_code == 403, why
@@ -273,9 +271,7 @@ def test_each_cross_site_signal_is_refused_without_a_key(
     assert jobs(server) == [], why
 
 
-def test_programs_and_the_ui_s_own_pages_pass_without_a_key(
-    serve_ui: ServeUi, ui_page_factory: PageFactory
-) -> None:
+def test_programs_and_the_ui_s_own_pages_pass_without_a_key(serve_ui: ServeUi, ui_page_factory: PageFactory) -> None:
     server = serve_ui()
     # a program (no browser headers), and a same-origin browser request such as Swagger UI's "Try it out"
     plain = httpx.post(server.url + "/api/sync", json={"metadata_only": True})
