@@ -149,6 +149,12 @@ def test_the_cookie_is_secure_over_https(ui_world: UiWorld) -> None:
         assert set_cookie.startswith(SESSION_COOKIE + "=")
         for attribute in ("HttpOnly", "SameSite=Strict", "Path=/", "Secure", "Max-Age=43200"):
             assert attribute in set_cookie, attribute
+    # behind a TLS proxy (the server itself speaks http): the proxy's X-Forwarded-Proto says https
+    with TestClient(create_app(ui_world.settings(api_key=KEY)), base_url="http://testserver") as client:
+        assert "Secure" not in client.get("/login").headers["set-cookie"]
+        client.cookies.clear()
+        proxied = client.get("/login", headers={"X-Forwarded-Proto": "https"})
+        assert proxied.headers["set-cookie"].startswith(CSRF_COOKIE + "=") and "Secure" in proxied.headers["set-cookie"]
 
 
 def test_forged_requests_with_a_session_are_refused_and_start_nothing(

@@ -2,10 +2,11 @@
 
 - **Session cookie** (only on a server with an API key): the login form (``ui/pages/login.py``) checks the key and
   sets :data:`SESSION_COOKIE`, an itsdangerous-signed, timestamped record of a random session id: HttpOnly,
-  SameSite=Strict, Path=/, ``Secure`` when the request came over https, expiring after :data:`SESSION_MAX_AGE_S`.
-  The signing key is derived from the API key (HMAC-SHA256), so changing the key ends every session; a logout adds
-  the session id to an in-memory list of ended sessions (kept until they would have expired anyway; a restart
-  forgets it, so a copied cookie of a logged-out session works again after a restart until its 12 h are over).
+  SameSite=Strict, Path=/, ``Secure`` when the request came over https (:func:`came_over_https`), expiring after
+  :data:`SESSION_MAX_AGE_S`. The signing key is derived from the API key (HMAC-SHA256), so changing the key ends
+  every session; a logout adds the session id to an in-memory list of ended sessions (kept until they would have
+  expired anyway; a restart forgets it, so a copied cookie of a logged-out session works again after a restart until
+  its 12 h are over).
 - **CSRF token**: bound to the browser. With a session it is the signature of the session id; without one (the
   login form, a server without a key) it is the signature of a random nonce kept in :data:`CSRF_COOKIE` (HttpOnly,
   SameSite=Strict), a signed double-submit cookie. The signing key is the API key's derivative, or a random key per
@@ -39,6 +40,7 @@ __all__ = [
     "SESSION_MAX_AGE_S",
     "BrowserSessions",
     "LoginThrottle",
+    "came_over_https",
     "cookie_header",
     "read_cookie",
 ]
@@ -77,6 +79,16 @@ def cookie_header(name: str, value: str, *, max_age: int, secure: bool) -> str:
     if secure:
         parts.append("Secure")
     return "; ".join(parts)
+
+
+def came_over_https(connection: HTTPConnection) -> bool:
+    """Whether the browser talks https to us: directly, or to a TLS proxy that says so in ``X-Forwarded-Proto``.
+    ``serve`` trusts no proxy header for anything else (``proxy_headers=False``); this one only decides the cookies'
+    ``Secure`` attribute, and a client that fakes it only restricts its own cookies to https."""
+    if connection.url.scheme == "https":
+        return True
+    forwarded = connection.headers.get("x-forwarded-proto", "")
+    return forwarded.split(",")[0].strip().lower() == "https"
 
 
 def _valid_nonce(value: str | None) -> bool:

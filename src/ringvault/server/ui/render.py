@@ -17,7 +17,7 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from ringvault import __version__
 from ringvault.server.security import auth_kind
-from ringvault.server.sessions import CSRF_COOKIE, CSRF_MAX_AGE_S, BrowserSessions, cookie_header
+from ringvault.server.sessions import CSRF_COOKIE, CSRF_MAX_AGE_S, BrowserSessions, came_over_https, cookie_header
 
 __all__ = ["NavItem", "csrf_token", "environment", "nav_items", "register_nav", "render", "set_csrf_cookie"]
 
@@ -81,7 +81,7 @@ def set_csrf_cookie(request: Request, response: Response) -> None:
     """Send the CSRF nonce :func:`csrf_token` made for this request, if it made one."""
     nonce = getattr(request.state, "csrf_nonce", None)
     if isinstance(nonce, str):
-        secure = request.url.scheme == "https"
+        secure = came_over_https(request)
         response.headers.append("set-cookie", cookie_header(CSRF_COOKIE, nonce, max_age=CSRF_MAX_AGE_S, secure=secure))
 
 

@@ -22,6 +22,7 @@ from ringvault.server.sessions import (
     SESSION_STATE,
     BrowserSessions,
     LoginThrottle,
+    came_over_https,
     cookie_header,
 )
 from ringvault.server.ui.render import render
@@ -85,7 +86,7 @@ async def login(request: Request) -> Response:
     throttle.succeeded(client)
     _session_id, cookie = sessions.new_session()
     redirect = RedirectResponse(target, status_code=303)
-    secure = request.url.scheme == "https"
+    secure = came_over_https(request)
     redirect.headers.append(
         "set-cookie", cookie_header(SESSION_COOKIE, cookie, max_age=SESSION_MAX_AGE_S, secure=secure)
     )
@@ -101,7 +102,7 @@ def logout(request: Request) -> Response:
     if isinstance(session_id, str):
         sessions.end_session(session_id)
     response = RedirectResponse("/login" if sessions.enabled else "/", status_code=303)
-    secure = request.url.scheme == "https"
+    secure = came_over_https(request)
     for name in (SESSION_COOKIE, CSRF_COOKIE):
         response.headers.append("set-cookie", cookie_header(name, "", max_age=0, secure=secure))
     return response
