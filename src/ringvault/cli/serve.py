@@ -168,9 +168,13 @@ def serve(
             fail(f"cannot open the archive {archive_dir}: {exc}", code=EXIT_ERROR)
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (OpenAPI docs at /docs)")
+        typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (web UI at /, OpenAPI docs at /docs)")
         typer.echo(f"archive: {archive_dir}")
-        typer.echo("API key: required (Authorization: Bearer ...)" if key else "API key: none (loopback clients only)")
+        typer.echo(
+            "API key: required (Authorization: Bearer ..., or the web UI's login form)"
+            if key
+            else "API key: none (loopback clients only)"
+        )
         if portability is None:
             typer.echo("Data Portability: off (set RINGVAULT_PORTABILITY_CLIENT_ID, _CLIENT_SECRET and _REDIRECT_URI)")
         else:

@@ -192,6 +192,8 @@ class Media(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "kind"),
         CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
+        # a device's newest snapshot in one probe (the web UI's devices page; migration 0015)
+        Index("ix_media_device_id_kind_id", "device_id", "kind", "id"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
