@@ -122,7 +122,7 @@ def test_sync_parameters_are_bounded_and_jobs_keep_normalized_options(serve: Ser
     # the job shows (and keeps) the options it ran, normalized, not the body that asked for them
     assert job["request"] == {
         "device": None, "kind": ["ding"], "since": "2024-01-01T00:00:00+00:00", "until": None,
-        "metadata_only": True, "newest_first": False, "hub": True,
+        "metadata_only": True, "newest_first": False, "hub": True, "retry_failed": False,
     }  # fmt: skip
 
 
