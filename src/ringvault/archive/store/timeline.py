@@ -1,0 +1,287 @@
+"""The web UI's timeline queries: a page of events with what the page shows of each (recording and image rows), the
+count of the events a filter keeps, and an event's neighbours in time under the same filter.
+
+One :class:`TimelineFilter` builds the WHERE clause of all three, so the count the page shows is the count of the
+rows it pages through. Every query reads narrow columns (never Ring's ``raw`` JSON) and runs on the ``events``
+indexes: the page walks ``(created_at, id)`` newest first with a keyset cursor and stops after ``limit`` rows; the
+count is one ``COUNT(*)`` answered from the covering index of migration ``0012_timeline``.
+
+Detections are Ring's words (``cv_properties.detection_type``, ``person_detected``) sorted into four classes that
+exclude each other, so the four counts add up to the total: ``person`` (``person_detected`` or a person word),
+``vehicle``, ``package``, and ``other`` (none of those: plain motion, a ding, an unknown word). The words are those
+``ringvault.cloud.push.events.detection_of`` understands (a test checks both agree); the store does not import
+``ringvault.cloud``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Any, Literal
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import aliased
+
+from ringvault.archive.store.models import Event, Media
+from ringvault.archive.store.records import MediaKind, MediaStatus
+from ringvault.archive.store.rows import decode_cursor, encode_cursor
+
+if TYPE_CHECKING:
+    from ringvault.archive.store.store import ArchiveStore
+
+__all__ = [
+    "DETECTIONS",
+    "DETECTION_WORDS",
+    "TimeWindow",
+    "TimelineEvent",
+    "TimelineFilter",
+    "TimelinePage",
+    "detection_class",
+    "timeline_count",
+    "timeline_neighbours",
+    "timeline_page",
+]
+
+Detection = Literal["person", "vehicle", "package", "other"]
+#: the detection classes, in the order the filter offers them
+DETECTIONS: tuple[Detection, ...] = ("person", "vehicle", "package", "other")
+#: Ring's detection words of each class (``detection_type``, ``detection_types``; as ``cloud.push.events`` reads them)
+DETECTION_WORDS: dict[str, tuple[str, ...]] = {
+    "person": ("human", "person", "person_detected", "loitering"),
+    "vehicle": ("vehicle", "vehicle_detected"),
+    "package": ("package", "package_delivery", "package_pickup", "package_detected"),
+}
+#: how far from an event a device snapshot (``ringvault snapshot --archive``) may be taken to stand for it
+SNAPSHOT_NEAR = timedelta(seconds=90)
+
+
+@dataclass(frozen=True, slots=True)
+class TimeWindow:
+    """``[since, until)`` for the events of ``device_ids`` (``exclude``: of every device but those): a day range in
+    one time zone is one window per zone."""
+
+    device_ids: tuple[int, ...]
+    since: datetime | None
+    until: datetime | None
+    exclude: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineFilter:
+    """What the timeline keeps: one device, one kind, one detection class, and time windows (``None``: all time;
+    an empty tuple: nothing)."""
+
+    device_id: int | None = None
+    kind: str | None = None
+    detection: Detection | None = None
+    windows: tuple[TimeWindow, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TimelineEvent:
+    """An event as the timeline shows it: the narrow columns, its detection class, its recording and its image."""
+
+    id: str
+    device_id: int
+    kind: str | None
+    created_at: datetime
+    duration_s: float | None
+    answered: bool | None
+    detection: Detection
+    detection_type: str | None
+    recording_status: str | None
+    media_status: MediaStatus
+    media_attempts: int
+    media_failures: int
+    media_next_attempt_at: datetime | None
+    media_last_error: str | None
+    recording_id: int | None
+    image_id: int | None
+    image_at: datetime | None
+    """When the image was taken (a device snapshot near the event; ``None`` for the event's own snapshot)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TimelinePage:
+    events: list[TimelineEvent]
+    next_cursor: str | None
+
+
+def _words(name: str) -> ColumnElement[bool]:
+    return func.coalesce(Event.detection_type, "").in_(DETECTION_WORDS[name])
+
+
+def _person() -> ColumnElement[bool]:
+    return or_(func.coalesce(Event.person_detected, false()) == true(), _words("person"))
+
+
+def _detection_condition(detection: Detection) -> ColumnElement[bool]:
+    person = _person()
+    if detection == "person":
+        return person
+    if detection == "vehicle":
+        return and_(not_(person), _words("vehicle"))
+    if detection == "package":
+        return and_(not_(person), not_(_words("vehicle")), _words("package"))
+    return and_(not_(person), not_(_words("vehicle")), not_(_words("package")))
+
+
+def detection_class(person_detected: bool | None, detection_type: str | None) -> Detection:
+    """The class :func:`_detection_condition` puts a row in (the same rule, in Python)."""
+    word = detection_type or ""
+    if person_detected or word in DETECTION_WORDS["person"]:
+        return "person"
+    if word in DETECTION_WORDS["vehicle"]:
+        return "vehicle"
+    if word in DETECTION_WORDS["package"]:
+        return "package"
+    return "other"
+
+
+def _window_condition(window: TimeWindow) -> ColumnElement[bool]:
+    parts: list[ColumnElement[bool]] = []
+    if window.exclude:
+        if window.device_ids:
+            parts.append(Event.device_id.not_in(window.device_ids))
+    else:
+        parts.append(Event.device_id.in_(window.device_ids) if window.device_ids else false())
+    if window.since is not None:
+        parts.append(Event.created_at >= window.since)
+    if window.until is not None:
+        parts.append(Event.created_at < window.until)
+    return and_(true(), *parts)
+
+
+def conditions(flt: TimelineFilter) -> list[ColumnElement[bool]]:
+    """The WHERE clause of ``flt`` (shared by the page, the count and the neighbours)."""
+    where: list[ColumnElement[bool]] = []
+    if flt.device_id is not None:
+        where.append(Event.device_id == flt.device_id)
+    if flt.kind is not None:
+        where.append(Event.kind == flt.kind)
+    if flt.detection is not None:
+        where.append(_detection_condition(flt.detection))
+    if flt.windows is not None:
+        arms = [_window_condition(w) for w in flt.windows]
+        where.append(or_(*arms) if arms else false())
+    return where
+
+
+_RECORDING = aliased(Media)
+_OWN_IMAGE = aliased(Media)
+#: what the timeline reads of an event (never ``raw`` or ``cv_properties``), then its recording and own snapshot
+_COLUMNS: tuple[Any, ...] = (
+    Event.id, Event.device_id, Event.kind, Event.created_at, Event.duration_s, Event.answered, Event.person_detected,
+    Event.detection_type, Event.recording_status, Event.media_status, Event.media_attempts, Event.media_failures,
+    Event.media_next_attempt_at, Event.media_last_error, _RECORDING.id, _OWN_IMAGE.id,
+)  # fmt: skip
+
+
+def _rows(flt: TimelineFilter) -> Select[Any]:
+    own = MediaKind.SNAPSHOT.value
+    return (
+        select(*_COLUMNS)
+        .outerjoin(_RECORDING, and_(_RECORDING.event_id == Event.id, _RECORDING.kind == MediaKind.RECORDING.value))
+        .outerjoin(_OWN_IMAGE, and_(_OWN_IMAGE.event_id == Event.id, _OWN_IMAGE.kind == own))
+        .where(*conditions(flt))
+    )
+
+
+def _event(row: Any, image: tuple[int, datetime | None] | None) -> TimelineEvent:
+    (event_id, device_id, kind, created_at, duration, answered, person, detection_type, recording_status, status,
+     attempts, failures, next_at, error, recording_id, own_image) = row  # fmt: skip
+    if own_image is not None:
+        image = (int(own_image), None)
+    return TimelineEvent(
+        id=str(event_id), device_id=int(device_id), kind=kind, created_at=created_at,
+        duration_s=duration, answered=answered, detection=detection_class(person, detection_type),
+        detection_type=detection_type, recording_status=recording_status,
+        media_status=MediaStatus(status), media_attempts=int(attempts), media_failures=int(failures),
+        media_next_attempt_at=next_at, media_last_error=error,
+        recording_id=None if recording_id is None else int(recording_id),
+        image_id=image[0] if image else None, image_at=image[1] if image else None,
+    )  # fmt: skip
+
+
+def timeline_page(
+    store: ArchiveStore, flt: TimelineFilter, *, limit: int = 50, cursor: str | None = None
+) -> TimelinePage:
+    """A page of the events ``flt`` keeps, newest first (keyset over (created_at, id): pass ``next_cursor`` back);
+    raises ``InvalidCursorError`` for a cursor this store did not make."""
+    stmt = _rows(flt)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(or_(Event.created_at < at, and_(Event.created_at == at, Event.id < last_id)))
+    stmt = stmt.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)
+    with store.engine.connect() as connection:
+        rows: list[Any] = list(connection.execute(stmt))
+        page = rows[:limit]
+        images = _device_images(connection, [(int(r[1]), r[3]) for r in page if r[15] is None])
+    events = [_event(row, images.get((int(row[1]), row[3]))) for row in page]
+    next_cursor = encode_cursor(events[-1].created_at, events[-1].id) if len(rows) > limit else None
+    return TimelinePage(events=events, next_cursor=next_cursor)
+
+
+def _device_images(
+    connection: Connection, wanted: Collection[tuple[int, datetime]]
+) -> dict[tuple[int, datetime], tuple[int, datetime | None]]:
+    """For each (device, event time), the device snapshot taken nearest to it within :data:`SNAPSHOT_NEAR`: one
+    query over the page's devices and time span (index ``ix_media_device_id_kind_captured_at``)."""
+    if not wanted:
+        return {}
+    devices = sorted({device for device, _ in wanted})
+    times = [at for _, at in wanted]
+    stmt = select(Media.id, Media.device_id, Media.captured_at).where(
+        Media.device_id.in_(devices), Media.kind == MediaKind.SNAPSHOT.value, Media.event_id.is_(None),
+        Media.captured_at >= min(times) - SNAPSHOT_NEAR, Media.captured_at <= max(times) + SNAPSHOT_NEAR,
+    ).order_by(Media.device_id, Media.captured_at).limit(5000)  # fmt: skip
+    by_device: dict[int, list[tuple[int, datetime]]] = {}
+    row: Any
+    for row in connection.execute(stmt):
+        media_id, device_id, captured_at = row
+        by_device.setdefault(int(device_id), []).append((int(media_id), captured_at))
+    found: dict[tuple[int, datetime], tuple[int, datetime | None]] = {}
+    for device, at in wanted:
+        near = [(abs(captured - at), media_id, captured) for media_id, captured in by_device.get(device, [])]
+        best = min(near, default=None)
+        if best is not None and best[0] <= SNAPSHOT_NEAR:
+            found[(device, at)] = (best[1], best[2])
+    return found
+
+
+def timeline_count(store: ArchiveStore, flt: TimelineFilter) -> int:
+    """How many events ``flt`` keeps (one ``COUNT(*)`` with the page's WHERE)."""
+    stmt = select(func.count()).select_from(Event).where(*conditions(flt))
+    with store.engine.connect() as connection:
+        return int(connection.execute(stmt).scalar_one())
+
+
+def timeline_event(store: ArchiveStore, event_id: str) -> TimelineEvent | None:
+    """One event as the timeline shows it (the playback page)."""
+    stmt = _rows(TimelineFilter()).where(Event.id == event_id)
+    with store.engine.connect() as connection:
+        row = connection.execute(stmt).first()
+        if row is None:
+            return None
+        images = _device_images(connection, [(int(row[1]), row[3])]) if row[15] is None else {}
+    return _event(row, images.get((int(row[1]), row[3])))
+
+
+def timeline_neighbours(
+    store: ArchiveStore, flt: TimelineFilter, event: TimelineEvent
+) -> tuple[str | None, str | None]:
+    """The ids of the events just before (older) and just after (newer) ``event`` in time among those ``flt`` keeps."""
+    where = conditions(flt)
+    at, key = event.created_at, event.id
+    older = (
+        select(Event.id).where(*where, or_(Event.created_at < at, and_(Event.created_at == at, Event.id < key)))
+        .order_by(Event.created_at.desc(), Event.id.desc()).limit(1)
+    )  # fmt: skip
+    newer = (
+        select(Event.id).where(*where, or_(Event.created_at > at, and_(Event.created_at == at, Event.id > key)))
+        .order_by(Event.created_at, Event.id).limit(1)
+    )  # fmt: skip
+    with store.engine.connect() as connection:
+        return connection.execute(older).scalar(), connection.execute(newer).scalar()
