@@ -20,11 +20,25 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, not_, or_, select, true
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    case,
+    false,
+    func,
+    literal,
+    not_,
+    or_,
+    select,
+    tuple_,
+)
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import aliased
 
-from ringvault.archive.store.models import Event, Media
+from ringvault.archive.store.models import Event, Media, UTCDateTime
 from ringvault.archive.store.records import MediaKind, MediaStatus
 from ringvault.archive.store.rows import decode_cursor, encode_cursor
 
@@ -59,8 +73,9 @@ SNAPSHOT_NEAR = timedelta(seconds=90)
 
 @dataclass(frozen=True, slots=True)
 class TimeWindow:
-    """``[since, until)`` for the events of ``device_ids`` (``exclude``: of every device but those): a day range in
-    one time zone is one window per zone."""
+    """``[since, until)`` for the events of ``device_ids`` (``exclude``: of every device but those; at most one such
+    window): a day range in each device's time zone is one window per zone. Every window of a filter bounds the same
+    sides (all have a ``since``, or none)."""
 
     device_ids: tuple[int, ...]
     since: datetime | None
@@ -110,22 +125,21 @@ class TimelinePage:
 
 
 def _words(name: str) -> ColumnElement[bool]:
-    return func.coalesce(Event.detection_type, "").in_(DETECTION_WORDS[name])
+    return Event.detection_type.in_(DETECTION_WORDS[name])
 
 
-def _person() -> ColumnElement[bool]:
-    return or_(func.coalesce(Event.person_detected, false()) == true(), _words("person"))
+def _no_person_flag() -> ColumnElement[bool]:
+    return func.coalesce(Event.person_detected, false()) == false()
 
 
 def _detection_condition(detection: Detection) -> ColumnElement[bool]:
-    person = _person()
+    """The rows of one class (the word lists are disjoint, so a word names one class; ``person_detected`` wins)."""
     if detection == "person":
-        return person
-    if detection == "vehicle":
-        return and_(not_(person), _words("vehicle"))
-    if detection == "package":
-        return and_(not_(person), not_(_words("vehicle")), _words("package"))
-    return and_(not_(person), not_(_words("vehicle")), not_(_words("package")))
+        return or_(not_(_no_person_flag()), _words("person"))
+    if detection in ("vehicle", "package"):
+        return and_(_no_person_flag(), _words(detection))
+    every = [word for words in DETECTION_WORDS.values() for word in words]
+    return and_(_no_person_flag(), func.coalesce(Event.detection_type, "").not_in(every))
 
 
 def detection_class(person_detected: bool | None, detection_type: str | None) -> Detection:
@@ -140,18 +154,19 @@ def detection_class(person_detected: bool | None, detection_type: str | None) ->
     return "other"
 
 
-def _window_condition(window: TimeWindow) -> ColumnElement[bool]:
-    parts: list[ColumnElement[bool]] = []
-    if window.exclude:
-        if window.device_ids:
-            parts.append(Event.device_id.not_in(window.device_ids))
-    else:
-        parts.append(Event.device_id.in_(window.device_ids) if window.device_ids else false())
-    if window.since is not None:
-        parts.append(Event.created_at >= window.since)
-    if window.until is not None:
-        parts.append(Event.created_at < window.until)
-    return and_(true(), *parts)
+def _bound(windows: tuple[TimeWindow, ...], which: str) -> list[ColumnElement[bool]]:
+    """``created_at`` against each window's ``since`` (or ``until``): a plain range over every window first (the
+    index walks it in order), then the exact bound of the row's device as a CASE (the windows differ by hours)."""
+    values = [getattr(w, which) for w in windows]
+    if all(v is None for v in values):
+        return []
+    arms = [(Event.device_id.in_(w.device_ids), literal(v, UTCDateTime())) for w, v in zip(windows, values, strict=True)
+            if not w.exclude and w.device_ids]  # fmt: skip
+    rest = next((literal(v, UTCDateTime()) for w, v in zip(windows, values, strict=True) if w.exclude), None)
+    exact = case(*arms, else_=rest) if arms else rest
+    if which == "since":
+        return [Event.created_at >= min(v for v in values if v is not None), Event.created_at >= exact]
+    return [Event.created_at < max(v for v in values if v is not None), Event.created_at < exact]
 
 
 def conditions(flt: TimelineFilter) -> list[ColumnElement[bool]]:
@@ -164,9 +179,20 @@ def conditions(flt: TimelineFilter) -> list[ColumnElement[bool]]:
     if flt.detection is not None:
         where.append(_detection_condition(flt.detection))
     if flt.windows is not None:
-        arms = [_window_condition(w) for w in flt.windows]
-        where.append(or_(*arms) if arms else false())
+        if not flt.windows:
+            where.append(false())
+        where.extend(_bound(flt.windows, "since"))
+        where.extend(_bound(flt.windows, "until"))
     return where
+
+
+def _key() -> Any:
+    """The keyset, (created_at, id), as a row value: SQLite and PostgreSQL both compare it on an index range."""
+    return tuple_(Event.created_at, Event.id)
+
+
+def _at(created_at: datetime, event_id: str) -> Any:
+    return tuple_(literal(created_at, UTCDateTime()), literal(event_id, Text()))
 
 
 _RECORDING = aliased(Media)
@@ -213,7 +239,7 @@ def timeline_page(
     stmt = _rows(flt)
     if cursor is not None:
         at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(or_(Event.created_at < at, and_(Event.created_at == at, Event.id < last_id)))
+        stmt = stmt.where(_key() < _at(at, last_id))
     stmt = stmt.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)
     with store.engine.connect() as connection:
         rows: list[Any] = list(connection.execute(stmt))
@@ -224,29 +250,37 @@ def timeline_page(
     return TimelinePage(events=events, next_cursor=next_cursor)
 
 
+#: a device's snapshots within :data:`SNAPSHOT_NEAR` of a time (index ``ix_media_device_id_kind_captured_at``)
+_NEAR = (
+    select(Media.id, Media.captured_at)
+    .where(
+        Media.device_id == bindparam("device"), Media.kind == MediaKind.SNAPSHOT.value,
+        Media.captured_at >= bindparam("start", type_=UTCDateTime()),
+        Media.captured_at <= bindparam("end", type_=UTCDateTime()),
+    )
+    .order_by(Media.captured_at)
+    .limit(200)
+)  # fmt: skip
+
+
 def _device_images(
     connection: Connection, wanted: Collection[tuple[int, datetime]]
 ) -> dict[tuple[int, datetime], tuple[int, datetime | None]]:
-    """For each (device, event time), the device snapshot taken nearest to it within :data:`SNAPSHOT_NEAR`: one
-    query over the page's devices and time span (index ``ix_media_device_id_kind_captured_at``)."""
+    """For each (device, event time), the device snapshot (``ringvault snapshot --archive``) taken nearest to it
+    within :data:`SNAPSHOT_NEAR`: first which of the page's devices have snapshots at all (one query; none, in most
+    archives), then one index range per event of those."""
     if not wanted:
         return {}
     devices = sorted({device for device, _ in wanted})
-    times = [at for _, at in wanted]
-    stmt = select(Media.id, Media.device_id, Media.captured_at).where(
-        Media.device_id.in_(devices), Media.kind == MediaKind.SNAPSHOT.value, Media.event_id.is_(None),
-        Media.captured_at >= min(times) - SNAPSHOT_NEAR, Media.captured_at <= max(times) + SNAPSHOT_NEAR,
-    ).order_by(Media.device_id, Media.captured_at).limit(5000)  # fmt: skip
-    by_device: dict[int, list[tuple[int, datetime]]] = {}
-    row: Any
-    for row in connection.execute(stmt):
-        media_id, device_id, captured_at = row
-        by_device.setdefault(int(device_id), []).append((int(media_id), captured_at))
+    having = select(Media.device_id).where(Media.device_id.in_(devices), Media.kind == MediaKind.SNAPSHOT.value)
+    with_snapshots = set(connection.scalars(having.distinct()))
     found: dict[tuple[int, datetime], tuple[int, datetime | None]] = {}
     for device, at in wanted:
-        near = [(abs(captured - at), media_id, captured) for media_id, captured in by_device.get(device, [])]
-        best = min(near, default=None)
-        if best is not None and best[0] <= SNAPSHOT_NEAR:
+        if device not in with_snapshots:
+            continue
+        near = connection.execute(_NEAR, {"device": device, "start": at - SNAPSHOT_NEAR, "end": at + SNAPSHOT_NEAR})
+        best = min(((abs(row[1] - at), int(row[0]), row[1]) for row in near if row[1] is not None), default=None)
+        if best is not None:
             found[(device, at)] = (best[1], best[2])
     return found
 
@@ -276,11 +310,11 @@ def timeline_neighbours(
     where = conditions(flt)
     at, key = event.created_at, event.id
     older = (
-        select(Event.id).where(*where, or_(Event.created_at < at, and_(Event.created_at == at, Event.id < key)))
+        select(Event.id).where(*where, _key() < _at(at, key))
         .order_by(Event.created_at.desc(), Event.id.desc()).limit(1)
     )  # fmt: skip
     newer = (
-        select(Event.id).where(*where, or_(Event.created_at > at, and_(Event.created_at == at, Event.id > key)))
+        select(Event.id).where(*where, _key() > _at(at, key))
         .order_by(Event.created_at, Event.id).limit(1)
     )  # fmt: skip
     with store.engine.connect() as connection:
