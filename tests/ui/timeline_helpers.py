@@ -124,3 +124,30 @@ def shown(html: str) -> tuple[int, list[str]]:
 def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     start = datetime(day.year, day.month, day.day, tzinfo=zone)
     return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
+
+
+def large_mp4(path: Path, *, seconds: int = 15, size: tuple[int, int] = (320, 180), fps: int = 10) -> int:
+    """Write a real H.264 MP4 (faststart, like Ring's) of a few megabytes — noise compresses badly — at ``path``;
+    returns its size. The simulator's clips are a few kilobytes, which a browser reads whole in its first request:
+    a recording as large as Ring's is needed to see a seek ask for a byte range."""
+    import os
+
+    import av
+    from PIL import Image
+
+    container = av.open(str(path), mode="w", format="mp4", options={"movflags": "+faststart"})
+    try:
+        stream = container.add_stream("libx264", rate=fps, options={"preset": "ultrafast", "crf": "20"})
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for index in range(seconds * fps):
+            image = Image.frombytes("RGB", size, os.urandom(size[0] * size[1] * 3))
+            frame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
+            frame.pts = index
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+    finally:
+        container.close()
+    return path.stat().st_size
