@@ -101,7 +101,10 @@ def serve_ui(ui_world: UiWorld) -> Iterator[ServeUi]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: while Playwright's sync API runs, its event loop is the running loop of the test's
+# thread, so every later test in the same process that calls asyncio.run (the CLI's commands, e.g. a login fixture
+# of tests/server) fails with "asyncio.run() cannot be called from a running event loop". Leaving a UI module stops it.
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
     if not Path(CHROMIUM).exists():
         pytest.fail(
@@ -112,7 +115,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     browser = playwright_driver.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]
