@@ -30,6 +30,7 @@ from ringvault.sim.server import SimServer
 from tests.server.helpers import ServerThread
 from tests.ui.conftest import PAGE_TIMEOUT_MS, UiPage, UiWorld
 from tests.ui.timeline_helpers import (
+    add_snapshot,
     db_count,
     db_events,
     db_zones,
@@ -59,9 +60,27 @@ def _prepare(sim: SimServer) -> None:
     sim_call(sim, "PATCH", f"/_sim/devices/{cameras[2]['id']}", {"description": HOSTILE})
 
 
+#: event id → the snapshot id the timeline shows for it (None: too far from any snapshot, the placeholder)
+IMAGES: dict[str, int | None] = {}
+
+
+def _snapshots(world: UiWorld) -> None:
+    """After the sync: device snapshots near some of the newest events (as ``ringvault snapshot --archive`` takes
+    them): 20 s after one event and 60 s before another of the same camera (the nearer wins), and one 150 s after an
+    event (too far: the placeholder)."""
+    rows = db_events(world.archive)[:12]
+    for index, row in enumerate(rows):
+        if index % 3 == 0:
+            IMAGES[row.id] = add_snapshot(world, row.device_id, row.created_at + timedelta(seconds=20))
+            add_snapshot(world, row.device_id, row.created_at - timedelta(seconds=60))
+        elif index % 3 == 1:
+            add_snapshot(world, row.device_id, row.created_at + timedelta(seconds=150))
+            IMAGES[row.id] = None
+
+
 @pytest.fixture(scope="module")
 def ui_world(ui_sim_config: SimConfig, tmp_path_factory: pytest.TempPathFactory) -> Iterator[UiWorld]:
-    with prepared_world(ui_sim_config, tmp_path_factory.mktemp("timeline-world"), _prepare) as world:
+    with prepared_world(ui_sim_config, tmp_path_factory.mktemp("timeline-world"), _prepare, _snapshots) as world:
         yield world
 
 
@@ -84,6 +103,25 @@ def test_the_first_page_lists_the_newest_events_and_counts_them_all(ui_page: UiP
     assert states <= {"archived", "pending", "failed", "given up", "no recording", "missing"}
     assert "each device's own local time" in ui_page.page.locator("#timeline-zone-note").inner_text()
     ui_page.screenshot("timeline")
+
+
+def test_each_event_shows_the_snapshot_nearest_to_it_or_a_placeholder(ui_page: UiPage) -> None:
+    ui_page.open("/timeline")
+    checked = 0
+    for event_id, media_id in IMAGES.items():
+        if ui_page.page.locator(f"tr[data-event-id='{event_id}']").count() == 0:
+            continue  # another snapshot's neighbour pushed it off the first page (not with this world)
+        cell = ui_page.page.locator(f"tr[data-event-id='{event_id}'] td[data-label=Image]")
+        if media_id is None:
+            assert cell.locator("img").count() == 0 and cell.inner_text() == "No image", event_id
+        else:
+            image = cell.locator("img")
+            assert image.get_attribute("src") == f"/api/media/{media_id}", event_id
+            assert (image.get_attribute("alt") or "").startswith("Snapshot of ")
+            image.scroll_into_view_if_needed()
+            ui_page.page.wait_for_function("(img) => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        checked += 1
+    assert checked == len(IMAGES) >= 6
 
 
 def test_every_filter_shows_the_databases_count_and_rows(ui_server: ServerThread, ui_world: UiWorld) -> None:

@@ -32,15 +32,22 @@ COUNT = re.compile(r'id="timeline-count" data-count="(\d+)"')
 
 @contextmanager
 def prepared_world(
-    config: SimConfig, base: Path, prepare: Callable[[SimServer], None] | None = None
+    config: SimConfig,
+    base: Path,
+    prepare: Callable[[SimServer], None] | None = None,
+    after: Callable[[UiWorld], None] | None = None,
 ) -> Iterator[UiWorld]:
-    """A simulator with ``config``; ``prepare(sim)`` runs before the one sync into the archive."""
+    """A simulator with ``config``; ``prepare(sim)`` runs before the one sync into the archive, ``after(world)``
+    after it."""
     archive = base / "archive"
     with SimServer(config) as sim:
         if prepare is not None:
             prepare(sim)
         run_async(sync_once(sim, base, archive))
-        yield UiWorld(sim=sim, base=base, archive=archive, token_file=base / "tokens" / "token.json")
+        world = UiWorld(sim=sim, base=base, archive=archive, token_file=base / "tokens" / "token.json")
+        if after is not None:
+            after(world)
+        yield world
 
 
 def sim_call(sim: SimServer, method: str, path: str, body: Any = None) -> Any:
@@ -151,3 +158,25 @@ def large_mp4(path: Path, *, seconds: int = 15, size: tuple[int, int] = (320, 18
     finally:
         container.close()
     return path.stat().st_size
+
+
+def add_snapshot(world: UiWorld, device_id: int, captured_at: datetime) -> int:
+    """A device snapshot in the archive, as ``ringvault snapshot --archive`` keeps one (a real JPEG from the
+    simulator's generator, a ``media`` row of kind snapshot with the device and capture time); returns its id."""
+    import hashlib
+
+    from ringvault.archive.store import ArchiveStore, MediaKind, MediaRecord
+    from ringvault.sim.media import MediaStore
+
+    image = MediaStore(world.sim.config).jpeg(device_id, int(captured_at.timestamp() * 1000), "timeline test")
+    path = Path("snapshots") / str(device_id) / f"{captured_at:%Y%m%d-%H%M%S}.jpg"
+    (world.archive / path).parent.mkdir(parents=True, exist_ok=True)
+    (world.archive / path).write_bytes(image)
+    with ArchiveStore.open(world.archive) as store:
+        return store.add_media(
+            MediaRecord(
+                kind=MediaKind.SNAPSHOT, path=path.as_posix(), bytes=len(image),
+                sha256=hashlib.sha256(image).hexdigest(), device_id=device_id, content_type="image/jpeg",
+                validated=True, captured_at=captured_at,
+            )
+        )  # fmt: skip
