@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import math
 import os
 import random
@@ -257,12 +258,18 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--requests", type=int, default=200, help="requests per page (default 200)")
     parser.add_argument("--keep", type=Path, help="build the archive here and keep it (default: a temporary dir)")
+    parser.add_argument("--reuse", action="store_true", help="with --keep: time the archive built there before")
     args = parser.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="rv-bench-timeline-"))
     archive, home = work / "archive", work / "home"
     home.mkdir(parents=True, exist_ok=True)
+    saved = work / "bench-info.json"
     try:
-        info = build(archive, args.events)
+        if args.reuse and saved.exists():
+            info = json.loads(saved.read_text())
+        else:
+            info = build(archive, args.events)
+            saved.write_text(json.dumps(info))
         everything: list[float] = []
         print(f"{'page':30} {'p50 ms':>7} {'p95 ms':>7} {'max ms':>7}  ({args.requests} requests each)")
         with serve(archive, home) as url:
