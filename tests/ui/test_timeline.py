@@ -9,6 +9,7 @@ import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlencode
 
 import httpx
@@ -17,12 +18,11 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from playwright.sync_api import Browser
-from sqlalchemy import func, select
 from sqlalchemy.dialects import sqlite
 
 from ringvault.archive.store import ArchiveStore
-from ringvault.archive.store.models import Event
-from ringvault.archive.store.timeline import DETECTION_WORDS, TimelineFilter, TimeWindow, conditions
+from ringvault.archive.store.rows import encode_cursor
+from ringvault.archive.store.timeline import DETECTION_WORDS, TimelineFilter, TimeWindow, count_query, page_query
 from ringvault.cloud.push.events import detection_of
 from ringvault.server import create_app
 from ringvault.sim.config import SimConfig
@@ -387,7 +387,7 @@ def test_the_detection_words_are_those_ring_events_are_read_with() -> None:
         assert detection_of(word) is None
 
 
-def test_no_filter_reads_the_events_table_to_count(ui_world: UiWorld) -> None:
+def test_no_filter_reads_the_events_table_to_count_or_sorts_to_page(ui_world: UiWorld) -> None:
     """Every filter's count is answered from an index (EXPLAIN QUERY PLAN), never by scanning the table's rows."""
     with ArchiveStore.open(ui_world.archive) as store:
         device = store.list_devices()[0].id
@@ -401,8 +401,15 @@ def test_no_filter_reads_the_events_table_to_count(ui_world: UiWorld) -> None:
             TimelineFilter(device_id=device, kind="motion", detection="person", windows=days),
         ]  # fmt: skip
         for flt in filters:
-            stmt = select(func.count()).select_from(Event).where(*conditions(flt))
-            sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
-            with store.engine.connect() as conn:
-                plan = [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]
+            plan = _plan(store, count_query(flt))
             assert all("INDEX" in line for line in plan if "events" in line), (flt, plan)
+            # the page walks an index in the list's order: no sort of the matching rows, whatever their number
+            plan = _plan(store, page_query(flt, limit=50, cursor=encode_cursor(datetime.now(UTC), "9")))
+            assert not [line for line in plan if "TEMP B-TREE" in line], (flt, plan)
+            assert all("INDEX" in line for line in plan if "events" in line), (flt, plan)
+
+
+def _plan(store: ArchiveStore, stmt: Any) -> list[str]:
+    sql = str(stmt.compile(dialect=sqlite.dialect(), compile_kwargs={"literal_binds": True}))
+    with store.engine.connect() as conn:
+        return [str(row[3]) for row in conn.exec_driver_sql("EXPLAIN QUERY PLAN " + sql)]

@@ -52,7 +52,9 @@ __all__ = [
     "TimelineEvent",
     "TimelineFilter",
     "TimelinePage",
+    "count_query",
     "detection_class",
+    "page_query",
     "timeline_count",
     "timeline_neighbours",
     "timeline_page",
@@ -186,6 +188,10 @@ def conditions(flt: TimelineFilter) -> list[ColumnElement[bool]]:
     return where
 
 
+#: the timeline's order: newest first, the id breaking ties
+ORDER = (Event.created_at.desc(), Event.id.desc())
+
+
 def _key() -> Any:
     """The keyset, (created_at, id), as a row value: SQLite and PostgreSQL both compare it on an index range."""
     return tuple_(Event.created_at, Event.id)
@@ -231,16 +237,26 @@ def _event(row: Any, image: tuple[int, datetime | None] | None) -> TimelineEvent
     )  # fmt: skip
 
 
+def page_query(flt: TimelineFilter, *, limit: int, cursor: str | None = None) -> Select[Any]:
+    """The statement of :func:`timeline_page` (``limit`` + 1 rows: the last one says there is a next page)."""
+    stmt = _rows(flt)
+    if cursor is not None:
+        at, last_id = decode_cursor(cursor)
+        stmt = stmt.where(_key() < _at(at, last_id))
+    return stmt.order_by(*ORDER).limit(limit + 1)
+
+
+def count_query(flt: TimelineFilter) -> Select[Any]:
+    """The statement of :func:`timeline_count`."""
+    return select(func.count()).select_from(Event).where(*conditions(flt))
+
+
 def timeline_page(
     store: ArchiveStore, flt: TimelineFilter, *, limit: int = 50, cursor: str | None = None
 ) -> TimelinePage:
     """A page of the events ``flt`` keeps, newest first (keyset over (created_at, id): pass ``next_cursor`` back);
     raises ``InvalidCursorError`` for a cursor this store did not make."""
-    stmt = _rows(flt)
-    if cursor is not None:
-        at, last_id = decode_cursor(cursor)
-        stmt = stmt.where(_key() < _at(at, last_id))
-    stmt = stmt.order_by(Event.created_at.desc(), Event.id.desc()).limit(limit + 1)
+    stmt = page_query(flt, limit=limit, cursor=cursor)
     with store.engine.connect() as connection:
         rows: list[Any] = list(connection.execute(stmt))
         page = rows[:limit]
@@ -287,9 +303,8 @@ def _device_images(
 
 def timeline_count(store: ArchiveStore, flt: TimelineFilter) -> int:
     """How many events ``flt`` keeps (one ``COUNT(*)`` with the page's WHERE)."""
-    stmt = select(func.count()).select_from(Event).where(*conditions(flt))
     with store.engine.connect() as connection:
-        return int(connection.execute(stmt).scalar_one())
+        return int(connection.execute(count_query(flt)).scalar_one())
 
 
 def timeline_event(store: ArchiveStore, event_id: str) -> TimelineEvent | None:
