@@ -34,16 +34,21 @@
         more.dataset.rows = body.dataset.rows;
       } else {
         more.remove();
-        observer && observer.disconnect();
+        if (observer) observer.disconnect();
       }
       status.textContent = added + " more events loaded (" + tbody.rows.length + " shown)" +
         (body.dataset.next ? "." : "; that is all of them.");
     } catch (error) {
       status.textContent = "Could not load more events: " + error.message + ". Use the Load more link to try again.";
-      observer && observer.disconnect();
+      if (observer) observer.disconnect();
+      observer = null; // no retry loop: the link stays, and a click tries again
     } finally {
       loading = false;
       if (more.isConnected) more.removeAttribute("aria-busy");
+    }
+    // The observer reports changes only: on a screen tall enough that the link is still in reach, go on.
+    if (observer && more.isConnected && more.getBoundingClientRect().top < window.innerHeight + 400) {
+      window.setTimeout(loadMore, 0);
     }
   }
 
