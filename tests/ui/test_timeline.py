@@ -191,6 +191,9 @@ def test_a_bad_filter_says_what_is_wrong_in_one_line(ui_server: ServerThread, ui
         count, _ = shown(response.text)
         assert count == total, "the page falls back to every event"
     assert httpx.get(f"{ui_server.url}/timeline?kind={'k' * 600}", timeout=60).status_code in (400, 422)
+    # the rows the scroll fetches: a broken link is a 400 whose message the script shows
+    rows = httpx.get(f"{ui_server.url}/timeline/rows?cursor=not-a-cursor", timeout=60)
+    assert rows.status_code == 400 and 'data-error="that page link is broken' in rows.text
 
 
 def _ids_in_dom(ui: UiPage) -> list[str]:
