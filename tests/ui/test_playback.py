@@ -220,3 +220,13 @@ def test_an_unknown_event_is_a_404_page(ui_page: UiPage) -> None:
     ui_page.allow_console_error("404")
     ui_page.open("/timeline/123456789", status=404)
     assert "There is no event 123456789 in the archive." in ui_page.page.inner_text("main")
+
+
+def test_events_links_lead_to_the_playback_page(ui_page: UiPage, ui_server: ServerThread, ui_world: UiWorld) -> None:
+    """The Sync page links a recording as ``/events/{id}``: that is the playback page."""
+    event_id = db_events(ui_world.archive)[0].id
+    response = httpx.get(f"{ui_server.url}/events/{event_id}?kind=motion", timeout=60)
+    assert response.status_code == 307 and response.headers["location"] == f"/timeline/{event_id}?kind=motion"
+    ui_page.open(f"/events/{event_id}")
+    assert ui_page.page.url.endswith(f"/timeline/{event_id}")
+    assert ui_page.page.locator("#event-details").is_visible()

@@ -22,10 +22,10 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, tzinfo
 from typing import Annotated, Any
-from urllib.parse import urlencode
+from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Path, Query, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
 from ringvault.archive.dates import day_window, zone_named
 from ringvault.archive.layout import ensure_inside
@@ -365,6 +365,13 @@ def _recording(ctx: ServerContext, event: TimelineEvent) -> Recording:
     problem = None if present else f"the recording is recorded in the archive, but its file {media.path} is missing"
     url = f"/api/media/{media.id}"
     return Recording(url, url + "?download=1", media.path, media.bytes, media.sha256, problem)
+
+
+@router.get("/events/{event_id}", response_class=RedirectResponse, status_code=307)
+def event_link(request: Request, event_id: Annotated[str, Path(max_length=MAX_TEXT)]) -> RedirectResponse:
+    """``/events/{id}`` (the Sync page links recordings so) is the playback page, ``/timeline/{id}``."""
+    query = request.url.query
+    return RedirectResponse(f"/timeline/{quote(event_id, safe='')}" + (f"?{query}" if query else ""), 307)
 
 
 @router.get("/timeline/{event_id}", response_class=HTMLResponse)
