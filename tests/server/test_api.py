@@ -137,6 +137,10 @@ def test_event_detail_and_media_ranges(serve: Serve, cloud_env: SimServer, archi
         full = client.get(url)
         assert full.status_code == 200 and full.content == data
         assert full.headers["content-type"] == "video/mp4" and full.headers["accept-ranges"] == "bytes"
+        assert full.headers["content-disposition"].startswith("inline;")
+        saved = client.get(url, params={"download": "1"})  # the web UI's download link: save, do not show
+        assert saved.content == data and saved.headers["content-disposition"].startswith("attachment;")
+        assert path.name in saved.headers["content-disposition"]
         size = len(data)
         ranges = {
             "bytes=0-99": (0, 100),

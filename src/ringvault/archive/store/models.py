@@ -159,6 +159,11 @@ class Event(Base):
         Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
         Index("ix_events_device_id_media_status_created_at", "device_id", "media_status", "created_at"),
         Index("ix_events_media_status_created_at_id", "media_status", "created_at", "id"),
+        # the web UI's timeline (migration 0016): filters answered from the index, rows read only for what is shown
+        Index("ix_events_timeline", "created_at", "id", "device_id", "kind", "person_detected", "detection_type"),
+        Index(
+            "ix_events_device_timeline", "device_id", "created_at", "id", "kind", "person_detected", "detection_type"
+        ),
         CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
@@ -194,6 +199,7 @@ class Media(Base):
         CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
         # a device's newest snapshot in one probe (the web UI's devices page; migration 0015)
         Index("ix_media_device_id_kind_id", "device_id", "kind", "id"),
+        Index("ix_media_device_id_kind_captured_at", "device_id", "kind", "captured_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
