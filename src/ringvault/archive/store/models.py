@@ -158,6 +158,7 @@ class Event(Base):
         Index("ix_events_created_at_id", "created_at", "id"),
         Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
         Index("ix_events_device_id_media_status_created_at", "device_id", "media_status", "created_at"),
+        Index("ix_events_device_id_kind_created_at", "device_id", "kind", "created_at"),
         CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
@@ -191,6 +192,7 @@ class Media(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "kind"),
         CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
+        Index("ix_media_device_id_kind_captured_at", "device_id", "kind", "captured_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

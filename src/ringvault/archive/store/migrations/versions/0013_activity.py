@@ -1,0 +1,33 @@
+"""Indexes for the web UI's activity plots and snapshot gallery (issue 13): ``events (device_id, kind, created_at)``
+covers the per-day and hour × weekday counts (the GROUP BY reads the index only, never the rows with their JSON), and
+``media (device_id, kind, captured_at)`` finds a camera's snapshots of one day.
+
+Revision ID: 0013_activity
+Revises: 0009_hub
+Create Date: 2026-12-06 19:30:00.000000
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from alembic import op
+
+revision: str = "0013_activity"
+down_revision: str | None = "0009_hub"
+branch_labels: str | Sequence[str] | None = None
+depends_on: str | Sequence[str] | None = None
+
+
+def upgrade() -> None:
+    op.create_index(
+        op.f("ix_events_device_id_kind_created_at"), "events", ["device_id", "kind", "created_at"], unique=False
+    )
+    op.create_index(
+        op.f("ix_media_device_id_kind_captured_at"), "media", ["device_id", "kind", "captured_at"], unique=False
+    )
+
+
+def downgrade() -> None:
+    op.drop_index(op.f("ix_media_device_id_kind_captured_at"), table_name="media")
+    op.drop_index(op.f("ix_events_device_id_kind_created_at"), table_name="events")
