@@ -20,8 +20,9 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Collection
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, tzinfo
-from typing import TYPE_CHECKING, Any
+from datetime import UTC, date, datetime, timedelta, tzinfo
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any, Literal
 
 from sqlalchemy import ColumnElement, Date, Integer, case, cast, extract, false, func, literal, or_, select
 
@@ -34,6 +35,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DayCount",
     "HourCount",
+    "Per",
     "SnapshotCamera",
     "SnapshotDay",
     "SnapshotFrame",
@@ -47,6 +49,8 @@ __all__ = [
     "snapshots_of_day",
 ]
 
+#: how the days of the activity plot are grouped: each bucket is named by its first day (weeks start on Monday)
+Per = Literal["day", "week", "month"]
 #: ``media`` rows the snapshot tool writes: kind ``snapshot``, a device, no event
 SNAPSHOT = "snapshot"
 
@@ -115,6 +119,14 @@ def device_zones(store: ArchiveStore) -> dict[int, str]:
     return zones
 
 
+@lru_cache(maxsize=256)
+def _spans(zone_name: str, first: date, last: date) -> tuple[tuple[datetime | None, int], ...]:
+    """:func:`offset_spans` of a zone over whole days, remembered (every page load asks for the same span)."""
+    start = datetime.combine(first, datetime.min.time(), tzinfo=UTC)
+    end = datetime.combine(last, datetime.min.time(), tzinfo=UTC)
+    return tuple(offset_spans(zone_named(zone_name), start, end))
+
+
 def _offset_s(zone: tzinfo, epoch_s: int) -> int:
     offset = datetime.fromtimestamp(epoch_s, UTC).astimezone(zone).utcoffset()
     return int(offset.total_seconds()) if offset is not None else 0
@@ -151,18 +163,30 @@ def offset_spans(zone: tzinfo, start: datetime, end: datetime) -> list[tuple[dat
 
 @dataclass(frozen=True, slots=True)
 class _Local:
-    """SQL expressions for a timestamp column read in one zone: its local day, hour and weekday (0 = Sunday)."""
+    """SQL expressions for a timestamp column read in one zone: its local day, the Monday of its week, the first day of
+    its month, its hour and its weekday (0 = Sunday)."""
 
     day: ColumnElement[Any]
+    week: ColumnElement[Any]
+    month: ColumnElement[Any]
     hour: ColumnElement[Any]
     weekday: ColumnElement[Any]
+
+    def bucket(self, per: Per) -> ColumnElement[Any]:
+        return {"day": self.day, "week": self.week, "month": self.month}[per]
 
 
 def _local(column: Any, zone_name: str, span: tuple[datetime, datetime], dialect: str) -> _Local:
     if dialect == "postgresql":
         local = func.timezone(zone_name, column)
-        return _Local(cast(local, Date), cast(extract("hour", local), Integer), cast(extract("dow", local), Integer))
-    spans = offset_spans(zone_named(zone_name), *span)
+        return _Local(
+            cast(local, Date),
+            cast(func.date_trunc("week", local), Date),  # ISO weeks: Monday
+            cast(func.date_trunc("month", local), Date),
+            cast(extract("hour", local), Integer),
+            cast(extract("dow", local), Integer),
+        )
+    spans = _spans(zone_name, span[0].date(), span[1].date())
     modifiers = [f"{offset:+d} seconds" for _until, offset in spans]
     if len(spans) == 1:
         shift: ColumnElement[Any] = literal(modifiers[0])
@@ -171,6 +195,8 @@ def _local(column: Any, zone_name: str, span: tuple[datetime, datetime], dialect
         shift = case(*whens, else_=literal(modifiers[-1]))
     return _Local(
         func.date(column, shift),
+        func.date(column, shift, "-6 days", "weekday 1"),  # the Monday on or before the day
+        func.date(column, shift, "start of month"),
         cast(func.strftime("%H", column, shift), Integer),
         cast(func.strftime("%w", column, shift), Integer),
     )
@@ -219,15 +245,39 @@ def _kind_filter(kinds: Collection[str] | None) -> list[ColumnElement[bool]]:
     return [or_(*conditions) if conditions else false()]
 
 
+def _day_range(
+    local_day: ColumnElement[Any], since: date | None, until: date | None, dialect: str
+) -> list[ColumnElement[bool]]:
+    """Local days ``since`` .. ``until`` (inclusive): a UTC range on the index (wide by the largest offsets, ±14 h,
+    plus a day), then the exact test on the local day."""
+    conditions: list[ColumnElement[bool]] = []
+    if since is not None:
+        low = datetime.combine(since - timedelta(days=1), datetime.min.time(), tzinfo=UTC)
+        conditions += [Event.created_at >= low, local_day >= _day_value(since, dialect)]
+    if until is not None:
+        high = datetime.combine(until + timedelta(days=2), datetime.min.time(), tzinfo=UTC)
+        conditions += [Event.created_at < high, local_day <= _day_value(until, dialect)]
+    return conditions
+
+
+def _day_value(day: date, dialect: str) -> Any:
+    """A day as the local-day expression compares with it: a date on PostgreSQL, ``YYYY-MM-DD`` text on SQLite."""
+    return day if dialect == "postgresql" else literal(day.isoformat())
+
+
 def event_day_counts(
     store: ArchiveStore,
     *,
     device_ids: Collection[int] | None = None,
     kinds: Collection[str] | None = None,
     zones: dict[int, str] | None = None,
+    per: Per = "day",
+    since: date | None = None,
+    until: date | None = None,
 ) -> list[DayCount]:
-    """Events per local day, device and kind (of ``device_ids`` and ``kinds``; ``None``: all), sorted by day, device,
-    kind. One GROUP BY query per time zone."""
+    """Events per local day (or week, or month: ``per``; each named by its first day), device and kind, of
+    ``device_ids`` and ``kinds`` (``None``: all) on local days ``since`` .. ``until``; sorted by day, device, kind.
+    One GROUP BY query per time zone."""
     span = _event_span(store)
     if span is None:
         return []
@@ -238,11 +288,11 @@ def event_day_counts(
     with store.engine.connect() as connection:
         for zone_name, ids in _by_zone(zones, device_ids).items():
             local = _local(Event.created_at, zone_name, span, dialect)
-            day = local.day.label("day")
+            bucket = local.bucket(per).label("bucket")
             stmt = (
-                select(Event.device_id, kind, day, func.count())
-                .where(Event.device_id.in_(ids), *_kind_filter(kinds))
-                .group_by(Event.device_id, kind, day)
+                select(Event.device_id, kind, bucket, func.count())
+                .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
+                .group_by(Event.device_id, kind, bucket)
             )
             out.extend(DayCount(_as_date(d), int(dev), str(k), int(n)) for dev, k, d, n in connection.execute(stmt))
     out.sort(key=lambda c: (c.day, c.device_id, c.kind))
@@ -255,8 +305,11 @@ def event_hour_counts(
     device_ids: Collection[int] | None = None,
     kinds: Collection[str] | None = None,
     zones: dict[int, str] | None = None,
+    since: date | None = None,
+    until: date | None = None,
 ) -> list[HourCount]:
-    """Events per device, local weekday (0 = Monday) and local hour, in each device's zone (one query per zone)."""
+    """Events per device, local weekday (0 = Monday) and local hour, in each device's zone, on local days ``since`` ..
+    ``until`` (one query per zone)."""
     span = _event_span(store)
     if span is None:
         return []
@@ -269,7 +322,7 @@ def event_hour_counts(
             hour, weekday = local.hour.label("hour"), local.weekday.label("weekday")
             stmt = (
                 select(Event.device_id, weekday, hour, func.count())
-                .where(Event.device_id.in_(ids), *_kind_filter(kinds))
+                .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
                 .group_by(Event.device_id, weekday, hour)
             )
             for dev, sunday0, h, n in connection.execute(stmt):
