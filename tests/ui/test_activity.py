@@ -142,6 +142,7 @@ def test_the_plots_show_the_archives_true_counts(
     assert shown_bars(ui_page) == bars
     assert shown_cells(ui_page) == cells
     assert sum(bars.values()) == len(events)
+    ui_page.screenshot("activity")
     # the text alternative says the same, and opens
     ui_page.page.click("text=Events per day as a table")
     assert ui_page.page.locator("#days-table").is_visible()
@@ -154,7 +155,6 @@ def test_the_plots_show_the_archives_true_counts(
     with sqlite3.connect(ui_world.archive / "archive.sqlite3") as db:
         for zone in {str(z) for z in _zones(db).values()}:
             assert zone in zones_text
-    ui_page.screenshot("activity")
 
 
 def test_filters_change_the_numbers(ui_page: UiPage, events: list[tuple[int, str, datetime]]) -> None:
@@ -273,5 +273,55 @@ def test_an_empty_archive_says_what_to_do(tmp_path: Path, ui_page_factory: Calla
         ui.open("/activity")
         assert "ringvault sync" in (ui.page.text_content(".empty") or "")
         assert ui.page.locator("rect").count() == 0
+    finally:
+        server.stop()
+
+
+def _page_counts(html: str) -> tuple[Counter[Key], Counter[Cell]]:
+    bars = Counter({(a["day"], int(a["device"]), a["kind"]): int(a["count"]) for a in _attrs(html, "bar")})
+    heat = Counter({(int(a["weekday"]), int(a["hour"])): int(a["count"]) for a in _attrs(html, "cell")})
+    return bars, +heat
+
+
+def test_events_added_later_and_a_changed_zone_are_counted(tmp_path: Path) -> None:
+    """The page keeps its totals between requests: events synced since (newer ones, and older ones a backfill
+    brings) are added to them, and a device whose time zone changed is counted afresh."""
+    archive = tmp_path / "archive"
+    rng = random.Random(7)
+
+    def add(store: ArchiveStore, device_id: int, first: int, count: int, around: datetime) -> list[EventRecord]:
+        records = [
+            EventRecord(id=f"{device_id}-{n}", created_at=around + timedelta(minutes=rng.randrange(-9000, 9000)),
+                        kind=rng.choice(["ding", "motion", None]))
+            for n in range(first, first + count)
+        ]  # fmt: skip
+        store.upsert_events(device_id, records)
+        return records
+
+    stored: dict[int, list[EventRecord]] = {}
+    with ArchiveStore.open(archive) as store:
+        for device_id, zone in ((1, "America/Los_Angeles"), (2, "Asia/Kathmandu")):
+            store.upsert_device(DeviceRecord(id=device_id, family="doorbots", name=f"d{device_id}",
+                                             raw={"time_zone": zone}))  # fmt: skip
+            stored[device_id] = add(store, device_id, 0, 150, datetime(2026, 11, 1, 9, tzinfo=UTC))
+    server = ServerThread(create_app(ServerSettings(archive_dir=archive))).start()
+    try:
+
+        def check() -> None:
+            html = httpx.get(server.url + "/activity?per=day", timeout=60).text
+            assert _page_counts(html) == expected(local_events(archive))
+
+        check()
+        with ArchiveStore.open(archive) as store:
+            add(store, 1, 150, 40, datetime(2026, 11, 20, tzinfo=UTC))  # newer
+            add(store, 2, 150, 40, datetime(2026, 10, 20, tzinfo=UTC))  # older: a backfill
+            store.upsert_events(2, stored[2][:20])  # a re-sync of known events: no change
+        check()
+        with ArchiveStore.open(archive) as store:
+            store.upsert_device(DeviceRecord(id=1, family="doorbots", name="d1", raw={"time_zone": "Asia/Tokyo"}))
+        check()
+        # a kind filter is folded from the same totals
+        html = httpx.get(server.url + "/activity?per=day&kind=ding", timeout=60).text
+        assert _page_counts(html) == expected(local_events(archive), kind="ding")
     finally:
         server.stop()

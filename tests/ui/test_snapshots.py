@@ -45,9 +45,14 @@ class SnapWorld:
     taken: int  # cameras the tool snapshotted from the simulator
 
 
-def _jpeg(text: str) -> bytes:
-    image = Image.new("RGB", (1280, 720), (30 + len(text) * 7 % 200, 80, 120))
-    ImageDraw.Draw(image).text((40, 40), text, fill=(255, 255, 255))
+def _jpeg(text: str, hour: int = 12) -> bytes:
+    """A 1280x720 JPEG whose sky is lighter around noon (so a time-lapse shows the day go by)."""
+    light = 1 - abs(hour - 12) / 12
+    sky = (int(20 + 110 * light), int(30 + 150 * light), int(60 + 180 * light))
+    image = Image.new("RGB", (1280, 720), sky)
+    draw = ImageDraw.Draw(image)
+    draw.rectangle((0, 470, 1280, 720), fill=(int(20 + 60 * light), int(40 + 90 * light), 30))
+    draw.text((40, 40), text, fill=(255, 255, 255))
     out = io.BytesIO()
     image.save(out, "JPEG", quality=85)
     return out.getvalue()
@@ -71,7 +76,7 @@ async def _take_snapshots(world: UiWorld) -> tuple[int, int]:
                 day = today - timedelta(days=back)
                 for at in TIMES:
                     captured = datetime.combine(day, at, tzinfo=zone).astimezone(UTC)
-                    image = _jpeg(f"{camera.name} {captured.isoformat()}")
+                    image = _jpeg(f"{camera.name} {captured.isoformat()}", at.hour)
                     result = atomic_write_bytes(sink.destination(camera, captured), image)
                     sink.record(camera, Snapshot(image, captured, "image/jpeg"), result, validated=True)
     return camera.id, len(saved)

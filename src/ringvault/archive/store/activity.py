@@ -24,7 +24,20 @@ from datetime import UTC, date, datetime, timedelta, tzinfo
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any, Literal
 
-from sqlalchemy import ColumnElement, Date, Integer, case, cast, extract, false, func, literal, or_, select
+from sqlalchemy import (
+    ColumnElement,
+    Date,
+    Integer,
+    case,
+    cast,
+    extract,
+    false,
+    func,
+    literal,
+    literal_column,
+    or_,
+    select,
+)
 
 from ringvault.archive.dates import day_window, zone_named
 from ringvault.archive.store.models import Device, Event, Location, Media
@@ -34,15 +47,16 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DayCount",
+    "EventsState",
     "HourCount",
     "Per",
     "SnapshotCamera",
     "SnapshotDay",
     "SnapshotFrame",
-    "activity_marker",
     "device_zones",
     "event_day_counts",
     "event_hour_counts",
+    "events_state",
     "offset_spans",
     "snapshot_cameras",
     "snapshot_days",
@@ -67,9 +81,10 @@ class DayCount:
 
 @dataclass(frozen=True, slots=True)
 class HourCount:
-    """Events of one device in one local hour of one weekday (``weekday`` 0 = Monday ... 6 = Sunday)."""
+    """Events of one device and kind in one local hour of one weekday (``weekday`` 0 = Monday ... 6 = Sunday)."""
 
     device_id: int
+    kind: str
     weekday: int
     hour: int
     count: int
@@ -217,13 +232,32 @@ def _by_zone(zones: dict[int, str], device_ids: Collection[int] | None) -> dict[
 # -- events ----------------------------------------------------------------------------------------------------------
 
 
-def activity_marker(store: ArchiveStore) -> tuple[Any, ...]:
-    """What changes when events are added: their number and the newest and oldest time (one index scan and two
-    index look-ups). A cache of the counts keyed by it is never stale for new events; Ring does not change an event's
-    kind or time afterwards."""
-    stmt = select(func.count(), func.min(Event.created_at), func.max(Event.created_at)).select_from(Event)
+@dataclass(frozen=True, slots=True)
+class EventsState:
+    """How many events the archive has and, on SQLite, the highest ``rowid`` among them: events are only ever added
+    (an upsert of a known event keeps its row, and Ring does not change an event's time or kind), so the counts of
+    rows ``<= last_row`` stay right and new events are the rows above it."""
+
+    count: int
+    last_row: int | None
+
+
+def events_state(store: ArchiveStore) -> EventsState:
+    """The :class:`EventsState` now (one index scan for the count; the rowid look-up is O(1))."""
+    rowid: ColumnElement[int] = literal_column("events.rowid", Integer)
+    sqlite = store.engine.dialect.name == "sqlite"
+    stmt = select(func.count(), func.max(rowid) if sqlite else literal(None)).select_from(Event)
     with store.engine.connect() as connection:
-        return tuple(connection.execute(stmt).one())
+        count, last = connection.execute(stmt).one()
+    return EventsState(int(count), None if last is None else int(last))
+
+
+def _row_window(rows: tuple[int, int] | None) -> list[ColumnElement[bool]]:
+    """Events with ``low < rowid <= high`` (SQLite): the ones added since counts were last taken."""
+    if rows is None:
+        return []
+    rowid: ColumnElement[int] = literal_column("events.rowid", Integer)
+    return [rowid > rows[0], rowid <= rows[1]]
 
 
 def _event_span(store: ArchiveStore) -> tuple[datetime, datetime] | None:
@@ -274,10 +308,11 @@ def event_day_counts(
     per: Per = "day",
     since: date | None = None,
     until: date | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> list[DayCount]:
     """Events per local day (or week, or month: ``per``; each named by its first day), device and kind, of
     ``device_ids`` and ``kinds`` (``None``: all) on local days ``since`` .. ``until``; sorted by day, device, kind.
-    One GROUP BY query per time zone."""
+    One GROUP BY query per time zone. ``rows``: only the events with ``low < rowid <= high`` (SQLite)."""
     span = _event_span(store)
     if span is None:
         return []
@@ -292,6 +327,7 @@ def event_day_counts(
             stmt = (
                 select(Event.device_id, kind, bucket, func.count())
                 .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
+                .where(*_row_window(rows))
                 .group_by(Event.device_id, kind, bucket)
             )
             out.extend(DayCount(_as_date(d), int(dev), str(k), int(n)) for dev, k, d, n in connection.execute(stmt))
@@ -307,27 +343,30 @@ def event_hour_counts(
     zones: dict[int, str] | None = None,
     since: date | None = None,
     until: date | None = None,
+    rows: tuple[int, int] | None = None,
 ) -> list[HourCount]:
-    """Events per device, local weekday (0 = Monday) and local hour, in each device's zone, on local days ``since`` ..
-    ``until`` (one query per zone)."""
+    """Events per device, kind, local weekday (0 = Monday) and local hour, in each device's zone, on local days
+    ``since`` .. ``until`` (one query per zone); ``rows`` as for :func:`event_day_counts`."""
     span = _event_span(store)
     if span is None:
         return []
     zones = device_zones(store) if zones is None else zones
     dialect = store.engine.dialect.name
+    kind = func.coalesce(Event.kind, "")
     out: list[HourCount] = []
     with store.engine.connect() as connection:
         for zone_name, ids in _by_zone(zones, device_ids).items():
             local = _local(Event.created_at, zone_name, span, dialect)
             hour, weekday = local.hour.label("hour"), local.weekday.label("weekday")
             stmt = (
-                select(Event.device_id, weekday, hour, func.count())
+                select(Event.device_id, kind, weekday, hour, func.count())
                 .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
-                .group_by(Event.device_id, weekday, hour)
+                .where(*_row_window(rows))
+                .group_by(Event.device_id, kind, weekday, hour)
             )
-            for dev, sunday0, h, n in connection.execute(stmt):
-                out.append(HourCount(int(dev), (int(sunday0) + 6) % 7, int(h), int(n)))
-    out.sort(key=lambda c: (c.device_id, c.weekday, c.hour))
+            for dev, k, sunday0, h, n in connection.execute(stmt):
+                out.append(HourCount(int(dev), str(k), (int(sunday0) + 6) % 7, int(h), int(n)))
+    out.sort(key=lambda c: (c.device_id, c.kind, c.weekday, c.hour))
     return out
 
 

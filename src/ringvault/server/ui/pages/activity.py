@@ -3,14 +3,20 @@
 The counts are GROUP BY queries (``ringvault.archive.store.activity``), in each device's own time zone, exact across
 daylight saving changes. The charts are SVG written by the template (no chart library, nothing from another host, no
 inline style: colours are CSS classes, positions SVG attributes); every bar and cell carries its numbers in
-``data-*`` attributes and a ``<title>``, and each chart has a table of the same numbers. The counts of a filter are
-kept in memory until the events change (:func:`~ringvault.archive.store.activity.activity_marker`).
+``data-*`` attributes and a ``<title>``, and each chart has a table of the same numbers.
+
+Speed on a large archive: the counts of every device and kind by local day and by weekday × hour are taken once per
+server process (:class:`_Totals`, two GROUP BY queries), and each later request adds only the events added since
+(rows above the last ``rowid`` counted, one query over them alone); a device or kind filter is folded from these
+totals in Python. Only a day range (``since``/``until``) queries the archive again, and its counts are kept until
+the events change.
 """
 
 from __future__ import annotations
 
 import threading
-from collections import OrderedDict, defaultdict
+import time
+from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -22,12 +28,13 @@ from fastapi.responses import HTMLResponse
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.store.activity import (
     DayCount,
+    EventsState,
     HourCount,
     Per,
-    activity_marker,
     device_zones,
     event_day_counts,
     event_hour_counts,
+    events_state,
 )
 from ringvault.server.context import ServerContext
 from ringvault.server.ui.render import NavItem, render
@@ -45,10 +52,11 @@ CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 960.0, 110.0, 6.0
 CELL = 36.0
 #: how many filters' counts are kept (each a few kilobytes)
 CACHE_SIZE = 32
+#: the totals are counted afresh after this long, whatever changed (see :class:`_Totals`)
+TOTALS_MAX_AGE_S = 600.0
 #: the bars of a chart by default at most (the finest grouping that keeps to it), and at most when asked
 AUTO_BARS, MAX_BARS = 120, 400
 PERS: tuple[Per, ...] = ("day", "week", "month")
-NO_KIND = ""
 T = TypeVar("T")
 
 
@@ -93,55 +101,150 @@ class DeviceChart:
 
 @dataclass(frozen=True, slots=True)
 class Counts:
+    """What one view draws: day (or week, month) counts and hour × weekday counts, and the zones used."""
+
     days: list[DayCount]
     hours: list[HourCount]
     zones: dict[int, str]
 
 
+@dataclass
+class _Totals:
+    """The archive's counts at their finest, for every device and kind: by local day, and by local weekday and hour.
+
+    Every view without a day range is folded from these in Python (a few thousand groups, not the events), so a
+    filter is never a new scan of the archive. New events (rows above ``state.last_row``, SQLite) are added with one
+    query over them alone; anything else (an event removed, a device's zone changed, PostgreSQL) counts afresh. This
+    rests on a stored event keeping its time and kind (a ding's are Ring's and fixed; a re-sync writes the same
+    values); so that nothing else could leave the page wrong for long, the totals are counted afresh every
+    ``TOTALS_MAX_AGE_S`` anyway."""
+
+    state: EventsState
+    zones: dict[int, str]
+    days: Counter[tuple[int, str, date]]
+    hours: Counter[tuple[int, str, int, int]]
+    counted_at: float = field(default_factory=time.monotonic)  # the last full count (updates keep it)
+
+
+def _count_into(totals: _Totals, store: ArchiveStore, rows: tuple[int, int] | None) -> int:
+    """Add the counts of the events in ``rows`` (all: ``None``) to ``totals``; returns how many events they were."""
+    added = 0
+    for d in event_day_counts(store, zones=totals.zones, rows=rows):
+        totals.days[(d.device_id, d.kind, d.day)] += d.count
+        added += d.count
+    for h in event_hour_counts(store, zones=totals.zones, rows=rows):
+        totals.hours[(h.device_id, h.kind, h.weekday, h.hour)] += h.count
+    return added
+
+
+def _fresh_totals(store: ArchiveStore, state: EventsState, zones: dict[int, str]) -> _Totals:
+    totals = _Totals(state, zones, Counter(), Counter())
+    _count_into(totals, store, None)
+    return totals
+
+
 class _CountsCache:
-    """The counts of recent filters (and the archive's kinds), dropped as soon as the archive's events change."""
+    """The totals of the server's archive, and the counts of recent day ranges (dropped when the events change).
+    One per app (``app.state``), so two servers in one process never share counts."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
-        self._entries: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._totals: _Totals | None = None
+        self._ranges: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
 
-    def _memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+    def totals(self, store: ArchiveStore) -> _Totals:
+        """The totals now: the kept ones, brought up to date (one lock: two requests never count the same rows)."""
         with self._lock:
-            if key in self._entries:
-                self._entries.move_to_end(key)
-                found: T = self._entries[key]
+            state = events_state(store)
+            zones = device_zones(store)
+            kept = self._totals
+            if kept is not None and time.monotonic() - kept.counted_at > TOTALS_MAX_AGE_S:
+                kept = None
+            if kept is not None and kept.state == state and kept.zones == zones:
+                return kept
+            if (
+                kept is not None
+                and kept.zones == zones
+                and state.last_row is not None
+                and kept.state.last_row is not None
+                and state.last_row > kept.state.last_row
+                and state.count > kept.state.count
+            ):
+                grown = _Totals(state, zones, Counter(kept.days), Counter(kept.hours), kept.counted_at)
+                added = _count_into(grown, store, (kept.state.last_row, state.last_row))
+                if kept.state.count + added == state.count:  # only new rows: the update is exact
+                    self._totals = grown
+                    return grown
+            fresh = _fresh_totals(store, state, zones)
+            self._totals = fresh
+            return fresh
+
+    def ranged(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """The counts of a day range, kept for the same events (``key`` holds the events' state)."""
+        with self._lock:
+            if key in self._ranges:
+                self._ranges.move_to_end(key)
+                found: T = self._ranges[key]
                 return found
         value = compute()
         with self._lock:
-            self._entries[key] = value
-            while len(self._entries) > CACHE_SIZE:
-                self._entries.popitem(last=False)
+            self._ranges[key] = value
+            while len(self._ranges) > CACHE_SIZE:
+                self._ranges.popitem(last=False)
         return value
 
-    def kinds(self, store: ArchiveStore, marker: tuple[Any, ...]) -> list[str]:
-        """Every event kind of the archive (``""`` for events without one), sorted."""
-        return self._memo(("kinds", id(store), marker), lambda: _kinds(store))
 
-    def counts(self, store: ArchiveStore, marker: tuple[Any, ...], filters: Filters, per: Per) -> Counts:
-        """The bars' and the heatmap's counts of ``filters``."""
-
-        def compute() -> Counts:
-            zones = device_zones(store)
-            devices = None if filters.device_id is None else {filters.device_id}
-            kinds = None if filters.kind is None else {filters.kind}
-            since, until = filters.since, filters.until
-            return Counts(
-                event_day_counts(
-                    store, device_ids=devices, kinds=kinds, zones=zones, per=per, since=since, until=until
-                ),
-                event_hour_counts(store, device_ids=devices, kinds=kinds, zones=zones, since=since, until=until),
-                zones,
-            )
-
-        return self._memo(("counts", id(store), marker, filters, per), compute)
+_cache_guard = threading.Lock()
 
 
-_cache = _CountsCache()
+def _cache_of(request: Request) -> _CountsCache:
+    with _cache_guard:
+        cache: _CountsCache | None = getattr(request.app.state, "ui_activity_counts", None)
+        if cache is None:
+            cache = _CountsCache()
+            request.app.state.ui_activity_counts = cache
+        return cache
+
+
+def _fold(totals: _Totals, filters: Filters, per: Per) -> Counts:
+    """The counts of ``filters`` (without a day range) folded from the totals."""
+
+    def wanted(device: int, kind: str) -> bool:
+        return (filters.device_id is None or device == filters.device_id) and (
+            filters.kind is None or kind == filters.kind
+        )
+
+    days: Counter[tuple[int, str, date]] = Counter()
+    for (device, kind, day), n in totals.days.items():
+        if wanted(device, kind):
+            days[(device, kind, _start_of(day, per))] += n
+    hours = [
+        HourCount(device, kind, weekday, hour, n)
+        for (device, kind, weekday, hour), n in totals.hours.items()
+        if wanted(device, kind)
+    ]
+    day_counts = sorted(
+        (DayCount(day, device, kind, n) for (device, kind, day), n in days.items()),
+        key=lambda c: (c.day, c.device_id, c.kind),
+    )
+    return Counts(day_counts, hours, totals.zones)
+
+
+def _counts(cache: _CountsCache, store: ArchiveStore, totals: _Totals, filters: Filters, per: Per) -> Counts:
+    if filters.since is None and filters.until is None:
+        return _fold(totals, filters, per)
+
+    def compute() -> Counts:
+        devices = None if filters.device_id is None else {filters.device_id}
+        kinds = None if filters.kind is None else {filters.kind}
+        since, until, zones = filters.since, filters.until, totals.zones
+        return Counts(
+            event_day_counts(store, device_ids=devices, kinds=kinds, zones=zones, per=per, since=since, until=until),
+            event_hour_counts(store, device_ids=devices, kinds=kinds, zones=zones, since=since, until=until),
+            zones,
+        )
+
+    return cache.ranged((totals.state, totals.counted_at, filters, per), compute)
 
 
 class _BadFilterError(ValueError):
@@ -318,14 +421,13 @@ def _heat_cells(hours: list[HourCount]) -> tuple[list[Cell], int]:
     return cells, peak
 
 
-def _span(marker: tuple[Any, ...], filters: Filters) -> tuple[date, date] | None:
-    """The local days the page covers: the filter's, else the archive's first and last (widened by a day each way
-    for the zones: the exact days come from the counts)."""
-    _count, low, high = marker
-    if low is None:
+def _span(totals: _Totals, filters: Filters) -> tuple[date, date] | None:
+    """The local days the page covers: the filter's, else the archive's first and last."""
+    if not totals.days:
         return None
-    first = filters.since or (low.date() - timedelta(days=1))
-    last = filters.until or (high.date() + timedelta(days=1))
+    days = [day for _device, _kind, day in totals.days]
+    first = filters.since or min(days)
+    last = filters.until or max(days)
     return first, max(first, last)
 
 
@@ -334,8 +436,9 @@ def activity_page(request: Request) -> HTMLResponse:
     ctx: ServerContext = request.app.state.ctx
     store = ctx.store
     names = {d.id: d.name or f"device {d.id}" for d in store.list_devices()}
-    marker = activity_marker(store)
-    kinds = _cache.kinds(store, marker)
+    cache = _cache_of(request)
+    totals = cache.totals(store)
+    kinds = sorted({kind for _device, kind, _day in totals.days})
     series = {k: i for i, k in enumerate(kinds)}
     devices = sorted(names.items(), key=lambda item: (item[1].casefold(), item[0]))
     base: dict[str, Any] = {
@@ -348,11 +451,11 @@ def activity_page(request: Request) -> HTMLResponse:
         filters = _filters(request, names, kinds)
     except _BadFilterError as exc:
         return render(request, "activity.html", title="Activity", status_code=400, **{**base, "error": str(exc)})
-    span = _span(marker, filters)
+    span = _span(totals, filters)
     if span is None:
         return render(request, "activity.html", title="Activity", **{**base, "filters": filters})
     per, note = choose_per(*span, filters.per)
-    counts = _cache.counts(store, marker, filters, per)
+    counts = _counts(cache, store, totals, filters, per)
     charts, axis, peak = _day_charts(counts.days, names, counts.zones, series, per)
     cells, heat_peak = _heat_cells(counts.hours)
     shown = {c.device_id for c in counts.days}
@@ -364,12 +467,3 @@ def activity_page(request: Request) -> HTMLResponse:
         "table_kinds": table_kinds, "table_rows": _table_rows(counts.days, names, table_kinds),
     }  # fmt: skip
     return render(request, "activity.html", title="Activity", **values)
-
-
-def _kinds(store: ArchiveStore) -> list[str]:
-    from sqlalchemy import func, select
-
-    from ringvault.archive.store.models import Event
-
-    with store.engine.connect() as connection:
-        return sorted(str(k) for k in connection.scalars(select(func.coalesce(Event.kind, NO_KIND)).distinct()))

@@ -239,4 +239,3 @@ def _make_thumbnail(source: Path, dest: Path) -> Path | None:
         return None
     atomic_write_bytes(dest, out.getvalue(), validate=None, sync_dir=False)
     return dest
-
