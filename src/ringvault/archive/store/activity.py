@@ -234,22 +234,25 @@ def _by_zone(zones: dict[int, str], device_ids: Collection[int] | None) -> dict[
 
 @dataclass(frozen=True, slots=True)
 class EventsState:
-    """How many events the archive has and, on SQLite, the highest ``rowid`` among them: events are only ever added
-    (an upsert of a known event keeps its row, and Ring does not change an event's time or kind), so the counts of
-    rows ``<= last_row`` stay right and new events are the rows above it."""
+    """What tells whether the archive's events changed. On SQLite the highest ``rowid`` of ``events`` (an O(1)
+    look-up): events are only ever added (an upsert of a known event keeps its row, and Ring does not change an
+    event's time or kind), so counts of the rows ``<= last_row`` stay right and new events are the rows above it.
+    Elsewhere (PostgreSQL) the number of events and the newest and oldest time."""
 
-    count: int
     last_row: int | None
+    summary: tuple[Any, ...] = ()
 
 
 def events_state(store: ArchiveStore) -> EventsState:
-    """The :class:`EventsState` now (one index scan for the count; the rowid look-up is O(1))."""
-    rowid: ColumnElement[int] = literal_column("events.rowid", Integer)
-    sqlite = store.engine.dialect.name == "sqlite"
-    stmt = select(func.count(), func.max(rowid) if sqlite else literal(None)).select_from(Event)
+    """The :class:`EventsState` now."""
+    if store.engine.dialect.name == "sqlite":
+        rowid: ColumnElement[int] = literal_column("events.rowid", Integer)
+        with store.engine.connect() as connection:
+            last = connection.execute(select(func.max(rowid)).select_from(Event)).scalar()
+        return EventsState(None if last is None else int(last))
+    stmt = select(func.count(), func.min(Event.created_at), func.max(Event.created_at))
     with store.engine.connect() as connection:
-        count, last = connection.execute(stmt).one()
-    return EventsState(int(count), None if last is None else int(last))
+        return EventsState(None, tuple(connection.execute(stmt).one()))
 
 
 def _row_window(rows: tuple[int, int] | None) -> list[ColumnElement[bool]]:

@@ -74,6 +74,7 @@ class Bar:
     y: float
     width: float
     height: float
+    title: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +87,7 @@ class Cell:
     level: int
     x: float
     y: float
+    title: str
 
 
 @dataclass
@@ -124,17 +126,16 @@ class _Totals:
     days: Counter[tuple[int, str, date]]
     hours: Counter[tuple[int, str, int, int]]
     counted_at: float = field(default_factory=time.monotonic)  # the last full count (updates keep it)
+    kinds: list[str] = field(default_factory=list)  # every kind counted, sorted (set by ``_count_into``)
 
 
-def _count_into(totals: _Totals, store: ArchiveStore, rows: tuple[int, int] | None) -> int:
-    """Add the counts of the events in ``rows`` (all: ``None``) to ``totals``; returns how many events they were."""
-    added = 0
+def _count_into(totals: _Totals, store: ArchiveStore, rows: tuple[int, int] | None) -> None:
+    """Add the counts of the events in ``rows`` (all: ``None``) to ``totals``."""
     for d in event_day_counts(store, zones=totals.zones, rows=rows):
         totals.days[(d.device_id, d.kind, d.day)] += d.count
-        added += d.count
     for h in event_hour_counts(store, zones=totals.zones, rows=rows):
         totals.hours[(h.device_id, h.kind, h.weekday, h.hour)] += h.count
-    return added
+    totals.kinds = sorted({kind for _device, kind, _day in totals.days})
 
 
 def _fresh_totals(store: ArchiveStore, state: EventsState, zones: dict[int, str]) -> _Totals:
@@ -162,19 +163,12 @@ class _CountsCache:
                 kept = None
             if kept is not None and kept.state == state and kept.zones == zones:
                 return kept
-            if (
-                kept is not None
-                and kept.zones == zones
-                and state.last_row is not None
-                and kept.state.last_row is not None
-                and state.last_row > kept.state.last_row
-                and state.count > kept.state.count
-            ):
+            last, before = state.last_row, (kept.state.last_row if kept is not None else None)
+            if kept is not None and kept.zones == zones and last is not None and before is not None and last > before:
                 grown = _Totals(state, zones, Counter(kept.days), Counter(kept.hours), kept.counted_at)
-                added = _count_into(grown, store, (kept.state.last_row, state.last_row))
-                if kept.state.count + added == state.count:  # only new rows: the update is exact
-                    self._totals = grown
-                    return grown
+                _count_into(grown, store, (before, last))
+                self._totals = grown
+                return grown
             fresh = _fresh_totals(store, state, zones)
             self._totals = fresh
             return fresh
@@ -389,8 +383,9 @@ def _day_charts(
         below = stacked[(c.device_id, c.day)]
         stacked[(c.device_id, c.day)] = below + height
         y = CHART_TOP + CHART_HEIGHT - below - height
+        title = f"{per} of {c.day.isoformat()} · {chart.name} · {kind_label(c.kind)}: {c.count}"
         bar = Bar(c.day.isoformat(), c.device_id, chart.name, c.kind, c.count, series.get(c.kind, 0) % SERIES,
-                  round(place[c.day] * slot, 2), round(y, 2), width, round(height, 2))  # fmt: skip
+                  round(place[c.day] * slot, 2), round(y, 2), width, round(height, 2), title)  # fmt: skip
         chart.bars.append(bar)
     ordered = sorted(charts.values(), key=lambda ch: (ch.name.casefold(), ch.device_id))
     return ordered, axis, peak
@@ -417,7 +412,8 @@ def _heat_cells(hours: list[HourCount]) -> tuple[list[Cell], int]:
         for hour in range(24):
             count = grid.get((weekday, hour), 0)
             level = 0 if count == 0 else 1 + min(HEAT_LEVELS - 1, (HEAT_LEVELS * (count - 1)) // max(peak, 1))
-            cells.append(Cell(weekday, hour, count, level, hour * CELL, weekday * CELL))
+            title = f"{WEEKDAYS[weekday]} {hour:02d}:00–{(hour + 1) % 24:02d}:00: {count}"
+            cells.append(Cell(weekday, hour, count, level, hour * CELL, weekday * CELL, title))
     return cells, peak
 
 
@@ -438,12 +434,11 @@ def activity_page(request: Request) -> HTMLResponse:
     names = {d.id: d.name or f"device {d.id}" for d in store.list_devices()}
     cache = _cache_of(request)
     totals = cache.totals(store)
-    kinds = sorted({kind for _device, kind, _day in totals.days})
-    series = {k: i for i, k in enumerate(kinds)}
+    kinds = totals.kinds
     devices = sorted(names.items(), key=lambda item: (item[1].casefold(), item[0]))
     base: dict[str, Any] = {
         "devices": devices, "kinds": kinds, "kind_label": kind_label, "filters": Filters(), "error": None,
-        "charts": [], "axis": [], "peak": 0, "cells": [], "heat_peak": 0, "weekdays": WEEKDAYS, "series": series,
+        "charts": [], "axis": [], "peak": 0, "cells": [], "heat_peak": 0, "weekdays": WEEKDAYS, "series": {},
         "zones": [], "total": 0, "per": "day", "pers": PERS, "note": None, "table_kinds": [], "table_rows": [],
         "chart": {"width": CHART_WIDTH, "height": CHART_HEIGHT, "top": CHART_TOP, "cell": CELL},
     }  # fmt: skip
@@ -451,9 +446,19 @@ def activity_page(request: Request) -> HTMLResponse:
         filters = _filters(request, names, kinds)
     except _BadFilterError as exc:
         return render(request, "activity.html", title="Activity", status_code=400, **{**base, "error": str(exc)})
+    key = ("view", totals.state, totals.counted_at, filters, tuple(sorted(names.items())))
+    view = cache.ranged(key, lambda: _view(cache, store, totals, filters, names))
+    return render(request, "activity.html", title="Activity", **{**base, "filters": filters, **view})
+
+
+def _view(
+    cache: _CountsCache, store: ArchiveStore, totals: _Totals, filters: Filters, names: dict[int, str]
+) -> dict[str, Any]:
+    """What the template draws for ``filters`` (kept with the counts: the same events draw the same charts)."""
+    series = {k: i for i, k in enumerate(totals.kinds)}
     span = _span(totals, filters)
     if span is None:
-        return render(request, "activity.html", title="Activity", **{**base, "filters": filters})
+        return {"series": series}
     per, note = choose_per(*span, filters.per)
     counts = _counts(cache, store, totals, filters, per)
     charts, axis, peak = _day_charts(counts.days, names, counts.zones, series, per)
@@ -461,9 +466,8 @@ def activity_page(request: Request) -> HTMLResponse:
     shown = {c.device_id for c in counts.days}
     zones = sorted({(names.get(d, str(d)), counts.zones.get(d, "UTC")) for d in shown}, key=lambda z: z[0].casefold())
     table_kinds = sorted({c.kind for c in counts.days}, key=lambda k: series.get(k, 0))
-    values = {
-        **base, "filters": filters, "charts": charts, "axis": axis, "peak": peak, "cells": cells,
-        "heat_peak": heat_peak, "zones": zones, "total": sum(c.count for c in counts.days), "per": per, "note": note,
+    return {
+        "series": series, "charts": charts, "axis": axis, "peak": peak, "cells": cells, "heat_peak": heat_peak,
+        "zones": zones, "total": sum(c.count for c in counts.days), "per": per, "note": note,
         "table_kinds": table_kinds, "table_rows": _table_rows(counts.days, names, table_kinds),
     }  # fmt: skip
-    return render(request, "activity.html", title="Activity", **values)
