@@ -186,6 +186,7 @@ class _Local:
     month: ColumnElement[Any]
     hour: ColumnElement[Any]
     weekday: ColumnElement[Any]
+    weekday_hour: ColumnElement[Any]  # weekday (0 = Sunday) × 100 + hour: one function call per row on SQLite
 
     def bucket(self, per: Per) -> ColumnElement[Any]:
         return {"day": self.day, "week": self.week, "month": self.month}[per]
@@ -200,6 +201,7 @@ def _local(column: Any, zone_name: str, span: tuple[datetime, datetime], dialect
             cast(func.date_trunc("month", local), Date),
             cast(extract("hour", local), Integer),
             cast(extract("dow", local), Integer),
+            cast(extract("dow", local) * 100 + extract("hour", local), Integer),
         )
     spans = _spans(zone_name, span[0].date(), span[1].date())
     modifiers = [f"{offset:+d} seconds" for _until, offset in spans]
@@ -214,6 +216,7 @@ def _local(column: Any, zone_name: str, span: tuple[datetime, datetime], dialect
         func.date(column, shift, "start of month"),
         cast(func.strftime("%H", column, shift), Integer),
         cast(func.strftime("%w", column, shift), Integer),
+        cast(func.strftime("%w%H", column, shift), Integer),
     )
 
 
@@ -360,15 +363,16 @@ def event_hour_counts(
     with store.engine.connect() as connection:
         for zone_name, ids in _by_zone(zones, device_ids).items():
             local = _local(Event.created_at, zone_name, span, dialect)
-            hour, weekday = local.hour.label("hour"), local.weekday.label("weekday")
+            slot = local.weekday_hour.label("slot")
             stmt = (
-                select(Event.device_id, kind, weekday, hour, func.count())
+                select(Event.device_id, kind, slot, func.count())
                 .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
                 .where(*_row_window(rows))
-                .group_by(Event.device_id, kind, weekday, hour)
+                .group_by(Event.device_id, kind, slot)
             )
-            for dev, k, sunday0, h, n in connection.execute(stmt):
-                out.append(HourCount(int(dev), str(k), (int(sunday0) + 6) % 7, int(h), int(n)))
+            for dev, k, value, n in connection.execute(stmt):
+                sunday0, h = divmod(int(value), 100)
+                out.append(HourCount(int(dev), str(k), (sunday0 + 6) % 7, h, int(n)))
     out.sort(key=lambda c: (c.device_id, c.kind, c.weekday, c.hour))
     return out
 

@@ -201,16 +201,18 @@ def _cache_of(request: Request) -> _CountsCache:
 
 
 def _fold(totals: _Totals, filters: Filters, per: Per) -> Counts:
-    """The counts of ``filters`` (without a day range) folded from the totals."""
+    """The counts of ``filters`` folded from the totals (the day range applies to the bars; the caller counts the
+    hours of a range)."""
 
     def wanted(device: int, kind: str) -> bool:
         return (filters.device_id is None or device == filters.device_id) and (
             filters.kind is None or kind == filters.kind
         )
 
+    low, high = filters.since or date.min, filters.until or date.max
     days: Counter[tuple[int, str, date]] = Counter()
     for (device, kind, day), n in totals.days.items():
-        if wanted(device, kind):
+        if wanted(device, kind) and low <= day <= high:
             days[(device, kind, _start_of(day, per))] += n
     hours = [
         HourCount(device, kind, weekday, hour, n)
@@ -225,20 +227,21 @@ def _fold(totals: _Totals, filters: Filters, per: Per) -> Counts:
 
 
 def _counts(cache: _CountsCache, store: ArchiveStore, totals: _Totals, filters: Filters, per: Per) -> Counts:
+    """The bars from the totals; the hours too, but those of a day range, which the totals do not keep by day, come
+    from the database (one GROUP BY per zone, kept until the events change)."""
+    folded = _fold(totals, filters, per)
     if filters.since is None and filters.until is None:
-        return _fold(totals, filters, per)
+        return folded
 
-    def compute() -> Counts:
+    def hours() -> list[HourCount]:
         devices = None if filters.device_id is None else {filters.device_id}
         kinds = None if filters.kind is None else {filters.kind}
-        since, until, zones = filters.since, filters.until, totals.zones
-        return Counts(
-            event_day_counts(store, device_ids=devices, kinds=kinds, zones=zones, per=per, since=since, until=until),
-            event_hour_counts(store, device_ids=devices, kinds=kinds, zones=zones, since=since, until=until),
-            zones,
+        return event_hour_counts(
+            store, device_ids=devices, kinds=kinds, zones=totals.zones, since=filters.since, until=filters.until
         )
 
-    return cache.ranged((totals.state, totals.counted_at, filters, per), compute)
+    key = ("hours", totals.state, totals.counted_at, filters.device_id, filters.kind, filters.since, filters.until)
+    return Counts(folded.days, cache.ranged(key, hours), totals.zones)
 
 
 class _BadFilterError(ValueError):
