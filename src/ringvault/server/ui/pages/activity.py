@@ -467,7 +467,10 @@ def _view(
     charts, axis, peak = _day_charts(counts.days, names, counts.zones, series, per)
     cells, heat_peak = _heat_cells(counts.hours)
     shown = {c.device_id for c in counts.days}
-    zones = sorted({(names.get(d, str(d)), counts.zones.get(d, "UTC")) for d in shown}, key=lambda z: z[0].casefold())
+    by_zone: dict[str, list[str]] = defaultdict(list)
+    for device in shown:
+        by_zone[counts.zones.get(device, "UTC")].append(names.get(device, str(device)))
+    zones = [(zone, sorted(members, key=str.casefold)) for zone, members in sorted(by_zone.items())]
     table_kinds = sorted({c.kind for c in counts.days}, key=lambda k: series.get(k, 0))
     return {
         "series": series, "charts": charts, "axis": axis, "peak": peak, "cells": cells, "heat_peak": heat_peak,
