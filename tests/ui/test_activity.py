@@ -250,6 +250,12 @@ def test_local_days_and_hours_are_exact_across_dst_and_half_hour_zones(zoned_arc
             ("?per=day&device=13", {"device": 13}),
             ("?per=day&kind=motion", {"kind": "motion"}),
             ("?per=month", {"per": "month"}),
+            # day ranges: whole local months come from the page's totals, the rest from the database
+            ("?since=2025-03-09&until=2025-10-26&per=day", {"since": date(2025, 3, 9), "until": date(2025, 10, 26)}),
+            ("?since=2025-04-01&until=2025-09-30&per=day", {"since": date(2025, 4, 1), "until": date(2025, 9, 30)}),
+            ("?since=2025-03-05&until=2025-03-20&per=day", {"since": date(2025, 3, 5), "until": date(2025, 3, 20)}),
+            ("?until=2025-10-05&per=week&device=12", {"until": date(2025, 10, 5), "per": "week", "device": 12}),
+            ("?since=2025-10-26&kind=ding&per=day", {"since": date(2025, 10, 26), "kind": "ding"}),
         ):
             html = httpx.get(server.url + "/activity" + query, timeout=60).text
             bars, cells = expected(events, **options)

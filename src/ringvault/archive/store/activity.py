@@ -88,6 +88,7 @@ class HourCount:
     weekday: int
     hour: int
     count: int
+    month: date | None = None  # the local month (its first day), when asked for ``by_month``
 
 
 @dataclass(frozen=True, slots=True)
@@ -350,9 +351,11 @@ def event_hour_counts(
     since: date | None = None,
     until: date | None = None,
     rows: tuple[int, int] | None = None,
+    by_month: bool = False,
 ) -> list[HourCount]:
-    """Events per device, kind, local weekday (0 = Monday) and local hour, in each device's zone, on local days
-    ``since`` .. ``until`` (one query per zone); ``rows`` as for :func:`event_day_counts`."""
+    """Events per device, kind, local weekday (0 = Monday) and local hour (and local month, ``by_month``), in each
+    device's zone, on local days ``since`` .. ``until`` (one query per zone); ``rows`` as for
+    :func:`event_day_counts`."""
     span = _event_span(store)
     if span is None:
         return []
@@ -364,15 +367,17 @@ def event_hour_counts(
         for zone_name, ids in _by_zone(zones, device_ids).items():
             local = _local(Event.created_at, zone_name, span, dialect)
             slot = local.weekday_hour.label("slot")
+            month = (local.month if by_month else literal(None)).label("month")
             stmt = (
-                select(Event.device_id, kind, slot, func.count())
+                select(Event.device_id, kind, slot, month, func.count())
                 .where(Event.device_id.in_(ids), *_kind_filter(kinds), *_day_range(local.day, since, until, dialect))
                 .where(*_row_window(rows))
-                .group_by(Event.device_id, kind, slot)
+                .group_by(Event.device_id, kind, slot, month)
             )
-            for dev, k, value, n in connection.execute(stmt):
+            for dev, k, value, m, n in connection.execute(stmt):
                 sunday0, h = divmod(int(value), 100)
-                out.append(HourCount(int(dev), str(k), (sunday0 + 6) % 7, h, int(n)))
+                month_start = None if m is None else _as_date(m)
+                out.append(HourCount(int(dev), str(k), (sunday0 + 6) % 7, h, int(n), month_start))
     out.sort(key=lambda c: (c.device_id, c.kind, c.weekday, c.hour))
     return out
 

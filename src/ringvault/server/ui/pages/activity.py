@@ -20,6 +20,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
@@ -124,7 +125,7 @@ class _Totals:
     state: EventsState
     zones: dict[int, str]
     days: Counter[tuple[int, str, date]]
-    hours: Counter[tuple[int, str, int, int]]
+    hours: Counter[tuple[int, str, date, int, int]]  # (device, kind, local month, weekday, hour)
     counted_at: float = field(default_factory=time.monotonic)  # the last full count (updates keep it)
     kinds: list[str] = field(default_factory=list)  # every kind counted, sorted (set by ``_count_into``)
 
@@ -133,8 +134,9 @@ def _count_into(totals: _Totals, store: ArchiveStore, rows: tuple[int, int] | No
     """Add the counts of the events in ``rows`` (all: ``None``) to ``totals``."""
     for d in event_day_counts(store, zones=totals.zones, rows=rows):
         totals.days[(d.device_id, d.kind, d.day)] += d.count
-    for h in event_hour_counts(store, zones=totals.zones, rows=rows):
-        totals.hours[(h.device_id, h.kind, h.weekday, h.hour)] += h.count
+    for h in event_hour_counts(store, zones=totals.zones, rows=rows, by_month=True):
+        assert h.month is not None
+        totals.hours[(h.device_id, h.kind, h.month, h.weekday, h.hour)] += h.count
     totals.kinds = sorted({kind for _device, kind, _day in totals.days})
 
 
@@ -200,9 +202,12 @@ def _cache_of(request: Request) -> _CountsCache:
         return cache
 
 
-def _fold(totals: _Totals, filters: Filters, per: Per) -> Counts:
-    """The counts of ``filters`` folded from the totals (the day range applies to the bars; the caller counts the
-    hours of a range)."""
+def _month_end(month: date) -> date:
+    return _step(month, "month") - timedelta(days=1)
+
+
+def _fold(totals: _Totals, filters: Filters, per: Per) -> tuple[list[DayCount], Counter[tuple[int, str, int, int]]]:
+    """The bars of ``filters`` and the hours of the local months wholly inside its day range, from the totals."""
 
     def wanted(device: int, kind: str) -> bool:
         return (filters.device_id is None or device == filters.device_id) and (
@@ -214,34 +219,46 @@ def _fold(totals: _Totals, filters: Filters, per: Per) -> Counts:
     for (device, kind, day), n in totals.days.items():
         if wanted(device, kind) and low <= day <= high:
             days[(device, kind, _start_of(day, per))] += n
-    hours = [
-        HourCount(device, kind, weekday, hour, n)
-        for (device, kind, weekday, hour), n in totals.hours.items()
-        if wanted(device, kind)
-    ]
+    hours: Counter[tuple[int, str, int, int]] = Counter()
+    for (device, kind, month, weekday, hour), n in totals.hours.items():
+        if wanted(device, kind) and low <= month and _month_end(month) <= high:
+            hours[(device, kind, weekday, hour)] += n
     day_counts = sorted(
         (DayCount(day, device, kind, n) for (device, kind, day), n in days.items()),
         key=lambda c: (c.day, c.device_id, c.kind),
     )
-    return Counts(day_counts, hours, totals.zones)
+    return day_counts, hours
+
+
+def _partial_months(filters: Filters) -> list[tuple[date, date]]:
+    """The parts of the day range in local months it covers only in part (at most two: its first and its last)."""
+    spans: list[tuple[date, date]] = []
+    low, high = filters.since, filters.until
+    if low is not None and low.day != 1:
+        spans.append((low, min(high or date.max, _month_end(low))))
+    if high is not None and high != _month_end(high):
+        start = max(low or date.min, _start_of(high, "month"))
+        if (start, high) not in spans:
+            spans.append((start, high))
+    return spans
 
 
 def _counts(cache: _CountsCache, store: ArchiveStore, totals: _Totals, filters: Filters, per: Per) -> Counts:
-    """The bars from the totals; the hours too, but those of a day range, which the totals do not keep by day, come
-    from the database (one GROUP BY per zone, kept until the events change)."""
-    folded = _fold(totals, filters, per)
-    if filters.since is None and filters.until is None:
-        return folded
-
-    def hours() -> list[HourCount]:
-        devices = None if filters.device_id is None else {filters.device_id}
-        kinds = None if filters.kind is None else {filters.kind}
-        return event_hour_counts(
-            store, device_ids=devices, kinds=kinds, zones=totals.zones, since=filters.since, until=filters.until
+    """Everything from the totals, but for the hours of the days of a range in months it covers only in part: those
+    come from the database (one GROUP BY per zone over at most two partial months, kept until the events change)."""
+    days, hours = _fold(totals, filters, per)
+    devices = None if filters.device_id is None else {filters.device_id}
+    kinds = None if filters.kind is None else {filters.kind}
+    for since, until in _partial_months(filters):
+        key = ("hours", totals.state, totals.counted_at, filters.device_id, filters.kind, since, until)
+        count = partial(
+            event_hour_counts, store, device_ids=devices, kinds=kinds, zones=totals.zones, since=since, until=until
         )
-
-    key = ("hours", totals.state, totals.counted_at, filters.device_id, filters.kind, filters.since, filters.until)
-    return Counts(folded.days, cache.ranged(key, hours), totals.zones)
+        part = cache.ranged(key, count)
+        for h in part:
+            hours[(h.device_id, h.kind, h.weekday, h.hour)] += h.count
+    hour_counts = [HourCount(d, k, w, h, n) for (d, k, w, h), n in hours.items()]
+    return Counts(days, hour_counts, totals.zones)
 
 
 class _BadFilterError(ValueError):
