@@ -192,7 +192,6 @@ class Media(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "kind"),
         CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
-        Index("ix_media_device_id_kind_captured_at", "device_id", "kind", "captured_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)

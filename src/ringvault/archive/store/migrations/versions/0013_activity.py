@@ -1,6 +1,6 @@
-"""Indexes for the web UI's activity plots and snapshot gallery (issue 13): ``events (device_id, kind, created_at)``
-covers the per-day and hour × weekday counts (the GROUP BY reads the index only, never the rows with their JSON), and
-``media (device_id, kind, captured_at)`` finds a camera's snapshots of one day.
+"""An index for the web UI's activity plots (issue 13): ``events (device_id, kind, created_at)`` covers the per-day
+and hour × weekday counts (the GROUP BY reads the index only, never the rows with their JSON). (The snapshot gallery's
+``media (device_id, kind, captured_at)`` comes with the timeline's migration.)
 
 Revision ID: 0013_activity
 Revises: 0009_hub
@@ -23,11 +23,7 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_events_device_id_kind_created_at"), "events", ["device_id", "kind", "created_at"], unique=False
     )
-    op.create_index(
-        op.f("ix_media_device_id_kind_captured_at"), "media", ["device_id", "kind", "captured_at"], unique=False
-    )
 
 
 def downgrade() -> None:
-    op.drop_index(op.f("ix_media_device_id_kind_captured_at"), table_name="media")
     op.drop_index(op.f("ix_events_device_id_kind_created_at"), table_name="events")
