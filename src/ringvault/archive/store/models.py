@@ -164,6 +164,8 @@ class Event(Base):
         Index(
             "ix_events_device_timeline", "device_id", "created_at", "id", "kind", "person_detected", "detection_type"
         ),
+        # the web UI's activity plots (migration 0017)
+        Index("ix_events_device_id_kind_created_at", "device_id", "kind", "created_at"),
         CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
