@@ -4,11 +4,8 @@ up), and with ``--archive`` archive it and its recording as soon as Ring has it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,16 +14,12 @@ import typer
 from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
 
 if TYPE_CHECKING:
+    from ringvault.archive.follow import DeviceInfo
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.sync import SyncOptions
     from ringvault.archive.watch import FollowReport
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
-
-#: How often watch looks whether the push listener was restarted (or push gave way to polling): then it catches up.
-RECONNECT_CHECK_S = 2.0
-#: Events this long before ``watch`` started are caught up from history too (the time it takes to set up push).
-START_WINDOW_S = 65.0
 
 #: What ``--kind`` accepts: the kinds of ``RingEvent`` (kept here so ``--help`` needs no import of the client).
 WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
@@ -34,12 +27,6 @@ WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
 
 def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
-
-
-@dataclass(frozen=True)
-class DeviceInfo:
-    name: str
-    zone: Any  # a tzinfo, or None (UTC)
 
 
 def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
@@ -81,20 +68,6 @@ def follow_line(report: FollowReport) -> str:
     )
 
 
-async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
-    from zoneinfo import ZoneInfo
-
-    found: dict[int, DeviceInfo] = {}
-    for device in await api.get_all_devices():
-        zone_name = getattr(getattr(device, "data", None), "time_zone", None)
-        zone = None
-        if isinstance(zone_name, str):
-            with contextlib.suppress(Exception):
-                zone = ZoneInfo(zone_name)
-        found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
-    return found
-
-
 def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
     """The options of ``--archive``'s sync passes. Under ``--kind`` only the recordings of dings and motions asked
     for are downloaded (the only kinds with recordings); every event of the watched cameras is stored regardless,
@@ -105,38 +78,6 @@ def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
     options = watch_options(not_ready_deadline_s, recorded)
     options.metadata_only = bool(kinds) and not recorded
     return options
-
-
-def _listener_generation(api: RingApi) -> tuple[str, int]:
-    """What changes when events may have been missed: the way they arrive, and the push listener's restarts."""
-    hub = api.notifications
-    if hub is None:
-        return ("stopped", 0)
-    return (hub.status.mode, int(getattr(hub.listener, "restarts", 0) or 0))
-
-
-async def catch_up_from_history(api: RingApi, since: datetime) -> None:
-    """Read each camera's and intercom's newest history and deliver, through the hub's de-duplication, the events
-    since ``since`` that push did not deliver (a ding pushed and found in history has one key: printed once)."""
-    from ringvault.cloud.push.hub import HistoryPoller
-
-    hub = api.notifications
-    if hub is None:
-        return
-    window = max(0.0, (datetime.now(UTC) - since).total_seconds())
-    poller = HistoryPoller(hub.poller.devices, hub.deliver_event, replay_window_s=window)
-    await poller.poll_once()
-
-
-async def _follow_reconnects(api: RingApi, catch_up: Callable[[], Awaitable[None]]) -> None:
-    """Catch up whenever the listener was restarted or push gave way to polling (events of the gap are in history)."""
-    seen = _listener_generation(api)
-    while True:
-        await asyncio.sleep(RECONNECT_CHECK_S)
-        now = _listener_generation(api)
-        if now != seen:
-            seen = now
-            await catch_up()
 
 
 def watch(
@@ -199,11 +140,14 @@ async def _watch(
     kinds: set[str],
     not_ready_deadline_s: float,
 ) -> None:
+    """Print the events ``EventWatch`` publishes (filtered by ``--device``/``--kind``); it does the rest: push or
+    polling, the catch-ups from history, and the archive."""
     import json
 
+    from ringvault.archive.follow import EventWatch, device_infos
     from ringvault.textsafe import printable_json
 
-    devices = await _devices(api)
+    devices = await device_infos(api)
     wanted: set[int] | None = None
     if queries:
         wanted = {(await api.find_device(query)).id for query in queries}
@@ -227,50 +171,36 @@ async def _watch(
             devices=sorted(str(i) for i in wanted & media_ids) if wanted is not None else None, report=reported,
         )  # fmt: skip
 
-    def on_event(event: RingEvent) -> None:
+    def chosen(event: RingEvent) -> bool:
         if wanted is not None and event.device_id not in wanted:
-            return
-        if kinds and event.kind not in kinds:
+            return False
+        return not kinds or event.kind in kinds
+
+    def on_event(event: RingEvent) -> None:
+        if not chosen(event):
             return
         info = devices.get(event.device_id) if event.device_id is not None else None
         if as_json:
             typer.echo(printable_json(json.dumps(event_fields(event, info))))
         else:
             echo(event_line(event, info))
-        if follower is not None and event.device_id is not None:
-            follower.notify(event.device_id)
 
-    api.on_new_notification.subscribe(on_event)
-    started = datetime.now(UTC) - timedelta(seconds=START_WINDOW_S)
-    status = await api.start_notifications()
-    how = (
-        "push notifications"
-        if status.mode == "push"
-        else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+    watcher = EventWatch(api, follower, archives=chosen)
+    watcher.on_event.subscribe(on_event)
+    watcher.on_catch_up_failed.subscribe(
+        lambda exc: echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
     )
-    echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
-
-    async def catch_up() -> None:
-        try:
-            await catch_up_from_history(api, started)
-        except Exception as exc:  # history unreadable now: push goes on, and the next catch-up reads it
-            echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
-        if follower is not None:
-            follower.catch_up()
-
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_follow_reconnects(api, catch_up))]
-    if follower is not None:
-        tasks.append(asyncio.create_task(follower.run()))
     try:
-        await catch_up()
+        status = await watcher.start()
+        how = (
+            "push notifications"
+            if status.mode == "push"
+            else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+        )
+        echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
         await stop.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await api.stop_notifications()
+        await watcher.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     echo("watch stopped", err=True)

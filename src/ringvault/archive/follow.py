@@ -1,0 +1,167 @@
+"""``EventWatch``: Ring's events, followed into the archive — what ``ringvault watch`` and ``ringvault serve`` run.
+
+Given a ``RingApi`` (and, to archive, an ``ArchiveFollower``), it starts the notifications (push, or the polling
+fallback), publishes each event on ``on_event``, hands the camera of each event it is told to archive to the
+follower, and catches up from history at start and after every reconnect (``RingApi.on_notifications_connected``:
+a login to the push server, or push giving way to polling), so that what happened while events could not arrive is
+delivered too — through the hub's de-duplication, so an event pushed and found in history is published once.
+``on_archived`` tells what the follower's passes did to each recording (archived, left pending, failed).
+
+It lives below the surfaces (the CLI prints its events, the server streams them) so both run the same thing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from ringvault.cloud.device import Signal
+
+if TYPE_CHECKING:
+    from ringvault.archive.watch import ArchiveFollower, RecordingChange
+    from ringvault.cloud.api import RingApi
+    from ringvault.cloud.push import RingEvent
+    from ringvault.cloud.push.hub import NotificationStatus
+
+__all__ = ["START_WINDOW_S", "DeviceInfo", "EventWatch", "catch_up_from_history", "device_infos"]
+
+log = logging.getLogger(__name__)
+
+#: Events this long before the watch started are caught up from history too (the time it takes to set up push).
+START_WINDOW_S = 65.0
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """What an event line shows of its device: its name and time zone (None: UTC)."""
+
+    name: str
+    zone: Any  # a tzinfo, or None
+
+
+async def device_infos(api: RingApi) -> dict[int, DeviceInfo]:
+    """Every device of the account by id: its name and its zone (a zone Ring names that this system lacks: UTC)."""
+    from zoneinfo import ZoneInfo
+
+    found: dict[int, DeviceInfo] = {}
+    for device in await api.get_all_devices():
+        zone_name = getattr(getattr(device, "data", None), "time_zone", None)
+        zone = None
+        if isinstance(zone_name, str):
+            with contextlib.suppress(Exception):
+                zone = ZoneInfo(zone_name)
+        found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
+    return found
+
+
+async def catch_up_from_history(api: RingApi, since: datetime) -> None:
+    """Read each camera's and intercom's newest history and deliver, through the hub's de-duplication, the events
+    since ``since`` that push did not deliver (a ding pushed and found in history has one key: published once)."""
+    from ringvault.cloud.push.hub import HistoryPoller
+
+    hub = api.notifications
+    if hub is None:
+        return
+    window = max(0.0, (datetime.now(UTC) - since).total_seconds())
+    poller = HistoryPoller(hub.poller.devices, hub.deliver_event, replay_window_s=window)
+    await poller.poll_once()
+
+
+class EventWatch:
+    """Notifications → subscribers (``on_event``) and, through ``follower``, the archive (``on_archived``).
+
+    ``archives(event)`` chooses the events whose camera the follower is told about (default: every event with a
+    device); the follower's own ``devices`` limit applies after that. ``start()`` returns how events arrive;
+    ``aclose()`` stops everything it started (tasks, notifications) and unsubscribes.
+    """
+
+    def __init__(
+        self,
+        api: RingApi,
+        follower: ArchiveFollower | None = None,
+        *,
+        archives: Callable[[RingEvent], bool] | None = None,
+        push: bool = True,
+        start_window_s: float = START_WINDOW_S,
+    ) -> None:
+        self.api = api
+        self.follower = follower
+        self.archives = archives
+        self.push = push
+        self.start_window_s = start_window_s
+        self.on_event: Signal[RingEvent] = Signal()
+        """Every event the account reports (push, polling or a catch-up), once."""
+        self.on_archived: Signal[RecordingChange] = Signal()
+        """Each recording a follower pass settled: archived (``done``), ``pending`` or ``failed``."""
+        self.on_catch_up_failed: Signal[Exception] = Signal()
+        """A catch-up could not read history (events keep arriving; the next catch-up reads it)."""
+        self.status: NotificationStatus | None = None
+        self.catch_ups = 0
+        """Catch-ups from history done (the one at start, then one per reconnect)."""
+        self._since = datetime.now(UTC)
+        self._reconnected = asyncio.Event()
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> NotificationStatus:
+        """Start the notifications, the follower and the catch-ups (the first runs at once, in the background)."""
+        self._since = datetime.now(UTC) - timedelta(seconds=self.start_window_s)
+        self._unsubscribe.append(self.api.on_new_notification.subscribe(self._on_event))
+        self._unsubscribe.append(self.api.on_notifications_connected.subscribe(self._on_connected))
+        if self.follower is not None:
+            self.follower.changed = self.on_archived.emit
+        self.status = await self.api.start_notifications(push=self.push)
+        self._reconnected.clear()  # the logins of the start itself: the first catch-up covers them
+        self._tasks.append(asyncio.create_task(self._catch_ups(), name="ringvault-watch-catch-up"))
+        if self.follower is not None:
+            self._tasks.append(asyncio.create_task(self.follower.run(), name="ringvault-watch-archive"))
+        return self.status
+
+    async def aclose(self) -> None:
+        tasks, self._tasks = self._tasks, []
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        await self.api.stop_notifications()
+
+    async def catch_up(self) -> None:
+        """Deliver from history what push missed since the start (less ``start_window_s``), then ask the follower
+        for a pass over every watched camera."""
+        try:
+            await catch_up_from_history(self.api, self._since)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # history unreadable now: events keep arriving, and the next catch-up reads it
+            log.warning("catch-up from history failed (%s); events keep arriving", type(exc).__name__)
+            self.on_catch_up_failed.emit(exc)
+        self.catch_ups += 1
+        if self.follower is not None:
+            self.follower.catch_up()
+
+    async def _catch_ups(self) -> None:
+        await self.catch_up()
+        while True:
+            await self._reconnected.wait()
+            self._reconnected.clear()
+            await self.catch_up()
+
+    def _on_connected(self, status: NotificationStatus) -> None:
+        self.status = status
+        self._reconnected.set()
+
+    def _on_event(self, event: RingEvent) -> None:
+        self.on_event.emit(event)
+        if self.follower is None or event.device_id is None:
+            return
+        if self.archives is None or self.archives(event):
+            self.follower.notify(event.device_id)
