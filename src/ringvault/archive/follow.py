@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from ringvault.cloud.push import RingEvent
     from ringvault.cloud.push.hub import NotificationStatus
 
-__all__ = ["START_WINDOW_S", "DeviceInfo", "EventWatch", "catch_up_from_history", "device_infos"]
+__all__ = ["START_WINDOW_S", "DeviceInfo", "EventWatch", "catch_up_from_history", "device_infos", "event_fields"]
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +42,24 @@ class DeviceInfo:
 
     name: str
     zone: Any  # a tzinfo, or None
+
+
+def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
+    """The JSON object of one event (``watch --json``'s lines, the live feed's messages): stable names; ids as
+    strings (ding ids exceed 2^53); times in UTC ISO 8601 and, as ``local_time``, in the device's zone."""
+    local = event.created_at.astimezone(device.zone) if device is not None and device.zone else event.created_at
+    return {
+        "time": event.created_at.isoformat(),
+        "local_time": local.isoformat(),
+        "kind": event.kind,
+        "device_id": str(event.device_id) if event.device_id is not None else None,
+        "device_name": device.name if device is not None else event.device_name,
+        "location_id": event.location_id,
+        "ding_id": event.ding_id,
+        "detection": event.detection,
+        "alarm_kind": event.alarm_kind,
+        "source": event.source,
+    }
 
 
 async def device_infos(api: RingApi) -> dict[int, DeviceInfo]:

@@ -30,21 +30,10 @@ def register(app: typer.Typer) -> None:
 
 
 def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
-    """The JSON Lines object of one event: stable names; ids as strings (ding ids exceed 2^53); times in UTC ISO 8601
-    and, as ``local_time``, in the device's zone."""
-    local = event.created_at.astimezone(device.zone) if device is not None and device.zone else event.created_at
-    return {
-        "time": event.created_at.isoformat(),
-        "local_time": local.isoformat(),
-        "kind": event.kind,
-        "device_id": str(event.device_id) if event.device_id is not None else None,
-        "device_name": device.name if device is not None else event.device_name,
-        "location_id": event.location_id,
-        "ding_id": event.ding_id,
-        "detection": event.detection,
-        "alarm_kind": event.alarm_kind,
-        "source": event.source,
-    }
+    """The JSON Lines object of one event (``ringvault.archive.follow.event_fields``: the live feed sends the same)."""
+    from ringvault.archive.follow import event_fields as fields
+
+    return fields(event, device)
 
 
 def event_line(event: RingEvent, device: DeviceInfo | None) -> str:
