@@ -68,6 +68,9 @@ class ServeWatcher:
         self.reason: str | None = "--no-watch" if not enabled else "starting"
         self.mode: str | None = None
         self.starts = 0
+        """Watchers started (one per Ring client; a failed start is not counted)."""
+        self.failures = 0
+        """Failed starts in a row (0 once one runs)."""
         self._task: asyncio.Task[None] | None = None
         self._said: str | None = None
 
@@ -99,7 +102,6 @@ class ServeWatcher:
             self.broker.announce("status", self.status())
 
     async def _run(self) -> None:
-        failures = 0
         while True:
             if not self.token_file.exists():
                 self._set("off", "not logged in to Ring (run `ringvault login`)")
@@ -111,9 +113,9 @@ class ServeWatcher:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                reason = _one_line(exc)
-                pause = self.retry_s[min(failures, len(self.retry_s) - 1)]
-                failures += 1
+                reason = _one_line(exc).rstrip(".")
+                pause = self.retry_s[min(self.failures, len(self.retry_s) - 1)]
+                self.failures += 1
                 self._set("retrying", reason)
                 self._say(f"the watcher stopped: {reason}; trying again in {pause:.0f} s", logging.WARNING, key=reason)
                 await asyncio.sleep(pause)
@@ -132,6 +134,7 @@ class ServeWatcher:
             try:
                 status = await watch.start()
                 self.starts += 1
+                self.failures = 0
                 self._set("on", status.reason, status.mode)
                 self._said = None
                 log.info("%s", self.line())
