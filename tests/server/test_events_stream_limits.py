@@ -7,7 +7,9 @@ one log line however often it retries, and runs again once the user logs in agai
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -23,6 +25,7 @@ from tests.cloud.test_push_e2e import sim_call
 from tests.server.conftest import Serve
 from tests.server.events_helpers import Stream, until
 from tests.server.helpers import ServerThread
+from tests.server.test_limits import HOSTILE
 
 pytestmark = pytest.mark.timeout(240)
 
@@ -131,3 +134,28 @@ async def test_a_refused_login_keeps_the_server_up_says_so_once_and_recovers_aft
         assert ctx.watcher.failures == 0 and ctx.watcher.starts == 1
     finally:
         server.stop()
+
+
+async def test_hostile_resume_ids_get_a_reset_or_a_one_line_400(serve: Serve) -> None:
+    """``Last-Event-ID`` and ``?last_event_id`` with the values every route is swept with: never a 500; a value too
+    long is a one-line 400; anything else that is not an id the feed gave out is one ``reset``, then live (a blank
+    one is no resume, and 0 on an empty feed misses nothing)."""
+    server = serve()
+    for value in HOSTILE:
+        expected = 0 if value.strip() in ("", "0") else 1
+        for stream in (
+            Stream(server.url, params={"last_event_id": value}).start(),
+            Stream(server.url, headers={"Last-Event-ID": value.encode("utf-8", "replace").decode("latin-1")}).start(),
+        ):
+            await until(partial(_answered, stream, expected), f"an answer to {value!r}")
+            await stream.close()
+            if stream.status is None:  # httpx refuses to send such a header (a NUL, a line break): nothing to check
+                continue
+            if stream.status == 200:
+                assert len(stream.of("reset")) == expected, (value, stream.events)
+            else:
+                assert stream.status == 400 and "\n" not in json.loads(stream.body)["error"], (value, stream.body)
+
+
+def _answered(stream: Stream, resets: int) -> bool:
+    return stream.ended or (bool(stream.of("status")) and len(stream.of("reset")) >= resets)
