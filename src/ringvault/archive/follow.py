@@ -23,12 +23,21 @@ from typing import TYPE_CHECKING, Any
 from ringvault.cloud.device import Signal
 
 if TYPE_CHECKING:
+    from ringvault.archive.snapshots import SnapshotOutcome, SnapshotSink
     from ringvault.archive.watch import ArchiveFollower, RecordingChange
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
     from ringvault.cloud.push.hub import NotificationStatus
 
-__all__ = ["START_WINDOW_S", "DeviceInfo", "EventWatch", "catch_up_from_history", "device_infos", "event_fields"]
+__all__ = [
+    "START_WINDOW_S",
+    "DeviceInfo",
+    "EventWatch",
+    "MotionSnapshots",
+    "catch_up_from_history",
+    "device_infos",
+    "event_fields",
+]
 
 log = logging.getLogger(__name__)
 
@@ -183,3 +192,58 @@ class EventWatch:
             return
         if self.archives is None or self.archives(event):
             self.follower.notify(event.device_id)
+
+
+class MotionSnapshots:
+    """``watch --snapshot-on-motion``: on each motion event of a camera, a snapshot into ``sink`` (the archive),
+    taken by ``take_snapshot`` as ``ringvault snapshot`` takes it (checked JPEG, atomic file, ``media`` row; a capture
+    already kept is not saved again).
+
+    One snapshot at a time per camera: a motion that arrives while the camera's snapshot is being taken is covered
+    by it. Battery cameras are spared as ``snapshot --every`` spares them: the ``RingApi`` should run with
+    ``avoid_snapshot_battery_drain`` (their last image is reused for 10 minutes, and reported ``unchanged``).
+    ``report`` hears each outcome. ``aclose()`` cancels the snapshots in flight."""
+
+    def __init__(
+        self, api: RingApi, sink: SnapshotSink, *, report: Callable[[SnapshotOutcome], None] | None = None
+    ) -> None:
+        self.api = api
+        self.sink = sink
+        self.report = report
+        self.last_seen: dict[int, datetime] = {}
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+
+    def on_event(self, event: RingEvent) -> None:
+        if event.kind != "motion" or event.device_id is None:
+            return
+        running = self._tasks.get(event.device_id)
+        if running is not None and not running.done():
+            return
+        self._tasks[event.device_id] = asyncio.get_running_loop().create_task(
+            self._take(event.device_id), name=f"ringvault-motion-snapshot-{event.device_id}"
+        )
+
+    async def _take(self, device_id: int) -> None:
+        from ringvault.archive.snapshots import take_snapshot
+
+        try:
+            camera = next((c for c in await self.api.get_cameras() if c.id == device_id), None)
+            if camera is None:
+                return
+            outcome = await take_snapshot(camera, self.sink, last_seen=self.last_seen)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # take_snapshot reports its failures; anything else must not end the watch
+            log.exception("the snapshot of camera %s failed", device_id)
+            return
+        if self.report is not None:
+            self.report(outcome)
+
+    async def aclose(self) -> None:
+        tasks = list(self._tasks.values())
+        self._tasks.clear()
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

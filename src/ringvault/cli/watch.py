@@ -14,10 +14,13 @@ import typer
 from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
     from ringvault.archive.follow import DeviceInfo
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.sync import SyncOptions
     from ringvault.archive.watch import FollowReport
+    from ringvault.cli.common import GlobalOptions
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
 
@@ -92,6 +95,14 @@ def watch(
             help="Seconds to wait for Ring to prepare a recording before leaving it pending for `ringvault sync`.",
         ),
     ] = 120.0,
+    snapshot_on_motion: Annotated[
+        bool,
+        typer.Option(
+            "--snapshot-on-motion",
+            help="With --archive: on each motion of a camera, take a snapshot into the archive (battery cameras at "
+            "most every 10 minutes).",
+        ),
+    ] = False,
 ) -> None:
     """Print each event (doorbell press, motion, intercom, alarm) as it happens, until Ctrl+C or SIGTERM; with
     --archive, archive it and download its recording as soon as Ring has it, after catching up on what happened
@@ -100,6 +111,8 @@ def watch(
     bad = sorted(kinds - set(WATCH_KINDS))
     if bad:
         fail(f"--kind {bad[0]!r} is not an event kind watch knows; kinds: {', '.join(WATCH_KINDS)}", code=EXIT_USAGE)
+    if snapshot_on_motion and archive is None:
+        fail("--snapshot-on-motion keeps the snapshots in the archive: add --archive DIR", code=EXIT_USAGE)
     opts = options(ctx)
     store: ArchiveStore | None = None
     if archive is not None:
@@ -110,13 +123,28 @@ def watch(
 
     async def body(api: RingApi) -> None:
         await _watch(api, store, archive, as_json=as_json, queries=list(device or []), kinds=kinds,
-                     not_ready_deadline_s=not_ready_deadline)  # fmt: skip
+                     not_ready_deadline_s=not_ready_deadline, snapshots=snapshot_on_motion)  # fmt: skip
 
     try:
-        run(with_api(opts, body), debug=opts.debug)
+        run(_with_api(opts, body, spare_batteries=snapshot_on_motion), debug=opts.debug)
     finally:
         if store is not None:
             store.close()
+
+
+async def _with_api(opts: GlobalOptions, body: Callable[[RingApi], Awaitable[None]], *, spare_batteries: bool) -> None:
+    """``with_api``, with battery cameras' snapshots spared when motions take them (``avoid_snapshot_battery_drain``,
+    as ``snapshot --every`` below 10 minutes does)."""
+    if not spare_batteries:
+        await with_api(opts, body)
+        return
+    from ringvault.cloud.api import RingApi
+    from ringvault.cloud.auth import RefreshTokenAuth
+
+    api_options = opts.api_options()
+    api_options.avoid_snapshot_battery_drain = True
+    async with RingApi(RefreshTokenAuth(token_store=opts.token_store()), api_options) as api:
+        await body(api)
 
 
 async def _watch(
@@ -128,6 +156,7 @@ async def _watch(
     queries: list[str],
     kinds: set[str],
     not_ready_deadline_s: float,
+    snapshots: bool = False,
 ) -> None:
     """Print the events ``EventWatch`` publishes (filtered by ``--device``/``--kind``); it does the rest: push or
     polling, the catch-ups from history, and the archive."""
@@ -176,6 +205,19 @@ async def _watch(
 
     watcher = EventWatch(api, follower, archives=chosen)
     watcher.on_event.subscribe(on_event)
+    snapper = None
+    if snapshots and store is not None and archive is not None:
+        from ringvault.archive.follow import MotionSnapshots
+        from ringvault.archive.snapshots import ArchiveSink
+        from ringvault.cli.snapshot import _outcome_line
+
+        names = {loc.id: loc.name for loc in await api.get_locations()}
+        snapper = MotionSnapshots(
+            api,
+            ArchiveSink(store, archive, location_names=names),
+            report=lambda outcome: echo(f"snapshot: {_outcome_line(outcome)}", err=as_json or not outcome.ok),
+        )
+        watcher.on_event.subscribe(lambda event: snapper.on_event(event) if chosen(event) else None)
     watcher.on_catch_up_failed.subscribe(
         lambda exc: echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
     )
@@ -189,6 +231,8 @@ async def _watch(
         echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
         await stop.wait()
     finally:
+        if snapper is not None:
+            await snapper.aclose()
         await watcher.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
