@@ -69,28 +69,31 @@ def test_a_motion_takes_a_snapshot_into_the_archive(
     archive = tmp_path / "archive"
     args = ["--archive", str(archive), "--snapshot-on-motion", "--device", str(wired), "--device", str(battery)]
     proc = start_watch(sim, rv_home, tmp_path, "watch", *args)
-    wait_for(lambda: "archive: " in output(proc), "catch-up pass", proc, timeout=120)
-    ding(sim, wired)
-    _motion(sim, wired)
-    wait_for(lambda: "snapshot: " in output(proc), "a snapshot line", proc)
-    assert "saved" in output(proc).split("snapshot: ", 1)[1].splitlines()[0], output(proc)
-    rows = _snapshot_rows(archive)
-    assert len(rows.get(wired, [])) == 1, rows  # the ding took none; the motion one
-    image = archive / rows[wired][0]
-    assert image.read_bytes()[:2] == b"\xff\xd8" and image.stat().st_size > 100
+    try:
+        wait_for(lambda: "archive: " in output(proc), "catch-up pass", proc, timeout=120)
+        ding(sim, wired)
+        _motion(sim, wired)
+        wait_for(lambda: "snapshot: " in output(proc), "a snapshot line", proc)
+        assert "saved" in output(proc).split("snapshot: ", 1)[1].splitlines()[0], output(proc)
+        rows = _snapshot_rows(archive)
+        assert len(rows.get(wired, [])) == 1, rows  # the ding took none; the motion one
+        image = archive / rows[wired][0]
+        assert image.read_bytes()[:2] == b"\xff\xd8" and image.stat().st_size > 100
 
-    _motion(sim, battery)
-    wait_for(lambda: output(proc).count("snapshot: ") >= 2, "the battery camera's snapshot", proc)
-    asked = _snapshot_requests(sim, battery)
-    time.sleep(FORCE_SNAPSHOT_INTERVAL_S + 1)  # past the window in which any camera's last image is reused
-    _motion(sim, battery)  # within 10 minutes: the battery camera is not asked again, its image is reused
-    wait_for(lambda: output(proc).count("snapshot: ") >= 3, "the second battery snapshot", proc)
-    lines = [line for line in output(proc).splitlines() if line.startswith("snapshot: ")]
-    assert "saved" in lines[1] and "unchanged" in lines[2], lines
-    assert len(_snapshot_rows(archive).get(battery, [])) == 1
-    assert asked >= 1 and _snapshot_requests(sim, battery) == asked
-    proc.popen.send_signal(signal.SIGTERM)
-    assert proc.wait(60).returncode == 0
+        _motion(sim, battery)
+        wait_for(lambda: output(proc).count("snapshot: ") >= 2, "the battery camera's snapshot", proc)
+        asked = _snapshot_requests(sim, battery)
+        time.sleep(FORCE_SNAPSHOT_INTERVAL_S + 1)  # past the window in which any camera's last image is reused
+        _motion(sim, battery)  # within 10 minutes: the battery camera is not asked again, its image is reused
+        wait_for(lambda: output(proc).count("snapshot: ") >= 3, "the second battery snapshot", proc)
+        lines = [line for line in output(proc).splitlines() if line.startswith("snapshot: ")]
+        assert "saved" in lines[1] and "unchanged" in lines[2], lines
+        assert len(_snapshot_rows(archive).get(battery, [])) == 1
+        assert asked >= 1 and _snapshot_requests(sim, battery) == asked
+        proc.popen.send_signal(signal.SIGTERM)
+        assert proc.wait(60).returncode == 0
+    finally:
+        proc.kill()  # only when the test failed before its SIGTERM (a no-op once the process ended)
 
 
 def test_without_archive_it_is_a_usage_error(
