@@ -159,3 +159,19 @@ async def test_hostile_resume_ids_get_a_reset_or_a_one_line_400(serve: Serve) ->
 
 def _answered(stream: Stream, resets: int) -> bool:
     return stream.ended or (bool(stream.of("status")) and len(stream.of("reset")) >= resets)
+
+
+async def test_a_long_backlog_is_sent_page_by_page_in_order_once(serve: Serve) -> None:
+    """More missed messages than one page (``BACKLOG_PAGE``): all of them, in order, once."""
+    from ringvault.server.events import BACKLOG_PAGE
+
+    server = serve()
+    ctx: ServerContext = server.app.state.ctx
+    total = BACKLOG_PAGE * 2 + 50
+    for n in range(total):
+        ctx.store.feed.append("motion", json.dumps({"n": n}))
+    stream = Stream(server.url, headers={"Last-Event-ID": "0"}).start()
+    await until(lambda: len(stream.of("motion")) >= total, "the whole backlog", stream)
+    assert [m.data["n"] for m in stream.of("motion")] == list(range(total))
+    assert stream.numbered() == list(range(1, total + 1))
+    await stream.close()

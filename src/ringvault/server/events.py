@@ -55,6 +55,8 @@ HEARTBEAT_S = 15.0
 INBOX_SIZE = 10_000
 #: the browser's reconnect delay the stream asks for (ms)
 RETRY_MS = 3000
+#: a resumed stream reads what it missed this many messages at a time (memory per stream stays small)
+BACKLOG_PAGE = 200
 
 
 class TooManySubscribersError(RuntimeError):
@@ -207,7 +209,11 @@ async def stream(
         raise HTTPException(503, str(exc)) from None
     resuming, last = _last_id(last_event_id_header, last_event_id)
     try:
-        backlog = await asyncio.to_thread(ctx.store.feed.resume, last if last is not None else -1) if resuming else None
+        backlog = (
+            await asyncio.to_thread(ctx.store.feed.resume, last if last is not None else -1, BACKLOG_PAGE)
+            if resuming
+            else None
+        )
     except BaseException:
         broker.unsubscribe(subscriber)
         raise
@@ -232,9 +238,17 @@ async def _messages(ctx: ServerContext, subscriber: Subscriber, backlog: Any) ->
                      "newest": backlog.newest},
                     id=backlog.newest,
                 )  # fmt: skip
-            for message in backlog.messages:
-                yield _wire(message)
-            sent = backlog.messages[-1].id if backlog.messages else backlog.newest
+            sent = backlog.after if backlog.known else backlog.newest
+            page = backlog.messages
+            while page:  # page by page: a client far behind never holds the whole backlog in memory
+                for message in page:
+                    yield _wire(message)
+                sent = page[-1].id
+                page = (
+                    await asyncio.to_thread(ctx.store.feed.after, sent, BACKLOG_PAGE)
+                    if len(page) == BACKLOG_PAGE
+                    else []
+                )
         while True:
             item = await _next(subscriber, broker.heartbeat_s)
             if item is None:

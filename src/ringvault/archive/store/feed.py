@@ -41,11 +41,12 @@ class FeedMessage:
 class FeedResume:
     """What a client that last saw ``last_id`` missed: ``messages`` (oldest first); ``known`` is False when the
     feed cannot say (an id it never gave out, or one whose followers were pruned): the client gets nothing old and
-    is told so. ``newest``: the newest id now (0: none yet)."""
+    is told so. ``newest``: the newest id now (0: none yet); ``after``: the id asked about."""
 
     messages: list[FeedMessage]
     known: bool
     newest: int
+    after: int = 0
 
 
 def _out(row: EventFeedRow) -> FeedMessage:
@@ -87,13 +88,14 @@ class FeedStore:
             ).all()
             return [_out(row) for row in rows]
 
-    def resume(self, last_id: int) -> FeedResume:
-        """What a client that last saw ``last_id`` missed, or ``known=False`` when that id is not one this feed can
-        resume from: newer than anything it gave out (another archive's), or older than what it still keeps."""
+    def resume(self, last_id: int, limit: int = KEEP_MESSAGES) -> FeedResume:
+        """What a client that last saw ``last_id`` missed (the first ``limit`` messages; ``after`` reads on), or
+        ``known=False`` when that id is not one this feed can resume from: newer than anything it gave out (another
+        archive's), or older than what it still keeps."""
         oldest, newest = self.bounds()
         if last_id > newest or (newest and last_id < oldest - 1) or last_id < 0:
-            return FeedResume([], False, newest)
-        return FeedResume(self.after(last_id), True, newest)
+            return FeedResume([], False, newest, last_id)
+        return FeedResume(self.after(last_id, limit), True, newest, last_id)
 
     def prune(self) -> int:
         """Drop the rows beyond the newest ``keep`` or older than ``keep_age`` (never the newest row); how many."""
