@@ -66,6 +66,8 @@ async def test_a_quiet_stream_gets_heartbeats(serve: Serve) -> None:
 
 
 async def test_the_api_key_applies_and_is_never_taken_from_the_url(serve: Serve) -> None:
+    """Without the key (or with it in the URL) a 401; with the header, or with the web UI's session cookie (what an
+    ``EventSource`` in a logged-in browser sends), the stream."""
     server = serve(api_key=KEY)
     for stream in (
         Stream(server.url).start(),
@@ -77,6 +79,15 @@ async def test_the_api_key_applies_and_is_never_taken_from_the_url(serve: Serve)
     allowed = Stream(server.url, headers={"Authorization": f"Bearer {KEY}"}).start()
     await until(lambda: bool(allowed.of("status")), "the stream with the key", allowed)
     await allowed.close()
+    # what a browser's EventSource sends once logged in to the web UI: the session cookie (no header)
+    async with httpx.AsyncClient(base_url=server.url, timeout=30) as client:
+        form = await client.get("/login")
+        token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+        assert (await client.post("/login", data={"key": KEY, "csrf_token": token})).status_code in (200, 303)
+        cookie = "; ".join(f"{name}={value}" for name, value in client.cookies.items())
+    browser = Stream(server.url, headers={"Cookie": cookie}).start()
+    await until(lambda: bool(browser.of("status")), "the stream with the session cookie", browser)
+    await browser.close()
 
 
 async def test_a_stream_that_falls_behind_is_dropped_with_a_final_message(tmp_path: Path) -> None:

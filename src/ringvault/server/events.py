@@ -13,9 +13,9 @@
   ``events_queue_size`` messages: a client that falls that far behind gets ``event: dropped`` and is disconnected
   (it resumes with its last id), so a slow reader never grows the server's memory. A comment line every
   ``events_heartbeat_s`` (15 s) keeps proxies from closing an idle stream.
-- **Security.** The stream is under ``/api``: the API key middleware applies as everywhere (a browser's
-  ``EventSource`` cannot send the ``Authorization`` header, so with a key set use a fetch-based SSE reader; the key
-  is never accepted in a URL).
+- **Security.** The stream is under ``/api``: the API key middleware applies as everywhere (the key in
+  ``Authorization: Bearer``, or the web UI's session cookie, which is what a browser's ``EventSource`` — it cannot
+  send headers — carries; the key is never accepted in a URL).
 
 Why ``StreamingResponse`` and FastAPI's ``format_sse_event`` rather than a generator route or sse-starlette: the
 route must answer 503 (a plain JSON error) before it commits to a stream, take the subscriber slot before it
