@@ -1,6 +1,6 @@
 """The live feed's table (``event_feed``) on a real SQLite file and a real PostgreSQL server: ids that only grow
 (also after the newest rows were deleted, and across a reopen), reads after an id, resumes that say when an id
-cannot be resumed from, bounded retention that never drops the newest row, and migration 0016 both ways."""
+cannot be resumed from, bounded retention that never drops the newest row, and migration 0017 both ways."""
 
 from __future__ import annotations
 
@@ -70,11 +70,11 @@ def test_ids_are_never_reused_after_the_newest_rows_are_deleted(tmp_path: Path) 
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
-def test_migration_0016_goes_down_and_up(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> None:
+def test_migration_0017_goes_down_and_up(request: pytest.FixtureRequest, tmp_path: Path, database: str) -> None:
     url = str(request.getfixturevalue("pg_url")) if database == "postgresql" else f"sqlite:///{tmp_path / DB_FILENAME}"
     with ArchiveStore.open_url(url) as store:
         store.feed.append("ding", "{}")
-    downgrade(url, "0015_uidevices")
+    downgrade(url, "0016_timeline")
     engine = create_engine(url)
     try:
         assert "event_feed" not in inspect(engine).get_table_names()
@@ -84,7 +84,7 @@ def test_migration_0016_goes_down_and_up(request: pytest.FixtureRequest, tmp_pat
     migrate(url)
     engine = create_engine(url)
     try:
-        assert current_revision(engine) == HEAD_REVISION == "0016_event_feed"
+        assert current_revision(engine) == HEAD_REVISION == "0017_event_feed"
     finally:
         engine.dispose()
     with ArchiveStore.open_url(url) as store:
