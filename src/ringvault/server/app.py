@@ -30,7 +30,7 @@ from ringvault.cloud.errors import (
     RateLimitedError,
     RingError,
 )
-from ringvault.server import api, connector, hub, portability
+from ringvault.server import api, connector, events, hub, portability
 from ringvault.server.context import Clock, ServerContext, ServerSettings
 from ringvault.server.security import (
     MAX_BODY_BYTES,
@@ -48,7 +48,8 @@ __all__ = ["ROUTERS", "create_app"]
 log = logging.getLogger("ringvault.server")
 
 #: Every router of the server, in the order they are included.
-ROUTERS: list[APIRouter] = [api.health, connector.router, api.router, hub.router, portability.router]
+#: ``events`` before ``api``: ``/api/events/stream`` and ``/status`` are not event ids of ``/api/events/{id}``.
+ROUTERS: list[APIRouter] = [api.health, connector.router, events.router, api.router, hub.router, portability.router]
 #: where /docs and /redoc load Swagger UI's and ReDoc's files from (this server)
 DOCS_STATIC_URL = "/docs/static"
 

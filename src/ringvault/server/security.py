@@ -442,7 +442,10 @@ class _LogRedaction(logging.Filter):
 
 _LOG_FILTER = _LogRedaction()
 #: the loggers of everything the server writes: uvicorn's (access, errors) and the server's own
-REDACTED_LOGGERS = ("uvicorn", "uvicorn.error", "uvicorn.access", "ringvault.server", "ringvault.server.portability")
+REDACTED_LOGGERS = (
+    "uvicorn", "uvicorn.error", "uvicorn.access", "ringvault.server", "ringvault.server.portability",
+    "ringvault.server.events", "ringvault.server.watcher",
+)  # fmt: skip
 
 
 def install_log_redaction(api_key: str | None = None) -> None:

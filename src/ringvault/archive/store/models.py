@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "Device",
     "Event",
+    "EventFeedRow",
     "HubDevice",
     "HubHistoryItem",
     "HubSyncStateRow",
@@ -542,3 +543,21 @@ class HubSyncStateRow(Base):
     through_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_sync_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventFeedRow(Base):
+    """``event_feed``: the live feed ``GET /api/events/stream`` sends, one row per message (an event Ring reported,
+    a recording archived or left pending), kept so a client resumes after a disconnect or a server restart.
+
+    ``id`` only grows (``AUTOINCREMENT`` on SQLite: an id is never reused, even after the newest rows were deleted);
+    it is the stream's ``id:``. ``kind`` is the SSE event name (``ding``, ``motion``, ``intercom_ding``,
+    ``intercom_unlock``, ``alarm``, ``recording``), ``data`` the message's JSON text. Old rows are pruned (the newest
+    10,000, at most 7 days)."""
+
+    __tablename__ = "event_feed"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
