@@ -26,7 +26,7 @@ from datetime import UTC, datetime
 
 import av
 from aiortc.mediastreams import MediaStreamError, MediaStreamTrack
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw, ImageFont, ImageStat
 
 from ringvault.sim.clock import SimClock
 
@@ -78,8 +78,7 @@ def read_marker(image: Image.Image) -> tuple[int, int, int]:
         for bit in range(MARKER_BITS):
             left = bit * CELL
             box = grey.crop((left + 4, top + 4, left + CELL - 4, top + CELL - 4))
-            pixels = list(box.getdata())
-            value = (value << 1) | (1 if sum(pixels) / len(pixels) > 128 else 0)
+            value = (value << 1) | (1 if ImageStat.Stat(box).mean[0] > 128 else 0)
         values.append(value)
     return values[0], values[1], values[2]
 
