@@ -242,3 +242,18 @@ async def assert_all_closed(sim: SimServer, within: float = 20) -> JSON:
     open_pcs = [o for o in gc.get_objects() if isinstance(o, RTCPeerConnection) and o.connectionState != "closed"]
     assert open_pcs == []
     return listing
+
+
+async def set_live(sim: SimServer, **knobs: Any) -> JSON:
+    """Change live view knobs through the control API."""
+    async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
+        answer = await client.patch("/_sim/live/config", json=knobs)
+        assert answer.status_code == 200, answer.text
+        data: JSON = answer.json()
+        return data
+
+
+async def patch_device(sim: SimServer, device_id: int, **patch: Any) -> None:
+    async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
+        answer = await client.patch(f"/_sim/devices/{device_id}", json=patch)
+        assert answer.status_code == 200, answer.text
