@@ -66,6 +66,11 @@ class Peer:
         self.tracks: dict[str, MediaStreamTrack] = {}
         self.arrived = asyncio.Event()
         self.mic = ToneTrack(1000.0)
+        self._changed = asyncio.Event()
+
+        @self.pc.on("connectionstatechange")
+        def _changed() -> None:
+            self._changed.set()
 
         @self.pc.on("track")
         def _track(track: MediaStreamTrack) -> None:
@@ -107,6 +112,14 @@ class Peer:
                 assert isinstance(frame, av.AudioFrame)
                 frames.append(frame)
         return frames
+
+    async def until_state(self, *states: str, within: float = 60) -> str:
+        """Wait until the peer connection's state is one of ``states``."""
+        async with asyncio.timeout(within):
+            while self.pc.connectionState not in states:
+                self._changed.clear()
+                await self._changed.wait()
+        return self.pc.connectionState
 
     async def close(self) -> None:
         self.mic.stop()
