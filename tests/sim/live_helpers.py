@@ -79,6 +79,8 @@ class Peer:
                 self.arrived.set()
 
     async def offer(self, *, video_codec: str = "video/H264") -> str:
+        if self.pc.localDescription is not None:  # the same offer again (a refused request retried)
+            return self.pc.localDescription.sdp
         video = self.pc.addTransceiver("video", direction="recvonly")
         codecs = RTCRtpReceiver.getCapabilities("video").codecs
         video.setCodecPreferences([c for c in codecs if c.mimeType in (video_codec, "video/rtx")])
@@ -270,3 +272,12 @@ async def patch_device(sim: SimServer, device_id: int, **patch: Any) -> None:
     async with httpx.AsyncClient(base_url=sim.url, timeout=30) as client:
         answer = await client.patch(f"/_sim/devices/{device_id}", json=patch)
         assert answer.status_code == 200, answer.text
+
+
+async def wait_until_closed(sim: SimServer, camera_id: int, within: float = 30) -> None:
+    """Wait until the simulator has no open session of ``camera_id``."""
+    for _ in range(int(within / 0.1)):
+        if all(row["camera_id"] != camera_id for row in (await sim_live(sim))["sessions"]):
+            return
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"a live view of {camera_id} is still open")

@@ -16,7 +16,9 @@ class LiveConfig(BaseModel):
     # timers (reference §9.5)
     ping_timeout_s: float = Field(15.0, gt=0, description="close with code 6 after this long without a ping")
     activate_timeout_s: float = Field(70.0, gt=0, description="a session without activate_session ends here")
-    max_duration_s: float = Field(600.0, gt=0, description="a session ends after this long (max_duration)")
+    max_duration_s: float = Field(
+        600.0, gt=0, description="a session ends after this long (max_duration; fixed when it starts)"
+    )
     connect_timeout_s: float = Field(20.0, gt=0, description="[sim] the peer must connect within this long")
     ticket_ttl_s: float = Field(300.0, gt=0, description="[sim] a signalsocket ticket is refused after this long")
     # bounds [sim]

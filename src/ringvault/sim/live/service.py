@@ -107,6 +107,7 @@ class LiveService:
             rest_id=rest_id,
             last_ping=mono,
             event_id=event.id,
+            max_duration_s=self.knobs.max_duration_s,
         )
         if self.knobs.close_after_s is not None:
             session.close_at = mono + self.knobs.close_after_s
@@ -180,9 +181,9 @@ class LiveService:
 
     # ----------------------------------------------------------------------------------------------- closing
 
-    async def close(self, session: LiveSession, code: int, text: str, by: str) -> None:
-        """End a session on both sides (idempotent): a ``close`` frame to a socket client, the peer connection
-        closed, the session's tasks cancelled, the on_demand event's duration set."""
+    async def close(self, session: LiveSession, code: int, text: str, by: str, *, notify: bool = True) -> None:
+        """End a session on both sides (idempotent): a ``close`` frame to a socket client (unless it hung up
+        itself), the peer connection closed, the session's tasks cancelled, the on_demand event's duration set."""
         if session.closed:
             return
         session.state = "closed"
@@ -191,7 +192,7 @@ class LiveService:
         self.sessions.pop(session.id, None)
         self.closed.append(session)
         log.info("live view %s closed by %s: %s %s", session.id, by, code, text)
-        if session.send is not None:
+        if session.send is not None and notify:
             with contextlib.suppress(Exception):
                 await session.send("close", {"reason": {"code": code, "text": text}})
         session.ended.set()
@@ -255,7 +256,7 @@ class LiveService:
         elapsed = now - session.started_mono
         if session.close_at is not None and now >= session.close_at:
             return CLOSE_NORMAL, "Session closed by the camera", "server: control"
-        if elapsed >= knobs.max_duration_s:
+        if elapsed >= session.max_duration_s:
             return CLOSE_NORMAL, "Max duration reached", "server: max_duration"
         if session.via == "socket":
             if now - session.last_ping >= knobs.ping_timeout_s:

@@ -58,6 +58,7 @@ class LiveSession:
     started_at: float  # simulated epoch seconds
     started_mono: float
     rest_id: str | None = None
+    max_duration_s: float = 600.0  # fixed when the session starts, like Ring's max_duration
     state: str = "starting"  # starting -> answered -> connected -> closed
     activated: bool = False
     last_ping: float = 0.0

@@ -112,9 +112,8 @@ class SignallingConnection:
                 return True
             return await self._live_view(body)
         if method == "close":
-            if session is not None:
-                self.service.spawn(session, self.service.close(session, CLOSE_NORMAL, "Closed by the client", "client"))
-                await session.ended.wait()
+            if session is not None:  # the client hung up: no close frame back [sim]
+                await self.service.close(session, CLOSE_NORMAL, "Closed by the client", "client", notify=False)
             return False
         if session is None:
             if method == "ice" and len(self.pending_ice) < MAX_PENDING_ICE:
