@@ -113,6 +113,13 @@ async def test_ice_failure_answer_without_candidates_ends_both_sides(sim: SimSer
         await live.peer.close()
     [row] = (await assert_all_closed(sim))["closed"]
     assert row["frames_sent"] == 0 and row["closed_by"] in ("server: ice", "server: connect timeout")
+    await set_live(sim, ice_failure=False)  # the fault cleared: the next live view streams
+    async with signalling(sim, await signal_ticket(ring)) as sig:
+        live = await start_live_view(sig, camera)
+        assert len(await live.peer.video_frames(3)) == 3
+        await sig.send("close")
+        await asyncio.wait_for(sig.ws.wait_closed(), 30)
+        await live.peer.close()
 
 
 async def test_slow_start_delays_session_created(sim: SimServer, ring: httpx.AsyncClient) -> None:
@@ -122,11 +129,15 @@ async def test_slow_start_delays_session_created(sim: SimServer, ring: httpx.Asy
         peer = Peer()
         started = time.monotonic()
         await sig.live_view(camera, await peer.offer())
+        # candidates trickled before the session exists are kept for the answerer (and harmlessly ignored here)
+        await sig.send("ice", {"ice": "candidate:1 1 udp 2130706431 127.0.0.1 9 typ host", "mlineindex": 0})
         await sig.expect("session_created")
         assert time.monotonic() - started >= 1.5
         [row] = (await sim_live(sim))["sessions"]
         assert row["state"] in ("starting", "answered", "connected")
         await peer.accept((await sig.expect("sdp"))["body"]["sdp"])
+        await sig.send("activate_session")
+        await sig.expect("notification")  # connected despite the slow start
         await sig.send("close")
         await asyncio.wait_for(sig.ws.wait_closed(), 30)
         await peer.close()
@@ -224,3 +235,22 @@ async def test_no_user_agent_is_refused_and_the_host_header_routes(sim: SimServe
         frame = json.loads(await asyncio.wait_for(ws.recv(), 30))
     reason = {"code": 5, "text": "Unauthorized: invalid or expired token"}
     assert frame == {"method": "close", "body": {"reason": reason, "doorbot_id": 5}}
+
+
+async def test_control_api_validates_knobs_and_reset_closes_sessions(sim: SimServer, ring: httpx.AsyncClient) -> None:
+    async with httpx.AsyncClient(base_url=sim.url) as control:
+        assert (await control.patch("/_sim/live/config", json={"fps": 60})).status_code == 422
+        assert (await control.patch("/_sim/live/config", json={"nope": 1})).status_code == 422
+        assert (await control.patch("/_sim/config", json={"live": {"width": 321}})).status_code == 422
+        changed = await control.patch("/_sim/config", json={"live": {"fps": 5}})
+        assert changed.status_code == 200 and changed.json()["live"]["fps"] == 5
+        cameras = streamable_cameras(sim)[:2]
+        async with signalling(sim, await signal_ticket(ring)) as one, signalling(sim, await signal_ticket(ring)) as two:
+            lives = [await start_live_view(one, cameras[0]), await start_live_view(two, cameras[1])]
+            closed = await control.post("/_sim/live/close", json={"camera_id": cameras[0]})
+            assert closed.json() == {"closed": 1}
+            assert (await one.closed_by_server())["body"]["reason"]["code"] == 0
+            assert (await control.post("/_sim/reset")).status_code == 200
+            assert (await two.closed_by_server())["body"]["reason"] == {"code": 0, "text": "Simulator reset"}
+            for live in lives:
+                await live.peer.close()

@@ -248,6 +248,13 @@ async def test_live_view_disabled_by_modes_refuses(sim: SimServer, ring: httpx.A
         close = await sig.closed_by_server()
     await peer.close()
     assert close["body"]["reason"] == {"code": 1, "text": "Live view is disabled by Modes"}
+    await patch_device(sim, camera, live_view_disabled=False)  # Modes allow it again: tickets and streams work
+    async with signalling(sim, await signal_ticket(ring)) as sig:
+        live = await start_live_view(sig, camera)
+        assert len(await live.peer.video_frames(3)) == 3
+        await sig.send("close")
+        await asyncio.wait_for(sig.ws.wait_closed(), 30)
+        await live.peer.close()
 
 
 async def test_unknown_doorbots_chimes_and_non_h264_offers_are_refused(sim: SimServer, ring: httpx.AsyncClient) -> None:

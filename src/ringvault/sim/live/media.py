@@ -38,6 +38,8 @@ COLOUR_BOX = (0, 0, 48, 48)
 VIDEO_CLOCK = 90000
 AUDIO_RATE = 48000
 AUDIO_SAMPLES = 960  # 20 ms
+#: audio later than this skips ahead to the wall clock
+LATE_AUDIO_S = 0.1
 BARS = ((235, 235, 235), (235, 235, 16), (16, 235, 235), (16, 235, 16), (235, 16, 235), (235, 16, 16), (16, 16, 235))
 
 
@@ -123,7 +125,11 @@ class PatternRenderer:
 
 
 class PatternTrack(MediaStreamTrack):
-    """The camera's video: the pattern at ``fps``, paced on the wall clock, stamped with the simulated time."""
+    """The camera's video: the pattern at ``fps``, paced on the wall clock, stamped with the simulated time.
+
+    Timestamps follow the wall clock, so a stream lasts as long as it ran; when the machine is too busy to keep up,
+    frames are skipped (as a camera on a poor link would) rather than sent late in a burst. The marker's counter is
+    the frame's slot number, so a skipped frame shows as a gap."""
 
     kind = "video"
 
@@ -133,6 +139,7 @@ class PatternTrack(MediaStreamTrack):
         self._clock = clock
         self._fps = fps
         self._start: float | None = None
+        self._slot = 0
         self.frames_sent = 0
 
     async def recv(self) -> av.VideoFrame:
@@ -141,13 +148,17 @@ class PatternTrack(MediaStreamTrack):
         now = time.monotonic()
         if self._start is None:
             self._start = now
-        delay = self._start + self.frames_sent / self._fps - now
-        if delay > 0:
-            await asyncio.sleep(delay)
-        image = self._renderer.render(self.frames_sent, self._clock.now())
+        due = self._start + self._slot / self._fps
+        if due > now:
+            await asyncio.sleep(due - now)
+        else:  # late: take the slot of the current time
+            self._slot = int((now - self._start) * self._fps)
+            due = self._start + self._slot / self._fps
+        image = self._renderer.render(self._slot, self._clock.now())
         frame: av.VideoFrame = av.VideoFrame.from_image(image)  # type: ignore[no-untyped-call]
-        frame.pts = self.frames_sent * VIDEO_CLOCK // self._fps
+        frame.pts = round((due - self._start) * VIDEO_CLOCK)
         frame.time_base = fractions.Fraction(1, VIDEO_CLOCK)
+        self._slot += 1
         self.frames_sent += 1
         return frame
 
@@ -170,6 +181,7 @@ class ToneTrack(MediaStreamTrack):
         self.frequency = frequency
         self._second = _tone_second(round(frequency))
         self._start: float | None = None
+        self._slot = 0
         self.frames_sent = 0
 
     async def recv(self) -> av.AudioFrame:
@@ -178,15 +190,18 @@ class ToneTrack(MediaStreamTrack):
         now = time.monotonic()
         if self._start is None:
             self._start = now
-        delay = self._start + self.frames_sent * AUDIO_SAMPLES / AUDIO_RATE - now
+        delay = self._start + self._slot * AUDIO_SAMPLES / AUDIO_RATE - now
         if delay > 0:
             await asyncio.sleep(delay)
-        offset = (self.frames_sent * AUDIO_SAMPLES) % AUDIO_RATE * 2
+        elif delay < -LATE_AUDIO_S:  # too busy to keep up: skip ahead to the wall clock (a gap, not a burst)
+            self._slot = int((now - self._start) * AUDIO_RATE / AUDIO_SAMPLES)
+        offset = (self._slot * AUDIO_SAMPLES) % AUDIO_RATE * 2
         frame = av.AudioFrame(format="s16", layout="mono", samples=AUDIO_SAMPLES)
         frame.planes[0].update(self._second[offset : offset + AUDIO_SAMPLES * 2])
         frame.sample_rate = AUDIO_RATE
-        frame.pts = self.frames_sent * AUDIO_SAMPLES
+        frame.pts = self._slot * AUDIO_SAMPLES
         frame.time_base = fractions.Fraction(1, AUDIO_RATE)
+        self._slot += 1
         self.frames_sent += 1
         return frame
 
