@@ -118,12 +118,12 @@ async def test_handshake_pattern_time_tone_and_clean_close(sim: SimServer, ring:
 async def test_pings_keep_a_session_alive_and_no_ping_closes_with_code_6(
     sim: SimServer, ring: httpx.AsyncClient
 ) -> None:
-    await set_live(sim, ping_timeout_s=2.0)
+    await set_live(sim, ping_timeout_s=4.0)
     camera = streamable_cameras(sim)[0]
     async with signalling(sim, await signal_ticket(ring)) as sig:
         live = await start_live_view(sig, camera)
         live.start_pinging(0.5)
-        await asyncio.sleep(4.0)  # twice the timeout, with pings
+        await asyncio.sleep(8.0)  # twice the timeout, with pings
         assert [row["state"] for row in (await sim_live(sim))["sessions"]] == ["connected"]
         await live.stop_pinging()
         started = time.monotonic()
