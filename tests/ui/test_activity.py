@@ -11,6 +11,7 @@ import json
 import random
 import re
 import sqlite3
+import time
 from collections import Counter
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
@@ -366,3 +367,39 @@ def test_the_counts_are_the_same_on_postgresql(zoned_archive: Path, pg_url: str,
             for h in event_hour_counts(store, kinds=kinds, **day_range):
                 cells[(h.weekday, h.hour)] += h.count
             assert (got, cells) == expected(events, **options), options
+
+
+def test_the_totals_are_counted_at_start_and_recounted_in_the_background(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No visit pays for a full count: the server counts at start, and totals past their age are still used (brought
+    up to date) while a thread counts them afresh; the counts stay right through it."""
+    from ringvault.server.ui.pages import activity
+
+    archive = tmp_path / "archive"
+    with ArchiveStore.open(archive) as store:
+        store.upsert_device(DeviceRecord(id=1, family="doorbots", name="d1", raw={"time_zone": "Europe/Rome"}))
+        at = datetime(2026, 11, 1, 9, tzinfo=UTC)
+        store.upsert_events(1, [EventRecord(id=f"e{n}", created_at=at + timedelta(hours=7 * n), kind="ding")
+                                for n in range(120)])  # fmt: skip
+    server = ServerThread(create_app(ServerSettings(archive_dir=archive))).start()
+    try:
+        cache = server.app.state.ui_activity_counts  # made by the start-up warm-up, before any visit
+        deadline = time.monotonic() + 60
+        while cache._totals is None:
+            assert time.monotonic() < deadline, "the totals were not counted at start"
+            time.sleep(0.05)
+        first = cache._totals.counted_at
+        monkeypatch.setattr(activity, "TOTALS_MAX_AGE_S", 0.0)
+        with ArchiveStore.open(archive) as store:
+            store.upsert_events(1, [EventRecord(id=f"n{n}", created_at=at - timedelta(hours=5 * n), kind="motion")
+                                    for n in range(30)])  # fmt: skip
+        html = httpx.get(server.url + "/activity?per=day", timeout=60).text
+        assert _page_counts(html) == expected(local_events(archive))
+        while cache._totals.counted_at == first or cache._recounting:
+            assert time.monotonic() < deadline, "the totals were not counted afresh"
+            time.sleep(0.05)
+        html = httpx.get(server.url + "/activity?per=day", timeout=60).text
+        assert _page_counts(html) == expected(local_events(archive))
+    finally:
+        server.stop()

@@ -40,7 +40,7 @@ from ringvault.server.security import (
     install_log_redaction,
 )
 from ringvault.server.sessions import BrowserSessions, LoginThrottle
-from ringvault.server.ui import install_ui
+from ringvault.server.ui import install_ui, warm_up
 from ringvault.server.ui.headers import SecurityHeadersMiddleware
 
 __all__ = ["ROUTERS", "create_app"]
@@ -108,6 +108,7 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         install_log_redaction(settings.api_key)
         await ctx.start()
+        warm_up(_app)
         try:
             yield
         finally:

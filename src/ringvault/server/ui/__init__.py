@@ -25,7 +25,7 @@ from types import ModuleType
 from fastapi import APIRouter, FastAPI
 from starlette.staticfiles import StaticFiles
 
-__all__ = ["ASSETS_URL", "install_ui", "page_modules"]
+__all__ = ["ASSETS_URL", "install_ui", "page_modules", "warm_up"]
 
 #: where the UI's scripts, style sheets and images are served from
 ASSETS_URL = "/assets"
@@ -52,3 +52,18 @@ def install_ui(app: FastAPI) -> None:
     from importlib.resources import files
 
     app.mount(ASSETS_URL, StaticFiles(directory=str(files("ringvault.server.ui") / "static")), name="assets")
+
+
+def warm_up(app: FastAPI) -> None:
+    """When the server has started: each page module's ``warm_up(app)`` (e.g. the activity page counts its totals
+    in a thread so that its first visit does not wait). A failure is logged, never fatal."""
+    import logging
+
+    for module in page_modules():
+        hook = getattr(module, "warm_up", None)
+        if hook is None:
+            continue
+        try:
+            hook(app)
+        except Exception:
+            logging.getLogger("ringvault.server").exception("warming up %s failed", module.__name__)

@@ -14,6 +14,7 @@ the events change.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import Counter, OrderedDict, defaultdict
@@ -53,6 +54,7 @@ CHART_WIDTH, CHART_HEIGHT, CHART_TOP = 960.0, 110.0, 6.0
 CELL = 36.0
 #: how many filters' counts are kept (each a few kilobytes)
 CACHE_SIZE = 32
+log = logging.getLogger("ringvault.server")
 #: the totals are counted afresh after this long, whatever changed (see :class:`_Totals`)
 TOTALS_MAX_AGE_S = 600.0
 #: the bars of a chart by default at most (the finest grouping that keeps to it), and at most when asked
@@ -154,15 +156,18 @@ class _CountsCache:
         self._lock = threading.Lock()
         self._totals: _Totals | None = None
         self._ranges: OrderedDict[tuple[Any, ...], Any] = OrderedDict()
+        self._recounting = False
 
     def totals(self, store: ArchiveStore) -> _Totals:
-        """The totals now: the kept ones, brought up to date (one lock: two requests never count the same rows)."""
+        """The totals now: the kept ones, brought up to date (one lock: two requests never count the same rows).
+        Totals older than ``TOTALS_MAX_AGE_S`` are still used (brought up to date) while a thread counts them afresh,
+        so no request pays for the periodic full count."""
         with self._lock:
             state = events_state(store)
             zones = device_zones(store)
             kept = self._totals
             if kept is not None and time.monotonic() - kept.counted_at > TOTALS_MAX_AGE_S:
-                kept = None
+                self._recount_in_background(store)
             if kept is not None and kept.state == state and kept.zones == zones:
                 return kept
             last, before = state.last_row, (kept.state.last_row if kept is not None else None)
@@ -174,6 +179,33 @@ class _CountsCache:
             fresh = _fresh_totals(store, state, zones)
             self._totals = fresh
             return fresh
+
+    def _recount_in_background(self, store: ArchiveStore) -> None:
+        """Count the totals afresh in a thread (one at a time); the lock is held only to swap them in. Rows stored
+        meanwhile are above the fresh totals' ``last_row`` and are added by the next request as usual."""
+        if self._recounting:
+            return
+        self._recounting = True
+
+        def recount() -> None:
+            try:
+                fresh = _fresh_totals(store, events_state(store), device_zones(store))
+                with self._lock:
+                    self._totals = fresh
+                    self._ranges.clear()
+            except Exception as exc:  # the store closed under it (server stopping): the next request counts
+                log.debug("activity: the background count failed: %s", exc)
+            finally:
+                self._recounting = False
+
+        threading.Thread(target=recount, name="ringvault-activity-count", daemon=True).start()
+
+    def warm_up(self, store: ArchiveStore) -> None:
+        """Count the totals now (at server start, in a thread), so the first visit of the page does not wait."""
+        try:
+            self.totals(store)
+        except Exception as exc:
+            log.debug("activity: warming the counts failed: %s", exc)
 
     def ranged(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
         """The counts of a day range, kept for the same events (``key`` holds the events' state)."""
@@ -193,13 +225,24 @@ class _CountsCache:
 _cache_guard = threading.Lock()
 
 
-def _cache_of(request: Request) -> _CountsCache:
+def _cache_of_app(app: Any) -> _CountsCache:
     with _cache_guard:
-        cache: _CountsCache | None = getattr(request.app.state, "ui_activity_counts", None)
+        cache: _CountsCache | None = getattr(app.state, "ui_activity_counts", None)
         if cache is None:
             cache = _CountsCache()
-            request.app.state.ui_activity_counts = cache
+            app.state.ui_activity_counts = cache
         return cache
+
+
+def _cache_of(request: Request) -> _CountsCache:
+    return _cache_of_app(request.app)
+
+
+def warm_up(app: Any) -> None:
+    """Called once when the server starts (``ringvault.server.ui.warm_up``): count the totals in a thread."""
+    ctx: ServerContext = app.state.ctx
+    cache = _cache_of_app(app)
+    threading.Thread(target=cache.warm_up, args=(ctx.store,), name="ringvault-activity-warm", daemon=True).start()
 
 
 def _month_end(month: date) -> date:
