@@ -362,13 +362,15 @@ class LiveViewSession:
     async def video_frames(self, limit: int | None = None) -> AsyncIterator[Any]:
         """Decoded ``av.VideoFrame``s as they come (at most ``limit`` kept for a slow consumer; older dropped). Ends
         when the session is closed; raises the session's error when the server or the network ended it."""
-        async for frame in self._frames(self._video, limit):
-            yield frame
+        async with contextlib.aclosing(self._frames(self._video, limit)) as frames:
+            async for frame in frames:
+                yield frame
 
     async def audio_frames(self, limit: int | None = None) -> AsyncIterator[Any]:
         """Decoded ``av.AudioFrame``s (see ``video_frames``)."""
-        async for frame in self._frames(self._audio, limit):
-            yield frame
+        async with contextlib.aclosing(self._frames(self._audio, limit)) as frames:
+            async for frame in frames:
+                yield frame
 
     async def _frames(self, fanout: Fanout[Any], limit: int | None) -> AsyncIterator[Any]:
         self._raise_if_ended()
