@@ -26,7 +26,7 @@ import contextlib
 import logging
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -372,7 +372,7 @@ class LiveViewSession:
             async for frame in frames:
                 yield frame
 
-    async def _frames(self, fanout: Fanout[Any], limit: int | None) -> AsyncIterator[Any]:
+    async def _frames(self, fanout: Fanout[Any], limit: int | None) -> AsyncGenerator[Any, None]:
         self._raise_if_ended()
         async with fanout.subscription(limit) as queue:
             while True:
