@@ -30,7 +30,7 @@ pytestmark = pytest.mark.timeout(90)
 CAMERA = 4321
 
 
-def _session(answerer: Answerer, **options: Any) -> LiveViewSession:
+def _session(answerer: Answerer, doorbot_id: int = CAMERA, **options: Any) -> LiveViewSession:
     # the socket URL through the CLOUD_URL rule, with the answerer as the cloud
     url = websocket_url(signalling_url("a-ticket", client_id()), answerer.url)
     assert url.startswith(f"ws://127.0.0.1:{answerer.port}{SIGNALLING_PATH}?")
@@ -39,7 +39,10 @@ def _session(answerer: Answerer, **options: Any) -> LiveViewSession:
         return url
 
     return LiveViewSession(
-        doorbot_id=CAMERA, name="Front Door", socket_url=socket_url, options=LiveViewOptions(ice_servers=(), **options)
+        doorbot_id=doorbot_id,
+        name="Front Door",
+        socket_url=socket_url,
+        options=LiveViewOptions(ice_servers=(), **options),
     )
 
 
@@ -217,3 +220,21 @@ async def test_cancelling_the_owner_mid_stream_closes_everything() -> None:
     assert json.dumps(answerer.sessions[0].received[-1]) == json.dumps(
         {"reason": {"code": 0, "text": ""}, "method": "close"}
     )
+
+
+async def test_four_cameras_stream_and_record_at_once(tmp_path: Path) -> None:
+    async with running_answerer() as answerer:
+
+        async def one(index: int) -> Path:
+            session = _session(answerer, CAMERA + index)
+            async with await session.start():
+                return (await session.record(tmp_path / f"clip-{index}.mp4", 3.0)).path
+
+        paths = await asyncio.gather(*(one(i) for i in range(4)))
+        assert live_tasks() == []
+    assert sorted(p.name for p in paths) == leftovers(tmp_path)
+    for path in paths:
+        decoded = decode(path, keep_every=5)
+        assert 2.7 <= decoded.duration_s <= 3.3 and all(shows_pattern(i) for i in decoded.images)
+    assert sorted(s.doorbot_id for s in answerer.sessions) == [CAMERA + i for i in range(4)]
+    assert answerer.all_closed()
