@@ -155,7 +155,7 @@ class LiveViewSession:
             await self._start()
         except BaseException as exc:
             reason = self.error
-            await self._cleanup()
+            await asyncio.shield(self._cleanup())  # a second cancellation must not leave half of it
             if isinstance(exc, asyncio.CancelledError | KeyboardInterrupt) or reason is None:
                 raise
             raise reason from None
