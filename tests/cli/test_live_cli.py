@@ -133,6 +133,14 @@ def test_usage_and_refusals_are_one_line(
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and lines[0].startswith("error: ") and "offline" in lines[0], result.output
     assert leftovers(out) == []
+    # a camera Ring reports offline is refused at once, as by every device command: no ticket, no socket
+    httpx.patch(f"{cloud_env.url}/_sim/devices/{camera['id']}", json={"offline": True}, timeout=10).raise_for_status()
+    with answerer_thread() as never:
+        monkeypatch.setattr("ringvault.cloud.live.start.SIGNALLING_SOCKET", never.socket_base)
+        refused = invoke("live", camera["name"], "--frame", str(out / "now.jpg"))
+        assert never.sessions == []
+    assert refused.exit_code == 1 and refused.output.count("\n") == 1 and "offline" in refused.output
+    assert leftovers(out) == []
 
 
 def test_sigterm_stops_cleanly_and_leaves_no_partial_file(

@@ -110,3 +110,22 @@ def test_a_ding_id_is_read_from_a_session_jwt_when_there_is_one() -> None:
     assert ding_id_of_session(jwt({"ding_id": "../etc"})) is None
     assert ding_id_of_session("not-a-jwt") is None
     assert ding_id_of_session(None) is None
+
+
+async def test_live_views_per_camera_are_bounded_and_counted_until_closed(sim: SimServer, rv_home: Path) -> None:
+    from ringvault.cloud.live import LiveViewLimitError
+    from ringvault.cloud.live.start import MAX_SESSIONS_PER_CAMERA, open_sessions
+
+    async with running_answerer() as answerer, open_api(sim, rv_home) as api:
+        camera = (await _cameras(sim, api))[0]
+        options = LiveViewOptions(signalling_url=answerer.socket_base)
+        sessions = [await camera.start_live_view(options) for _ in range(MAX_SESSIONS_PER_CAMERA)]
+        assert open_sessions(camera.id) == MAX_SESSIONS_PER_CAMERA
+        with pytest.raises(LiveViewLimitError, match="already has"):
+            await camera.start_live_view(options)
+        await sessions.pop().close()
+        sessions.append(await camera.start_live_view(options))  # room again
+        for session in sessions:
+            await session.close()
+        assert open_sessions() == 0 and live_tasks() == []
+    assert len(answerer.sessions) == MAX_SESSIONS_PER_CAMERA + 1 and answerer.all_closed()

@@ -40,10 +40,12 @@ def _code_for(exc: BaseException) -> int:
 
 
 async def _camera(api: RingApi, query: str) -> RingCamera:
-    from ringvault.cli.targets import find_of_type
+    from ringvault.cli.targets import find_of_type, require_online
     from ringvault.cloud.camera import RingCamera
 
-    return await find_of_type(api, query, RingCamera, "a camera")
+    camera = await find_of_type(api, query, RingCamera, "a camera")
+    require_online(camera)  # as every device command: Ring reports it offline, so no ticket and no socket
+    return camera
 
 
 class _Terminated(Exception):

@@ -11,6 +11,7 @@ __all__ = [
     "LiveViewEndedError",
     "LiveViewError",
     "LiveViewIceError",
+    "LiveViewLimitError",
     "LiveViewRefusedError",
     "LiveViewTimeoutError",
     "LiveViewUnavailableError",
@@ -62,6 +63,10 @@ class LiveViewEndedError(LiveViewRefusedError):
     """The server ended a running session (its ``close`` frame mid-stream, or the socket dropped)."""
 
     hint = "Start the live view again."
+
+
+class LiveViewLimitError(LiveViewError):
+    """Too many live views are open in this process (per camera, or in all)."""
 
 
 class LiveViewTimeoutError(LiveViewError):

@@ -124,6 +124,7 @@ class LiveViewSession:
         self._cleaned = False
         self._remote_candidates = 0
         self._closer: asyncio.Future[None] | None = None
+        self._cleanup_hooks: list[Callable[[], None]] = []
 
     # -- state -------------------------------------------------------------------------------------------------
     @property
@@ -324,26 +325,41 @@ class LiveViewSession:
             self._mark_ended()
         await self._cleanup()
 
+    def on_cleanup(self, hook: Callable[[], None]) -> None:
+        """Call ``hook()`` once the session has released everything (whatever ended it)."""
+        self._cleanup_hooks.append(hook)
+
     async def _cleanup(self) -> None:
         async with self._cleanup_lock:
             if self._cleaned:
                 return
             self._cleaned = True
-            if not self.ended.is_set():
-                self._mark_ended()
-            current = asyncio.current_task()
-            tasks = [task for task in self._tasks if task is not current]
-            for task in tasks:
-                task.cancel()
-            await self._signalling.hang_up()
-            if self._pc is not None:
-                with contextlib.suppress(Exception):
-                    await self._pc.close()
-            await self._video.stop()
-            await self._audio.stop()
-            await self._signalling.close()
-            if tasks:
-                await asyncio.gather(*tasks, return_exceptions=True)
+            try:
+                await self._release()
+            finally:
+                for hook in self._cleanup_hooks:
+                    try:
+                        hook()
+                    except Exception:
+                        log.exception("a live-view clean-up hook failed")
+
+    async def _release(self) -> None:
+        """Hang up, close the peer connection and the socket, stop every task of the session."""
+        if not self.ended.is_set():
+            self._mark_ended()
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
+            task.cancel()
+        await self._signalling.hang_up()
+        if self._pc is not None:
+            with contextlib.suppress(Exception):
+                await self._pc.close()
+        await self._video.stop()
+        await self._audio.stop()
+        await self._signalling.close()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     async def __aenter__(self) -> LiveViewSession:
         return self
