@@ -320,10 +320,11 @@ class LiveViewSession:
         self._audio.end()
 
     async def close(self) -> None:
-        """End the session (idempotent): hang up, close the peer connection and the socket, stop every task."""
+        """End the session (idempotent): hang up, close the peer connection and the socket, stop every task. The
+        clean-up is shielded: cancelling the caller does not leave it half done."""
         if not self.ended.is_set():
             self._mark_ended()
-        await self._cleanup()
+        await asyncio.shield(self._cleanup())
 
     def on_cleanup(self, hook: Callable[[], None]) -> None:
         """Call ``hook()`` once the session has released everything (whatever ended it)."""
@@ -367,8 +368,7 @@ class LiveViewSession:
     async def __aexit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        # shielded: a cancelled owner (Ctrl-C, a timeout) still gets every resource released
-        await asyncio.shield(self.close())
+        await self.close()  # shielded: a cancelled owner (Ctrl-C, a timeout) still gets every resource released
 
     # -- media -------------------------------------------------------------------------------------------------
     def _raise_if_ended(self) -> None:
