@@ -4,7 +4,8 @@ the offer and streams a small generated picture (320x240, 15 fps: a blue field w
 a frame) and a 400 Hz tone. Faults: ``offline`` (a ``close`` naming an offline camera instead of an answer),
 ``close_after`` (a ``close`` with code 6 that many seconds after the answer), ``ice_fail`` (an answer whose
 candidates were removed and that says ``end-of-candidates``, so ICE has nothing to try), ``silent`` (no answer),
-``noise`` (frames for another camera and another session before the real ones: the client must drop them).
+``noise`` (frames for another camera and another session before the real ones: the client must drop them),
+``garbage_sdp`` (an answer that is no session description).
 """
 
 from __future__ import annotations
@@ -199,6 +200,8 @@ class Answerer:
         pc.addTrack(ToneTrack())
         await pc.setLocalDescription(await pc.createAnswer())
         sdp = pc.localDescription.sdp
+        if self.fault == "garbage_sdp":
+            sdp = "v=0\r\nthis is not a session description\r\n"
         if self.fault == "ice_fail":
             sdp = "\r\n".join(line for line in sdp.split("\r\n") if not line.startswith("a=candidate:"))
         await self._send(ws, session, "session_created", {})

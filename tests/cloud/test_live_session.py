@@ -18,6 +18,7 @@ from ringvault.cloud.live import (
     LiveViewEndedError,
     LiveViewIceError,
     LiveViewOptions,
+    LiveViewRefusedError,
     LiveViewSession,
     LiveViewTimeoutError,
 )
@@ -238,3 +239,18 @@ async def test_four_cameras_stream_and_record_at_once(tmp_path: Path) -> None:
         assert 2.7 <= decoded.duration_s <= 3.3 and all(shows_pattern(i) for i in decoded.images)
     assert sorted(s.doorbot_id for s in answerer.sessions) == [CAMERA + i for i in range(4)]
     assert answerer.all_closed()
+
+
+async def test_an_unusable_answer_is_a_one_line_refusal_and_durations_are_bounded(tmp_path: Path) -> None:
+    async with running_answerer("garbage_sdp") as answerer:
+        session = _session(answerer)
+        with pytest.raises(LiveViewRefusedError) as caught:
+            await session.start()
+        assert "\n" not in caught.value.one_line and "sdp" in caught.value.one_line
+        assert live_tasks() == []
+    async with running_answerer() as answerer, started(answerer, audio=False, max_duration_s=5) as session:
+        with pytest.raises(ValueError, match="at most 5"):
+            await session.record(tmp_path / "long.mp4", 6)
+        decoded = decode((await session.record(tmp_path / "mute.mp4", 2)).path)
+        assert decoded.audio_codec is None and decoded.video_frames > 0
+    assert answerer.sessions[0].received[0]["body"]["stream_options"]["audio_enabled"] is False
