@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: all venv test lint typecheck pytest postgres chromium demo sim clean
+.PHONY: all venv test lint typecheck pytest postgres chromium demo sim screenshots clean
 
 all: test
 
@@ -64,6 +64,10 @@ chromium:
 
 demo: $(STAMP)
 	$(BIN)/python -m ringvault.demo
+
+# The web UI's screenshots (docs/screenshots/<page>.png), made by its browser tests (tests/ui).
+screenshots: $(STAMP) chromium
+	RINGVAULT_UI_SCREENSHOTS=docs/screenshots $(BIN)/pytest tests/ui -q $(if $(filter-out 0 1,$(PYTEST_WORKERS)),-n $(PYTEST_WORKERS) --dist loadgroup)
 
 sim: $(STAMP)
 	$(BIN)/ringvault sim --port 8765

@@ -43,6 +43,13 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     assert datasets == 15 and records > 0
     assert f"Data Portability: {records} records of 15 data sets" in out
 
+    # the last lines: the serve command for the web UI and its URL; the command really serves the UI
+    lines = out.rstrip().splitlines()
+    assert lines[-1] == "Web UI: http://127.0.0.1:8080/"
+    command = lines[-2].strip().removeprefix("$ ")
+    assert command.startswith("RINGVAULT_HOME=") and " ringvault serve --archive " in command
+    _check_ui_command(command, env)
+
     token = tmp_path / "demo" / "home" / "token.json"
     assert stat.S_IMODE(token.stat().st_mode) == 0o600
     stored = json.loads(token.read_text())
@@ -51,6 +58,33 @@ def test_demo_runs_the_whole_job(tmp_path: Path) -> None:
     for value in _strings(stored):
         if len(value) >= 20:
             assert value not in out and value not in proc.stderr
+
+
+def _check_ui_command(command: str, env: dict[str, str]) -> None:
+    """Run the printed command (on a free port instead of 8080, which may be taken here): ``/`` is the devices page."""
+    import shlex
+
+    import httpx
+
+    assignment, *argv = shlex.split(command)
+    name, _, value = assignment.partition("=")
+    assert argv[0] == "ringvault"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ringvault", *argv[1:], "--port", "0"],
+        env={**env, name: value},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        banner = proc.stdout.readline()
+        url = banner.split("listening on ", 1)[1].split()[0]
+        page = httpx.get(url + "/", timeout=60)
+        assert page.status_code == 200 and "<title>Devices · ringvault</title>" in page.text
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 def _strings(value: object) -> list[str]:

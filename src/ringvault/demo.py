@@ -5,13 +5,15 @@ Starts a simulated Ring cloud on 127.0.0.1 (small world, realistic latency), log
 (``ringvault sync``), takes a snapshot round (``ringvault snapshot --all``), runs the sync again to show that a
 no-change re-run downloads nothing, and says what it did and where the archive and its SQLite file are.
 Everything stays under ``./.demo`` (override with ``RINGVAULT_DEMO_DIR``); the archive is kept between runs, so a
-second ``make demo`` is incremental.
+second ``make demo`` is incremental. It ends with the ``ringvault serve`` command that shows the archive in the web UI,
+and the UI's URL (it starts no server and opens no browser).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shlex
 import sqlite3
 import subprocess
 import sys
@@ -164,7 +166,26 @@ def main() -> int:
         console.print(f"Archive:  {archive}/media (one folder per location and device, a JSON sidecar per video)")
         db = archive / DB_FILENAME
         console.print(f"Database: {db}  (try: sqlite3 {db} 'select kind, count(*) from events group by kind')")
+    _print_ui(home, archive)
     return 0
+
+
+#: where ``ringvault serve`` answers by default (loopback, no key)
+UI_URL = "http://127.0.0.1:8080/"
+
+
+def _print_ui(home: Path, archive: Path) -> None:
+    """The last lines: how to look at the archive in the web UI (the demo opens nothing and starts no server)."""
+    command = f"RINGVAULT_HOME={shlex.quote(str(home))} ringvault serve --archive {shlex.quote(str(archive))}"
+    console.print(Rule("the web UI"))
+    console.print(
+        "Browse this archive (devices, events, snapshots) in the web UI: run the command below in this directory "
+        "(with the virtualenv's ringvault, .venv/bin/ringvault) and open the URL it prints. The simulator stopped "
+        "with the demo, so a sync started from the UI fails until you point RINGVAULT_CLOUD_URL at a running one.",
+        highlight=False,
+    )
+    console.print(f"  $ {command}", markup=False, highlight=False, soft_wrap=True)  # one line, to copy whole
+    console.print(f"Web UI: {UI_URL}", markup=False, highlight=False, soft_wrap=True)
 
 
 def _portability_login(env: dict[str, str], archive: Path) -> None:

@@ -18,6 +18,7 @@ from sqlalchemy.exc import IntegrityError
 
 from ringvault.archive.store import (
     DB_FILENAME,
+    HEAD_REVISION,
     ArchiveStore,
     HubDeviceRecord,
     InvalidCursorError,
@@ -278,7 +279,7 @@ def test_migration_0009_goes_down_and_up_keeping_the_rest(
     migrate(url)
     engine = create_engine(url)
     try:
-        assert current_revision(engine) == "0009_hub"
+        assert current_revision(engine) == HEAD_REVISION
         with engine.connect() as conn:
             assert conn.execute(text("SELECT count(*) FROM hub_history")).scalar_one() == 0
             # the uniqueness that keeps an item once is the database's, not only the store's

@@ -50,7 +50,7 @@ TABLES = {
     "accounts", "locations", "devices", "events", "media", "sync_state",
     "portability_grants", "portability_queries", "portability_files", "portability_records",
     "portability_limits", "portability_schedule", "portability_subscriptions",
-    "hub_devices", "hub_history", "hub_sync_state",
+    "hub_devices", "hub_history", "hub_sync_state", "event_feed",
 }  # fmt: skip
 
 
@@ -106,7 +106,7 @@ def test_open_creates_every_table_queryable_with_sqlite3(tmp_path: Path) -> None
         names = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
         assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
         indexes = {row[1] for row in conn.execute("PRAGMA index_list(events)")}
-    assert TABLES | {"alembic_version"} == names
+    assert TABLES | {"alembic_version", "sqlite_sequence"} == names  # SQLite's own: event_feed is AUTOINCREMENT
     assert "ix_events_device_id_created_at" in indexes
     assert columns(db, "events")[:5] == ["id", "device_id", "location_id", "kind", "created_at"]
     assert {"duration_s", "answered", "person_detected", "detection_type", "cv_properties", "raw"} <= set(

@@ -58,7 +58,7 @@ def test_sync_job_lifecycle_devices_and_event_pages(serve: Serve, archive_dir: P
         assert job["summary"]["new"] > 0 and job["summary"]["downloaded"] == 0
         # the last phase: the alarm and lighting hubs of the home location (after the cameras' history)
         assert job["progress"]["phase"] == "hub" and job["progress"]["done"] == job["progress"]["total"]
-        assert job["request"]["metadata_only"] is True
+        assert job["request"]["metadata_only"] is True and job["request"]["retry_failed"] is False
         assert [j["id"] for j in client.get("/api/jobs").json()] == [job["id"]]
 
         with ArchiveStore.open(archive_dir) as store:
@@ -137,6 +137,10 @@ def test_event_detail_and_media_ranges(serve: Serve, cloud_env: SimServer, archi
         full = client.get(url)
         assert full.status_code == 200 and full.content == data
         assert full.headers["content-type"] == "video/mp4" and full.headers["accept-ranges"] == "bytes"
+        assert full.headers["content-disposition"].startswith("inline;")
+        saved = client.get(url, params={"download": "1"})  # the web UI's download link: save, do not show
+        assert saved.content == data and saved.headers["content-disposition"].startswith("attachment;")
+        assert path.name in saved.headers["content-disposition"]
         size = len(data)
         ranges = {
             "bytes=0-99": (0, 100),

@@ -136,6 +136,15 @@ def test_no_secret_reaches_the_logs(cloud_env: SimServer, logged_in: Path, tmp_p
             assert client.get("/healthz", params={"apikey": KEY}).status_code == 200
             assert client.get(f"/api/events/{KEY}", headers={"Authorization": f"Bearer {KEY}"}).status_code == 404
             assert client.get("/healthz", params={"access_token": leaked[1], "invite": leaked[2]}).status_code == 200
+            # the web UI's login form: the key in a form body, then the session cookie on every request
+            form = client.get("/login")
+            token = form.text.split('name="csrf_token" value="', 1)[1].split('"', 1)[0]
+            logged_in = client.post("/login", data={"key": KEY, "csrf_token": token}, follow_redirects=False)
+            assert logged_in.status_code == 303
+            session = logged_in.cookies["ringvault_session"]
+            leaked += [session, token, form.cookies["ringvault_csrf"]]
+            assert client.get("/api/devices").status_code == 200  # with the cookie
+            assert client.get("/healthz", params={"csrf_token": token}).status_code == 200
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=30)
         output = banner + proc.stdout.read()
@@ -148,6 +157,7 @@ def test_no_secret_reaches_the_logs(cloud_env: SimServer, logged_in: Path, tmp_p
         assert secret not in output
     assert "GET /api/devices?api_key=*** " in output and "GET /healthz?key=***&x=1 " in output  # logged, masked
     assert "GET /api/events/*** " in output
+    assert "POST /login " in output and "GET /healthz?csrf_token=*** " in output
 
 
 def test_docs_load_nothing_from_another_host(serve: Serve) -> None:

@@ -101,8 +101,11 @@ def serve_ui(ui_world: UiWorld) -> Iterator[ServeUi]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright_driver() -> Iterator[Playwright]:
+    """Playwright's sync API keeps an asyncio loop marked running in this thread while it is started: module scope
+    stops it after the last browser test of a module, so that the asyncio tests a worker runs next (pytest-asyncio,
+    ``asyncio.run``) do not fail with "cannot be called from a running event loop"."""
     if not Path(CHROMIUM).exists():
         pytest.fail(
             f"Chromium is not installed ({CHROMIUM} is missing): run `make chromium` "
@@ -112,7 +115,7 @@ def playwright_driver() -> Iterator[Playwright]:
         yield driver
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright_driver: Playwright) -> Iterator[Browser]:
     browser = playwright_driver.chromium.launch(
         executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-dev-shm-usage"]

@@ -14,9 +14,9 @@ def test_the_devices_page_lists_every_device_of_the_archive(ui_page: UiPage, ui_
         devices = store.list_devices()
     assert devices, "the synced archive has devices"
     ui_page.open("/")
-    rows = ui_page.page.locator("tr[data-device-id]")
+    rows = ui_page.page.locator("li.device[data-device-id]")
     assert rows.count() == len(devices)
-    shown = set(ui_page.page.locator("tr[data-device-id] td[data-label=Name]").all_text_contents())
+    shown = set(ui_page.page.locator("li.device .device-name").all_text_contents())
     assert shown == {d.name or "(no name)" for d in devices}
     assert ui_page.page.title() == "Devices · ringvault"
     ui_page.screenshot("devices")

@@ -10,6 +10,10 @@ camera to read: its history (down to the archive's watermark, one request when l
 
 The same run is the catch-up: at start it reads every camera's history since the newest event the archive holds, so
 what happened while nothing was watching is archived too; ``catch_up()`` does it again (after a reconnect).
+``ringvault.archive.follow.EventWatch`` wires it to the notifications.
+
+``changed`` hears of each recording a pass settled (``RecordingChange``: archived, left pending, or failed), read
+back from the archive after the pass, so it says what the archive now holds.
 """
 
 from __future__ import annotations
@@ -18,10 +22,11 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ringvault.archive.sync import SyncOptions, SyncSummary, run_sync
+from ringvault.archive.sync import FileProgress, SyncOptions, SyncSummary, run_sync
 
 if TYPE_CHECKING:
     from ringvault.archive.store import ArchiveStore
@@ -36,8 +41,10 @@ WATCH_NOT_READY_BACKOFF_S = 1.0
 #: Longest wait between those retries: a recording is archived at most this long after Ring has it (issue 12: within
 #: the recording delay plus 5 s). The sync's 30 s fetched a recording ready at 20 s only at 31 s (bench/push_watch.py).
 WATCH_NOT_READY_BACKOFF_MAX_S = 4.0
-#: After a failed pass, wait this long before the next (an outage does not become a tight loop of requests).
+#: After a failed pass, wait this long before the next (an outage does not become a tight loop of requests); the
+#: pause doubles with each failure in a row, up to ``RETRY_PAUSE_MAX_S``.
 RETRY_PAUSE_S = 5.0
+RETRY_PAUSE_MAX_S = 120.0
 
 
 def watch_options(
@@ -64,6 +71,19 @@ class FollowReport:
     error: str | None = None
 
 
+@dataclass(frozen=True)
+class RecordingChange:
+    """A recording a pass settled: its event, camera and kind, and the archive's ``media_status`` after the pass
+    (``done``: archived and verified; ``pending``: Ring has not prepared it yet, ``sync`` gets it later; ``failed``:
+    retried later)."""
+
+    event_id: str
+    device_id: int | None
+    kind: str | None
+    status: str
+    created_at: datetime | None
+
+
 @dataclass
 class ArchiveFollower:
     """Archives the events of the cameras it is told about, one sync pass at a time.
@@ -79,6 +99,9 @@ class ArchiveFollower:
     devices: list[str] | None = None
     """The watched cameras (ids as strings; None: every camera, doorbell and intercom)."""
     report: Callable[[FollowReport], None] | None = None
+    changed: Callable[[RecordingChange], None] | None = None
+    """Called with each recording a pass settled (see ``RecordingChange``)."""
+    _failures: int = 0
     _dirty: set[str] = field(default_factory=set)
     _all: bool = True
     _wake: asyncio.Event = field(default_factory=asyncio.Event)
@@ -113,12 +136,22 @@ class ArchiveFollower:
 
     async def _pass(self, devices: list[str] | None) -> None:
         options = replace(self.options, devices=list(devices) if devices is not None else None)
+        settled: list[str] = []
+
+        def progress(file: FileProgress) -> None:
+            if file.finished:
+                settled.append(file.event_id)
+
         try:
-            summary = await run_sync(self.api, self.store, self.archive_dir, options)
+            summary = await run_sync(self.api, self.store, self.archive_dir, options, file_progress=progress)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # one pass failing (Ring down, a 5xx) must not end the watch
-            log.warning("archiving failed (%s); trying again in %.0f s", type(exc).__name__, RETRY_PAUSE_S)
+            pause = min(RETRY_PAUSE_S * 2**self._failures, RETRY_PAUSE_MAX_S)
+            self._failures += 1
+            if self._failures == 1:  # said once; the next success says it works again
+                log.warning("archiving failed (%s); trying again in %.0f s", type(exc).__name__, pause)
+            self._tell(settled)
             if self.report is not None:
                 self.report(FollowReport(devices, None, f"{type(exc).__name__}: {exc}"))
             # mark the same cameras again, and retry after a pause
@@ -126,8 +159,31 @@ class ArchiveFollower:
                 self._all = True
             else:
                 self._dirty.update(devices)
-            await asyncio.sleep(RETRY_PAUSE_S)
+            await asyncio.sleep(pause)
             self._wake.set()
             return
+        if self._failures:
+            log.info("archiving works again after %d failed pass(es)", self._failures)
+            self._failures = 0
+        self._tell(settled)
         if self.report is not None:
             self.report(FollowReport(devices, summary))
+
+    def _tell(self, event_ids: list[str]) -> None:
+        """Hand each settled recording, as the archive now has it, to ``changed``."""
+        if self.changed is None:
+            return
+        for event_id in dict.fromkeys(event_ids):
+            try:
+                stored = self.store.get_event(event_id)
+                if stored is None:
+                    continue
+                self.changed(
+                    RecordingChange(
+                        event_id=stored.id, device_id=stored.device_id, kind=stored.kind,
+                        status=str(stored.media_status),
+                        created_at=stored.created_at,
+                    )
+                )  # fmt: skip
+            except Exception:  # a listener's failure is not the archive's
+                log.exception("reporting the recording of event %s failed", event_id)

@@ -6,13 +6,14 @@ import contextlib
 import os
 import socket
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ringvault.cli.common import EXIT_ERROR, EXIT_USAGE, fail, options
 
 if TYPE_CHECKING:
+    import uvicorn
     from fastapi import FastAPI
 
     from ringvault.server.portability_jobs import WorkerSettings
@@ -87,6 +88,22 @@ def _notifications(app: FastAPI) -> str:
     return f"notifications: {status.text}"
 
 
+def _server_class(base: type[uvicorn.Server]) -> Any:
+    """uvicorn's server, ending the live streams first when it stops: uvicorn waits for open responses to finish
+    before the app's shutdown runs, and a Server-Sent Events stream never finishes by itself."""
+
+    class Server(base):  # type: ignore[valid-type,misc]
+        def __init__(self, config: uvicorn.Config, app: FastAPI) -> None:
+            super().__init__(config)
+            self._app = app
+
+        async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+            self._app.state.ctx.events.close_streams()
+            await super().shutdown(sockets)
+
+    return Server
+
+
 def _portability(cloud_url: str | None) -> PortabilityServerSettings | None:
     """The Data Portability app from the environment (None: not configured); a partial one is a usage error."""
     from ringvault.portability.config import PortabilityConfigError
@@ -121,6 +138,14 @@ def serve(
             "endpoint but /healthz needs `Authorization: Bearer <key>`.",
         ),
     ] = None,
+    no_watch: Annotated[
+        bool,
+        typer.Option(
+            "--no-watch",
+            help="Do not follow Ring's events into the archive (by default serve does, while logged in, and streams "
+            "them at /api/events/stream).",
+        ),
+    ] = False,
 ) -> None:
     """Serve the archive over HTTP: the seed-001 connector (/connector/download/...), the JSON API (/api/...),
     OpenAPI docs at /docs. Binds 127.0.0.1 unless an API key is set."""
@@ -157,6 +182,7 @@ def serve(
             portability=portability,
             portability_worker=in_process_worker,
             worker=worker_settings,
+            watch=not no_watch,
         )
         from ringvault.portability.config import PortabilityConfigError
 
@@ -168,9 +194,13 @@ def serve(
             fail(f"cannot open the archive {archive_dir}: {exc}", code=EXIT_ERROR)
         bound_host, bound_port = sock.getsockname()[:2]
         shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-        typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (OpenAPI docs at /docs)")
+        typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (web UI at /, OpenAPI docs at /docs)")
         typer.echo(f"archive: {archive_dir}")
-        typer.echo("API key: required (Authorization: Bearer ...)" if key else "API key: none (loopback clients only)")
+        typer.echo(
+            "API key: required (Authorization: Bearer ..., or the web UI's login form)"
+            if key
+            else "API key: none (loopback clients only)"
+        )
         if portability is None:
             typer.echo("Data Portability: off (set RINGVAULT_PORTABILITY_CLIENT_ID, _CLIENT_SECRET and _REDIRECT_URI)")
         else:
@@ -195,8 +225,15 @@ def serve(
                 )
                 typer.echo(f"Data Portability: steps queued in the database for {who}")
         typer.echo(f"database: {database_label(archive_dir)}")  # a PostgreSQL URL with its password masked
-        if not opts.token_store().path.exists():
+        logged_in = opts.token_store().path.exists()
+        if not logged_in:
             typer.echo("note: not logged in to Ring yet; syncs fail until you run `ringvault login`")
+        if no_watch:
+            typer.echo("watcher: off (--no-watch); live feed at /api/events/stream")
+        elif logged_in:
+            typer.echo("watcher: on: the archive follows Ring's events; live feed at /api/events/stream")
+        else:
+            typer.echo("watcher: off until `ringvault login`; live feed at /api/events/stream")
         config = uvicorn.Config(
             app,
             log_level="debug" if opts.debug else "info",
@@ -206,7 +243,7 @@ def serve(
         )
         # uvicorn shuts down gracefully on Ctrl+C, then re-raises it: a requested stop is a success.
         with contextlib.suppress(KeyboardInterrupt):
-            uvicorn.Server(config).run(sockets=[sock])
+            _server_class(uvicorn.Server)(config, app).run(sockets=[sock])
         typer.echo("ringvault serve: stopped")
     finally:
         sock.close()

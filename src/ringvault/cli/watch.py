@@ -4,11 +4,8 @@ up), and with ``--archive`` archive it and its recording as soon as Ring has it.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import signal
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -17,16 +14,15 @@ import typer
 from ringvault.cli.common import EXIT_USAGE, echo, fail, options, run, with_api
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from ringvault.archive.follow import DeviceInfo
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.sync import SyncOptions
     from ringvault.archive.watch import FollowReport
+    from ringvault.cli.common import GlobalOptions
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
-
-#: How often watch looks whether the push listener was restarted (or push gave way to polling): then it catches up.
-RECONNECT_CHECK_S = 2.0
-#: Events this long before ``watch`` started are caught up from history too (the time it takes to set up push).
-START_WINDOW_S = 65.0
 
 #: What ``--kind`` accepts: the kinds of ``RingEvent`` (kept here so ``--help`` needs no import of the client).
 WATCH_KINDS = ("ding", "motion", "intercom_ding", "intercom_unlock", "alarm")
@@ -36,28 +32,11 @@ def register(app: typer.Typer) -> None:
     app.command("watch")(watch)
 
 
-@dataclass(frozen=True)
-class DeviceInfo:
-    name: str
-    zone: Any  # a tzinfo, or None (UTC)
-
-
 def event_fields(event: RingEvent, device: DeviceInfo | None) -> dict[str, Any]:
-    """The JSON Lines object of one event: stable names; ids as strings (ding ids exceed 2^53); times in UTC ISO 8601
-    and, as ``local_time``, in the device's zone."""
-    local = event.created_at.astimezone(device.zone) if device is not None and device.zone else event.created_at
-    return {
-        "time": event.created_at.isoformat(),
-        "local_time": local.isoformat(),
-        "kind": event.kind,
-        "device_id": str(event.device_id) if event.device_id is not None else None,
-        "device_name": device.name if device is not None else event.device_name,
-        "location_id": event.location_id,
-        "ding_id": event.ding_id,
-        "detection": event.detection,
-        "alarm_kind": event.alarm_kind,
-        "source": event.source,
-    }
+    """The JSON Lines object of one event (``ringvault.archive.follow.event_fields``: the live feed sends the same)."""
+    from ringvault.archive.follow import event_fields as fields
+
+    return fields(event, device)
 
 
 def event_line(event: RingEvent, device: DeviceInfo | None) -> str:
@@ -81,20 +60,6 @@ def follow_line(report: FollowReport) -> str:
     )
 
 
-async def _devices(api: RingApi) -> dict[int, DeviceInfo]:
-    from zoneinfo import ZoneInfo
-
-    found: dict[int, DeviceInfo] = {}
-    for device in await api.get_all_devices():
-        zone_name = getattr(getattr(device, "data", None), "time_zone", None)
-        zone = None
-        if isinstance(zone_name, str):
-            with contextlib.suppress(Exception):
-                zone = ZoneInfo(zone_name)
-        found[device.id] = DeviceInfo(name=device.name or str(device.id), zone=zone)
-    return found
-
-
 def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
     """The options of ``--archive``'s sync passes. Under ``--kind`` only the recordings of dings and motions asked
     for are downloaded (the only kinds with recordings); every event of the watched cameras is stored regardless,
@@ -105,38 +70,6 @@ def _pass_options(not_ready_deadline_s: float, kinds: set[str]) -> SyncOptions:
     options = watch_options(not_ready_deadline_s, recorded)
     options.metadata_only = bool(kinds) and not recorded
     return options
-
-
-def _listener_generation(api: RingApi) -> tuple[str, int]:
-    """What changes when events may have been missed: the way they arrive, and the push listener's restarts."""
-    hub = api.notifications
-    if hub is None:
-        return ("stopped", 0)
-    return (hub.status.mode, int(getattr(hub.listener, "restarts", 0) or 0))
-
-
-async def catch_up_from_history(api: RingApi, since: datetime) -> None:
-    """Read each camera's and intercom's newest history and deliver, through the hub's de-duplication, the events
-    since ``since`` that push did not deliver (a ding pushed and found in history has one key: printed once)."""
-    from ringvault.cloud.push.hub import HistoryPoller
-
-    hub = api.notifications
-    if hub is None:
-        return
-    window = max(0.0, (datetime.now(UTC) - since).total_seconds())
-    poller = HistoryPoller(hub.poller.devices, hub.deliver_event, replay_window_s=window)
-    await poller.poll_once()
-
-
-async def _follow_reconnects(api: RingApi, catch_up: Callable[[], Awaitable[None]]) -> None:
-    """Catch up whenever the listener was restarted or push gave way to polling (events of the gap are in history)."""
-    seen = _listener_generation(api)
-    while True:
-        await asyncio.sleep(RECONNECT_CHECK_S)
-        now = _listener_generation(api)
-        if now != seen:
-            seen = now
-            await catch_up()
 
 
 def watch(
@@ -162,6 +95,14 @@ def watch(
             help="Seconds to wait for Ring to prepare a recording before leaving it pending for `ringvault sync`.",
         ),
     ] = 120.0,
+    snapshot_on_motion: Annotated[
+        bool,
+        typer.Option(
+            "--snapshot-on-motion",
+            help="With --archive: on each motion of a camera, take a snapshot into the archive (battery cameras at "
+            "most every 10 minutes).",
+        ),
+    ] = False,
 ) -> None:
     """Print each event (doorbell press, motion, intercom, alarm) as it happens, until Ctrl+C or SIGTERM; with
     --archive, archive it and download its recording as soon as Ring has it, after catching up on what happened
@@ -170,6 +111,8 @@ def watch(
     bad = sorted(kinds - set(WATCH_KINDS))
     if bad:
         fail(f"--kind {bad[0]!r} is not an event kind watch knows; kinds: {', '.join(WATCH_KINDS)}", code=EXIT_USAGE)
+    if snapshot_on_motion and archive is None:
+        fail("--snapshot-on-motion keeps the snapshots in the archive: add --archive DIR", code=EXIT_USAGE)
     opts = options(ctx)
     store: ArchiveStore | None = None
     if archive is not None:
@@ -180,13 +123,28 @@ def watch(
 
     async def body(api: RingApi) -> None:
         await _watch(api, store, archive, as_json=as_json, queries=list(device or []), kinds=kinds,
-                     not_ready_deadline_s=not_ready_deadline)  # fmt: skip
+                     not_ready_deadline_s=not_ready_deadline, snapshots=snapshot_on_motion)  # fmt: skip
 
     try:
-        run(with_api(opts, body), debug=opts.debug)
+        run(_with_api(opts, body, spare_batteries=snapshot_on_motion), debug=opts.debug)
     finally:
         if store is not None:
             store.close()
+
+
+async def _with_api(opts: GlobalOptions, body: Callable[[RingApi], Awaitable[None]], *, spare_batteries: bool) -> None:
+    """``with_api``, with battery cameras' snapshots spared when motions take them (``avoid_snapshot_battery_drain``,
+    as ``snapshot --every`` below 10 minutes does)."""
+    if not spare_batteries:
+        await with_api(opts, body)
+        return
+    from ringvault.cloud.api import RingApi
+    from ringvault.cloud.auth import RefreshTokenAuth
+
+    api_options = opts.api_options()
+    api_options.avoid_snapshot_battery_drain = True
+    async with RingApi(RefreshTokenAuth(token_store=opts.token_store()), api_options) as api:
+        await body(api)
 
 
 async def _watch(
@@ -198,12 +156,16 @@ async def _watch(
     queries: list[str],
     kinds: set[str],
     not_ready_deadline_s: float,
+    snapshots: bool = False,
 ) -> None:
+    """Print the events ``EventWatch`` publishes (filtered by ``--device``/``--kind``); it does the rest: push or
+    polling, the catch-ups from history, and the archive."""
     import json
 
+    from ringvault.archive.follow import EventWatch, device_infos
     from ringvault.textsafe import printable_json
 
-    devices = await _devices(api)
+    devices = await device_infos(api)
     wanted: set[int] | None = None
     if queries:
         wanted = {(await api.find_device(query)).id for query in queries}
@@ -227,50 +189,51 @@ async def _watch(
             devices=sorted(str(i) for i in wanted & media_ids) if wanted is not None else None, report=reported,
         )  # fmt: skip
 
-    def on_event(event: RingEvent) -> None:
+    def chosen(event: RingEvent) -> bool:
         if wanted is not None and event.device_id not in wanted:
-            return
-        if kinds and event.kind not in kinds:
+            return False
+        return not kinds or event.kind in kinds
+
+    def on_event(event: RingEvent) -> None:
+        if not chosen(event):
             return
         info = devices.get(event.device_id) if event.device_id is not None else None
         if as_json:
             typer.echo(printable_json(json.dumps(event_fields(event, info))))
         else:
             echo(event_line(event, info))
-        if follower is not None and event.device_id is not None:
-            follower.notify(event.device_id)
 
-    api.on_new_notification.subscribe(on_event)
-    started = datetime.now(UTC) - timedelta(seconds=START_WINDOW_S)
-    status = await api.start_notifications()
-    how = (
-        "push notifications"
-        if status.mode == "push"
-        else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+    watcher = EventWatch(api, follower, archives=chosen)
+    watcher.on_event.subscribe(on_event)
+    snapper = None
+    if snapshots and store is not None and archive is not None:
+        from ringvault.archive.follow import MotionSnapshots
+        from ringvault.archive.snapshots import ArchiveSink
+        from ringvault.cli.snapshot import _outcome_line
+
+        names = {loc.id: loc.name for loc in await api.get_locations()}
+        snapper = MotionSnapshots(
+            api,
+            ArchiveSink(store, archive, location_names=names),
+            report=lambda outcome: echo(f"snapshot: {_outcome_line(outcome)}", err=as_json or not outcome.ok),
+        )
+        watcher.on_event.subscribe(lambda event: snapper.on_event(event) if chosen(event) else None)
+    watcher.on_catch_up_failed.subscribe(
+        lambda exc: echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
     )
-    echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
-
-    async def catch_up() -> None:
-        try:
-            await catch_up_from_history(api, started)
-        except Exception as exc:  # history unreadable now: push goes on, and the next catch-up reads it
-            echo(f"catch-up from history failed ({type(exc).__name__}); events keep arriving", err=True)
-        if follower is not None:
-            follower.catch_up()
-
-    tasks: list[asyncio.Task[None]] = [asyncio.create_task(_follow_reconnects(api, catch_up))]
-    if follower is not None:
-        tasks.append(asyncio.create_task(follower.run()))
     try:
-        await catch_up()
+        status = await watcher.start()
+        how = (
+            "push notifications"
+            if status.mode == "push"
+            else f"polling the cameras' history (push unavailable: {status.reason or 'unknown reason'})"
+        )
+        echo(f"watching: events arrive by {how}; Ctrl+C stops", err=as_json)
         await stop.wait()
     finally:
-        for task in tasks:
-            task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        await api.stop_notifications()
+        if snapper is not None:
+            await snapper.aclose()
+        await watcher.aclose()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     echo("watch stopped", err=True)

@@ -113,6 +113,10 @@ class RingApi:
         self.on_notification_updated: Signal[RingEvent] = Signal()
         """A later push for an event already delivered that brings its snapshot (``snapshot_uuid``) for the first
         time: battery doorbells push twice, the first time without the image (reference §8.4)."""
+        self.on_notifications_connected: Signal[NotificationStatus] = Signal()
+        """Emitted whenever events may have been missed that the cameras' history still shows: after every login to
+        the push server (the first, each reconnect, each restart of the listener) and when push gives way to
+        polling. Catch up from history then (``ringvault.archive.follow`` does)."""
         self._notifications: NotificationHub | None = None
 
     # -- lifecycle ------------------------------------------------------------------------------------------
@@ -182,6 +186,7 @@ class RingApi:
             device_model=self.options.control_center_display_name,
             poll_interval_s=poll_interval_s if poll_interval_s is not None else POLL_INTERVAL_S,
             poll_requests_per_s=poll_requests_per_s if poll_requests_per_s is not None else POLL_REQUESTS_PER_S,
+            on_connected=self.on_notifications_connected.emit,
         )
         self._notifications = hub
         return await hub.start(push=push)

@@ -89,8 +89,8 @@ def _sync_options(ctx: ServerContext, body: SyncRequest) -> SyncOptions:
     return dataclasses.replace(
         ctx.settings.sync_defaults,
         devices=body.device or None, kinds=body.kind or None, since=since, until=until,
-        metadata_only=body.metadata_only, oldest_first=not body.newest_first, dry_run=False,
-        hub=body.hub and ctx.settings.sync_defaults.hub,
+        metadata_only=body.metadata_only, oldest_first=not body.newest_first, retry_failed=body.retry_failed,
+        dry_run=False, hub=body.hub and ctx.settings.sync_defaults.hub,
     )  # fmt: skip
 
 
@@ -210,7 +210,11 @@ def get_event(request: Request, event_id: Annotated[str, Path(max_length=MAX_TEX
         416: {"description": "the range starts beyond the end of the file"},
     },
 )
-def get_media(request: Request, media_id: int) -> Any:
+def get_media(
+    request: Request,
+    media_id: int,
+    download: Annotated[bool, Query(description="true: Content-Disposition attachment (save, not show)")] = False,
+) -> Any:
     """The file of a media row, streamed; ``Range: bytes=...`` gives 206 with ``Content-Range``."""
     ctx = _ctx(request)
     media = ctx.store.get_media(media_id) if 1 <= media_id <= MAX_ID else None
@@ -225,8 +229,9 @@ def get_media(request: Request, media_id: int) -> Any:
         raise HTTPException(404, f"media {media_id} is recorded but {media.path} is not a file")
     content_type = media.content_type or mimetypes.guess_type(path.name)[0] or "application/octet-stream"
     return FileResponse(
-        path, media_type=content_type, filename=path.name, stat_result=stat, content_disposition_type="inline"
-    )
+        path, media_type=content_type, filename=path.name, stat_result=stat,
+        content_disposition_type="attachment" if download else "inline",
+    )  # fmt: skip
 
 
 # -- health --------------------------------------------------------------------------------------------------

@@ -30,7 +30,7 @@ from ringvault.cloud.errors import (
     RateLimitedError,
     RingError,
 )
-from ringvault.server import api, connector, hub, portability
+from ringvault.server import api, connector, events, hub, portability
 from ringvault.server.context import Clock, ServerContext, ServerSettings
 from ringvault.server.security import (
     MAX_BODY_BYTES,
@@ -39,6 +39,7 @@ from ringvault.server.security import (
     body_too_large,
     install_log_redaction,
 )
+from ringvault.server.sessions import BrowserSessions, LoginThrottle
 from ringvault.server.ui import install_ui
 from ringvault.server.ui.headers import SecurityHeadersMiddleware
 
@@ -47,7 +48,8 @@ __all__ = ["ROUTERS", "create_app"]
 log = logging.getLogger("ringvault.server")
 
 #: Every router of the server, in the order they are included.
-ROUTERS: list[APIRouter] = [api.health, connector.router, api.router, hub.router, portability.router]
+#: ``events`` before ``api``: ``/api/events/stream`` and ``/status`` are not event ids of ``/api/events/{id}``.
+ROUTERS: list[APIRouter] = [api.health, connector.router, events.router, api.router, hub.router, portability.router]
 #: where /docs and /redoc load Swagger UI's and ReDoc's files from (this server)
 DOCS_STATIC_URL = "/docs/static"
 
@@ -121,13 +123,16 @@ def create_app(settings: ServerSettings, *, clock: Clock | None = None) -> FastA
         swagger_ui_parameters={"validatorUrl": None},
     )
     app.state.ctx = ctx
+    # the web UI's sessions and CSRF tokens (server/sessions.py), shared by the middleware and the pages
+    app.state.sessions = BrowserSessions(settings.api_key)
+    app.state.login_throttle = LoginThrottle()
     for router in ROUTERS:
         app.include_router(router)
     install_ui(app)
     _install_error_handlers(app)
-    # the last added runs first: the security headers (on every answer, refusals included), the key (and Host) check,
-    # then the body bound
+    # the last added runs first: the security headers (on every answer, refusals included), the key, session, Host
+    # and CSRF checks, then the body bound
     app.add_middleware(BodyLimitMiddleware, max_bytes=MAX_BODY_BYTES)
-    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key)
+    app.add_middleware(ApiKeyMiddleware, api_key=settings.api_key, sessions=app.state.sessions)
     app.add_middleware(SecurityHeadersMiddleware)
     return app

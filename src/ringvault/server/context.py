@@ -24,7 +24,9 @@ from typing import TYPE_CHECKING
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.sync import ProgressCallback, SyncOptions, SyncSummary, run_sync
+from ringvault.server.events import EventBroker
 from ringvault.server.jobs import JobManager
+from ringvault.server.watcher import ServeWatcher
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
@@ -54,6 +56,10 @@ class ServerSettings:
     503). ``portability_worker``: with the archive on PostgreSQL, run the steps in this process too (off when
     ``ringvault worker`` processes run them); ``worker``: how (None: the defaults, ``RINGVAULT_PORTABILITY_MAX_IMPORTS``
     + 2 steps at once).
+
+    ``watch``: run the watcher (``server/watcher.py``) while a login is stored, so the archive follows Ring's events
+    (``ringvault serve`` turns it on unless ``--no-watch``; off by default for ``create_app``). ``events_*``: the
+    live feed's bounds (``server/events.py``): open streams, each stream's queue, the heartbeat interval.
     """
 
     archive_dir: Path
@@ -67,6 +73,10 @@ class ServerSettings:
     portability: PortabilityServerSettings | None = None
     portability_worker: bool = True
     worker: WorkerSettings | None = None
+    watch: bool = False
+    events_max_subscribers: int = 100
+    events_queue_size: int = 256
+    events_heartbeat_s: float = 15.0
 
     def __post_init__(self) -> None:
         self.archive_dir = Path(self.archive_dir).expanduser()
@@ -89,6 +99,20 @@ class ServerContext:
         self.clock: Clock = clock or _now
         self.store = ArchiveStore.open(settings.archive_dir)
         self.jobs = JobManager(self.sync, max_queued=settings.max_queued_jobs, keep=settings.kept_jobs)
+        self.events = EventBroker(
+            self.store,
+            max_subscribers=settings.events_max_subscribers,
+            queue_size=settings.events_queue_size,
+            heartbeat_s=settings.events_heartbeat_s,
+        )
+        self.watcher = ServeWatcher(
+            enabled=settings.watch,
+            token_file=self.token_file,
+            open_api=self.open_api,
+            store=self.store,
+            archive_dir=settings.archive_dir,
+            broker=self.events,
+        )
         self.portability: PortabilityHub | None = None
         #: the procrastinate jobs of the steps (archive on PostgreSQL only) and this process's worker of them
         self.portability_jobs: PortabilityJobs | None = None
@@ -110,16 +134,21 @@ class ServerContext:
     def archive_dir(self) -> Path:
         return self.settings.archive_dir
 
+    @property
+    def token_file(self) -> Path:
+        """The stored Ring login this server uses."""
+        from ringvault.config import token_path
+
+        return self.settings.token_file.expanduser() if self.settings.token_file else token_path()
+
     def open_api(self) -> RingApi:
         """A Ring client on the stored login (raises ``NotLoggedInError`` when there is none); close it after use."""
         from ringvault.cloud.api import RingApi
         from ringvault.cloud.auth import RefreshTokenAuth
         from ringvault.cloud.options import RingApiOptions
         from ringvault.cloud.tokens import TokenStore
-        from ringvault.config import token_path
 
-        path = self.settings.token_file.expanduser() if self.settings.token_file else token_path()
-        auth = RefreshTokenAuth(token_store=TokenStore(path))
+        auth = RefreshTokenAuth(token_store=TokenStore(self.token_file))
         return RingApi(auth, RingApiOptions(cloud_url=self.settings.cloud_url, debug=self.settings.debug))
 
     async def sync(self, options: SyncOptions, progress: ProgressCallback | None = None) -> SyncSummary:
@@ -139,8 +168,11 @@ class ServerContext:
         return WorkerSettings(concurrency=default_concurrency(self.settings.portability))
 
     async def start(self) -> None:
-        """Called when the server starts: resume unfinished Data Portability imports (on PostgreSQL: open the jobs,
-        queue every customer's next step there, start this process's worker unless that is off)."""
+        """Called when the server starts: the live feed and the watcher; resume unfinished Data Portability imports
+        (on PostgreSQL: open the jobs, queue every customer's next step there, start this process's worker unless
+        that is off)."""
+        self.events.start()
+        self.watcher.start()
         if self.portability is None:
             return
         jobs, queue = self.portability_jobs, self._step_queue
@@ -161,6 +193,8 @@ class ServerContext:
             self._worker.add_done_callback(_worker_ended)
 
     async def aclose(self) -> None:
+        await self.watcher.aclose()
+        await self.events.aclose()
         await self.jobs.shutdown()
         if self._worker is not None:  # a clean stop: running steps get shutdown_timeout_s, then are queued again
             self._worker.cancel()

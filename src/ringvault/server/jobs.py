@@ -60,6 +60,7 @@ def describe(options: SyncOptions) -> dict[str, Any]:
         "until": options.until.isoformat() if options.until else None,
         "metadata_only": options.metadata_only,
         "newest_first": not options.oldest_first,
+        "retry_failed": options.retry_failed,
         "hub": options.hub and not options.devices,
     }
 

@@ -59,6 +59,9 @@ class SyncRequest(BaseModel):
     until: WhenText | None = Field(None, description="YYYY-MM-DD (inclusive) or an ISO date-time (exclusive)")
     metadata_only: bool = Field(False, description="store events, download nothing")
     newest_first: bool = Field(False, description="download the newest recordings first")
+    retry_failed: bool = Field(
+        False, description="first make every failed and given-up recording due again (`ringvault sync --retry-failed`)"
+    )
     hub: bool = Field(
         True, description="also keep the alarm and lighting hubs' devices and history (left out with `device`)"
     )

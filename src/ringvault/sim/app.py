@@ -12,7 +12,7 @@ from fastapi.exception_handlers import http_exception_handler
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from ringvault.sim import auth, control, hub, push
+from ringvault.sim import auth, control, hub, live, push
 from ringvault.sim.auth import SimHTTPError
 from ringvault.sim.config import SimConfig
 from ringvault.sim.faults import FaultMiddleware, install_log_filter
@@ -64,6 +64,7 @@ def create_app(config: SimConfig | None = None, *, state: SimState | None = None
     register_data_routes(app)
     hub.register(app)
     push.register(app)
+    live.register(app)
     app.add_middleware(FaultMiddleware)
     install_log_filter()
     return app

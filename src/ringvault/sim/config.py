@@ -11,6 +11,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator
 
+from ringvault.sim.live.config import LiveConfig
 from ringvault.sim.portability.config import PortabilityConfig
 from ringvault.sim.push.config import PushConfig
 
@@ -101,3 +102,4 @@ class SimConfig(BaseModel):
     faults: FaultConfig = Field(default_factory=FaultConfig)
     portability: PortabilityConfig = Field(default_factory=PortabilityConfig)
     push: PushConfig = Field(default_factory=PushConfig)
+    live: LiveConfig = Field(default_factory=LiveConfig)

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, Field, ValidationError
 
 from ringvault.sim.config import FaultConfig, SimConfig
+from ringvault.sim.live.config import LiveConfig
 from ringvault.sim.portability.config import PortabilityConfig
 from ringvault.sim.push.config import PushConfig
 from ringvault.sim.state import SimState
@@ -89,7 +90,8 @@ async def patch_config(request: Request, patch: JsonBody) -> dict[str, Any] | JS
     """Change any configuration fields (validated); world-shaping fields take effect at the next reset."""
     state = _state(request)
     unknown = _unknown_keys(patch, SimConfig)
-    for section, model in (("faults", FaultConfig), ("portability", PortabilityConfig), ("push", PushConfig)):
+    sections = (("faults", FaultConfig), ("portability", PortabilityConfig), ("push", PushConfig), ("live", LiveConfig))
+    for section, model in sections:
         section_patch = patch.get(section)
         if isinstance(section_patch, dict):
             unknown += [f"{section}.{k}" for k in _unknown_keys(section_patch, model)]
@@ -97,7 +99,7 @@ async def patch_config(request: Request, patch: JsonBody) -> dict[str, Any] | JS
         return _invalid(unknown=unknown)
     merged = state.config.model_dump()
     for key, value in patch.items():
-        if key in ("faults", "portability", "push") and isinstance(value, dict):
+        if key in ("faults", "portability", "push", "live") and isinstance(value, dict):
             merged[key] = {**merged[key], **value}  # nested sections merge
         else:
             merged[key] = value
@@ -232,6 +234,7 @@ async def reset(request: Request) -> dict[str, Any]:
     old = _state(request)
     old.portability.close()  # its ticker stops; the new state starts its own on the next request
     old.hub.close()  # its sockets close (1001); clients reconnect with a ticket of the new world
+    await old.live.close_all("Simulator reset", "server: reset")  # live views end on both sides
     # Google's side (check-ins, FCM registrations, MCS connections and outboxes) is not Ring's: it survives.
     request.app.state.sim = SimState.build(old.config, old.clock, push=old.push)
     return {"reset": True, "clock": _clock_json(old)}

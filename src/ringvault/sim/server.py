@@ -45,6 +45,10 @@ class _Server(uvicorn.Server):
             await self.mcs.start()
 
     async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        app = self.config.app
+        state = getattr(getattr(app, "state", None), "sim", None)
+        if state is not None:  # live views end on both sides before the sockets go (close frames, peers closed)
+            await state.live.close_all()
         if self.mcs is not None:
             await self.mcs.close()
         await super().shutdown(sockets)

@@ -6,6 +6,7 @@ Routers reach it through ``request.app.state.sim`` (see ``ringvault.sim.deps.get
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from ringvault.sim.auth import AuthService
 from ringvault.sim.clock import SimClock
@@ -17,6 +18,9 @@ from ringvault.sim.portability.service import PortabilityService
 from ringvault.sim.push.service import PushService
 from ringvault.sim.stats import RequestStats
 from ringvault.sim.world import World
+
+if TYPE_CHECKING:
+    from ringvault.sim.live.service import LiveService
 
 
 @dataclass
@@ -31,6 +35,7 @@ class SimState:
     portability: PortabilityService
     hub: HubService
     push: PushService
+    live: LiveService
 
     def __post_init__(self) -> None:
         self.hub.notify = self._hub_notice
@@ -47,6 +52,8 @@ class SimState:
     def build(cls, config: SimConfig, clock: SimClock | None = None, *, push: PushService | None = None) -> SimState:
         """A fresh simulated cloud; ``push`` carries Google's side (check-ins, registrations, MCS outboxes) over a
         reset, since resetting Ring's world does not reset Google."""
+        from ringvault.sim.live.service import LiveService  # aiortc loads only with a simulator
+
         clock = clock or SimClock()
         media = MediaStore(config)
         world = World.generate(config, clock)
@@ -61,4 +68,5 @@ class SimState:
             portability=PortabilityService(config, clock, world),
             hub=HubService(config, clock, world),
             push=push or PushService(config),
+            live=LiveService(config, clock, world),
         )

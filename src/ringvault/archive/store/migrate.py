@@ -31,7 +31,7 @@ __all__ = [
 MIGRATIONS_DIR = Path(__file__).resolve().parent / "migrations"
 #: The newest revision under ``migrations/versions`` (a test checks it against Alembic's own idea of the head):
 #: update it with every new migration.
-HEAD_REVISION = "0009_hub"
+HEAD_REVISION = "0018_event_feed"
 #: The PostgreSQL advisory lock that serialises migrations of one database (an arbitrary constant of ours).
 MIGRATION_LOCK_KEY = 0x52564D4947  # "RVMIG"
 

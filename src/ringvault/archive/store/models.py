@@ -35,6 +35,7 @@ __all__ = [
     "Base",
     "Device",
     "Event",
+    "EventFeedRow",
     "HubDevice",
     "HubHistoryItem",
     "HubSyncStateRow",
@@ -158,6 +159,14 @@ class Event(Base):
         Index("ix_events_created_at_id", "created_at", "id"),
         Index("ix_events_media_status_media_next_attempt_at", "media_status", "media_next_attempt_at"),
         Index("ix_events_device_id_media_status_created_at", "device_id", "media_status", "created_at"),
+        Index("ix_events_media_status_created_at_id", "media_status", "created_at", "id"),
+        # the web UI's timeline (migration 0016): filters answered from the index, rows read only for what is shown
+        Index("ix_events_timeline", "created_at", "id", "device_id", "kind", "person_detected", "detection_type"),
+        Index(
+            "ix_events_device_timeline", "device_id", "created_at", "id", "kind", "person_detected", "detection_type"
+        ),
+        # the web UI's activity plots (migration 0017)
+        Index("ix_events_device_id_kind_created_at", "device_id", "kind", "created_at"),
         CheckConstraint(f"media_status IN {MEDIA_STATUSES!r}", name="media_status"),
     )
 
@@ -191,6 +200,9 @@ class Media(Base):
     __table_args__ = (
         UniqueConstraint("event_id", "kind"),
         CheckConstraint("kind IN ('recording', 'snapshot')", name="kind"),
+        # a device's newest snapshot in one probe (the web UI's devices page; migration 0015)
+        Index("ix_media_device_id_kind_id", "device_id", "kind", "id"),
+        Index("ix_media_device_id_kind_captured_at", "device_id", "kind", "captured_at"),
     )
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
@@ -531,3 +543,21 @@ class HubSyncStateRow(Base):
     through_ms: Mapped[int | None] = mapped_column(BigInteger)
     last_sync_at: Mapped[datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
+
+
+class EventFeedRow(Base):
+    """``event_feed``: the live feed ``GET /api/events/stream`` sends, one row per message (an event Ring reported,
+    a recording archived or left pending), kept so a client resumes after a disconnect or a server restart.
+
+    ``id`` only grows (``AUTOINCREMENT`` on SQLite: an id is never reused, even after the newest rows were deleted);
+    it is the stream's ``id:``. ``kind`` is the SSE event name (``ding``, ``motion``, ``intercom_ding``,
+    ``intercom_unlock``, ``alarm``, ``recording``), ``data`` the message's JSON text. Old rows are pruned (the newest
+    10,000, at most 7 days)."""
+
+    __tablename__ = "event_feed"
+    __table_args__ = ({"sqlite_autoincrement": True},)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(Text)
+    data: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)

@@ -76,6 +76,7 @@ from ringvault.archive.store.watermarks import SyncStates
 if TYPE_CHECKING:
     from sqlalchemy.dialects import postgresql
 
+    from ringvault.archive.store.feed import FeedStore
     from ringvault.archive.store.hub import HubStore
     from ringvault.archive.store.portability import PortabilityStore
 
@@ -202,6 +203,13 @@ class ArchiveStore(RecordingQueue, SyncStates):
         from ringvault.archive.store.portability import PortabilityStore
 
         return PortabilityStore(self)
+
+    @cached_property
+    def feed(self) -> FeedStore:
+        """The live feed's messages (``event_feed``: what ``GET /api/events/stream`` sent, for resuming)."""
+        from ringvault.archive.store.feed import FeedStore
+
+        return FeedStore(self)
 
     @cached_property
     def hub(self) -> HubStore:

@@ -23,7 +23,7 @@ import json
 import logging
 import os
 import ssl
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -31,8 +31,9 @@ from urllib.parse import urlsplit
 
 import aiohttp
 from aiohttp import ClientRequest, ClientResponse, ClientSession, ClientTimeout
-from firebase_messaging import FcmPushClient
-from firebase_messaging.proto.mcs_pb2 import DataMessageStanza
+from firebase_messaging import FcmPushClient, FcmPushClientRunState
+from firebase_messaging.proto.mcs_pb2 import DataMessageStanza, LoginResponse
+from google.protobuf.message import Message
 
 from ringvault.cloud.endpoints import resolve
 
@@ -200,11 +201,22 @@ class McsEndpointPushClient(FcmPushClient):
     - ``_handle_data_message`` skips a message that cannot be decrypted or read: the library would raise out of its
       read loop and stop for good, and since the message was never acknowledged MCS would hand it over again after
       every restart. Skipped, it is acknowledged like any other and logged in one line (its persistent id only).
+    - ``_handle_message`` calls ``on_login`` after each login MCS accepted: the first one and every reconnect the
+      library makes by itself (which nothing else of it reports), so a caller can catch up on what a gap lost.
 
     Login, heartbeats, acknowledgements and decryption are the library's own."""
 
     mcs_endpoint: McsEndpoint | None = None
     undecryptable = 0
+    on_login: Callable[[], None] | None = None
+
+    async def _handle_message(self, msg: Message) -> None:
+        await super()._handle_message(msg)
+        if isinstance(msg, LoginResponse) and self.run_state is FcmPushClientRunState.STARTED and self.on_login:
+            try:
+                self.on_login()
+            except Exception:  # never into the library's read loop
+                log.exception("push: a login callback failed")
 
     def _handle_data_message(self, msg: DataMessageStanza) -> None:
         try:

@@ -7,6 +7,9 @@
   ding pushed twice, or seen by push and by the poller). Both are bounded and written to the delivery record after
   each new event, so a restart does not replay.
 - Malformed, unknown or undecryptable notifications are logged (redacted, without their content) and skipped.
+- ``on_connected(status)`` is called whenever events may have been missed and history can tell: after each MCS login
+  (the first, every reconnect, every restart) and when push gives way to polling. A caller catches up from history
+  then (``ringvault.archive.follow``); nothing has to poll the listener's state for it.
 """
 
 from __future__ import annotations
@@ -175,8 +178,10 @@ class NotificationHub:
         device_model: str = "ringvault",
         poll_interval_s: float = POLL_INTERVAL_S,
         poll_requests_per_s: float = POLL_REQUESTS_PER_S,
+        on_connected: Callable[[NotificationStatus], None] | None = None,
     ) -> None:
         self.http = http
+        self.on_connected = on_connected
         self.store = store
         self.route = route
         self.route_update = route_update
@@ -217,6 +222,7 @@ class NotificationHub:
             device_model=self.device_model,
             received_persistent_ids=self._persistent.items()[-100:],
             on_gave_up=self._fall_back,
+            on_connected=self._connected,
         )
         try:
             await listener.start()
@@ -234,6 +240,19 @@ class NotificationHub:
         self._fallback_reason = reason
         self.status = NotificationStatus("polling", reason)
         self.poller.start()
+        self._tell_connected(self.status)
+
+    def _connected(self) -> None:
+        """An MCS login (the listener's callback): push delivers (again)."""
+        self._tell_connected(NotificationStatus("push") if self.status.mode != "polling" else self.status)
+
+    def _tell_connected(self, status: NotificationStatus) -> None:
+        if self.on_connected is None:
+            return
+        try:
+            self.on_connected(status)
+        except Exception:
+            log.exception("a notifications-connected subscriber failed")
 
     async def stop(self) -> None:
         listener, self.listener = self.listener, None

@@ -10,7 +10,10 @@
    with the same credentials, with a growing pause between attempts.
 
 Every message is handed to ``on_message(message, persistent_id)``; the listener itself never raises into the
-library (an exception in the callback counts as an error there, and three of them stop the client).
+library (an exception in the callback counts as an error there, and three of them stop the client). ``on_connected``
+is called after every login MCS accepts: the first, each reconnect the library makes itself, and each client the
+watchdog starts (``connections`` counts them); messages sent during a gap MCS may not hold (a lost one) are then in
+the cameras' history, so that is when a caller catches up.
 """
 
 from __future__ import annotations
@@ -113,6 +116,7 @@ class PushListener:
         device_model: str = "ringvault",
         received_persistent_ids: list[str] | None = None,
         on_gave_up: Callable[[str], None] | None = None,
+        on_connected: Callable[[], None] | None = None,
     ) -> None:
         self.http = http
         self.store = store
@@ -120,6 +124,9 @@ class PushListener:
         self.cloud_url = cloud_url
         self.device_model = device_model
         self.on_gave_up = on_gave_up
+        self.on_connected = on_connected
+        self.connections = 0
+        """Logins MCS accepted (the first one, then one per reconnect or restart)."""
         self._received = list(received_persistent_ids or [])
         self.client_config = client_config()
         """The library's settings for every client this listener starts."""
@@ -189,7 +196,15 @@ class PushListener:
             http_client_session=self._session,
         )
         client.mcs_endpoint = self._endpoint
+        client.on_login = self._on_login
         return client
+
+    def _on_login(self) -> None:
+        self.connections += 1
+        if self.connections > 1:
+            log.info("push: connected again (login %d)", self.connections)
+        if self.on_connected is not None:
+            self.on_connected()
 
     async def _run(self, client: McsEndpointPushClient) -> None:
         """Start ``client`` and wait until MCS accepted the login; PushSetupError when it does not."""
