@@ -34,6 +34,7 @@ from typing import TYPE_CHECKING, Any
 from ringvault.cloud.live.errors import (
     CameraAsleepError,
     CameraOfflineError,
+    LiveViewBlockedError,
     LiveViewEndedError,
     LiveViewError,
     LiveViewIceError,
@@ -76,6 +77,10 @@ def close_error(name: str, body: dict[str, Any], *, started: bool) -> LiveViewEr
         return CameraOfflineError(f"{name} is offline; Ring ended the live view{said}")
     if "asleep" in lowered or "sleep" in lowered or "wake" in lowered:
         return CameraAsleepError(f"{name} is asleep and did not wake for the live view{said}")
+    if "modes" in lowered:  # refused at the socket although the ticket came (the setting changed in between)
+        return LiveViewBlockedError(f"live view of {name} is blocked by Modes{said}")
+    if "peer connection" in lowered or "ice" in lowered.split():
+        return LiveViewIceError(f"the media connection to {name} failed{said}")
     detail = f"code {code}" if code is not None else "no code"
     if started:
         return LiveViewEndedError(
