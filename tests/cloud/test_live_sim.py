@@ -176,3 +176,21 @@ async def test_pings_keep_a_session_past_the_ping_timeout(sim: SimServer, rv_hom
             (open_session,) = live_state(sim)["sessions"]
             assert open_session["state"] == "connected"
     await all_closed_at_the_simulator(sim)
+
+
+async def test_the_ticket_and_the_session_id_never_reach_the_log(
+    sim: SimServer, rv_home: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    import logging
+    import re
+
+    async with open_api(sim, rv_home, debug=True) as api:
+        (camera,) = await streamable(api)
+        with caplog.at_level(logging.DEBUG):
+            async with await camera.start_live_view() as session:
+                await session.frame()
+                session_id = session.session_id
+    assert session_id and session_id not in caplog.text
+    assert "api.prod.signalling.ring.devices.a2z.com/ws" in caplog.text  # the socket was logged ...
+    assert not re.search(r"token=(?!\*)", caplog.text)  # ... with its ticket masked
+    await all_closed_at_the_simulator(sim)

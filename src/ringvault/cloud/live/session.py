@@ -46,7 +46,7 @@ from ringvault.cloud.live.media import Fanout, StreamEnded, jpeg_of
 from ringvault.cloud.live.options import LiveViewOptions
 from ringvault.cloud.live.record import RecordingResult, record_mp4
 from ringvault.cloud.live.signalling import Signalling, SocketEnded
-from ringvault.transport import WebSocketUnavailableError, redact
+from ringvault.transport import WebSocketUnavailableError
 
 if TYPE_CHECKING:
     from aiortc import RTCPeerConnection
@@ -187,7 +187,7 @@ class LiveViewSession:
         await self._wait(self._connected, opts.connect_timeout_s, "no media connection", ice=True)
         self._streaming = True
         self.connected_at = time.monotonic()
-        log.info("live view of %s: connected (session %s)", self.name, redact(self.session_id or "?"))
+        log.info("live view of %s: connected", self.name)
 
     async def _wait(self, event: asyncio.Event, timeout: float, what: str, *, ice: bool = False) -> None:  # noqa: ASYNC109
         ended = asyncio.ensure_future(self.ended.wait())

@@ -19,7 +19,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from ringvault.cloud.endpoints import USER_AGENT
-from ringvault.transport import ReconnectingWebSocket, WebSocketUnavailableError
+from ringvault.transport import ReconnectingWebSocket, WebSocketUnavailableError, register_secret
 
 __all__ = ["SESSION_METHODS", "Signalling", "SocketEnded", "accept_frame", "client_id"]
 
@@ -109,6 +109,7 @@ class Signalling:
         body = frame["body"]
         if self.session_id is None and frame["method"] in SESSION_METHODS and isinstance(body.get("session_id"), str):
             self.session_id = body["session_id"]
+            register_secret(self.session_id)  # it authenticates the session's messages: never in a log line
         if self.frames.qsize() >= MAX_PENDING_FRAMES:
             self.dropped += 1
             log.warning("%s: dropped a %s frame (too many waiting)", self._socket.name, frame["method"])
