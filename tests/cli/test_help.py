@@ -28,7 +28,7 @@ def test_every_command_is_listed() -> None:
     assert proc.returncode == 0
     commands = (
         *("login", "logout", "devices", "health", "light", "siren", "sim", "sync", "snapshot", "serve", "worker"),
-        *("chime", "unlock", "motion", "mode", "alarm", "lights"),
+        *("chime", "unlock", "motion", "mode", "alarm", "lights", "live"),
     )
     for command in commands:
         assert command in proc.stdout

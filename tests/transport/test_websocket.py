@@ -338,3 +338,44 @@ async def test_the_ticket_never_reaches_the_log(caplog: pytest.LogCaptureFixture
     assert "GET /ws?" in client_log  # ...the client logged its handshake (at DEBUG)...
     assert ticket not in client_log  # ...and never the ticket
     assert ticket not in str(caught.value)
+
+
+async def test_a_one_shot_socket_connects_once_sends_its_headers_and_reports_the_end() -> None:
+    """``reconnect=False`` (live-view signalling: one ticket, one session): no second connection after the server
+    closes, ``on_close`` hears why, callers get a one-line error naming the end; a refused first attempt ends it
+    too. ``headers`` go out with the handshake."""
+    agents: list[str | None] = []
+
+    async def script(ws: ServerConnection, n: int) -> None:
+        assert ws.request is not None
+        agents.append(ws.request.headers.get("User-Agent"))
+        await ws.send(json.dumps({"n": n}))
+        await ws.close(1000, "bye")
+
+    async with scripted_server(script) as server:
+        url, issued = url_factory(server)
+        inbox, ends = Inbox(), []
+        socket = ReconnectingWebSocket(
+            url, on_message=inbox, on_close=ends.append, name="once", backoff=FAST, reconnect=False,
+            headers={"User-Agent": "android:com.ringapp"},
+        )  # fmt: skip
+        socket.start()
+        await eventually(lambda: bool(ends), what="the end")
+        with pytest.raises(WebSocketUnavailableError, match="the connection ended"):
+            await socket.wait_open(timeout=2)
+        with pytest.raises(WebSocketUnavailableError):
+            socket.start()
+        await asyncio.sleep(0.3)  # longer than the backoff: a reconnecting socket would have come back
+        assert server.connections == 1 and len(issued) == 1 and socket.stats.attempts == 1
+        assert inbox.messages == [{"n": 1}] and agents == ["android:com.ringapp"] and len(ends) == 1
+        await socket.close()
+        assert not socket.running
+
+    async with scripted_server(script, refuse_status=403) as refusing:
+        url, _ = url_factory(refusing)
+        ends = []
+        socket = ReconnectingWebSocket(url, on_message=Inbox(), on_close=ends.append, backoff=FAST, reconnect=False)
+        with pytest.raises(WebSocketUnavailableError, match="HTTP 403"):
+            await socket.wait_open(timeout=5)
+        assert socket.stats.attempts == 1 and len(ends) == 1 and "403" in ends[0]
+        await socket.close()

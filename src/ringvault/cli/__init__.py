@@ -18,6 +18,7 @@ from ringvault.cli import (
     devices,
     intercom,
     lights,
+    live,
     mode,
     motion,
     portability,
@@ -87,6 +88,7 @@ lights.register(app)
 sim.register(app)
 sync.register(app)
 snapshot.register(app)
+live.register(app)
 serve.register(app)
 portability.register(app)
 watch.register(app)

@@ -24,6 +24,7 @@ from ringvault.cloud.push.streams import CameraNotifications
 
 if TYPE_CHECKING:
     from ringvault.cloud.http import RingHttp
+    from ringvault.cloud.live import LiveViewOptions, LiveViewSession
     from ringvault.cloud.options import RingApiOptions
     from ringvault.transport import DownloadProgress, DownloadResult
 
@@ -445,6 +446,15 @@ class RingCamera(CameraNotifications, DeviceBase[CameraEntry]):
     @property
     def last_snapshot(self) -> Snapshot | None:
         return self._snapshot
+
+    # -- live view ------------------------------------------------------------------------------------------
+    async def start_live_view(self, options: LiveViewOptions | None = None) -> LiveViewSession:
+        """A started WebRTC live view (``ringvault.cloud.live``): frames, JPEGs, MP4 recordings. Close it (or use
+        it as an async context manager). ``LiveViewBlockedError`` when Modes disabled live view; the other
+        ``LiveViewError``s when the camera is offline, asleep, refuses, or the media connection fails."""
+        from ringvault.cloud.live import start_live_view  # aiortc and PyAV: only when a live view is asked for
+
+        return await start_live_view(self, self._http, options)
 
     # -- push subscriptions ---------------------------------------------------------------------------------
     async def subscribe_to_dings(self) -> None:

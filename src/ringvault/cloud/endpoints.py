@@ -72,6 +72,22 @@ def hub_socket_url(host: str, ticket: str) -> str:
     return f"wss://{host}/ws?" + urlencode({"authcode": ticket, "ack": "false"})
 
 
+#: Live-view signalling (reference §9): the ticket (per stream, app API) and the socket's host.
+SIGNALSOCKET_TICKET_PATH = "clap/ticket/request/signalsocket"
+SIGNALLING_HOST = "api.prod.signalling.ring.devices.a2z.com"
+
+
+SIGNALLING_SOCKET = f"wss://{SIGNALLING_HOST}/ws"
+
+
+def signalling_url(ticket: str, client_id: str, *, base: str = SIGNALLING_SOCKET) -> str:
+    """``wss://{SIGNALLING_HOST}/ws?api_version=4.0&auth_type=ring_solutions&client_id=…&token=…`` (§9.2). The
+    reference writes the host with ``:443``, the default port of ``wss``: leaving it out names the same socket and
+    keeps the CLOUD_URL rule's ``{cloud_url}/HOST/PATH`` free of a port in its path."""
+    query = {"api_version": "4.0", "auth_type": "ring_solutions", "client_id": client_id, "token": ticket}
+    return f"{base}?" + urlencode(query)
+
+
 def websocket_url(url: str, cloud_url: str | None) -> str:
     """The endpoint rule for a ``wss://HOST/PATH`` URL: ``{cloud_url}/HOST/PATH`` with the cloud URL's scheme mapped
     to its WebSocket twin (``http`` → ``ws``, ``https`` → ``wss``)."""

@@ -24,6 +24,10 @@ A long-lived JSON-over-WebSocket connection that heals itself, built on the ``we
   and counted as dropped; the connection stays up.
 - **Secrets.** URLs are only ever logged through ``redact`` (``authcode=``/``ticket=`` values are masked); the
   library's own logger is a child of ``ringvault.transport`` so its handshake lines are redacted too.
+- **One-shot** (``reconnect=False``): a session-bound socket (live-view signalling: a ticket is good for one
+  session, and a new connection would be a new session) connects once; when that attempt fails or the connection
+  ends, the loop stops, ``on_close`` hears why, and callers get ``WebSocketUnavailableError`` naming the end.
+- **Headers**: ``headers`` are sent with the opening handshake (the signalling server wants a ``User-Agent``).
 - ``close()`` stops everything it started: no task of ours or the library's is left running.
 """
 
@@ -148,8 +152,12 @@ class ReconnectingWebSocket:
         close_timeout_s: float = 2.0,
         stable_after_s: float = 10.0,
         sleep: Sleep = asyncio.sleep,
+        reconnect: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> None:
         self._url = url
+        self._reconnect = reconnect
+        self._headers = dict(headers or {})
         self._on_message = on_message
         self._on_open = on_open
         self._on_close = on_close
@@ -173,6 +181,8 @@ class ReconnectingWebSocket:
         self._last_error: BaseException | None = None
         self._stopped_by: BaseException | None = None
         self._reconnect_reason: str | None = None
+        self._ended: str | None = None
+        """why a one-shot socket's connection ended (``reconnect=False``); None while it may still open"""
         self._changed = asyncio.Event()
         self._drops_this_connection = 0
         self._closers: set[asyncio.Future[None]] = set()
@@ -207,6 +217,8 @@ class ReconnectingWebSocket:
             raise WebSocketUnavailableError(f"{self.name}: the socket was closed")
         if self.running:
             return
+        if self._ended is not None:
+            raise WebSocketUnavailableError(f"{self.name}: the connection ended ({self._ended})")
         self._stopped_by = None
         self._failures = 0
         self._task = asyncio.create_task(self._run(), name=f"ringvault-ws-{self.name}")
@@ -263,6 +275,8 @@ class ReconnectingWebSocket:
                     ws = self._ws
                     if ws is not None and ws is not not_this:
                         return ws
+                    if ws is None and self._ended is not None:
+                        raise WebSocketUnavailableError(f"{self.name}: the connection ended ({self._ended})")
                     if self._stopped_by is not None:
                         raise WebSocketUnavailableError(
                             f"{self.name}: {describe_ws_failure(self._stopped_by)}",
@@ -323,6 +337,11 @@ class ReconnectingWebSocket:
                 self._failures += 1
                 self.stats.failures += 1
                 self._last_error = exc
+                if not self._reconnect:
+                    self._end(f"could not connect: {describe_ws_failure(exc)}")
+                    if self._on_close is not None:
+                        self._hear_close(self._ended or "")
+                    return
                 if self._fatal(exc):
                     self._stopped_by = exc
                     log.info("%s: %s; not retrying", self.name, describe_ws_failure(exc))
@@ -349,10 +368,26 @@ class ReconnectingWebSocket:
                 self._notify()
                 continue
             opened_at = time.monotonic()
-            await self._serve(ws)
+            reason = await self._serve(ws)
+            if not self._reconnect:
+                self._end(reason)
+                return
             lived = time.monotonic() - opened_at
             quick_closes = 0 if lived >= self._stable_after_s else quick_closes + 1
             delay = self._backoff.wait(max(1, quick_closes), None)
+
+    def _end(self, reason: str) -> None:
+        """A one-shot socket is done: no further connection; waiting callers hear why."""
+        self._ended = reason
+        self._notify()
+
+    def _hear_close(self, reason: str) -> None:
+        if self._on_close is None or self._closing:
+            return
+        try:
+            self._on_close(reason)
+        except Exception:
+            log.exception("%s: on-close hook failed", self.name)
 
     async def _connect(self) -> ClientConnection:
         self.stats.attempts += 1
@@ -367,10 +402,12 @@ class ReconnectingWebSocket:
             close_timeout=self._close_timeout_s,
             proxy=None,  # like rca: straight to the hub host
             logger=_wire_log,
+            additional_headers=self._headers or None,
         )
 
-    async def _serve(self, ws: ClientConnection) -> None:
-        """One open connection: mark it open, run ``on_open``, read until it ends, then mark it gone."""
+    async def _serve(self, ws: ClientConnection) -> str:
+        """One open connection: mark it open, run ``on_open``, read until it ends, then mark it gone; returns why it
+        ended."""
         self.stats.connects += 1
         if self.stats.connects > 1:
             self.stats.reconnects += 1
@@ -397,12 +434,11 @@ class ReconnectingWebSocket:
             self.stats.disconnects += 1
             self._notify()
             await self._close_quietly(ws)
-            if self._on_close is not None and not self._closing:
-                try:
-                    self._on_close(reason)
-                except Exception:
-                    log.exception("%s: on-close hook failed", self.name)
-        log.info("%s: disconnected (%s); reconnecting", self.name, reason)
+            if not self._reconnect:
+                self._ended = reason  # before on_close, so the hook's callers already see the end
+            self._hear_close(reason)
+        log.info("%s: disconnected (%s)%s", self.name, reason, "; reconnecting" if self._reconnect else "")
+        return reason
 
     async def _read(self, ws: ClientConnection) -> str:
         """Deliver frames until the connection ends; returns why it ended."""
