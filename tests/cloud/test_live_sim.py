@@ -194,3 +194,18 @@ async def test_the_ticket_and_the_session_id_never_reach_the_log(
     assert "api.prod.signalling.ring.devices.a2z.com/ws" in caplog.text  # the socket was logged ...
     assert not re.search(r"token=(?!\*)", caplog.text)  # ... with its ticket masked
     await all_closed_at_the_simulator(sim)
+
+
+async def test_against_the_simulator_every_candidate_is_on_loopback(sim: SimServer, rv_home: Path) -> None:
+    """With a cloud URL on this machine the client opens no UDP socket on a network interface: its offer's host
+    candidates are 127.0.0.1 only (the simulator's answer is too)."""
+    async with open_api(sim, rv_home) as api:
+        (camera,) = await streamable(api)
+        async with await camera.start_live_view() as session:
+            pc = session.peer_connection
+            assert pc is not None and pc.localDescription is not None and pc.remoteDescription is not None
+            for sdp in (pc.localDescription.sdp, pc.remoteDescription.sdp):
+                hosts = {line.split()[4] for line in sdp.splitlines() if line.startswith("a=candidate:")}
+                assert hosts == {"127.0.0.1"}, hosts
+            assert session.options.host_addresses == ("127.0.0.1",)
+    await all_closed_at_the_simulator(sim)

@@ -2,7 +2,7 @@
 offers what ring-client-api offers (reference §9.6): H.264-only video ``recvonly`` and Opus audio ``sendrecv``
 (it sends a quiet tone of its own, so the simulator has two-way audio to receive).
 
-The peer gathers loopback candidates only (``ringvault.sim.live.ice.host_addresses``), as the simulator does.
+The peer gathers loopback candidates only (``ringvault.transport.ice.host_addresses``), as the simulator does.
 """
 
 from __future__ import annotations
@@ -23,9 +23,10 @@ from aiortc.mediastreams import MediaStreamTrack
 from PIL import Image, ImageStat
 from websockets.asyncio.client import ClientConnection, connect
 
-from ringvault.sim.live import SIGNALLING_HOST, ice
+from ringvault.sim.live import SIGNALLING_HOST
 from ringvault.sim.live.media import COLOUR_BOX, ToneTrack, read_marker
 from ringvault.sim.server import SimServer
+from ringvault.transport import ice
 from tests.sim.helpers import APP_API, login
 
 JSON = dict[str, Any]

@@ -41,6 +41,10 @@ class LiveViewOptions:
     ice_servers: tuple[str, ...] | None = None
     """STUN/TURN URLs; None: Ring's (§9.6), or none at all with a cloud URL (the simulator is on this machine and
     nothing may reach the internet)"""
+    host_addresses: tuple[str, ...] | None = None
+    """the local addresses to gather ICE host candidates on; None: every interface but loopback (aioice's
+    default), or 127.0.0.1 only with a cloud URL on this machine (the simulator: no UDP socket on a network
+    interface)"""
     signalling_url: str | None = None
     """the signalling socket without its query (default Ring's, under the CLOUD_URL rule); for tests"""
 

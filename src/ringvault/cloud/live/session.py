@@ -169,9 +169,13 @@ class LiveViewSession:
 
     async def _start(self) -> None:
         opts = self.options
+        from ringvault.transport import ice  # aioice: imported with the live view only
+
         self._pc = pc = self._make_peer_connection()
-        offer = await pc.createOffer()
-        await pc.setLocalDescription(offer)  # gathers the candidates (aiortc does not trickle)
+        addresses = opts.host_addresses
+        with ice.host_addresses(addresses) if addresses is not None else contextlib.nullcontext():
+            offer = await pc.createOffer()
+            await pc.setLocalDescription(offer)  # gathers the candidates (aiortc does not trickle)
         sdp = pc.localDescription.sdp
         try:
             await self._signalling.open(timeout=opts.answer_timeout_s)

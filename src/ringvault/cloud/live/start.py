@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import replace
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
 from ringvault.cloud.endpoints import (
     SIGNALLING_SOCKET,
@@ -98,6 +100,8 @@ async def start_live_view(
     if opts.ice_servers is None:
         # the simulator runs on this machine, and nothing may reach the internet: no STUN servers then
         opts = replace(opts, ice_servers=() if cloud_url else RING_ICE_SERVERS)
+    if opts.host_addresses is None and cloud_url and _is_loopback_url(cloud_url):
+        opts = replace(opts, host_addresses=("127.0.0.1",))
     _admit(camera)
     ticket = await fetch_ticket(http, camera.name)
     url = signalling_url(ticket, client_id(), base=opts.signalling_url or SIGNALLING_SOCKET)
@@ -109,3 +113,14 @@ async def start_live_view(
     session = LiveViewSession(doorbot_id=camera.id, name=camera.name, socket_url=socket_url, options=opts)
     _track(session)
     return await session.start()
+
+
+def _is_loopback_url(url: str) -> bool:
+    """Whether ``url`` names this machine (a simulator on 127.0.0.1, ::1 or localhost)."""
+    host = (urlsplit(url).hostname or "").lower()
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

@@ -23,7 +23,6 @@ from aiortc.mediastreams import MediaStreamTrack
 
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
-from ringvault.sim.live import ice
 from ringvault.sim.live.config import LiveConfig
 from ringvault.sim.live.media import PatternTrack, ToneTrack, drain, tone_frequency
 from ringvault.sim.live.session import (
@@ -36,6 +35,7 @@ from ringvault.sim.live.session import (
     session_jwt,
 )
 from ringvault.sim.world import UnknownDevice, World
+from ringvault.transport import ice
 
 log = logging.getLogger("ringvault.sim.live")
 

@@ -1,11 +1,13 @@
-"""Loopback ICE for the simulator's answerer.
+"""Which local addresses WebRTC peers gather ICE host candidates on (the live view of both the client and the
+simulator).
 
 aioice gathers host candidates from every interface address except 127.0.0.1 and ::1 (``aioice.ice.
 get_host_addresses``), and neither aioice nor aiortc has an option to change that. The simulator must answer with
-loopback candidates (it binds 127.0.0.1 only), so :func:`install` wraps that one function with a version that
-consults a context variable: inside :func:`host_addresses` (the answerer's tasks) gathering uses exactly the given
-addresses; everywhere else, e.g. a client peer in the same process, it delegates to aioice's own function
-unchanged. No library file is modified, no object's private attribute is touched.
+loopback candidates (it binds 127.0.0.1 only), and a client talking to the simulator must not open UDP sockets on the
+machine's network interfaces either; so :func:`install` wraps that one function with a version that consults a
+context variable: inside :func:`host_addresses` (and the tasks started in it, such as aiortc's connect task)
+gathering uses exactly the given addresses; everywhere else it delegates to aioice's own function unchanged. No
+library file is modified, no object's private attribute is touched; this is the one place that does it.
 """
 
 from __future__ import annotations
