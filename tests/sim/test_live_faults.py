@@ -79,12 +79,17 @@ async def test_close_after_n_seconds_per_session_and_for_every_session(sim: SimS
         live.start_pinging()
         [row] = (await sim_live(sim))["sessions"]
         async with httpx.AsyncClient(base_url=sim.url) as control:
-            answer = await control.post(f"/_sim/live/sessions/{row['session_id']}/close", json={"after_s": 2})
+            answer = await control.post(
+                f"/_sim/live/sessions/{row['session_id']}/close",
+                json={"after_s": 2, "code": 5, "text": "Camera went to sleep"},
+            )
             assert answer.status_code == 202
         started = time.monotonic()
         frames = await live.peer.video_frames(5)
         close = await sig.closed_by_server()
-        assert time.monotonic() - started >= 1.0 and close["body"]["reason"]["code"] == 0 and len(frames) == 5
+        assert time.monotonic() - started >= 1.0 and len(frames) == 5
+        # the code and text asked for, not the default
+        assert close["body"]["reason"] == {"code": 5, "text": "Camera went to sleep"}
         await live.stop_pinging()
         await live.peer.close()
     await set_live(sim, close_after_s=1.5)

@@ -75,7 +75,7 @@ async def close_session(session_ref: str, request: Request, body: JsonBody | Non
     if after is not None:
         if isinstance(after, bool) or not isinstance(after, int | float) or after < 0:
             return JSONResponse({"error": "after_s must be a number >= 0"}, status_code=422)
-        service.schedule_close(session, float(after))
+        service.schedule_close(session, float(after), code, text)
         return JSONResponse(session.summary(), status_code=202)
     await service.close(session, code, text, "server: control")
     return JSONResponse(session.summary())

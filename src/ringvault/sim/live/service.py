@@ -234,8 +234,11 @@ class LiveService:
         if session.closed:
             raise Refused(session.close_text or "closed")
 
-    def schedule_close(self, session: LiveSession, after_s: float) -> None:
+    def schedule_close(
+        self, session: LiveSession, after_s: float, code: int = CLOSE_NORMAL, text: str = "Session closed by the camera"
+    ) -> None:
         session.close_at = time.monotonic() + after_s
+        session.close_at_reason = (code, text)
 
     # ------------------------------------------------------------------------------------------------ timers
 
@@ -255,7 +258,8 @@ class LiveService:
     def _due(session: LiveSession, knobs: LiveConfig, now: float) -> tuple[int, str, str] | None:
         elapsed = now - session.started_mono
         if session.close_at is not None and now >= session.close_at:
-            return CLOSE_NORMAL, "Session closed by the camera", "server: control"
+            code, text = session.close_at_reason
+            return code, text, "server: control"
         if elapsed >= session.max_duration_s:
             return CLOSE_NORMAL, "Max duration reached", "server: max_duration"
         if session.via == "socket":

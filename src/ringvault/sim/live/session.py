@@ -64,6 +64,8 @@ class LiveSession:
     last_ping: float = 0.0
     answered_mono: float | None = None
     close_at: float | None = None
+    #: the close frame's reason when ``close_at`` comes (``POST /_sim/live/sessions/{id}/close`` with ``after_s``)
+    close_at_reason: tuple[int, str] = (0, "Session closed by the camera")
     closed_by: str | None = None
     close_code: int | None = None
     close_text: str | None = None
