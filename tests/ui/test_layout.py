@@ -19,7 +19,6 @@ def test_the_devices_page_lists_every_device_of_the_archive(ui_page: UiPage, ui_
     shown = set(ui_page.page.locator("li.device .device-name").all_text_contents())
     assert shown == {d.name or "(no name)" for d in devices}
     assert ui_page.page.title() == "Devices · ringvault"
-    ui_page.screenshot("devices")
 
 
 def test_every_asset_comes_from_this_server(ui_page: UiPage, ui_server: ServerThread) -> None:
