@@ -13,7 +13,7 @@ percentile for every page.)
    ever sent there), stopped by its PID at the end.
 3. **Time** ``--requests`` sequential GETs (keep-alive, after 5 warm-up ones) of every page of the navigation bar as
    it is at the time of the run (``ringvault.server.ui.page_modules()``: the ``NAV`` of each page module, so pages
-   merged later are measured too), a playback page when a page module routes ``/events/{...}``, and the Sync and
+   merged later are measured too), a playback page when a page module routes ``/timeline/{...}``, and the Sync and
    Data Portability sub-pages (a failed-recordings list, a customer, a page of records). Each page gets at most
    ``--page-seconds``; a page that used it up is marked.
 
@@ -219,7 +219,8 @@ def pages(info: dict[str, Any]) -> list[tuple[str, str]]:
             out.append((f"{nav.label} (nav)", nav.path))
         for route in getattr(module.router, "routes", []):
             path = getattr(route, "path", "")
-            if playback is None and re.fullmatch(r"/events/\{[^}/]+\}", path):
+            # the playback page (``/timeline/{id}``; ``/events/{id}`` only redirects there)
+            if playback is None and re.fullmatch(r"/timeline/\{[^}/]+\}", path):
                 playback = re.sub(r"\{[^}]+\}", str(info["newest_done_event"]), path)
     out.sort(key=lambda item: next((m.NAV.order for m in page_modules() if getattr(m, "NAV", None)
                                     and m.NAV.path == item[1]), 999))  # fmt: skip
