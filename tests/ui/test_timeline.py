@@ -5,6 +5,7 @@ indicator shows new events from ``/api/events/stream`` without moving the page."
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator, Callable, Iterator
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from fastapi import FastAPI
 from fastapi.responses import StreamingResponse
 from fastapi.routing import APIRoute
 from playwright.sync_api import Browser
+from playwright.sync_api import TimeoutError as PlaywrightTimeoutError
 from sqlalchemy.dialects import sqlite
 
 from ringvault.archive.store import ArchiveStore
@@ -231,7 +233,11 @@ def test_scrolling_a_filtered_timeline_keeps_the_filter(ui_page: UiPage, ui_worl
     ui_page.open("/timeline?kind=motion")
     while ui_page.page.locator("#timeline-more").count():
         before = len(_ids_in_dom(ui_page))
-        ui_page.page.locator("#timeline-more").click()  # the link works as a button with JavaScript on
+        # the link works as a button with JavaScript; scrolling it into view for the click wakes the infinite scroll,
+        # which may replace the link (or, on the last page, remove it) before the click lands: it loads the same next
+        # page, once
+        with contextlib.suppress(PlaywrightTimeoutError):
+            ui_page.page.locator("#timeline-more").click(timeout=5_000)
         _wait_for_more_than(ui_page, before)
     assert _ids_in_dom(ui_page) == expected
 
