@@ -26,6 +26,7 @@ from ringvault.archive.store import ArchiveStore
 from ringvault.archive.sync import ProgressCallback, SyncOptions, SyncSummary, run_sync
 from ringvault.server.events import EventBroker
 from ringvault.server.jobs import JobManager
+from ringvault.server.live import LiveRelays
 from ringvault.server.watcher import ServeWatcher
 
 if TYPE_CHECKING:
@@ -113,6 +114,8 @@ class ServerContext:
             archive_dir=settings.archive_dir,
             broker=self.events,
         )
+        #: live views relayed to browsers (``server/live.py``)
+        self.live = LiveRelays(self.open_api)
         self.portability: PortabilityHub | None = None
         #: the procrastinate jobs of the steps (archive on PostgreSQL only) and this process's worker of them
         self.portability_jobs: PortabilityJobs | None = None
@@ -193,6 +196,7 @@ class ServerContext:
             self._worker.add_done_callback(_worker_ended)
 
     async def aclose(self) -> None:
+        await self.live.aclose()
         await self.watcher.aclose()
         await self.events.aclose()
         await self.jobs.shutdown()
