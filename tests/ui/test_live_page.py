@@ -49,15 +49,24 @@ def live_state(ui_world: UiWorld) -> dict[str, Any]:
     return state
 
 
+def closed_ids(ui_world: UiWorld) -> set[str]:
+    return {c["id"] for c in live_state(ui_world)["closed"]}
+
+
+def closed_since(state: dict[str, Any], before: set[str]) -> list[dict[str, Any]]:
+    """The sessions closed since ``before`` was taken (the simulator lists the newest first)."""
+    return [c for c in state["closed"] if c["id"] not in before]
+
+
 def relays(server: ServerThread) -> LiveRelays:
     found: LiveRelays = server.app.state.ctx.live
     return found
 
 
-def wait_until_all_closed(ui_world: UiWorld, server: ServerThread) -> dict[str, Any]:
+def wait_until_all_closed(ui_world: UiWorld, server: ServerThread, within_s: float = 30) -> dict[str, Any]:
     """Both sides once every live view ended: no session, peer connection or task at the simulator, no relay or
     browser-facing peer connection in the server."""
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + within_s
     while True:
         state = live_state(ui_world)
         live = relays(server)
@@ -78,10 +87,20 @@ def status(ui: UiPage) -> str:
     return str(ui.page.text_content("#live-status") or "")
 
 
+def start_and_wait_for_picture(ui: UiPage, device_id: int) -> None:
+    """Open the camera's page, press Start, wait until the video plays."""
+    ui.open(f"/live/{device_id}")
+    ui.page.click("#live-start")
+    ui.page.wait_for_function(
+        "() => { const v = document.getElementById('live-video'); return v.videoWidth > 0 && v.currentTime > 0.5; }"
+    )
+    assert status(ui) == "live"
+
+
 def test_start_plays_the_camera_s_picture_and_stop_ends_both_sides(
     ui_world: UiWorld, ui_server: ServerThread, ui_page: UiPage, camera: DeviceOverview
 ) -> None:
-    before = len(live_state(ui_world)["closed"])
+    before = closed_ids(ui_world)
     ui = ui_page
     ui.open("/")
     link = ui.page.locator(f'li[data-device-id="{camera.id}"] a.live-link')
@@ -114,11 +133,20 @@ def test_start_plays_the_camera_s_picture_and_stop_ends_both_sides(
     (session,) = state["sessions"]
     assert session["camera_id"] == camera.id and session["state"] == "connected" and session["activated"]
     assert relays(ui_server).open == 1 and relays(ui_server).peer_connections_open == 1
+    # one live view per camera per browser: a second start is refused with one line, and starts nothing
+    ui.allow_console_error("429")
+    second = ui.page.evaluate(
+        "async (id) => { try { await ringvault.api('/api/live/' + id, {method: 'POST', body: {sdp: 'v=0',"
+        " type: 'offer'}}); return 'started'; } catch (e) { return e.message; } }",
+        camera.id,
+    )
+    assert "already watches" in second, second
+    assert len(live_state(ui_world)["sessions"]) == 1 and relays(ui_server).open == 1
 
     ui.page.click("#live-stop")
     assert status(ui) == "stopped"
     state = wait_until_all_closed(ui_world, ui_server)
-    closed = state["closed"][before:]
+    closed = closed_since(state, before)
     assert [(c["camera_id"], c["closed_by"]) for c in closed] == [(camera.id, "client")]
     assert ui.page.evaluate("() => document.getElementById('live-video').srcObject === null")
     assert ui.page.is_enabled("#live-start") and not ui.page.is_enabled("#live-stop")
@@ -127,7 +155,7 @@ def test_start_plays_the_camera_s_picture_and_stop_ends_both_sides(
 def test_an_offline_camera_shows_the_one_line_error_and_starts_nothing(
     ui_world: UiWorld, ui_page: UiPage, camera: DeviceOverview
 ) -> None:
-    before = len(live_state(ui_world)["closed"])
+    before = closed_ids(ui_world)
     sim_patch(ui_world.sim, f"/_sim/devices/{camera.id}", {"offline": True})
     try:
         ui = ui_page
@@ -140,13 +168,13 @@ def test_an_offline_camera_shows_the_one_line_error_and_starts_nothing(
     text = status(ui)
     assert "offline" in text and "\n" not in text, text
     assert ui.page.is_enabled("#live-start") and not ui.page.is_enabled("#live-stop")
-    assert live_state(ui_world)["closed"][before:] == []  # refused before any ticket or socket
+    assert closed_since(live_state(ui_world), before) == []  # refused before any ticket or socket
 
 
 def test_a_forged_post_is_refused_and_starts_nothing(
     ui_world: UiWorld, ui_server: ServerThread, ui_page: UiPage, camera: DeviceOverview
 ) -> None:
-    before = len(live_state(ui_world)["closed"])
+    before = closed_ids(ui_world)
     ui = ui_page
     ui.allow_console_error("403")
     serve_evil_form(ui, ui_server.url + f"/api/live/{camera.id}", {"sdp": "v=0", "type": "offer"})
@@ -160,14 +188,14 @@ def test_a_forged_post_is_refused_and_starts_nothing(
     )
     assert refused == 403
     state = live_state(ui_world)
-    assert state["sessions"] == [] and state["closed"][before:] == []
+    assert state["sessions"] == [] and closed_since(state, before) == []
     assert relays(ui_server).open == 0
 
 
 def test_with_an_api_key_no_session_is_401_and_a_session_needs_the_token(
     ui_world: UiWorld, serve_ui: ServeUi, ui_page_factory: PageFactory, camera: DeviceOverview
 ) -> None:
-    before = len(live_state(ui_world)["closed"])
+    before = closed_ids(ui_world)
     server = serve_ui(api_key=KEY)
     offer = {"sdp": "v=0", "type": "offer"}
     answer = httpx.post(server.url + f"/api/live/{camera.id}", json=offer, timeout=30)
@@ -185,4 +213,42 @@ def test_with_an_api_key_no_session_is_401_and_a_session_needs_the_token(
     )
     assert refused == 403  # the session cookie alone is not enough
     state = live_state(ui_world)
-    assert state["sessions"] == [] and state["closed"][before:] == []
+    assert state["sessions"] == [] and closed_since(state, before) == []
+
+
+def test_the_camera_s_session_ending_ends_the_browser_s_view(
+    ui_world: UiWorld, ui_server: ServerThread, ui_page: UiPage, camera: DeviceOverview
+) -> None:
+    before = closed_ids(ui_world)
+    start_and_wait_for_picture(ui_page, camera.id)
+    closing = httpx.post(ui_world.sim.url + "/_sim/live/close", json={"camera_id": camera.id}, timeout=30)
+    assert closing.json() == {"closed": 1}, (closing.text, live_state(ui_world))
+    ui_page.page.wait_for_function("() => document.getElementById('live-status').textContent.startsWith('ended')")
+    state = wait_until_all_closed(ui_world, ui_server)
+    assert [c["closed_by"] for c in closed_since(state, before)] == ["server: control"]
+    assert ui_page.page.is_enabled("#live-start")
+
+
+def test_closing_the_tab_ends_the_camera_s_session(
+    ui_world: UiWorld, ui_server: ServerThread, ui_page: UiPage, camera: DeviceOverview
+) -> None:
+    before = closed_ids(ui_world)
+    start_and_wait_for_picture(ui_page, camera.id)
+    ui_page.page.close(run_before_unload=True)
+    state = wait_until_all_closed(ui_world, ui_server)
+    assert [(c["camera_id"], c["closed_by"]) for c in closed_since(state, before)] == [(camera.id, "client")]
+
+
+def test_the_bounds_in_all_and_in_time(ui_world: UiWorld, serve_ui: ServeUi, ui_page_factory: PageFactory) -> None:
+    """At most ``live_max_relays`` relays (429, one line, nothing started); a relay ends at ``live_max_duration_s``."""
+    first, second = cameras(ui_world)[:2]
+    before = closed_ids(ui_world)
+    server = serve_ui(live_max_relays=1, live_max_duration_s=6.0)
+    ui = ui_page_factory(server.url)
+    start_and_wait_for_picture(ui, first.id)
+    refused = httpx.post(server.url + f"/api/live/{second.id}", json={"sdp": "v=0", "type": "offer"}, timeout=30)
+    assert refused.status_code == 429 and "stop one first" in refused.json()["error"], refused.text
+    assert [s["camera_id"] for s in live_state(ui_world)["sessions"]] == [first.id]
+    ui.page.wait_for_function("() => document.getElementById('live-status').textContent.startsWith('ended')")
+    state = wait_until_all_closed(ui_world, server)
+    assert [(c["camera_id"], c["closed_by"]) for c in closed_since(state, before)] == [(first.id, "client")]
