@@ -144,7 +144,7 @@ def test_start_plays_the_camera_s_picture_and_stop_ends_both_sides(
     assert len(live_state(ui_world)["sessions"]) == 1 and relays(ui_server).open == 1
 
     ui.page.click("#live-stop")
-    assert status(ui) == "stopped"
+    ui.page.wait_for_function("() => document.getElementById('live-status').textContent === 'stopped'")
     state = wait_until_all_closed(ui_world, ui_server)
     closed = closed_since(state, before)
     assert [(c["camera_id"], c["closed_by"]) for c in closed] == [(camera.id, "client")]

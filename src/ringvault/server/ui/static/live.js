@@ -87,16 +87,23 @@
 
   async function stop() {
     const id = sessionId;
+    const peer = pc;
     sessionId = null;
-    release();
-    say("stopped", "stopped");
+    pc = null; // its state changes are no longer reported
+    stopButton.disabled = true;
+    say("stopping", "stopping");
+    let note = "";
     if (id) {
+      // first the DELETE, then the peer connection: closing it first would end the relay before the DELETE came
       try {
         await ringvault.api("/api/live/sessions/" + encodeURIComponent(id), { method: "DELETE" });
       } catch (error) {
-        say("stopped (" + error.message + ")", "stopped");
+        note = " (" + error.message + ")";
       }
     }
+    if (peer) peer.close();
+    release();
+    say("stopped" + note, "stopped");
   }
 
   startButton.addEventListener("click", start);
