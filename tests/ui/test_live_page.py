@@ -24,6 +24,10 @@ from tests.ui.test_security import KEY, log_in, serve_evil_form, submit_evil_for
 pytestmark = pytest.mark.timeout(180)
 
 PageFactory = Callable[[str], UiPage]
+#: an offer that passes the server's check (a video m-line): what Ring is asked for decides the rest
+OFFER_WITH_VIDEO = (
+    "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\na=rtpmap:96 VP8/90000\r\n"
+)
 #: the simulator's picture (its default live config)
 WIDTH, HEIGHT = 320, 240
 
@@ -252,3 +256,32 @@ def test_the_bounds_in_all_and_in_time(ui_world: UiWorld, serve_ui: ServeUi, ui_
     ui.page.wait_for_function("() => document.getElementById('live-status').textContent.startsWith('ended')")
     state = wait_until_all_closed(ui_world, server)
     assert [(c["camera_id"], c["closed_by"]) for c in closed_since(state, before)] == [(first.id, "client")]
+
+
+@pytest.mark.parametrize(
+    "offer",
+    [
+        {"sdp": "v=0", "type": "offer"},
+        {
+            "sdp": "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111\r\n",
+            "type": "offer",
+        },
+        {"sdp": "v=0", "type": "answer"},
+        {"sdp": "x" * 40_000, "type": "offer"},
+    ],
+    ids=["no-media", "no-video", "not-an-offer", "too-long"],
+)
+def test_an_unusable_offer_is_400_and_starts_nothing(
+    ui_world: UiWorld, ui_server: ServerThread, camera: DeviceOverview, offer: dict[str, str]
+) -> None:
+    before = closed_ids(ui_world)
+    answer = httpx.post(ui_server.url + f"/api/live/{camera.id}", json=offer, timeout=30)
+    assert answer.status_code == 400 and "\n" not in answer.json()["error"], answer.text
+    state = live_state(ui_world)
+    assert state["sessions"] == [] and closed_since(state, before) == [] and relays(ui_server).open == 0
+
+
+def test_an_unknown_device_is_404(ui_server: ServerThread) -> None:
+    answer = httpx.post(ui_server.url + "/api/live/1", json={"sdp": OFFER_WITH_VIDEO, "type": "offer"}, timeout=30)
+    assert answer.status_code == 404 and answer.json()["error"] == "no device 1 at Ring", answer.text
+    assert relays(ui_server).open == 0

@@ -187,6 +187,7 @@ class LiveRelays:
     async def _start(self, relay: Relay, offer_sdp: str, *, loopback: bool) -> str:
         from ringvault.cloud.live import CameraOfflineError
 
+        check_offer(offer_sdp)  # before anything is asked of Ring
         relay.api = api = self._open_api()
         await api.__aenter__()
         try:
@@ -310,6 +311,20 @@ class LiveRelays:
         self._closing = True
         relays = list(self._relays.values())
         await asyncio.gather(*(self._close(r, "the server stopped") for r in relays), return_exceptions=True)
+
+
+def check_offer(sdp: str) -> None:
+    """Refuse (400) an offer that cannot be read or asks for no video, before a camera session is started for it."""
+    from aiortc.sdp import SessionDescription
+
+    try:
+        parsed = SessionDescription.parse(sdp)
+    except (ValueError, IndexError, KeyError) as err:
+        raise LiveRelayError(
+            f"the offer is not an SDP offer ({err}); send the browser's localDescription", 400
+        ) from err
+    if "video" not in {media.kind for media in parsed.media}:
+        raise LiveRelayError("the offer asks for no video; add a video transceiver (recvonly) and try again", 400)
 
 
 def without_mdns_candidates(sdp: str) -> str:
