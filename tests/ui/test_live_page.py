@@ -164,7 +164,11 @@ def test_an_offline_camera_shows_the_one_line_error_and_starts_nothing(
     try:
         ui = ui_page
         ui.allow_console_error("409")  # the browser logs the refused POST
+        ui.page.set_viewport_size({"width": 390, "height": 844})  # a phone: nothing wider than the screen
         ui.open(f"/live/{camera.id}")
+        assert ui.page.evaluate("() => document.documentElement.scrollWidth") <= 390
+        box = ui.page.locator("#live-video").bounding_box()
+        assert box is not None and box["width"] <= 390
         ui.page.click("#live-start")
         ui.page.wait_for_function("() => document.getElementById('live-status').textContent.startsWith('error')")
     finally:
