@@ -30,7 +30,7 @@ from ringvault.cloud.errors import (
     RateLimitedError,
     RingError,
 )
-from ringvault.server import api, connector, events, hub, portability
+from ringvault.server import api, connector, events, hub, live, portability
 from ringvault.server.context import Clock, ServerContext, ServerSettings
 from ringvault.server.security import (
     MAX_BODY_BYTES,
@@ -49,7 +49,9 @@ log = logging.getLogger("ringvault.server")
 
 #: Every router of the server, in the order they are included.
 #: ``events`` before ``api``: ``/api/events/stream`` and ``/status`` are not event ids of ``/api/events/{id}``.
-ROUTERS: list[APIRouter] = [api.health, connector.router, events.router, api.router, hub.router, portability.router]
+ROUTERS: list[APIRouter] = [
+    api.health, connector.router, events.router, api.router, hub.router, live.router, portability.router,
+]  # fmt: skip
 #: where /docs and /redoc load Swagger UI's and ReDoc's files from (this server)
 DOCS_STATIC_URL = "/docs/static"
 

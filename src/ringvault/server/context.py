@@ -26,6 +26,7 @@ from ringvault.archive.store import ArchiveStore
 from ringvault.archive.sync import ProgressCallback, SyncOptions, SyncSummary, run_sync
 from ringvault.server.events import EventBroker
 from ringvault.server.jobs import JobManager
+from ringvault.server.live import LiveRelays
 from ringvault.server.watcher import ServeWatcher
 
 if TYPE_CHECKING:
@@ -60,6 +61,8 @@ class ServerSettings:
     ``watch``: run the watcher (``server/watcher.py``) while a login is stored, so the archive follows Ring's events
     (``ringvault serve`` turns it on unless ``--no-watch``; off by default for ``create_app``). ``events_*``: the
     live feed's bounds (``server/events.py``): open streams, each stream's queue, the heartbeat interval.
+    ``live_*``: the bounds of live views relayed to browsers (``server/live.py``): relays at once, the longest one,
+    how long a browser has to connect.
     """
 
     archive_dir: Path
@@ -77,6 +80,9 @@ class ServerSettings:
     events_max_subscribers: int = 100
     events_queue_size: int = 256
     events_heartbeat_s: float = 15.0
+    live_max_relays: int = 4
+    live_max_duration_s: float = 600.0
+    live_connect_timeout_s: float = 30.0
 
     def __post_init__(self) -> None:
         self.archive_dir = Path(self.archive_dir).expanduser()
@@ -112,6 +118,13 @@ class ServerContext:
             store=self.store,
             archive_dir=settings.archive_dir,
             broker=self.events,
+        )
+        #: live views relayed to browsers (``server/live.py``)
+        self.live = LiveRelays(
+            self.open_api,
+            max_relays=settings.live_max_relays,
+            max_duration_s=settings.live_max_duration_s,
+            connect_timeout_s=settings.live_connect_timeout_s,
         )
         self.portability: PortabilityHub | None = None
         #: the procrastinate jobs of the steps (archive on PostgreSQL only) and this process's worker of them
@@ -193,6 +206,7 @@ class ServerContext:
             self._worker.add_done_callback(_worker_ended)
 
     async def aclose(self) -> None:
+        await self.live.aclose()
         await self.watcher.aclose()
         await self.events.aclose()
         await self.jobs.shutdown()

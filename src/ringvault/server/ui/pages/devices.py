@@ -18,6 +18,7 @@ from fastapi.responses import HTMLResponse
 from ringvault.archive.store.device_overview import DeviceOverview, device_overview
 from ringvault.archive.store.hub_records import StoredHubDevice
 from ringvault.server.context import ServerContext
+from ringvault.server.ui.pages.live import has_live_view
 from ringvault.server.ui.render import NavItem, render
 
 router = APIRouter()
@@ -88,5 +89,11 @@ def devices_page(request: Request) -> HTMLResponse:
     locations = {d.location_id: d.location_name for d in devices if d.location_id}
     hub_devices = _hub_rows(ctx, locations)
     return render(
-        request, "devices.html", title="Devices", devices=devices, hub_devices=hub_devices, local_time=local_time
+        request,
+        "devices.html",
+        title="Devices",
+        devices=devices,
+        hub_devices=hub_devices,
+        local_time=local_time,
+        has_live_view=has_live_view,
     )
