@@ -104,11 +104,10 @@ async def _act(
     duration: float,
 ) -> int:
     if frame is not None:
-        from ringvault.transport.files import fsync_dir
+        from ringvault.archive.files import atomic_write_bytes
 
         image = await session.frame()
-        await asyncio.to_thread(_write_atomically, frame, image)
-        await asyncio.to_thread(fsync_dir, frame.parent)
+        await asyncio.to_thread(atomic_write_bytes, frame, image)  # checked as a JPEG, fsynced, renamed in place
         echo(f"{camera.name}: saved a frame to {frame} ({len(image)} bytes)")
         return 0
     if record is not None:
@@ -130,24 +129,6 @@ async def _act(
     echo(f"{camera.name}: archived a {kept.duration_s:.1f} s live view as on_demand event {kept.event_id}")
     echo(f"  {kept.path}")
     return 0
-
-
-def _write_atomically(dest: Path, data: bytes) -> None:
-    import os
-    import tempfile
-
-    fd, name = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.chmod(name, 0o644)
-        os.replace(name, dest)
-    except BaseException:
-        with contextlib.suppress(OSError):
-            os.unlink(name)
-        raise
 
 
 def live(

@@ -22,6 +22,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
 from ringvault.archive.store.models import Device, Event, Location, Media
+from ringvault.cloud.models.base import to_float
 
 if TYPE_CHECKING:
     from ringvault.archive.store.store import ArchiveStore
@@ -61,16 +62,9 @@ class DeviceOverview:
 
 
 def _number(value: Any) -> float | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    if isinstance(value, str):
-        try:
-            return float(value.strip())
-        except ValueError:
-            return None
-    return None
+    """A number of a device document (the cloud models' loose reading: numeric strings too; infinities and numbers
+    beyond the float range are None), except that a boolean is no number here."""
+    return None if isinstance(value, bool) else to_float(value)
 
 
 def _online(raw: dict[str, Any]) -> bool | None:
