@@ -204,10 +204,13 @@ class Topics:
 
     def parse_command(self, topic: str) -> tuple[str, str, str] | None:
         """``(location segment, device segment, entity key)`` of a ``.../set`` topic of this bridge, else None."""
-        parts = topic.split("/")
-        if len(parts) != 5 or parts[0] != self.base or parts[4] != "set":
+        prefix = f"{self.base}/"
+        if not topic.startswith(prefix):
             return None
-        return parts[1], parts[2], parts[3]
+        parts = topic[len(prefix) :].split("/")
+        if len(parts) != 4 or parts[3] != "set" or not all(parts[:3]):
+            return None
+        return parts[0], parts[1], parts[2]
 
     def device_block(self, device: MqttDevice) -> dict[str, Any]:
         """Home Assistant's ``device`` block: groups a device's entities."""
