@@ -495,6 +495,8 @@ class Received:
     payload: bytes
     retain: bool
     qos: int
+    #: ``time.monotonic()`` when the client's network thread got it (for latency measurements in bench/)
+    at: float = field(default=0.0, compare=False)
 
     @property
     def text(self) -> str:
@@ -665,7 +667,9 @@ class Subscriber:
                 self._barriers.add(message.topic)
             else:
                 self._received.append(
-                    Received(message.topic, bytes(message.payload), bool(message.retain), int(message.qos))
+                    Received(
+                        message.topic, bytes(message.payload), bool(message.retain), int(message.qos), time.monotonic()
+                    )
                 )
             self._lock.notify_all()
 

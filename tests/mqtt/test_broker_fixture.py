@@ -10,6 +10,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -206,9 +207,10 @@ async def test_async_waits_leave_the_event_loop_free(broker: Broker, subscriber:
 
     ticker = asyncio.create_task(tick())
     try:
+        sent = time.monotonic()
         await asyncio.to_thread(subscriber.publish, "a/b", "c")
         message = await subscriber.wait_for_message_async("a/b")
-        assert message.text == "c"
+        assert message.text == "c" and message.at >= sent
         with pytest.raises(AssertionError, match="a message on 'never' did not happen within 1 s"):
             await subscriber.wait_for_message_async("never", timeout=1.0)
         assert ticks >= 10
