@@ -28,6 +28,7 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import socket
 import ssl
 import time
 from collections import deque
@@ -242,7 +243,7 @@ class MqttLink:
         tls: ssl.SSLContext | None = None
         if self.broker.tls:
             tls = ssl.create_default_context(cafile=self.broker.ca_file)
-        return aiomqtt.Client(
+        client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
             username=self.broker.username,
@@ -253,7 +254,10 @@ class MqttLink:
             tls_context=tls,
             timeout=_PUBLISH_TIMEOUT_S,
             logger=logging.getLogger("ringvault.mqtt.aiomqtt"),
+            socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a PUBACK waits for no Nagle delay
         )
+        client.pending_calls_threshold = 2 * _BATCH + _TRANSIENT_MAX  # (aiomqtt warns beyond; we bound them)
+        return client
 
     async def _session(self) -> None:
         """One connection, from CONNACK until it breaks (an ``MqttError``) or ``stop()``."""
