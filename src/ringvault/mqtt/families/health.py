@@ -66,11 +66,18 @@ REREGISTER_EVERY_S = 900.0
 #: How often the fallback looks whether push delivered again (in memory only, no request).
 RECOVERY_LOOK_S = 1.0
 MODES = ["push", "polling", "stopped"]
+UNKNOWN = "None"
 BUTTON_PAYLOAD = "PRESS"  # Home Assistant's default payload_press (MQTT button docs)
 
 
 def _iso(moment: datetime | None) -> str | None:
     return moment.astimezone(UTC).isoformat() if moment is not None else None
+
+
+def _timestamp_state(moment: datetime | None) -> str:
+    """A timestamp sensor's state: ISO 8601 with its zone, or ``None``, which Home Assistant's MQTT sensor takes as
+    "unknown" (sensor.mqtt docs, ``state_topic``), so a retained state exists before the first push too."""
+    return _iso(moment) or UNKNOWN
 
 
 class HealthFamily:
@@ -216,10 +223,10 @@ class HealthFamily:
     def _read_last_push(self) -> StatePayload:
         hub = self._hub()
         moments = [m for m in (self._last_push, hub.last_push_at if hub is not None else None) if m is not None]
-        return _iso(max(moments)) if moments else None
+        return _timestamp_state(max(moments) if moments else None)
 
     def _read_registered(self) -> StatePayload:
-        return _iso(self._registered_at)
+        return _timestamp_state(self._registered_at)
 
     def mode(self) -> str:
         """How events arrive now: ``push``, ``polling`` (the hub's fallback or this family's) or ``stopped``."""
