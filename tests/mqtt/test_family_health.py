@@ -243,3 +243,22 @@ async def test_each_check_reads_one_history_page_per_camera_on_its_schedule(sim:
         assert run.family.checks <= elapsed / run.family.interval_s + 1
         # history is read by the watch's catch-up at its start and by the checks, by nothing else
         assert history_requests(sim) == (run.watch.catch_ups + run.family.checks) * devices
+
+
+@pytest.mark.timeout(120)
+async def test_no_check_while_the_push_connection_is_down(sim: SimServer, rv_home: Path) -> None:
+    """What Ring sends while MCS is away waits there (and the watch catches up at the login): a check then would
+    take a slow connection for a lost registration, so it reads nothing and judges nothing."""
+    [doorbell] = doorbells(sim, 1)
+    async with running(sim, rv_home) as run:
+        await wait_until(lambda: run.watch.catch_ups >= 1, "the watch's first catch-up", WAIT_S)
+        listener = run.hub.listener
+        assert listener is not None and listener.running
+        await listener.stop()  # the connection is gone; the hub still means to receive push
+        assert run.hub.status.mode == "push" and not listener.running
+        ding_id, _ = await ding(sim, doorbell)
+        await older_than_grace()
+        before = history_requests(sim)
+        assert await run.family.check() == 0
+        assert history_requests(sim) == before and run.family.checks == 0
+        assert run.state("push_problem") == "OFF" and run.deliveries(ding_id) == []

@@ -10,6 +10,9 @@ included, so polling winning a race is not taken for a push failure):
 - an event younger than ``grace_s`` is left for the next check (push may simply be slower);
 - an event push did not deliver is handed to the hub (so it reaches ``on_event`` once, as ``poll``: nothing is lost
   even before the bridge reacts);
+- nothing is judged while the push connection is being re-established, nor an event older than the last login to
+  MCS (what Ring sent while the connection was down is the watch's catch-up to deliver, and says nothing about the
+  registration);
 - it counts as **missed** when push was meant to be working at its time (push listening since before it) and Ring
   pushes that kind for that device: a doorbell or intercom ding unless the device says ``subscribed: false``; a
   motion only when push delivered a motion of the same detection for that camera before (Ring pushes motions only
@@ -276,6 +279,10 @@ class HealthFamily:
         if hub is None:
             return 0
         self._note_hub()
+        if hub.status.mode == "push" and (hub.listener is None or not hub.listener.running):
+            # MCS is reconnecting: what Ring sends meanwhile waits there, and the watch catches up at the login
+            log.info("push health: the push connection is being re-established; this check is skipped")
+            return 0
         now = datetime.now(UTC)
         missed: list[RingEvent] = []
         for device in list(hub.poller.devices()):
@@ -307,6 +314,8 @@ class HealthFamily:
                 continue  # push may still be on its way: the next check judges it
             self._judged.add(event.key)
             if event.key in hub.pushed or event.key in self._pushed:
+                if event.kind == "motion" and event.device_id is not None:  # pushed after polling delivered it
+                    self._motion_pushed.add((event.device_id, event.detection))
                 continue
             hub.deliver_event(event)  # on_event hears it once (as "poll") unless something delivered it already
             if self._pushes(device, event):
@@ -417,8 +426,9 @@ class HealthFamily:
     def _on_connected(self, status: NotificationStatus) -> None:
         """A push login (the first, a reconnect, a new registration) or push giving way to polling."""
         if status.mode == "push":
-            if self._push_meant_since is None:
-                self._push_meant_since = datetime.now(UTC)
+            # only what happens after a login is judged: what Ring sent while the connection was down is the
+            # watch's catch-up to deliver, and says nothing about the registration
+            self._push_meant_since = datetime.now(UTC)
         else:
             self._push_meant_since = None
         self._refresh_registration()
