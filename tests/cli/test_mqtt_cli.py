@@ -2,6 +2,7 @@
 Mosquitto broker. The Last-Will when the process is killed, a clean stop, a refused login and a bad URL in one line
 (never the password), and serve's bridge on serve's one push registration with links to serve's own pages."""
 
+# ruff: noqa: F401, F811  (the broker fixtures of tests/mqtt are imported to be used here, as parameters)
 from __future__ import annotations
 
 import json
@@ -15,8 +16,7 @@ from ringvault.sim.server import SimServer
 from tests.cli.watch_helpers import ding, errors, output, wait_for
 from tests.cli_process import CliProcess, cli_env, run_cli
 from tests.mqtt.broker import Broker, Received
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
-from tests.mqtt.conftest import broker, broker_factory, subscriber_factory  # noqa: F401  (the broker fixtures, here)
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory, broker, broker_factory, subscriber_factory
 from tests.server.events_helpers import Serve
 
 pytestmark = pytest.mark.timeout(240)
@@ -156,7 +156,7 @@ def test_serve_with_a_broker_bridges_on_its_one_push_registration(
         assert recording["url"] == f"{serve.url}/timeline/{ding_id}"
         assert Path(str(recording["path"])).is_file()
         assert httpx.get(str(recording["url"]), timeout=30).status_code == 200  # serve's own playback page
-        assert [e["type"] for e in events_with(sub.received, ding_id)][0] == "new"
+        assert events_with(sub.received, ding_id)[0]["type"] == "new"
         push = httpx.get(f"{sim.url}/_sim/push", timeout=10).json()
         assert len(push["ring_registrations"]) == 1, json.dumps(push["ring_registrations"])[:500]
         assert serve.stop() == 0
