@@ -163,7 +163,6 @@ class HealthFamily:
                 read=self._read_last_push,
                 options={"device_class": "timestamp"},
                 category="diagnostic",
-                icon=None,
             )
         )
         bridge.add(
