@@ -191,6 +191,18 @@ class RingApi:
         self._notifications = hub
         return await hub.start(push=push)
 
+    async def reregister_push(self) -> NotificationStatus:
+        """Register push anew (a new FCM token, told to Ring) in place of the running registration: what fixes a
+        token Ring has silently stopped pushing to, which a reconnect does not (reference §8.7; dgreif/ring #1241).
+        Returns how events arrive afterwards (``polling`` with the reason when the new registration failed).
+        ``PushNotOursError`` when notifications are not running here or another process receives push."""
+        from ringvault.cloud.push.hub import PushNotOursError
+
+        hub = self._notifications
+        if hub is None:
+            raise PushNotOursError("notifications are not running: start them before registering push anew")
+        return await hub.reregister_push()
+
     @property
     def notifications(self) -> NotificationHub | None:
         """The running notification hub (its ``status``, ``listener``, ``poller``), or None."""

@@ -7,6 +7,9 @@
   ding pushed twice, or seen by push and by the poller). Both are bounded and written to the delivery record after
   each new event, so a restart does not replay.
 - Malformed, unknown or undecryptable notifications are logged (redacted, without their content) and skipped.
+- ``reregister_push()`` replaces the push registration with a new one (a token Ring silently stopped pushing to is
+  not fixed by reconnecting: ring-mqtt #643, dgreif/ring #1241); ``last_push_at`` and ``pushed`` record what push
+  itself delivered (duplicates included), so a caller can tell push working from polling winning the race.
 - ``on_connected(status)`` is called whenever events may have been missed and history can tell: after each MCS login
   (the first, every reconnect, every restart) and when push gives way to polling. A caller catches up from history
   then (``ringvault.archive.follow``); nothing has to poll the listener's state for it.
@@ -35,7 +38,14 @@ if TYPE_CHECKING:
     from ringvault.cloud.http import RingHttp
     from ringvault.cloud.models.events import HistoryItem
 
-__all__ = ["HistoryPoller", "NotificationHub", "NotificationStatus", "PolledDevice", "event_from_history"]
+__all__ = [
+    "HistoryPoller",
+    "NotificationHub",
+    "NotificationStatus",
+    "PolledDevice",
+    "PushNotOursError",
+    "event_from_history",
+]
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +53,13 @@ NotificationMode = Literal["push", "polling", "stopped"]
 POLL_INTERVAL_S = 20.0
 POLL_REQUESTS_PER_S = 1.0
 POLL_PAGE = 10
+
+
+class PushNotOursError(RingError):
+    """This process does not receive push (push disabled, another process holds the push lock, or notifications are
+    stopped), so it cannot register push anew."""
+
+    hint = "Re-register in the process that receives push (the one holding the push lock), or start push here."
 
 
 @dataclass(frozen=True)
@@ -199,9 +216,18 @@ class NotificationHub:
         self._fallback_reason: str | None = None
         #: False while another process receives push for this login: this one polls and records nothing on disk
         self._owns_store = True
+        self._push_wanted = False
+        self._reregistering = asyncio.Lock()
+        self.last_push_at: datetime | None = None
+        """When push last handed over a message (any message, a duplicate too); None before the first."""
+        self.pushed = SeenIds(SEEN_EVENT_KEYS)
+        """``RingEvent.key``s of the events push delivered, duplicates included (the poller may deliver first)."""
+        self.reregistrations = 0
+        """New push registrations made by ``reregister_push``."""
 
     async def start(self, *, push: bool = True) -> NotificationStatus:
         """Set up push; on failure fall back to polling (said once, as a warning). Returns how events arrive."""
+        self._push_wanted = push
         if not push:
             self._fall_back("push disabled")
             return self.status
@@ -212,6 +238,10 @@ class NotificationHub:
                 "stop it to receive push here"
             )
             return self.status
+        return await self._listen(fresh=False)
+
+    async def _listen(self, *, fresh: bool) -> NotificationStatus:
+        """Start a listener (``fresh``: with a new FCM registration); polling, with the reason, when it fails."""
         from ringvault.cloud.push.listener import PushListener, PushSetupError  # firebase-messaging: import on use
 
         listener = PushListener(
@@ -223,6 +253,7 @@ class NotificationHub:
             received_persistent_ids=self._persistent.items()[-100:],
             on_gave_up=self._fall_back,
             on_connected=self._connected,
+            fresh_registration=fresh,
         )
         try:
             await listener.start()
@@ -233,6 +264,33 @@ class NotificationHub:
         self.status = NotificationStatus("push")
         log.info("push notifications: listening")
         return self.status
+
+    async def reregister_push(self) -> NotificationStatus:
+        """Stop the push listener and start one with a **new** FCM registration, told to Ring like the first (the
+        new credentials replace the stored ones once the library has them). Returns how events arrive afterwards:
+        ``push`` once MCS accepted the new login (the polling fallback, if it ran, stops), else ``polling`` with the
+        reason. ``PushNotOursError`` when this process does not receive push. One re-registration at a time."""
+        async with self._reregistering:
+            if self.status.mode == "stopped":
+                raise PushNotOursError("notifications are stopped: nothing to register push for")
+            if not self._push_wanted:
+                raise PushNotOursError("push is disabled in this process (polling only)")
+            if not self._owns_store:
+                where = self.store.lock_path
+                raise PushNotOursError(f"another ringvault process receives push for this login ({where} is locked)")
+            old, self.listener = self.listener, None
+            if old is not None:
+                await old.stop()
+            self.reregistrations += 1
+            was_polling = self.status.mode == "polling"
+            log.info("push notifications: registering anew")
+            status = await self._listen(fresh=True)
+            if status.mode == "push":
+                self._fallback_reason = None
+                await self.poller.stop()
+                if was_polling:  # the new login was announced while the status still said polling
+                    self._tell_connected(status)
+            return status
 
     def _fall_back(self, reason: str) -> None:
         if self._fallback_reason is None:
@@ -266,6 +324,7 @@ class NotificationHub:
     # -- delivery --------------------------------------------------------------------------------------------
     def deliver_message(self, message: dict[str, Any], persistent_id: str) -> None:
         """A decrypted FCM message: de-duplicate, parse, hand on. Never raises."""
+        self.last_push_at = datetime.now(UTC)
         if persistent_id and persistent_id in self._persistent:
             self.duplicates += 1
             return
@@ -294,6 +353,8 @@ class NotificationHub:
         """A parsed event (push or poll): hand it to ``route`` unless its key was seen. A repeat that brings the
         event's snapshot for the first time (battery doorbells push twice, the second time with the image, §8.4)
         goes to ``route_update`` instead."""
+        if event.source == "push":
+            self.pushed.add(event.key)
         first_image = bool(event.snapshot_uuid) and self._with_image.add(event.key)
         if not self._keys.add(event.key):
             self.duplicates += 1

@@ -117,6 +117,7 @@ class PushListener:
         received_persistent_ids: list[str] | None = None,
         on_gave_up: Callable[[str], None] | None = None,
         on_connected: Callable[[], None] | None = None,
+        fresh_registration: bool = False,
     ) -> None:
         self.http = http
         self.store = store
@@ -125,6 +126,9 @@ class PushListener:
         self.device_model = device_model
         self.on_gave_up = on_gave_up
         self.on_connected = on_connected
+        self.fresh_registration = fresh_registration
+        """Register with FCM anew at ``start`` instead of reusing the stored credentials (a token Ring has stopped
+        pushing to is replaced; the new credentials are stored once the library has them)."""
         self.connections = 0
         """Logins MCS accepted (the first one, then one per reconnect or restart)."""
         self._received = list(received_persistent_ids or [])
@@ -171,7 +175,10 @@ class PushListener:
                 self._endpoint = await discover_mcs_endpoint(self._session, self.cloud_url)
             except McsUnavailableError as exc:
                 raise PushSetupError(f"push unavailable: {exc}") from None
-        self._credentials = await asyncio.to_thread(self.store.load_credentials, self.cloud_url)
+        if self.fresh_registration:
+            self._credentials = None
+        else:
+            self._credentials = await asyncio.to_thread(self.store.load_credentials, self.cloud_url)
         client = self._new_client()
         try:
             token = await client.checkin_or_register()

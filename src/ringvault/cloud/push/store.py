@@ -116,6 +116,7 @@ class PushStore:
         self.credentials_path = credentials_path
         self.seen_path = seen_path
         self._memory: dict[str, Any] | None = None
+        self._memory_saved_at: float | None = None
         self._lock: FileLock | None = None
 
     @classmethod
@@ -183,6 +184,7 @@ class PushStore:
         register_credential_secrets(credentials)
         if self.credentials_path is None:
             self._memory = dict(credentials)
+            self._memory_saved_at = time.time()
             return
         doc = {
             "version": FILE_VERSION,
@@ -191,6 +193,17 @@ class PushStore:
             "credentials": dict(credentials),
         }
         self._write(self.credentials_path, doc, "push credentials")
+
+    def registered_at(self) -> float | None:
+        """When the stored credentials were saved (epoch seconds): the time of the FCM registration in use, since
+        the library hands credentials over only when it registers. None without credentials (or a corrupt file)."""
+        if self.credentials_path is None:
+            return self._memory_saved_at if self._memory is not None else None
+        doc = self._read(self.credentials_path, "push credentials")
+        saved_at = doc.get("saved_at") if doc is not None else None
+        if isinstance(saved_at, int | float) and not isinstance(saved_at, bool):
+            return float(saved_at)
+        return None
 
     # -- delivered ids ---------------------------------------------------------------------------------------
     def load_seen(self) -> tuple[SeenIds, SeenIds]:

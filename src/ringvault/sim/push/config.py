@@ -19,6 +19,11 @@ class PushConfig(BaseModel):
     drop_next: int = Field(
         0, ge=0, description="drop the MCS connection instead of delivering the next N messages (kept for re-login)"
     )
+    stale_registrations: bool = Field(
+        False,
+        description="pushes to every FCM token registered before this was turned on vanish silently while the MCS "
+        "connection stays up; a token registered later receives again (the failure a new registration fixes)",
+    )
     register_error: str | None = Field(
         None, description="c2dm/register3 answers Error=<this> (e.g. PHONE_REGISTRATION_ERROR) while set"
     )

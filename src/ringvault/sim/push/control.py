@@ -2,8 +2,8 @@
 
 - ``GET /_sim/push``: where the MCS endpoint listens (host, port, the certificate file to trust), the Google hosts,
   Ring's push registrations, connected devices, pending messages, counters and the knobs;
-- ``GET|PATCH /_sim/push/faults``: the ``PushConfig`` knobs (delay, duplicate/lose/drop the next messages, refused
-  registration, Ring's PATCH status);
+- ``GET|PATCH /_sim/push/faults``: the ``PushConfig`` knobs (delay, duplicate/lose/drop the next messages, stale
+  registrations, refused registration, Ring's PATCH status);
 - ``POST /_sim/push/drop``: abort every MCS connection now;
 - ``POST /_sim/devices/{id}/ding``, ``/motion`` ``{"detection"?: person|vehicle|package|motion}``, ``/unlock``
   (intercoms): create the event in the device's history (``unlock`` records an unlock) and push it;
@@ -101,6 +101,8 @@ def patch_faults(state: StateDep, body: Annotated[dict[str, Any], Body()]) -> di
     except ValidationError as exc:
         return JSONResponse({"error": "invalid", "detail": exc.errors(include_url=False)}, status_code=422)
     state.config.push = updated
+    if "stale_registrations" in body:
+        state.push.stale_registrations_changed()
     return updated.model_dump(mode="json")
 
 

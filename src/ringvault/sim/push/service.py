@@ -93,6 +93,8 @@ class FcmRegistration:
     p256dh: str
     auth: str
     fid: str
+    serial: int = 0
+    """Order of registration (1, 2 ...): ``stale_registrations`` silences the ones made before it was set."""
 
 
 @dataclass
@@ -150,6 +152,9 @@ class PushService:
         self.mcs_host: str | None = None
         self.mcs_port: int | None = None
         self.mcs_certificate: str | None = None
+        self._fcm_serial = 0
+        #: ``stale_registrations``: registrations with a serial up to this one get nothing (None: knob off)
+        self._stale_upto: int | None = None
 
     @property
     def config(self) -> PushConfig:
@@ -240,6 +245,7 @@ class PushService:
         with self.lock:
             _room(self.fcm)
             self.stats.registrations += 1
+            self._fcm_serial += 1
             token = f"{installation.fid}:APA91b{b64url(secrets.token_bytes(105))}"
             record = FcmRegistration(
                 token=token,
@@ -249,6 +255,7 @@ class PushService:
                 p256dh=p256dh,
                 auth=auth,
                 fid=installation.fid,
+                serial=self._fcm_serial,
             )
             self.fcm[token] = record
             return record
@@ -271,6 +278,10 @@ class PushService:
                 self.config.lose_next -= 1
                 self.stats.lost += 1
                 log.info("push: message %s lost (lose_next)", persistent_id)
+                return None
+            if self._is_stale(registration):
+                self.stats.lost += 1
+                log.info("push: message %s lost (stale_registrations)", persistent_id)
                 return None
             sealed = encrypt(payload, registration.p256dh, registration.auth)
             message = Message(
@@ -302,6 +313,23 @@ class PushService:
         if link is not None:
             link.wake()
         return persistent_id
+
+    def stale_registrations_changed(self) -> None:
+        """``stale_registrations`` was just set (``PATCH /_sim/push/faults``): every registration made so far goes
+        stale now, and only those; turned off, every registration receives again."""
+        with self.lock:
+            self._stale_upto = self._fcm_serial if self.config.stale_registrations else None
+
+    def _is_stale(self, registration: FcmRegistration) -> bool:
+        """Whether ``stale_registrations`` silences this registration (caller holds the lock). Set through
+        ``PATCH /_sim/config`` (which does not call ``stale_registrations_changed``), the cut is made at the first
+        push after it."""
+        if not self.config.stale_registrations:
+            self._stale_upto = None
+            return False
+        if self._stale_upto is None:
+            self._stale_upto = self._fcm_serial
+        return registration.serial <= self._stale_upto
 
     def due(self, android_id: int, already_sent: set[str]) -> tuple[list[tuple[Message, int]], bool, float | None]:
         """What a connection should do now: the messages to send (with how many copies), whether to drop the
