@@ -8,7 +8,6 @@ import logging
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import httpx
 import pytest
 
 from ringvault.archive.follow import EventWatch
@@ -191,10 +190,10 @@ async def test_a_command_ring_refuses_is_rejected_and_the_state_stays_ring_s(sim
         light = unit.device.entity("light")
         assert light.command is not None
         faults = {"error_rate": 1.0, "path_pattern": "floodlight_light_on"}
-        httpx.patch(f"{sim.url}/_sim/faults", json=faults, timeout=10).raise_for_status()
+        await sim_call(sim, "PATCH", "/_sim/faults", faults)
         with pytest.raises(CommandRejected, match="Ring refused it"):
             await light.command("ON")
-        httpx.patch(f"{sim.url}/_sim/faults", json={"error_rate": 0.0}, timeout=10).raise_for_status()
+        await sim_call(sim, "PATCH", "/_sim/faults", {"error_rate": 0.0})
         assert sim.state.world.device(unit.camera.id).led_on is False and run.sink.state(light) == "OFF"
         await light.command("ON")  # once Ring accepts again, the same command works
         assert run.sink.state(light) == "ON"
