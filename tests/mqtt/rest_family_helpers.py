@@ -12,15 +12,19 @@ from typing import Any
 import httpx
 
 from ringvault.cloud.api import RingApi
+from ringvault.mqtt.bridge import Bridge
 from ringvault.mqtt.families import cameras, chimes, intercoms, other
-from ringvault.mqtt.model import BridgeContext, Family, MqttDevice, Topics
-from ringvault.mqtt.options import BridgeOptions
+from ringvault.mqtt.model import ArchiveLinks, BridgeContext, Family, MqttDevice, Topics
+from ringvault.mqtt.options import BridgeOptions, BrokerUrl
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
+from tests.mqtt.bridge_helpers import fast_options
+from tests.mqtt.broker import Broker, Received
+from tests.mqtt.ha_schema import check_discovery
 from tests.mqtt.sink_helpers import MemorySink
 
 MODULES = {"cameras": cameras, "chimes": chimes, "intercoms": intercoms, "other": other}
-ORIGIN = {"name": "ringvault", "sw": "test"}
+ORIGIN = {"name": "ringvault", "sw_version": "test"}
 
 
 @dataclass
@@ -69,9 +73,14 @@ async def running(
 
 
 def discovery(device: MqttDevice) -> dict[str, dict[str, Any]]:
-    """Every entity's discovery payload (the bridge's own ``Topics``), by entity key."""
+    """Every entity's discovery payload (the bridge's own ``Topics``), by entity key, each checked against Home
+    Assistant's MQTT discovery schema (``ha_schema``)."""
     topics = Topics()
-    return {e.key: topics.discovery_payload(e, ORIGIN) for e in device.entities}
+    payloads = {e.key: topics.discovery_payload(e, ORIGIN) for e in device.entities}
+    for entity in device.entities:
+        problems = check_discovery(entity.component, payloads[entity.key])
+        assert problems == [], f"{device.name} {entity.key}: {problems}"
+    return payloads
 
 
 async def sim_call(sim: SimServer, method: str, path: str, body: Any = None) -> Any:
@@ -87,3 +96,37 @@ def count(sim: SimServer, endpoint: str) -> int:
 
 
 RING_DEVICES = "GET api.ring.com/clients_api/ring_devices"
+
+
+@asynccontextmanager
+async def rest_bridge(
+    sim: SimServer, home: Path, broker: Broker, *, archive: ArchiveLinks | None = None, **overrides: Any
+) -> AsyncIterator[tuple[Bridge, RingApi]]:
+    """The real ``Bridge`` with the four REST families (cameras, chimes, intercoms, other) on the simulator and
+    ``broker``; Ring's events arrive by push (the bridge's own ``EventWatch``)."""
+    options = fast_options(**overrides)
+    async with open_api(sim, home) as api:
+        families: list[Family] = [module.make_family(options) for module in MODULES.values()]
+        bridge = Bridge(api, options, BrokerUrl.parse(broker.url), families=families, archive=archive)
+        try:
+            await bridge.start()
+            await bridge.link.wait_connected(30)
+            yield bridge, api
+        finally:
+            await bridge.aclose()
+
+
+def topic_root(device_id: int, sim: SimServer) -> str:
+    """``ringvault/<location>/<device>`` of a simulated device."""
+    return f"ringvault/{sim.state.world.devices[device_id].location_id}/{device_id}"
+
+
+def named(sim: SimServer, name: str) -> int:
+    """The id of the simulated device called ``name`` (the first location's)."""
+    return next(d.id for d in sim.state.world.devices.values() if d.name == name)
+
+
+def then(messages: list[Received], topic: str, first: bytes, second: bytes) -> bool:
+    """Whether ``topic`` carried ``second`` after it carried ``first`` (among the messages received so far)."""
+    payloads = [m.payload for m in messages if m.topic == topic]
+    return first in payloads and second in payloads[payloads.index(first) + 1 :]

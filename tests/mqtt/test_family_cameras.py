@@ -16,11 +16,22 @@ from ringvault.cloud.push import RingEvent
 from ringvault.mqtt.families.cameras import MOTION_EVENT_TYPES, CameraDevice, CameraFamily
 from ringvault.mqtt.model import CommandRejected, RecordingLink
 from ringvault.sim.server import SimServer
-from tests.mqtt.rest_family_helpers import RING_DEVICES, count, discovery, running, sim_call
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.ha_schema import check_retained_tree
+from tests.mqtt.rest_family_helpers import (
+    RING_DEVICES,
+    count,
+    discovery,
+    named,
+    rest_bridge,
+    running,
+    sim_call,
+    then,
+    topic_root,
+)
 from tests.mqtt.sink_helpers import wait_until
 
 WAIT_S = 60.0
-SNAPSHOTS = "GET app-snaps.ring.com/snapshots/next/{device_id}"
 
 
 def unit_named(family: CameraFamily, name: str) -> CameraDevice:
@@ -81,7 +92,9 @@ async def test_a_ding_turns_the_sensor_on_fires_the_event_and_turns_it_off_after
         await wait_until(lambda: run.sink.state(ding) == "OFF", "the ding sensor off after the hold", WAIT_S)
         await wait_until(lambda: run.changes_of(device) > changes_on, "a change at the hold's end", WAIT_S)
         snapshot = device.entity("snapshot")
-        await wait_until(lambda: run.sink.state(snapshot) is not None, "the ding's snapshot", WAIT_S)
+        await wait_until(
+            lambda: unit.snapshot is not None and unit.snapshot.reason == "ding", "the ding's image", WAIT_S
+        )
         image = run.sink.state(snapshot)
         assert isinstance(image, bytes) and image.startswith(b"\xff\xd8")
         assert snapshot.attributes is not None and (snapshot.attributes() or {})["type"] == "ding"
@@ -214,6 +227,9 @@ async def test_an_offline_camera_is_unavailable_until_it_is_back(sim: SimServer,
 @pytest.mark.timeout(180)
 async def test_snapshots_one_at_a_time_and_a_battery_camera_spared(sim: SimServer, rv_home: Path) -> None:
     async with running(sim, rv_home, "cameras", snapshot_modes=frozenset(), battery_snapshot_min_s=600.0) as run:
+        assert run.family.start_round is not None
+        await run.family.start_round  # the image each camera holds, fetched at start without a capture
+        assert all(u.snapshot is not None and u.snapshot.reason == "start" for u in run.family.units.values())
         wired = unit_named(run.family, "Living Room")
         wired.request_snapshot("interval")
         first = wired.snapshot_task
@@ -222,14 +238,20 @@ async def test_snapshots_one_at_a_time_and_a_battery_camera_spared(sim: SimServe
         await first
         assert wired.snapshot is not None and wired.snapshot.image.startswith(b"\xff\xd8")
 
+        async def captures_asked(unit: CameraDevice, times: int) -> int:
+            asked: list[asyncio.Task[None]] = []
+            for _ in range(times):
+                before = unit.snapshot_task
+                unit.request_snapshot("interval")
+                if unit.snapshot_task is not before and unit.snapshot_task is not None:
+                    asked.append(unit.snapshot_task)
+                    await unit.snapshot_task
+            return len(asked)
+
         battery = unit_named(run.family, "Garden")
-        before = count(sim, SNAPSHOTS)
-        for _ in range(3):
-            battery.request_snapshot("interval")
-            if battery.snapshot_task is not None:
-                await battery.snapshot_task
-        assert count(sim, SNAPSHOTS) == before + 1  # asked once in 600 s, whatever the mode asks
-        assert battery.snapshot is not None
+        assert await captures_asked(battery, 3) == 1  # once in battery_snapshot_min_s, whatever the mode asks
+        assert await captures_asked(wired, 3) == 3  # a wired camera: each time (Ring's own 10 s limit aside)
+        assert battery.snapshot is not None and battery.last_capture is not None
 
 
 @pytest.mark.timeout(180)
@@ -246,6 +268,8 @@ async def test_a_failed_snapshot_keeps_the_last_image_and_logs_one_line(
     sim: SimServer, rv_home: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async with running(sim, rv_home, "cameras", snapshot_modes=frozenset()) as run:
+        assert run.family.start_round is not None
+        await run.family.start_round
         unit = unit_named(run.family, "Side Yard")
         unit.request_snapshot("motion")
         assert unit.snapshot_task is not None
@@ -272,6 +296,23 @@ async def test_a_failed_snapshot_keeps_the_last_image_and_logs_one_line(
         assert unit.snapshot_task is not None
         await unit.snapshot_task
         assert unit.snapshot is not kept  # back to fresh images
+
+
+async def test_an_event_during_an_interval_image_gets_its_own_image_after_it(sim: SimServer, rv_home: Path) -> None:
+    async with running(sim, rv_home, "cameras", snapshot_modes=frozenset({"motion"})) as run:
+        assert run.family.start_round is not None
+        await run.family.start_round
+        unit = unit_named(run.family, "Side Yard")
+        answer = await sim_call(sim, "POST", f"/_sim/devices/{unit.camera.id}/motion", {"detection": "person"})
+        uuid = answer["event"]["snapshot_uuid"]
+        assert uuid
+        unit.request_snapshot("interval")
+        interval_task = unit.snapshot_task
+        event = RingEvent(kind="motion", created_at=datetime.now(UTC), device_id=unit.camera.id, snapshot_uuid=uuid)
+        run.family.on_event(event)  # arrives while the interval image is fetched: taken right after it
+        assert unit.snapshot_task is interval_task and unit.pending is not None
+        await wait_until(lambda: unit.snapshot is not None and unit.snapshot.reason == "motion", "the motion image", 60)
+        assert unit.pending is None
 
 
 class Links:
@@ -329,3 +370,113 @@ async def test_a_camera_that_appears_later_is_added_and_the_old_one_goes_away(si
         assert added.name == "Living Room" and {e.key for e in added.entities} >= {"motion", "snapshot"}
         assert unit.device.available is not None and not unit.device.available()
         assert run.family.units[987654321].device is added
+
+
+# -- end to end: the real Bridge, a real Mosquitto broker, the simulator -------------------------------------------
+
+
+@pytest.mark.timeout(240)
+async def test_every_rest_device_is_discovered_valid_and_retained(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
+    async with rest_bridge(sim, rv_home, broker) as (bridge, _api):
+        await sub.barrier_async()
+        expected = {
+            (named(sim, "Driveway Floodlight"), "light", "light"),
+            (named(sim, "Driveway Floodlight"), "siren", "siren"),
+            (named(sim, "Front Door"), "binary_sensor", "ding"),
+            (named(sim, "Front Door"), "event", "ding_event"),
+            (named(sim, "Garden"), "image", "snapshot"),
+            (named(sim, "Garden"), "sensor", "battery"),
+            (named(sim, "Hall Chime"), "number", "volume"),
+            (named(sim, "Hall Chime"), "button", "play_ding_sound"),
+            (named(sim, "Building Entrance"), "lock", "lock"),
+            (named(sim, "Garage Door"), "sensor", "info"),
+            (named(sim, "Backyard ONVIF"), "sensor", "info"),
+        }
+
+        def all_there(retained: dict[str, bytes]) -> bool:
+            for device_id, component, key in expected:
+                loc = sim.state.world.devices[device_id].location_id
+                if f"homeassistant/{component}/ringvault_{loc}_{device_id}/{key}/config" not in retained:
+                    return False
+            return True
+
+        # the images Ring holds and the Wi-Fi signals read from health documents (one a second) arrive within seconds
+        retained = await sub.retained_async()
+        for _ in range(100):
+            if all_there(retained) and not check_retained_tree(retained):
+                break
+            await asyncio.sleep(0.3)
+            retained = await sub.retained_async()
+        assert all_there(retained)
+        problems = check_retained_tree(retained)
+        assert problems == [], "\n".join(problems)  # Home Assistant's schema, and every state topic readable
+        floodlight = topic_root(named(sim, "Driveway Floodlight"), sim)
+        assert retained[f"{floodlight}/light/state"] == b"OFF"
+        assert retained[f"{floodlight}/motion_detection/state"] == b"ON"
+        assert retained[f"{floodlight}/status"] == b"online"
+        garage = topic_root(named(sim, "Garage Door"), sim)
+        assert retained[f"{garage}/info/state"] == b"third_party_gdo"
+        assert len(bridge.devices) >= 20
+
+
+@pytest.mark.timeout(240)
+async def test_a_ding_over_the_broker_sets_the_sensor_fires_the_event_and_brings_a_snapshot(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#"])
+    door = named(sim, "Back Door")
+    root = topic_root(door, sim)
+    async with rest_bridge(sim, rv_home, broker, ding_hold_s=3.0):
+        await sub.wait_for_message_async(f"{root}/ding/state", "OFF", WAIT_S)
+        sub.clear()
+        answer = await sim_call(sim, "POST", f"/_sim/devices/{door}/ding")
+        ding_id = answer["event"]["id_str"]
+        await sub.wait_for_message_async(f"{root}/ding/state", "ON", WAIT_S)
+        fired = await sub.wait_for_message_async(f"{root}/ding_event/state", None, WAIT_S)
+        assert fired.json()["event_type"] == "ding" and fired.json()["ding_id"] == ding_id and not fired.retain
+        attributes = await sub.wait_for_async(
+            lambda ms: [m for m in ms if m.topic == f"{root}/ding/attributes" and m.json().get("dingId") == ding_id],
+            WAIT_S,
+            "the ding's attributes",
+        )
+        assert attributes[0].json()["lastDing"] > 0
+        retained = await sub.retained_async()
+        assert retained[f"{root}/ding/state"] == b"ON"
+        await sub.wait_for_async(lambda ms: then(ms, f"{root}/ding/state", b"ON", b"OFF"), WAIT_S, "the hold's end")
+        image = await sub.wait_for_message_async(f"{root}/snapshot/state", None, WAIT_S)
+        assert image.payload.startswith(b"\xff\xd8")
+        retained = await sub.retained_async()
+        assert retained[f"{root}/ding/state"] == b"OFF" and retained[f"{root}/snapshot/state"] == image.payload
+
+
+@pytest.mark.timeout(240)
+async def test_commands_over_the_broker_reach_the_simulator_and_the_state_follows(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#"])
+    camera = named(sim, "Driveway Floodlight")
+    root = topic_root(camera, sim)
+    world = sim.state.world.devices[camera]
+    async with rest_bridge(sim, rv_home, broker):
+        await sub.wait_for_message_async(f"{root}/light/state", "OFF", WAIT_S)
+        await asyncio.to_thread(sub.publish, f"{root}/light/set", "ON")
+        await sub.wait_for_message_async(f"{root}/light/state", "ON", WAIT_S)
+        assert world.led_on is True
+        await asyncio.to_thread(sub.publish, f"{root}/siren/set", '{"state": "ON", "duration": 20}')
+        await sub.wait_for_message_async(f"{root}/siren/state", "ON", WAIT_S)
+        assert world.siren_duration == 20
+        await asyncio.to_thread(sub.publish, f"{root}/siren/set", "OFF")
+        await sub.wait_for_message_async(f"{root}/siren/state", "OFF", WAIT_S)
+        await asyncio.to_thread(sub.publish, f"{root}/motion_detection/set", "OFF")
+        await sub.wait_for_message_async(f"{root}/motion_detection/state", "OFF", WAIT_S)
+        assert world.motion_detection_enabled is False
+        sub.clear()
+        await asyncio.to_thread(sub.publish, f"{root}/light/set", "BLINK")  # refused: the true state again
+        await sub.wait_for_message_async(f"{root}/light/state", "ON", WAIT_S)
+        assert world.led_on is True

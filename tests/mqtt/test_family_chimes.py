@@ -11,7 +11,17 @@ import pytest
 from ringvault.mqtt.families.chimes import ChimeDevice, ChimeFamily
 from ringvault.mqtt.model import CommandRejected
 from ringvault.sim.server import SimServer
-from tests.mqtt.rest_family_helpers import RING_DEVICES, count, discovery, running, sim_call
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.rest_family_helpers import (
+    RING_DEVICES,
+    count,
+    discovery,
+    named,
+    rest_bridge,
+    running,
+    sim_call,
+    topic_root,
+)
 from tests.mqtt.sink_helpers import wait_until
 
 
@@ -141,3 +151,30 @@ async def test_a_volume_ring_refuses_leaves_ring_s_volume(sim: SimServer, rv_hom
         assert run.sink.state(volume) == before
         await volume.command("2")
         assert run.sink.state(volume) == "2"
+
+
+@pytest.mark.timeout(240)
+async def test_volume_and_snooze_over_the_broker(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#"])
+    chime = named(sim, "Hall Chime")
+    root = topic_root(chime, sim)
+    async with rest_bridge(sim, rv_home, broker):
+        await sub.wait_for_message_async(f"{root}/volume/state", None, 60)
+        await asyncio.to_thread(sub.publish, f"{root}/volume/set", "9")
+        await sub.wait_for_message_async(f"{root}/volume/state", "9", 60)
+        assert sim.state.world.devices[chime].entry["settings"]["volume"] == 9
+        await asyncio.to_thread(sub.publish, f"{root}/snooze_minutes/set", "30")
+        await sub.wait_for_message_async(f"{root}/snooze_minutes/state", "30", 60)
+        await asyncio.to_thread(sub.publish, f"{root}/snooze/set", "ON")
+        await sub.wait_for_message_async(f"{root}/snooze/state", "ON", 60)
+        await sub.wait_for_message_async(f"{root}/snooze_left/state", "30", 60)
+        assert sim.state.world.devices[chime].dnd_until > sim.state.clock.now() + 29 * 60
+        sub.clear()
+        await asyncio.to_thread(sub.publish, f"{root}/volume/set", "99")  # refused; the true volume again
+        await sub.wait_for_message_async(f"{root}/volume/state", "9", 60)
+        await asyncio.to_thread(sub.publish, f"{root}/play_motion_sound/set", "PRESS")
+        await sub.wait_for_async(lambda _ms: sim.state.world.devices[chime].sounds, 60, "the motion sound played")
+        assert [s["kind"] for s in sim.state.world.devices[chime].sounds] == ["motion"]

@@ -3,6 +3,7 @@ push as sensors and events."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ import pytest
 from ringvault.mqtt.families.intercoms import IntercomDevice, IntercomFamily
 from ringvault.mqtt.model import CommandRejected
 from ringvault.sim.server import SimServer
-from tests.mqtt.rest_family_helpers import discovery, running, sim_call
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.rest_family_helpers import discovery, named, rest_bridge, running, sim_call, then, topic_root
 from tests.mqtt.sink_helpers import wait_until
 
 WAIT_S = 60.0
@@ -89,3 +91,32 @@ async def test_an_unlock_ring_refuses_is_rejected_and_the_door_stays_locked(sim:
         await sim_call(sim, "PATCH", f"/_sim/devices/{unit.intercom.id}", {"offline": False})
         await lock.command("UNLOCK")  # back online: the same command works
         assert run.sink.state(lock) == "UNLOCKED"
+
+
+@pytest.mark.timeout(240)
+async def test_unlock_and_ring_over_the_broker(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#"])
+    intercom = named(sim, "Building Entrance")
+    root = topic_root(intercom, sim)
+    async with rest_bridge(sim, rv_home, broker, ding_hold_s=2.0):
+        await sub.wait_for_message_async(f"{root}/lock/state", "LOCKED", WAIT_S)
+        sub.clear()
+        await asyncio.to_thread(sub.publish, f"{root}/lock/set", "UNLOCK")
+        await sub.wait_for_message_async(f"{root}/lock/state", "UNLOCKED", WAIT_S)
+        assert len(sim.state.world.devices[intercom].unlocks) == 1
+        unlock = await sub.wait_for_message_async(f"{root}/unlock_event/state", None, WAIT_S)
+        assert unlock.json()["event_type"] == "unlock" and not unlock.retain
+        locked_again = await sub.wait_for_async(
+            lambda ms: then(ms, f"{root}/lock/state", b"UNLOCKED", b"LOCKED"), WAIT_S, "LOCKED after UNLOCKED"
+        )
+        assert locked_again  # by itself, after the intercom's unlock duration
+        answer = await sim_call(sim, "POST", f"/_sim/devices/{intercom}/ding")
+        await sub.wait_for_message_async(f"{root}/ding/state", "ON", WAIT_S)
+        ding = await sub.wait_for_message_async(f"{root}/ding_event/state", None, WAIT_S)
+        assert ding.json() == {**ding.json(), "event_type": "ding", "ding_id": answer["event"]["id_str"]}
+        await sub.wait_for_async(lambda ms: then(ms, f"{root}/ding/state", b"ON", b"OFF"), WAIT_S, "OFF after ON")
+        retained = await sub.retained_async()
+        assert retained[f"{root}/lock/state"] == b"LOCKED" and retained[f"{root}/ding/state"] == b"OFF"

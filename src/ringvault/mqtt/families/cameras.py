@@ -56,7 +56,10 @@ MOTION_EVENT_TYPES = ("motion", "person", "vehicle", "package")
 """The ``motion_event`` entity's event types: plain motion, or what Ring's detection says moved."""
 SIREN_MAX_S = 120
 """Ring sounds a camera siren for 1-120 s (``siren_on?duration=``; ring-client-api and the simulator agree)."""
-SnapshotReason = Literal["motion", "ding", "interval"]
+START_WAIT_MS = 1000
+"""At start, the image Ring holds is asked for without a capture; Ring answers at once (this bounds the wait)."""
+SnapshotReason = Literal["start", "motion", "ding", "interval"]
+EVENT_REASONS: frozenset[SnapshotReason | None] = frozenset({"motion", "ding"})
 
 
 def takes(camera: RingCamera) -> bool:
@@ -88,6 +91,8 @@ class CameraDevice:
     snapshot: Snapshot | None = None
     recording: RecordingLink | None = None
     snapshot_task: asyncio.Task[None] | None = None
+    snapshot_reason: SnapshotReason | None = None  # what the running snapshot_task is for
+    pending: tuple[SnapshotReason, RingEvent | None] | None = None  # an event's snapshot to take after it
     last_capture: float | None = None  # time.monotonic() of the last capture asked of a battery camera
     _log: OneLineLog = field(default_factory=OneLineLog)
     _unsubscribe: list[Callable[[], None]] = field(default_factory=list)
@@ -339,11 +344,16 @@ class CameraDevice:
     def request_snapshot(self, reason: SnapshotReason, event: RingEvent | None = None) -> None:
         """Refresh the image, unless one is being taken (one at a time per camera) or — a battery camera — a capture
         was asked of it less than ``battery_snapshot_min_s`` ago. The image of a notification (``snapshot_uuid``:
-        Ring already holds it, the camera is not woken) is fetched whatever the battery limit, as ring-mqtt does."""
+        Ring already holds it, the camera is not woken) is fetched whatever the battery limit, as ring-mqtt does;
+        so is, at start, the image Ring holds already (``start``: no capture is asked for). An event that arrives
+        while a start or interval image is being fetched gets its own image right after (that one would not show
+        it); one that arrives during another event's is covered by it."""
         if self.snapshot_task is not None and not self.snapshot_task.done():
+            if reason in EVENT_REASONS and self.snapshot_reason not in EVENT_REASONS:
+                self.pending = (reason, event)
             return
         uuid = event.snapshot_uuid if event is not None else None
-        if uuid is None and self.camera.has_battery:
+        if uuid is None and reason != "start" and self.camera.has_battery:
             now = time.monotonic()
             limit = self.ctx.options.battery_snapshot_min_s
             if self.last_capture is not None and now - self.last_capture < limit:
@@ -355,11 +365,20 @@ class CameraDevice:
                 )
                 return
             self.last_capture = now
+        self.snapshot_reason = reason
         self.snapshot_task = asyncio.get_running_loop().create_task(
             self._take_snapshot(reason, uuid), name=f"ringvault-mqtt-snapshot-{self.camera.id}"
         )
 
     async def _take_snapshot(self, reason: SnapshotReason, uuid: str | None) -> None:
+        try:
+            await self._fetch_snapshot(reason, uuid)
+        finally:
+            pending, self.pending = self.pending, None
+            if pending is not None:  # once this task is done
+                asyncio.get_running_loop().call_soon(self.request_snapshot, *pending)
+
+    async def _fetch_snapshot(self, reason: SnapshotReason, uuid: str | None) -> None:
         from ringvault.cloud.errors import RingError
 
         key = "snapshot"
@@ -367,7 +386,9 @@ class CameraDevice:
             if uuid is not None:
                 shot = await self.camera.get_snapshot(uuid=uuid)
             else:
-                shot = await self.camera.get_snapshot(force=True)
+                shot = await self.camera.get_snapshot(
+                    force=reason != "start", max_wait_ms=START_WAIT_MS if reason == "start" else None
+                )
         except RingError as exc:
             self._log.failed(key, f"{self.device.name}: no {reason} snapshot, the last image stays ({exc.one_line})")
             return
@@ -406,6 +427,8 @@ class CameraFamily:
         self._health: HealthPoller | None = None
         self._unsubscribe: list[Callable[[], None]] = []
         self._tasks: list[asyncio.Task[None]] = []
+        self.start_round: asyncio.Task[None] | None = None
+        """Fetching the image each camera holds at Ring (when ``interval`` is not a snapshot mode)."""
 
     async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
         self._ctx = ctx
@@ -419,6 +442,9 @@ class CameraFamily:
         self._health.start()
         if "interval" in self.options.snapshot_modes:
             self._tasks.append(asyncio.create_task(self._interval_snapshots(), name="ringvault-mqtt-snapshots"))
+        else:
+            self.start_round = asyncio.create_task(self._start_snapshots(), name="ringvault-mqtt-snapshots")
+            self._tasks.append(self.start_round)
         return devices
 
     def _add(self, camera: RingCamera) -> CameraDevice:
@@ -457,15 +483,24 @@ class CameraFamily:
         if unit is not None and change.status == "done":
             unit.recording_changed()
 
+    async def _start_snapshots(self) -> None:
+        """The image each camera already has at Ring, so that Home Assistant shows one before the first event."""
+        await self._round("start")
+
+    async def _round(self, reason: SnapshotReason) -> None:
+        for unit in list(self.units.values()):
+            if unit.camera.is_offline or unit.camera.removed:
+                continue
+            unit.request_snapshot(reason)
+            task = unit.snapshot_task
+            if task is not None:
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(task)
+
     async def _interval_snapshots(self) -> None:
         """Every ``snapshot_interval_s`` (and once at start), a snapshot of each camera, one camera after another."""
         while True:
-            for unit in list(self.units.values()):
-                if not (unit.camera.is_offline or unit.camera.removed):
-                    unit.request_snapshot("interval")
-                    if unit.snapshot_task is not None:
-                        with contextlib.suppress(Exception):
-                            await asyncio.shield(unit.snapshot_task)
+            await self._round("interval")
             await asyncio.sleep(self.options.snapshot_interval_s)
 
     def on_event(self, event: RingEvent) -> None:
