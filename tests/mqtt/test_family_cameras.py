@@ -11,11 +11,17 @@ from pathlib import Path
 import pytest
 
 from ringvault.archive.follow import EventWatch
-from ringvault.archive.watch import RecordingChange
+from ringvault.archive.store import ArchiveStore
+from ringvault.archive.watch import ArchiveFollower, RecordingChange
 from ringvault.cloud.push import RingEvent
+from ringvault.mqtt.archive import StoreLinks
+from ringvault.mqtt.bridge import Bridge
 from ringvault.mqtt.families.cameras import MOTION_EVENT_TYPES, CameraDevice, CameraFamily
 from ringvault.mqtt.model import CommandRejected, RecordingLink
+from ringvault.mqtt.options import BrokerUrl
 from ringvault.sim.server import SimServer
+from tests.cloud.api_helpers import open_api
+from tests.mqtt.bridge_helpers import fast_options
 from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
 from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.rest_family_helpers import (
@@ -480,3 +486,54 @@ async def test_commands_over_the_broker_reach_the_simulator_and_the_state_follow
         await asyncio.to_thread(sub.publish, f"{root}/light/set", "BLINK")  # refused: the true state again
         await sub.wait_for_message_async(f"{root}/light/state", "ON", WAIT_S)
         assert world.led_on is True
+
+
+@pytest.mark.timeout(240)
+async def test_the_last_recording_links_the_archived_file_over_the_broker(
+    sim: SimServer,
+    rv_home: Path,
+    tmp_path: Path,
+    broker_factory: BrokerFactory,
+    subscriber_factory: SubscriberFactory,
+) -> None:
+    broker = broker_factory()
+    door = named(sim, "Back Door")
+    root = topic_root(door, sim)
+    sub = subscriber_factory(broker, [f"{root}/#"])
+    archive_dir = tmp_path / "archive"
+    store = ArchiveStore.open(archive_dir)
+    try:
+        async with open_api(sim, rv_home) as api:
+            follower = ArchiveFollower(api, store, archive_dir, devices=[str(door)])
+            watch = EventWatch(api, follower)
+            links = StoreLinks(store, archive_dir, "http://127.0.0.1:8080")
+            options = fast_options(snapshot_modes=frozenset())
+            bridge = Bridge(
+                api,
+                options,
+                BrokerUrl.parse(broker.url),
+                families=[CameraFamily(options)],
+                watch=watch,
+                archive=links,
+            )
+            try:
+                await bridge.start()
+                await watch.start()
+                await bridge.link.wait_connected(30)
+                answer = await sim_call(sim, "POST", f"/_sim/devices/{door}/ding")
+                ding_id = answer["event"]["id_str"]
+                url = f"http://127.0.0.1:8080/timeline/{ding_id}"
+                await sub.wait_for_message_async(f"{root}/last_recording/state", url, 120)
+                attributes = await sub.wait_for_async(
+                    lambda ms: [m.json() for m in ms if m.topic == f"{root}/last_recording/attributes"],
+                    WAIT_S,
+                    "the recording's attributes",
+                )
+            finally:
+                await bridge.aclose()
+                await watch.aclose()
+    finally:
+        store.close()
+    assert attributes[-1]["event_id"] == ding_id and attributes[-1]["url"] == url
+    path = Path(attributes[-1]["path"])
+    assert await asyncio.to_thread(path.is_file) and path.is_relative_to(archive_dir)
