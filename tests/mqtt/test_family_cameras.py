@@ -304,6 +304,22 @@ async def test_a_failed_snapshot_keeps_the_last_image_and_logs_one_line(
         assert unit.snapshot is not kept  # back to fresh images
 
 
+@pytest.mark.timeout(180)
+async def test_a_battery_doorbell_s_ding_image_comes_with_ring_s_second_push(sim: SimServer, rv_home: Path) -> None:
+    async with running(sim, rv_home, "cameras", push=True, battery_snapshot_min_s=600.0) as run:
+        assert run.family.start_round is not None
+        await run.family.start_round
+        unit = unit_named(run.family, "Front Door")  # battery doorbell: Ring pushes a ding twice, the image second
+        assert unit.camera.has_battery
+        unit.request_snapshot("interval")  # a capture now: the battery limit holds for 600 s
+        assert unit.snapshot_task is not None
+        await unit.snapshot_task
+        answer = await sim_call(sim, "POST", f"/_sim/devices/{unit.camera.id}/ding")
+        created_ms = answer["event"]["created_at_ms"]
+        await wait_until(lambda: unit.snapshot is not None and unit.snapshot.reason == "ding", "the ding image", 60)
+        assert unit.snapshot is not None and unit.snapshot.time_millis == created_ms  # the ding's own image
+
+
 async def test_an_event_during_an_interval_image_gets_its_own_image_after_it(sim: SimServer, rv_home: Path) -> None:
     async with running(sim, rv_home, "cameras", snapshot_modes=frozenset({"motion"})) as run:
         assert run.family.start_round is not None
@@ -370,10 +386,18 @@ async def test_a_camera_that_appears_later_is_added_and_the_old_one_goes_away(si
     async with running(sim, rv_home, "cameras") as run:
         unit = unit_named(run.family, "Living Room")
         old_id = unit.camera.id
-        await sim_call(sim, "PATCH", f"/_sim/devices/{old_id}", {"id": 987654321})
+        hostile = "Living\x1b[2J Room\n" + "\u202e" * 3 + "x" * 5_000
+        await sim_call(sim, "PATCH", f"/_sim/devices/{old_id}", {"id": 987654321, "description": hostile})
         await run.api.refresh_devices()
         added = run.device(987654321)
-        assert added.name == "Living Room" and {e.key for e in added.entities} >= {"motion", "snapshot"}
+        assert added.name.startswith("Living [2J Room") and len(added.name) <= 100
+        assert added.name.isprintable() and {e.key for e in added.entities} >= {"motion", "snapshot"}
+        assert discovery(added)["motion"]["device"]["name"] == added.name
+        light_or_detection = added.entity("motion_detection")
+        assert light_or_detection.command is not None
+        with pytest.raises(CommandRejected) as caught:
+            await light_or_detection.command("nope")
+        assert "\x1b" not in str(caught.value) and "\n" not in str(caught.value)
         assert unit.device.available is not None and not unit.device.available()
         assert run.family.units[987654321].device is added
 

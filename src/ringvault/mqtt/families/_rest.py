@@ -57,9 +57,10 @@ NAME_MAX = 100
 
 
 def display_name(name: str, fallback: str) -> str:
-    """A device name for Home Assistant: control characters replaced, surrounding space dropped, at most
-    ``NAME_MAX`` characters; ``fallback`` when nothing is left."""
-    cleaned = "".join(" " if (ord(c) < 32 or 127 <= ord(c) < 160) else c for c in name).strip()
+    """A device name for Home Assistant and log lines: control and format characters (a terminal escape, a
+    right-to-left override) replaced by spaces, runs of space folded, at most ``NAME_MAX`` characters; ``fallback``
+    when nothing is left."""
+    cleaned = "".join(c if c.isprintable() else " " for c in name[: NAME_MAX * 4])
     cleaned = " ".join(cleaned.split())
     if len(cleaned) > NAME_MAX:
         cleaned = cleaned[: NAME_MAX - 1].rstrip() + "…"
@@ -227,11 +228,14 @@ class HealthPoller:
     async def read(self, device: HasHealth) -> None:
         from ringvault.cloud.errors import RingError
 
+        name = display_name(device.name, str(device.id))
         try:
             self.latest[device.id] = await device.get_health()
         except RingError as exc:
-            name = display_name(device.name, str(device.id))
             self._log.failed(f"health:{device.id}", f"the Wi-Fi signal of {name} is unknown: {exc.one_line}")
+            return
+        except Exception as exc:  # anything else: this read fails, the poller goes on
+            self._log.failed(f"health:{device.id}", f"the Wi-Fi signal of {name} is unknown: {type(exc).__name__}")
             return
         self._log.ok(f"health:{device.id}")
         self.changed(device.id)

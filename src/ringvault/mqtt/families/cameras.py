@@ -340,6 +340,12 @@ class CameraDevice:
             return
         self.changed()
 
+    def on_update(self, event: RingEvent) -> None:
+        """A second push for an event, bringing its image (battery doorbells push first without one, reference
+        §8.4): that image, when the event's kind is a snapshot mode."""
+        if event.snapshot_uuid and event.kind in ("motion", "ding") and event.kind in self.ctx.options.snapshot_modes:
+            self.request_snapshot("motion" if event.kind == "motion" else "ding", event)
+
     # -- snapshots ------------------------------------------------------------------------------------------------
     def request_snapshot(self, reason: SnapshotReason, event: RingEvent | None = None) -> None:
         """Refresh the image, unless one is being taken (one at a time per camera) or — a battery camera — a capture
@@ -348,11 +354,11 @@ class CameraDevice:
         so is, at start, the image Ring holds already (``start``: no capture is asked for). An event that arrives
         while a start or interval image is being fetched gets its own image right after (that one would not show
         it); one that arrives during another event's is covered by it."""
+        uuid = event.snapshot_uuid if event is not None else None
         if self.snapshot_task is not None and not self.snapshot_task.done():
-            if reason in EVENT_REASONS and self.snapshot_reason not in EVENT_REASONS:
+            if reason in EVENT_REASONS and (uuid is not None or self.snapshot_reason not in EVENT_REASONS):
                 self.pending = (reason, event)
             return
-        uuid = event.snapshot_uuid if event is not None else None
         if uuid is None and reason != "start" and self.camera.has_battery:
             now = time.monotonic()
             limit = self.ctx.options.battery_snapshot_min_s
@@ -391,6 +397,10 @@ class CameraDevice:
                 )
         except RingError as exc:
             self._log.failed(key, f"{self.device.name}: no {reason} snapshot, the last image stays ({exc.one_line})")
+            return
+        except Exception as exc:  # whatever else goes wrong, the bridge and the last image stay
+            reason_text = type(exc).__name__
+            self._log.failed(key, f"{self.device.name}: no {reason} snapshot, the last image stays ({reason_text})")
             return
         if not shot.image.startswith(b"\xff\xd8"):
             self._log.failed(key, f"{self.device.name}: the {reason} snapshot was not a JPEG; the last image stays")
@@ -435,6 +445,7 @@ class CameraFamily:
         self._health = HealthPoller(self._without_signal, self._health_read)
         devices = [self._add(camera).device for camera in await ctx.api.get_cameras() if takes(camera)]
         self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._unsubscribe.append(ctx.api.on_notification_updated.subscribe(self._updated))
         if ctx.watch is not None:
             self._unsubscribe.append(ctx.watch.on_archived.subscribe(self._archived))
         for unit in self.units.values():
@@ -507,6 +518,11 @@ class CameraFamily:
         unit = self.units.get(event.device_id) if event.device_id is not None else None
         if unit is not None:
             unit.on_event(event)
+
+    def _updated(self, event: RingEvent) -> None:
+        unit = self.units.get(event.device_id) if event.device_id is not None else None
+        if unit is not None:
+            unit.on_update(event)
 
     async def aclose(self) -> None:
         for unsubscribe in self._unsubscribe:
