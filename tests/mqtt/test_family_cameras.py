@@ -16,7 +16,9 @@ from ringvault.archive.watch import ArchiveFollower, RecordingChange
 from ringvault.cloud.push import RingEvent
 from ringvault.mqtt.archive import StoreLinks
 from ringvault.mqtt.bridge import Bridge
+from ringvault.mqtt.families import _rest
 from ringvault.mqtt.families.cameras import MOTION_EVENT_TYPES, CameraDevice, CameraFamily
+from ringvault.mqtt.families.chimes import ChimeFamily
 from ringvault.mqtt.model import CommandRejected, RecordingLink
 from ringvault.mqtt.options import BrokerUrl
 from ringvault.sim.server import SimServer
@@ -561,3 +563,36 @@ async def test_the_last_recording_links_the_archived_file_over_the_broker(
     assert attributes[-1]["event_id"] == ding_id and attributes[-1]["url"] == url
     path = Path(attributes[-1]["path"])
     assert await asyncio.to_thread(path.is_file) and path.is_relative_to(archive_dir)
+
+
+@pytest.mark.timeout(120)
+async def test_changes_made_in_the_ring_app_show_without_a_command(
+    sim: SimServer, rv_home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(_rest, "DEVICE_POLL_S", 0.3)
+    async with running(sim, rv_home, "cameras", snapshot_modes=frozenset({"motion"})) as run:
+        chimes = ChimeFamily(run.ctx.options)  # a second family on the same RingApi shares the one reader
+        await chimes.start(run.ctx)
+        assert len([p for p in _rest._POLLS.values() if not p.task.done()]) == 1
+        unit = unit_named(run.family, "Driveway Floodlight")
+        light = unit.device.entity("light")
+        sim.state.world.set_light(unit.camera.id, True)  # switched on in the Ring app
+        await wait_until(lambda: run.sink.state(light) == "ON", "the light on, read from Ring's device list", WAIT_S)
+        await sim_call(sim, "PATCH", f"/_sim/devices/{unit.camera.id}", {"offline": True})
+        available = unit.device.available
+        assert available is not None
+        await wait_until(lambda: not available(), "the camera unavailable", WAIT_S)
+        await chimes.aclose()
+        assert len(_rest._POLLS) == 1  # the cameras still need it
+        await run.family.aclose()
+        assert len(_rest._POLLS) == 0
+        reads = count(sim, RING_DEVICES)
+        await asyncio.sleep(1.0)
+        assert count(sim, RING_DEVICES) == reads  # stopped with the last family
+
+
+async def test_no_reader_of_its_own_when_the_api_polls_itself(sim: SimServer, rv_home: Path) -> None:
+    async with open_api(sim, rv_home, camera_status_polling_seconds=30.0) as api:
+        release = _rest.poll_devices(api)
+        assert api not in _rest._POLLS
+        await release()

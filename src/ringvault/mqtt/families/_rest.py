@@ -11,6 +11,7 @@ import contextlib
 import json
 import logging
 import time
+import weakref
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,10 +20,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ringvault.mqtt.model import CommandRejected, Entity
 
 if TYPE_CHECKING:
+    from ringvault.cloud.api import RingApi
     from ringvault.cloud.models.health import DeviceHealth
     from ringvault.cloud.push import RingEvent
 
 __all__ = [
+    "DEVICE_POLL_S",
     "HEALTH_POLL_S",
     "HEALTH_SPACING_S",
     "NAME_MAX",
@@ -37,12 +40,17 @@ __all__ = [
     "parse_int",
     "parse_json_object",
     "parse_on_off",
+    "poll_devices",
     "shown",
     "signal_entity",
 ]
 
 log = logging.getLogger(__name__)
 
+DEVICE_POLL_S = 20.0
+"""How often Ring's device list is read again when the ``RingApi`` does not poll it itself: a light switched, a
+battery drained, a camera gone offline, a chime snoozed in the Ring app shows within this (ring-mqtt reads it every
+20 s: ``cameraStatusPollingSeconds: 20``, lib/ring.js)."""
 HEALTH_POLL_S = 1800.0
 """How often the Wi-Fi signal of a device whose ``ring_devices`` entry carries none is read from its ``health``
 document (Ring refreshes it every few minutes at best; ring-mqtt reads it with its ~20-minute attribute refresh)."""
@@ -302,3 +310,64 @@ async def confirm(action: Awaitable[Any], refresh: Callable[[], Awaitable[Any]],
         await refresh()
     except RingError as exc:  # the call went through; the next poll shows the state
         log.warning("%s: done, but re-reading the device failed (%s)", what, exc.one_line)
+
+
+@dataclass
+class _Poll:
+    task: asyncio.Task[None]
+    users: int = 0
+
+
+_POLLS: weakref.WeakKeyDictionary[RingApi, _Poll] = weakref.WeakKeyDictionary()
+
+
+def poll_devices(api: RingApi) -> Callable[[], Awaitable[None]]:
+    """Have Ring's device list read every ``DEVICE_POLL_S`` seconds while a family needs it (one reader per
+    ``RingApi``, shared by the families; none when the ``RingApi`` polls it itself, ``camera_status_polling_seconds``).
+    Each read feeds the devices' ``on_data``, so the families publish what changed. Returns the release."""
+    own = api.options.camera_status_polling_seconds
+    if own is not None and own > 0:
+
+        async def nothing() -> None:
+            return None
+
+        return nothing
+    poll = _POLLS.get(api)
+    if poll is None or poll.task.done():
+        task = asyncio.get_running_loop().create_task(_read_devices(api, DEVICE_POLL_S), name="ringvault-mqtt-poll")
+        poll = _POLLS[api] = _Poll(task)
+    poll.users += 1
+    released = False
+
+    async def release() -> None:
+        nonlocal released
+        if released:
+            return
+        released = True
+        poll.users -= 1
+        if poll.users > 0:
+            return
+        if _POLLS.get(api) is poll:
+            del _POLLS[api]
+        poll.task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await poll.task
+
+    return release
+
+
+async def _read_devices(api: RingApi, seconds: float) -> None:
+    from ringvault.cloud.errors import RingError
+
+    problems = OneLineLog()
+    while True:
+        await asyncio.sleep(seconds)
+        try:
+            await api.refresh_devices()
+        except RingError as exc:
+            problems.failed("devices", f"reading Ring's device list failed ({exc.one_line}); again in {seconds:.0f} s")
+            continue
+        except Exception as exc:  # the next read may work: the poll goes on
+            problems.failed("devices", f"reading Ring's device list failed ({type(exc).__name__})")
+            continue
+        problems.ok("devices")

@@ -19,7 +19,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -36,6 +36,7 @@ from ringvault.mqtt.families._rest import (
     parse_int,
     parse_json_object,
     parse_on_off,
+    poll_devices,
     shown,
     signal_entity,
 )
@@ -436,6 +437,7 @@ class CameraFamily:
         self._ctx: BridgeContext | None = None
         self._health: HealthPoller | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._release_poll: Callable[[], Awaitable[None]] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.start_round: asyncio.Task[None] | None = None
         """Fetching the image each camera holds at Ring (when ``interval`` is not a snapshot mode)."""
@@ -445,6 +447,7 @@ class CameraFamily:
         self._health = HealthPoller(self._without_signal, self._health_read)
         devices = [self._add(camera).device for camera in await ctx.api.get_cameras() if takes(camera)]
         self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._release_poll = poll_devices(ctx.api)
         self._unsubscribe.append(ctx.api.on_notification_updated.subscribe(self._updated))
         if ctx.watch is not None:
             self._unsubscribe.append(ctx.watch.on_archived.subscribe(self._archived))
@@ -528,6 +531,9 @@ class CameraFamily:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        release, self._release_poll = self._release_poll, None
+        if release is not None:
+            await release()
         tasks, self._tasks = self._tasks, []
         for task in tasks:
             task.cancel()

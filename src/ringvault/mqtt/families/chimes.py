@@ -18,7 +18,7 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -28,6 +28,7 @@ from ringvault.mqtt.families._rest import (
     display_name,
     parse_int,
     parse_on_off,
+    poll_devices,
     shown,
     signal_entity,
 )
@@ -213,12 +214,14 @@ class ChimeFamily:
         self._ctx: BridgeContext | None = None
         self._health: HealthPoller | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._release_poll: Callable[[], Awaitable[None]] | None = None
 
     async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
         self._ctx = ctx
         self._health = HealthPoller(self._chimes, self._health_read)
         devices = [self._add(chime).device for chime in await ctx.api.get_chimes()]
         self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._release_poll = poll_devices(ctx.api)
         self._health.start()
         return devices
 
@@ -254,6 +257,9 @@ class ChimeFamily:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        release, self._release_poll = self._release_poll, None
+        if release is not None:
+            await release()
         if self._health is not None:
             await self._health.aclose()
         for unit in self.units.values():

@@ -13,7 +13,7 @@ entities.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -24,6 +24,7 @@ from ringvault.mqtt.families._rest import (
     battery_entity,
     display_name,
     iso,
+    poll_devices,
     shown,
     signal_entity,
 )
@@ -195,12 +196,14 @@ class IntercomFamily:
         self._ctx: BridgeContext | None = None
         self._health: HealthPoller | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._release_poll: Callable[[], Awaitable[None]] | None = None
 
     async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
         self._ctx = ctx
         self._health = HealthPoller(self._intercoms, self._health_read)
         devices = [self._add(intercom).device for intercom in await ctx.api.get_intercoms()]
         self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._release_poll = poll_devices(ctx.api)
         self._health.start()
         return devices
 
@@ -236,6 +239,9 @@ class IntercomFamily:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        release, self._release_poll = self._release_poll, None
+        if release is not None:
+            await release()
         if self._health is not None:
             await self._health.aclose()
         for unit in self.units.values():

@@ -11,11 +11,11 @@ cleaned before it reaches a topic (``segment``), a discovery payload (``display_
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ringvault.mqtt.families._rest import STATE_MAX, display_name
+from ringvault.mqtt.families._rest import STATE_MAX, display_name, poll_devices
 from ringvault.mqtt.model import Entity, MqttDevice
 
 if TYPE_CHECKING:
@@ -142,6 +142,7 @@ class OtherFamily:
         self.units: dict[int, OtherDevice] = {}
         self._ctx: BridgeContext | None = None
         self._unsubscribe: list[Callable[[], None]] = []
+        self._release_poll: Callable[[], Awaitable[None]] | None = None
 
     async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
         self._ctx = ctx
@@ -151,6 +152,7 @@ class OtherFamily:
             if unit is not None:
                 devices.append(unit.device)
         self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._release_poll = poll_devices(ctx.api)
         return devices
 
     def _add(self, ring: AnyDevice) -> OtherDevice | None:
@@ -182,6 +184,9 @@ class OtherFamily:
         for unsubscribe in self._unsubscribe:
             unsubscribe()
         self._unsubscribe.clear()
+        release, self._release_poll = self._release_poll, None
+        if release is not None:
+            await release()
         for unit in self.units.values():
             unit.aclose()
 
