@@ -26,7 +26,7 @@ import contextlib
 import json
 import logging
 from collections import OrderedDict
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -120,6 +120,9 @@ class Bridge:
         self._unsubscribe: list[Any] = []
         self._read_failures: set[tuple[int, str]] = set()
         self._started = False
+        self.on_link_failed: Callable[[Exception], None] | None = None
+        """Told when the link ends with an error (the broker refused the login), for a caller that does not
+        ``wait()`` on it (``serve``)."""
 
     # -- lifecycle ------------------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -139,6 +142,7 @@ class Bridge:
         families = self._families if self._families is not None else default_families(self.options)
         self._publisher = asyncio.create_task(self._publish_loop(), name="ringvault-mqtt-publisher")
         self._link_task = asyncio.create_task(self.link.run(), name="ringvault-mqtt-link")
+        self._link_task.add_done_callback(self._link_ended)
         for family in families:
             try:
                 devices = await family.start(ctx)
@@ -241,6 +245,13 @@ class Bridge:
             )
         )
         return device
+
+    def _link_ended(self, task: asyncio.Task[None]) -> None:
+        if task.cancelled() or self.on_link_failed is None:
+            return
+        error = task.exception()
+        if isinstance(error, Exception):
+            self.on_link_failed(error)
 
     def _link_changed(self) -> None:
         self.changed(self.device)
