@@ -1,0 +1,105 @@
+"""Helpers of the hub family tests (alarm, lighting, unknown hub devices, modes): a family started on a logged-in
+``RingApi`` against the simulator with a ``MemorySink``, the simulator's hub control API, and the checks every
+family's devices must pass (discovery payloads that serialize, states that are strings)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+
+from ringvault.cloud import HubOptions, Location, RingApi
+from ringvault.cloud.hub.device import flatten
+from ringvault.mqtt.model import BridgeContext, Family, MqttDevice, Topics
+from ringvault.mqtt.options import BridgeOptions
+from ringvault.sim.server import SimServer
+from tests.mqtt.sink_helpers import MemorySink
+
+HUB_OPTIONS = HubOptions(
+    devices_timeout_s=30.0,
+    command_timeout_s=20.0,
+    max_failures=3,
+    backoff_initial_s=0.05,
+    backoff_max_s=0.3,
+    backoff_jitter_s=0.05,
+)
+ORIGIN = {"name": "ringvault", "sw_version": "test"}
+
+
+def bridge_device() -> MqttDevice:
+    return MqttDevice(location="bridge", ident="bridge", name="ringvault")
+
+
+def hub_control(sim: SimServer, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, f"{sim.url}/_sim/hub{path}", json=body, timeout=20)
+    response.raise_for_status()
+    return response.json() if response.content else None
+
+
+def sim_hub_devices(sim: SimServer, location_id: str) -> dict[str, dict[str, Any]]:
+    """The simulator's view of a location's hub devices: zid -> flattened document."""
+    found: dict[str, dict[str, Any]] = {}
+    for asset in hub_control(sim, "GET", f"/{location_id}")["assets"]:
+        for device in asset["devices"]:
+            flat = flatten(device)
+            found[flat["zid"]] = flat
+    return found
+
+
+def sim_device(sim: SimServer, location_id: str, name: str) -> dict[str, Any]:
+    for flat in sim_hub_devices(sim, location_id).values():
+        if flat.get("name") == name:
+            return flat
+    raise AssertionError(f"no simulated hub device {name!r}")
+
+
+async def prepare(api: RingApi) -> None:
+    for location in await api.get_locations():
+        location.hub_options = HUB_OPTIONS
+
+
+async def alarm_location(api: RingApi) -> Location:
+    for location in await api.get_locations():
+        if location.has_alarm_base_station:
+            return location
+    raise AssertionError("the simulated world has no alarm location")
+
+
+@asynccontextmanager
+async def started(
+    api: RingApi, family: Family, options: BridgeOptions | None = None
+) -> AsyncIterator[tuple[Family, MemorySink]]:
+    """``family`` started with a ``MemorySink`` (its devices in ``sink.devices``), closed afterwards."""
+    await prepare(api)
+    sink = MemorySink()
+    ctx = BridgeContext(api=api, options=options or BridgeOptions(), sink=sink, bridge=bridge_device())
+    devices = await family.start(ctx)
+    sink.devices.extend(devices)
+    try:
+        yield family, sink
+    finally:
+        await family.aclose()
+
+
+def check_published(devices: list[MqttDevice]) -> None:
+    """What the bridge would publish for these devices is publishable: each discovery payload serializes as JSON
+    (no NaN) and encodes as UTF-8, each state is a string (or None), each attributes document serializes."""
+    topics = Topics()
+    for device in devices:
+        if device.available is not None:
+            assert isinstance(device.available(), bool)
+        for entity in device.entities:
+            payload = topics.discovery_payload(entity, ORIGIN)
+            json.dumps(payload, allow_nan=False).encode("utf-8")
+            if entity.read is not None:
+                state = entity.read()
+                assert state is None or isinstance(state, str | bytes), (entity.key, state)
+                if isinstance(state, str):
+                    state.encode("utf-8")
+            if entity.attributes is not None:
+                attributes = entity.attributes()
+                if attributes is not None:
+                    json.dumps(attributes, allow_nan=False).encode("utf-8")
