@@ -16,6 +16,7 @@ from ringvault.cloud.hub.device import flatten
 from ringvault.mqtt.model import BridgeContext, Family, MqttDevice, Topics
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
+from tests.mqtt.ha_schema import check_discovery
 from tests.mqtt.sink_helpers import MemorySink
 
 HUB_OPTIONS = HubOptions(
@@ -86,7 +87,8 @@ async def started(
 
 def check_published(devices: list[MqttDevice]) -> None:
     """What the bridge would publish for these devices is publishable: each discovery payload serializes as JSON
-    (no NaN) and encodes as UTF-8, each state is a string (or None), each attributes document serializes."""
+    (no NaN), encodes as UTF-8 and passes Home Assistant's discovery schema (``ha_schema``), each state is a string
+    (or None), each attributes document serializes."""
     topics = Topics()
     for device in devices:
         if device.available is not None:
@@ -94,6 +96,8 @@ def check_published(devices: list[MqttDevice]) -> None:
         for entity in device.entities:
             payload = topics.discovery_payload(entity, ORIGIN)
             json.dumps(payload, allow_nan=False).encode("utf-8")
+            problems = check_discovery(entity.component, payload)
+            assert problems == [], (device.name, entity.key, problems)
             if entity.read is not None:
                 state = entity.read()
                 assert state is None or isinstance(state, str | bytes), (entity.key, state)
