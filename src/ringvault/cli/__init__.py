@@ -21,6 +21,7 @@ from ringvault.cli import (
     live,
     mode,
     motion,
+    mqtt,
     portability,
     serve,
     sim,
@@ -92,6 +93,7 @@ live.register(app)
 serve.register(app)
 portability.register(app)
 watch.register(app)
+mqtt.register(app)
 worker.register(app)
 
 

@@ -146,6 +146,21 @@ def serve(
             "them at /api/events/stream).",
         ),
     ] = False,
+    broker: Annotated[
+        str | None,
+        typer.Option(
+            "--broker",
+            help="Also bridge Ring to this MQTT broker for Home Assistant (as `ringvault mqtt`, on the watcher's "
+            "events): mqtt[s]://[user[:password]@]host[:port]; password also from RINGVAULT_MQTT_PASSWORD.",
+        ),
+    ] = None,
+    mqtt_ca_file: Annotated[
+        Path | None, typer.Option("--mqtt-ca-file", help="With mqtts:// --broker: the CA that signed its certificate.")
+    ] = None,
+    mqtt_base_topic: Annotated[str, typer.Option("--mqtt-base-topic", help="The MQTT topic tree root.")] = "ringvault",
+    mqtt_discovery_prefix: Annotated[
+        str, typer.Option("--mqtt-discovery-prefix", help="Home Assistant's MQTT discovery prefix.")
+    ] = "homeassistant",
 ) -> None:
     """Serve the archive over HTTP: the seed-001 connector (/connector/download/...), the JSON API (/api/...),
     OpenAPI docs at /docs. Binds 127.0.0.1 unless an API key is set."""
@@ -167,8 +182,25 @@ def serve(
     from ringvault.archive.store import database_label, default_archive_dir
 
     archive_dir = (archive or default_archive_dir()).expanduser()
+    mqtt_broker = None
+    if broker is not None:
+        from ringvault.cli.mqtt import parse_broker
+
+        if no_watch:
+            fail("--broker bridges the watcher's events: drop --no-watch", code=EXIT_USAGE)
+        mqtt_broker = parse_broker(broker, mqtt_ca_file)
     sock = _listen(host, port)
     try:
+        bound_host, bound_port = sock.getsockname()[:2]
+        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+        mqtt_options = None
+        if mqtt_broker is not None:
+            from ringvault.cli.mqtt import bridge_options
+
+            mqtt_options = bridge_options(
+                base_topic=mqtt_base_topic, discovery_prefix=mqtt_discovery_prefix,
+                serve_url=f"http://{shown}:{bound_port}",
+            )  # fmt: skip
         import uvicorn
 
         from ringvault.server import ServerSettings, create_app
@@ -183,6 +215,8 @@ def serve(
             portability_worker=in_process_worker,
             worker=worker_settings,
             watch=not no_watch,
+            mqtt_broker=mqtt_broker,
+            mqtt_options=mqtt_options,
         )
         from ringvault.portability.config import PortabilityConfigError
 
@@ -192,8 +226,6 @@ def serve(
             fail(exc.one_line, code=EXIT_USAGE)
         except Exception as exc:  # the archive cannot be opened: say why in one line
             fail(f"cannot open the archive {archive_dir}: {exc}", code=EXIT_ERROR)
-        bound_host, bound_port = sock.getsockname()[:2]
-        shown = f"[{bound_host}]" if ":" in bound_host else bound_host
         typer.echo(f"ringvault serve: listening on http://{shown}:{bound_port} (web UI at /, OpenAPI docs at /docs)")
         typer.echo(f"archive: {archive_dir}")
         typer.echo(
@@ -234,6 +266,8 @@ def serve(
             typer.echo("watcher: on: the archive follows Ring's events; live feed at /api/events/stream")
         else:
             typer.echo("watcher: off until `ringvault login`; live feed at /api/events/stream")
+        if mqtt_broker is not None:
+            typer.echo(f"MQTT: bridging to {mqtt_broker.display} under {mqtt_base_topic}/ while the watcher runs")
         config = uvicorn.Config(
             app,
             log_level="debug" if opts.debug else "info",

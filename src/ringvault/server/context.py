@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING
 
 from ringvault.archive.store import ArchiveStore
 from ringvault.archive.sync import ProgressCallback, SyncOptions, SyncSummary, run_sync
+from ringvault.mqtt.options import BridgeOptions
 from ringvault.server.events import EventBroker
 from ringvault.server.jobs import JobManager
 from ringvault.server.live import LiveRelays
@@ -31,6 +32,7 @@ from ringvault.server.watcher import ServeWatcher
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
+    from ringvault.mqtt.options import BrokerUrl
     from ringvault.server.portability_hub import PortabilityHub
     from ringvault.server.portability_jobs import PortabilityJobs, ProcrastinateWorkQueue, WorkerSettings
     from ringvault.server.portability_settings import PortabilityServerSettings
@@ -83,6 +85,9 @@ class ServerSettings:
     live_max_relays: int = 4
     live_max_duration_s: float = 600.0
     live_connect_timeout_s: float = 30.0
+    mqtt_broker: BrokerUrl | None = None
+    """``serve --broker``: the watcher also runs the MQTT bridge on its ``EventWatch`` (``mqtt_options``)."""
+    mqtt_options: BridgeOptions | None = None
 
     def __post_init__(self) -> None:
         self.archive_dir = Path(self.archive_dir).expanduser()
@@ -118,6 +123,7 @@ class ServerContext:
             store=self.store,
             archive_dir=settings.archive_dir,
             broker=self.events,
+            mqtt=(settings.mqtt_broker, settings.mqtt_options or BridgeOptions()) if settings.mqtt_broker else None,
         )
         #: live views relayed to browsers (``server/live.py``)
         self.live = LiveRelays(

@@ -10,6 +10,9 @@ reconnect, the archive follower). Supervision is the server's:
   one line — once per distinct reason — and tried again after a growing pause (``RETRY_S``). Push refused is not a
   failure: the watch falls back to polling by itself and says so once. A failed archive pass is the follower's to
   retry (with backoff, said once).
+- **Bridges to MQTT** with ``serve --broker``: the bridge (``ringvault.mqtt.bridge``) runs on the watch's own
+  ``EventWatch`` (one push registration per login) and stops with it; a broker that refuses the login is said in
+  one line, and the watcher goes on without the bridge.
 - **Stops with the server**: ``aclose()`` cancels its task and waits for it; the watch stops its notifications and
   its own tasks on the way out.
 """
@@ -24,11 +27,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ringvault.archive.follow import DeviceInfo
+    from ringvault.archive.follow import DeviceInfo, EventWatch
     from ringvault.archive.store import ArchiveStore
     from ringvault.archive.watch import RecordingChange
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.push import RingEvent
+    from ringvault.mqtt.bridge import Bridge
+    from ringvault.mqtt.options import BridgeOptions, BrokerUrl
     from ringvault.server.events import EventBroker
 
 __all__ = ["LOGIN_CHECK_S", "RETRY_S", "ServeWatcher"]
@@ -55,6 +60,7 @@ class ServeWatcher:
         broker: EventBroker,
         retry_s: tuple[float, ...] = RETRY_S,
         login_check_s: float = LOGIN_CHECK_S,
+        mqtt: tuple[BrokerUrl, BridgeOptions] | None = None,
     ) -> None:
         self.enabled = enabled
         self.token_file = token_file
@@ -64,6 +70,7 @@ class ServeWatcher:
         self.broker = broker
         self.retry_s = retry_s
         self.login_check_s = login_check_s
+        self.mqtt = mqtt
         self.state = "off"
         self.reason: str | None = "--no-watch" if not enabled else "starting"
         self.mode: str | None = None
@@ -131,7 +138,10 @@ class ServeWatcher:
             watch = EventWatch(api, follower)
             watch.on_event.subscribe(lambda event: self._publish_event(event, devices))
             watch.on_archived.subscribe(self._publish_recording)
+            bridge = self._bridge(api, watch)
             try:
+                if bridge is not None:
+                    await bridge.start()  # before the watch starts: the bridge hears every event
                 status = await watch.start()
                 self.starts += 1
                 self.failures = 0
@@ -144,7 +154,22 @@ class ServeWatcher:
                     if hub is not None:
                         self._set("on", hub.status.reason, hub.status.mode)
             finally:
+                if bridge is not None:
+                    await bridge.aclose()
                 await watch.aclose()
+
+    def _bridge(self, api: RingApi, watch: EventWatch) -> Bridge | None:
+        """The MQTT bridge on this watch (``serve --broker``), None without a broker."""
+        if self.mqtt is None:
+            return None
+        from ringvault.mqtt.archive import StoreLinks
+        from ringvault.mqtt.bridge import Bridge
+
+        broker, options = self.mqtt
+        bridge = Bridge(api, options, broker, watch=watch, archive=StoreLinks(self.store, self.archive_dir,
+                                                                            options.serve_url))  # fmt: skip
+        bridge.on_link_failed = lambda exc: self._say(f"MQTT bridge stopped: {exc}", logging.ERROR, key=str(exc))
+        return bridge
 
     def _publish_event(self, event: RingEvent, devices: dict[int, DeviceInfo]) -> None:
         from ringvault.archive.follow import event_fields
