@@ -7,15 +7,20 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
 
 from ringvault.cloud import HubOptions, Location, RingApi
 from ringvault.cloud.hub.device import flatten
+from ringvault.mqtt.bridge import Bridge
 from ringvault.mqtt.model import BridgeContext, Family, MqttDevice, Topics
-from ringvault.mqtt.options import BridgeOptions
+from ringvault.mqtt.options import BridgeOptions, BrokerUrl
 from ringvault.sim.server import SimServer
+from tests.cloud.api_helpers import open_api
+from tests.mqtt.bridge_helpers import fast_options
+from tests.mqtt.broker import Broker, Received, Subscriber
 from tests.mqtt.ha_schema import check_discovery
 from tests.mqtt.sink_helpers import MemorySink
 
@@ -107,3 +112,36 @@ def check_published(devices: list[MqttDevice]) -> None:
                 attributes = entity.attributes()
                 if attributes is not None:
                     json.dumps(attributes, allow_nan=False).encode("utf-8")
+
+
+@asynccontextmanager
+async def hub_bridge(
+    sim: SimServer, home: Path, broker: Broker, families: list[Family], **overrides: Any
+) -> AsyncIterator[tuple[Bridge, RingApi]]:
+    """The real ``Bridge`` with ``families`` on a logged-in API (hub timeouts of these tests), connected to
+    ``broker``; stopped afterwards."""
+    async with open_api(sim, home) as api:
+        await prepare(api)
+        bridge = Bridge(api, fast_options(**overrides), BrokerUrl.parse(broker.url), families=families)
+        try:
+            await bridge.start()
+            await bridge.link.wait_connected(30)
+            yield bridge, api
+        finally:
+            await bridge.aclose()
+
+
+async def wait_state(sub: Subscriber, topic: str, payload: str, timeout: float = 60.0) -> None:  # noqa: ASYNC109
+    """Until the last message on ``topic`` is ``payload``."""
+
+    def reached(messages: list[Received]) -> bool:
+        last = [m for m in messages if m.topic == topic]
+        return bool(last) and last[-1].payload == payload.encode()
+
+    await sub.wait_for_async(reached, timeout, f"{payload!r} on {topic}")
+
+
+def last_json(sub: Subscriber, topic: str) -> Any:
+    message = sub.last(topic)
+    assert message is not None, f"nothing on {topic}"
+    return message.json()

@@ -21,18 +21,24 @@ from ringvault.mqtt.families import default_families, family_modules
 from ringvault.mqtt.families.alarm import AlarmFamily, panel_state
 from ringvault.mqtt.families.hub_unknown import UnknownHubFamily
 from ringvault.mqtt.families.lighting import LightingFamily
-from ringvault.mqtt.model import CommandRejected, MqttDevice, Topics
+from ringvault.mqtt.families.modes import ModesFamily
+from ringvault.mqtt.model import CommandRejected, Family, MqttDevice, Topics
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
 from tests.mqtt.family_helpers import (
     alarm_location,
     check_published,
+    hub_bridge,
     hub_control,
+    last_json,
     sim_device,
     sim_hub_devices,
     started,
+    wait_state,
 )
+from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.sink_helpers import MemorySink, wait_until
 
 
@@ -489,3 +495,106 @@ async def test_a_dropped_socket_makes_the_devices_unavailable_until_it_is_back(s
         far = sink.device("Far Sensor")
         assert far.available is not None and far.available() is False
         assert sink.states(far)["info"] == "offline"
+
+
+# -- end to end: the real Bridge, a real Mosquitto, the simulator ----------------------------------------------------
+
+
+def hub_families(options: BridgeOptions) -> list[Family]:
+    return [AlarmFamily(options), LightingFamily(options), UnknownHubFamily(options), ModesFamily(options)]
+
+
+@pytest.mark.timeout(240)
+async def test_e2e_discovery_of_every_hub_device_and_arming_through_mqtt(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
+    loc = next(h["location_id"] for h in hub_control(sim, "GET", "")["locations"] if any(
+        a["kind"].startswith("base_station") for a in h["assets"]))  # fmt: skip
+    hub_control(sim, "POST", f"/{loc}/devices", {"document": {"name": "Mystery", "deviceType": "gizmo.v9"}})
+    devices = sim_hub_devices(sim, loc)
+    panel = next(zid for zid, flat in devices.items() if flat["deviceType"] == "security-panel")
+    front = next(zid for zid, flat in devices.items() if flat["name"] == "Front Door Contact")
+    async with hub_bridge(sim, rv_home, broker, hub_families(BridgeOptions())):
+        await sub.barrier_async()
+        retained = await sub.retained_async()
+        assert check_retained_tree(retained) == []  # every config valid per Home Assistant, every state readable
+        configs = [t for t in retained if t.startswith("homeassistant/") and t.endswith("/config")]
+        for zid in devices:  # every hub device of the simulated world, the unknown one included
+            assert any(f"/ringvault_{loc}_{zid}/" in topic for topic in configs), devices[zid]["name"]
+        mode_configs = [
+            t for t in configs if t.startswith("homeassistant/select/") and t.endswith("_location/mode/config")
+        ]
+        assert len(mode_configs) == 1  # the camera-only location; the alarm location uses its panel
+        state = f"ringvault/{loc}/{panel}/alarm/state"
+        assert retained[state] == b"disarmed"
+        assert (
+            json.loads(retained[f"homeassistant/alarm_control_panel/ringvault_{loc}_{panel}/alarm/config"])[
+                "command_topic"
+            ]
+            == f"ringvault/{loc}/{panel}/alarm/set"
+        )
+        assert retained[f"ringvault/{loc}/{panel}/status"] == b"online"
+
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{panel}/alarm/set", "ARM_HOME")
+        await wait_state(sub, state, "armed_home")
+        assert sim_mode(sim, loc) == "some"
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{panel}/alarm/set", "DISARM")
+        await wait_state(sub, state, "disarmed")
+        assert sim_mode(sim, loc) == "none"
+
+        # a change in Ring reaches its retained state topic
+        await asyncio.to_thread(hub_control, sim, "POST", f"/{loc}/devices/{front}/fault", {"faulted": True})
+        await wait_state(sub, f"ringvault/{loc}/{front}/contact/state", "ON")
+        retained = await sub.retained_async()
+        assert retained[f"ringvault/{loc}/{front}/contact/state"] == b"ON"
+        assert check_retained_tree(retained) == []
+
+        # a device that appears later gets its discovery and state
+        document = {"name": "Garage Tilt", "deviceType": "sensor.tilt", "faulted": True}
+        created = await asyncio.to_thread(hub_control, sim, "POST", f"/{loc}/devices", {"document": document})
+        tilt = created["document"]["general"]["v2"]["zid"]
+        await wait_state(sub, f"ringvault/{loc}/{tilt}/tilt/state", "ON")
+        await sub.wait_for_message_async(f"homeassistant/binary_sensor/ringvault_{loc}_{tilt}/tilt/config")
+
+
+@pytest.mark.timeout(240)
+async def test_e2e_a_refused_arm_is_one_log_line_and_the_panel_shows_rings_mode(
+    sim: SimServer,
+    rv_home: Path,
+    broker_factory: BrokerFactory,
+    subscriber_factory: SubscriberFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#"])
+    caplog.set_level(logging.WARNING, logger="ringvault.mqtt")
+    async with open_api(sim, rv_home) as probe:
+        home = await alarm_location(probe)
+        loc, name = home.id, home.name
+    devices = sim_hub_devices(sim, loc)
+    panel = next(zid for zid, flat in devices.items() if flat["deviceType"] == "security-panel")
+    window = next(zid for zid, flat in devices.items() if flat["name"] == "Kitchen Window")
+    hub_control(sim, "POST", f"/{loc}/devices/{window}/fault", {"faulted": True})
+    async with hub_bridge(sim, rv_home, broker, [AlarmFamily(BridgeOptions(bypass_policy="none"))]):
+        state = f"ringvault/{loc}/{panel}/alarm/state"
+        await wait_state(sub, state, "disarmed")
+        await sub.barrier_async()
+        sub.clear()
+        before = len([r for r in caplog.records if r.name.startswith("ringvault.mqtt")])
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{panel}/alarm/set", "ARM_HOME")
+        # the command ends with the panel's state published again (Ring's: still disarmed)
+        await wait_state(sub, state, "disarmed")
+        lines = [r.getMessage() for r in caplog.records if r.name.startswith("ringvault.mqtt")][before:]
+        assert lines == [f'alarm of {name}: cannot arm home: "Kitchen Window" is open — bypass it or close it']
+        assert sim_mode(sim, loc) == "none"
+        attributes = last_json(sub, f"ringvault/{loc}/{panel}/alarm/attributes")
+        assert "Kitchen Window" in attributes["last_refusal"]
+
+        # the way out over MQTT: the window's bypass mode, then the arm goes through
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{window}/bypass_mode/set", "Faulted")
+        await wait_state(sub, f"ringvault/{loc}/{window}/bypass_mode/state", "Faulted")
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{panel}/alarm/set", "ARM_HOME")
+        await wait_state(sub, state, "armed_home")
+        assert sim_mode(sim, loc) == "some"

@@ -17,7 +17,18 @@ from ringvault.mqtt.model import CommandRejected
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
-from tests.mqtt.family_helpers import alarm_location, check_published, hub_control, sim_hub_devices, started
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.family_helpers import (
+    alarm_location,
+    check_published,
+    hub_bridge,
+    hub_control,
+    last_json,
+    sim_hub_devices,
+    started,
+    wait_state,
+)
+from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.sink_helpers import wait_until
 
 
@@ -197,3 +208,35 @@ async def test_malformed_light_commands_change_nothing(sim: SimServer, api: Ring
             with pytest.raises(CommandRejected):
                 await entity.command(payload)
         assert sim_hub_devices(sim, home.id) == before
+
+
+@pytest.mark.timeout(240)
+async def test_e2e_a_light_command_over_mqtt_reaches_ring_and_the_state_follows(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
+    loc = next(h["location_id"] for h in hub_control(sim, "GET", "")["locations"])
+    devices = sim_hub_devices(sim, loc)
+    path = next(zid for zid, flat in devices.items() if flat["name"] == "Path Light 1")
+    motion = next(zid for zid, flat in devices.items() if flat["name"] == "Backyard Motion")
+    async with hub_bridge(sim, rv_home, broker, [LightingFamily(BridgeOptions())]):
+        await sub.barrier_async()
+        retained = await sub.retained_async()
+        assert check_retained_tree(retained) == []
+        config = json.loads(retained[f"homeassistant/light/ringvault_{loc}_{path}/light/config"])
+        assert config["schema"] == "json" and config["supported_color_modes"] == ["brightness"]
+        state = f"ringvault/{loc}/{path}/light/state"
+        assert json.loads(retained[state])["state"] == "OFF"
+
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{path}/light/set", '{"state":"ON","brightness":55}')
+        wanted = {"state": "ON", "brightness": 55, "color_mode": "brightness"}
+        await sub.wait_for_async(lambda _ms: last_json(sub, state) == wanted, 60, "the light on")
+        flat = sim_hub_devices(sim, loc)[path]
+        assert flat["on"] is True and flat["level"] == 0.55
+        await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{path}/light/set", '{"state":"OFF"}')
+        await sub.wait_for_async(lambda _ms: last_json(sub, state)["state"] == "OFF", 60, "the light off")
+        assert sim_hub_devices(sim, loc)[path]["on"] is False
+
+        await asyncio.to_thread(hub_control, sim, "POST", f"/{loc}/devices/{motion}/fault", {"faulted": True})
+        await wait_state(sub, f"ringvault/{loc}/{motion}/motion/state", "ON")

@@ -3,6 +3,7 @@ state following Ring (commands and polling), and what is refused."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -14,7 +15,9 @@ from ringvault.mqtt.model import CommandRejected
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
-from tests.mqtt.family_helpers import check_published, started
+from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.family_helpers import check_published, hub_bridge, started, wait_state
+from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.sink_helpers import wait_until
 
 
@@ -93,3 +96,22 @@ async def test_a_location_whose_modes_are_off_gets_no_select(sim: SimServer, api
     sim.state.world.set_mode(plain.id, "home")
     async with started(api, ModesFamily(BridgeOptions())) as (_, sink):
         assert [d.location for d in sink.devices] == [plain.id]
+
+
+@pytest.mark.timeout(240)
+async def test_e2e_a_mode_chosen_over_mqtt_reaches_ring_and_the_state_follows(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory, subscriber_factory: SubscriberFactory
+) -> None:
+    broker = broker_factory()
+    sub = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
+    plain = next(loc for loc in sim.state.world.locations if sim.state.hub.location(loc.id) is None)
+    async with hub_bridge(sim, rv_home, broker, [ModesFamily(BridgeOptions())]):
+        await sub.barrier_async()
+        retained = await sub.retained_async()
+        assert check_retained_tree(retained) == []
+        state = f"ringvault/{plain.id}/location/mode/state"
+        assert retained[state] == plain.mode.encode()
+        target = "away" if plain.mode != "away" else "disarmed"
+        await asyncio.to_thread(sub.publish, f"ringvault/{plain.id}/location/mode/set", target)
+        await wait_state(sub, state, target)
+        assert world_mode(sim, plain.id) == target
