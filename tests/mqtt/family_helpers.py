@@ -4,7 +4,9 @@ family's devices must pass (discovery payloads that serialize, states that are s
 
 from __future__ import annotations
 
+import asyncio
 import json
+import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -21,7 +23,7 @@ from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import fast_options
 from tests.mqtt.broker import Broker, Received, Subscriber
-from tests.mqtt.ha_schema import check_discovery
+from tests.mqtt.ha_schema import check_discovery, check_retained_tree
 from tests.mqtt.sink_helpers import MemorySink
 
 HUB_OPTIONS = HubOptions(
@@ -145,3 +147,19 @@ def last_json(sub: Subscriber, topic: str) -> Any:
     message = sub.last(topic)
     assert message is not None, f"nothing on {topic}"
     return message.json()
+
+
+async def settled_retained(sub: Subscriber, timeout: float = 60.0) -> dict[str, bytes]:  # noqa: ASYNC109
+    """The broker's retained tree once the bridge has published it all: every discovery config valid and every state
+    and availability topic it names holding a message Home Assistant can read (``check_retained_tree``); the bridge
+    publishes in the background after ``start``, so this waits for the tree to be complete."""
+    deadline = time.monotonic() + timeout
+    while True:
+        await sub.barrier_async()
+        retained = await sub.retained_async()
+        problems = check_retained_tree(retained)
+        if not problems:
+            return retained
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the retained tree still has {len(problems)} problems: {problems[:5]}")
+        await asyncio.sleep(0.2)

@@ -24,11 +24,11 @@ from tests.mqtt.family_helpers import (
     hub_bridge,
     hub_control,
     last_json,
+    settled_retained,
     sim_hub_devices,
     started,
     wait_state,
 )
-from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.sink_helpers import wait_until
 
 
@@ -221,9 +221,7 @@ async def test_e2e_a_light_command_over_mqtt_reaches_ring_and_the_state_follows(
     path = next(zid for zid, flat in devices.items() if flat["name"] == "Path Light 1")
     motion = next(zid for zid, flat in devices.items() if flat["name"] == "Backyard Motion")
     async with hub_bridge(sim, rv_home, broker, [LightingFamily(BridgeOptions())]):
-        await sub.barrier_async()
-        retained = await sub.retained_async()
-        assert check_retained_tree(retained) == []
+        retained = await settled_retained(sub)
         config = json.loads(retained[f"homeassistant/light/ringvault_{loc}_{path}/light/config"])
         assert config["schema"] == "json" and config["supported_color_modes"] == ["brightness"]
         state = f"ringvault/{loc}/{path}/light/state"

@@ -16,8 +16,7 @@ from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
-from tests.mqtt.family_helpers import check_published, hub_bridge, started, wait_state
-from tests.mqtt.ha_schema import check_retained_tree
+from tests.mqtt.family_helpers import check_published, hub_bridge, settled_retained, started, wait_state
 from tests.mqtt.sink_helpers import wait_until
 
 
@@ -106,9 +105,7 @@ async def test_e2e_a_mode_chosen_over_mqtt_reaches_ring_and_the_state_follows(
     sub = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
     plain = next(loc for loc in sim.state.world.locations if sim.state.hub.location(loc.id) is None)
     async with hub_bridge(sim, rv_home, broker, [ModesFamily(BridgeOptions())]):
-        await sub.barrier_async()
-        retained = await sub.retained_async()
-        assert check_retained_tree(retained) == []
+        retained = await settled_retained(sub)
         state = f"ringvault/{plain.id}/location/mode/state"
         assert retained[state] == plain.mode.encode()
         target = "away" if plain.mode != "away" else "disarmed"
