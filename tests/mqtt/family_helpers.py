@@ -64,9 +64,9 @@ def sim_device(sim: SimServer, location_id: str, name: str) -> dict[str, Any]:
     raise AssertionError(f"no simulated hub device {name!r}")
 
 
-async def prepare(api: RingApi) -> None:
+async def prepare(api: RingApi, hub_options: HubOptions = HUB_OPTIONS) -> None:
     for location in await api.get_locations():
-        location.hub_options = HUB_OPTIONS
+        location.hub_options = hub_options
 
 
 async def alarm_location(api: RingApi) -> Location:
@@ -78,10 +78,10 @@ async def alarm_location(api: RingApi) -> Location:
 
 @asynccontextmanager
 async def started(
-    api: RingApi, family: Family, options: BridgeOptions | None = None
+    api: RingApi, family: Family, options: BridgeOptions | None = None, *, hub_options: HubOptions = HUB_OPTIONS
 ) -> AsyncIterator[tuple[Family, MemorySink]]:
     """``family`` started with a ``MemorySink`` (its devices in ``sink.devices``), closed afterwards."""
-    await prepare(api)
+    await prepare(api, hub_options)
     sink = MemorySink()
     ctx = BridgeContext(api=api, options=options or BridgeOptions(), sink=sink, bridge=bridge_device())
     devices = await family.start(ctx)

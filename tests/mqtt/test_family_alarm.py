@@ -9,6 +9,7 @@ import json
 import logging
 import time
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -28,6 +29,7 @@ from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
 from tests.mqtt.family_helpers import (
+    HUB_OPTIONS,
     alarm_location,
     check_published,
     hub_bridge,
@@ -595,3 +597,22 @@ async def test_e2e_a_refused_arm_is_one_log_line_and_the_panel_shows_rings_mode(
         await asyncio.to_thread(sub.publish, f"ringvault/{loc}/{panel}/alarm/set", "ARM_HOME")
         await wait_state(sub, state, "armed_home")
         assert sim_mode(sim, loc) == "some"
+
+
+async def test_a_base_station_silent_at_start_publishes_its_devices_once_it_answers(
+    sim: SimServer, api: RingApi, caplog: pytest.LogCaptureFixture
+) -> None:
+    home = await alarm_location(api)
+    hub_control(sim, "POST", f"/{home.id}/assets/base_station/silent", {"silent": True})
+    impatient = replace(HUB_OPTIONS, devices_timeout_s=1.0)
+    with caplog.at_level(logging.WARNING, logger="ringvault.mqtt"):
+        async with started(api, AlarmFamily(BridgeOptions()), hub_options=impatient) as (_, sink):
+            assert sink.devices == []  # the base station never listed its devices
+            lines = [r.getMessage() for r in caplog.records if r.name == "ringvault.mqtt.hub"]
+            assert len(lines) == 1 and f"hub devices of {home.name} not listed yet" in lines[0]
+            # the way out: the base station answers again after the next reconnect; its devices are added then
+            hub_control(sim, "POST", f"/{home.id}/assets/base_station/silent", {"silent": False})
+            await asyncio.to_thread(hub_control, sim, "POST", f"/{home.id}/drop")
+            await wait_until(lambda: len(sink.devices) == 9, "the alarm devices after the reconnect")
+            assert sink.states(panel_of(sink))["alarm"] == "disarmed"
+            check_published(sink.devices)

@@ -456,7 +456,8 @@ class HubFamily:
     # -- plumbing ----------------------------------------------------------------------------------------------
     async def _start_location(self, ctx: BridgeContext, location: Location) -> list[MqttDevice]:
         try:
-            await location.get_devices()
+            # the location's own bound (``get_devices`` alone waits its fixed default of 20 s)
+            await location.get_devices(timeout=location.hub_options.devices_timeout_s)
         except RingError as err:
             # the socket keeps trying: devices it lists later arrive through on_device_added
             log.warning("%s: hub devices of %s not listed yet: %s", self.name, clean(location.name), err.one_line)
