@@ -185,6 +185,19 @@ async def test_zwave_switches_dimmers_and_bulbs(sim: SimServer, api: RingApi) ->
         assert switch.command is not None
         with pytest.raises(CommandRejected):
             await switch.command("toggle")
+        # commands reach Ring (``{"device":{"v1":{"on"|"level"}}}``, reference §7.8) and the state follows
+        zids = {d.name: d.ident for d in sink.devices}
+        await switch.command("OFF")
+        assert sink.state(switch) == "OFF" and sim_hub_devices(sim, home.id)[zids["Porch Switch"]]["on"] is False
+        dimmer = sink.device("Hall Dimmer").entity("light")
+        assert dimmer.command is not None
+        await dimmer.command('{"state": "ON", "brightness": 80}')
+        assert light(sink.state(dimmer)) == {"state": "ON", "brightness": 80, "color_mode": "brightness"}
+        assert sim_hub_devices(sim, home.id)[zids["Hall Dimmer"]]["level"] == 0.8
+        fan = sink.device("Ceiling Fan").entity("switch")
+        assert fan.command is not None
+        await fan.command("ON")
+        assert sink.state(fan) == "ON" and sim_hub_devices(sim, home.id)[zids["Ceiling Fan"]]["on"] is True
 
 
 def test_light_commands_are_parsed_or_rejected_in_one_line() -> None:
