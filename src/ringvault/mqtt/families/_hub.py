@@ -15,7 +15,7 @@ import asyncio
 import json
 import logging
 import math
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -530,7 +530,3 @@ class HubFamily:
                 log.warning("%s: %s failed: %s", self.name, what, clean(f"{type(exc).__name__}: {exc}", 400))
 
         task.add_done_callback(finished)
-
-
-def kinds_claimed() -> Iterable[HubDeviceKind]:
-    return ALARM_KINDS | LIGHTING_KINDS | IGNORED_KINDS

@@ -14,7 +14,9 @@ and values follow Home Assistant's MQTT documentation (integrations ``alarm_cont
   so an entry delay — which also sets ``transitionDelayEndTimestamp`` — would show as ``arming``);
 - CO uses Home Assistant's ``carbon_monoxide`` device class (ring-mqtt still uses ``gas``);
 - each bypassable sensor's ``bypass_mode`` select (ring-mqtt's) starts from ``BridgeOptions.bypass_policy``
-  (none → Never, faulted → Faulted, always → Always) and is kept in memory: a restart returns to the policy.
+  (none → Never, faulted → Faulted, always → Always) and is kept in memory: a restart returns to the policy. Motion
+  and glassbreak sensors offer ``Faulted`` too (ring-mqtt: Never/Always only), since the policy ``faulted`` bypasses
+  a motion sensor that sees motion when arming.
 """
 
 from __future__ import annotations

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,8 @@ ORDER = 30
 log = logging.getLogger("ringvault.mqtt.lighting")
 K = HubDeviceKind
 
+#: A light group read less than this long ago is not read again for a hub update.
+REREAD_S = 1.0
 _BEAMS_WITH_MOTION = frozenset({K.BEAMS_MOTION_SENSOR, K.BEAMS_GROUP})
 _LIGHT_USAGE = 'send {"state": "ON"|"OFF", "brightness": 0-100} or ON/OFF'
 
@@ -124,6 +127,7 @@ class LightingFamily(HubFamily):
         self.group_docs: dict[str, dict[str, Any]] = {}
         """each REST group's last ``GET …/devices`` answer (Ring's state, read after every change)"""
         self._refreshing: set[str] = set()
+        self._read_at: dict[str, float] = {}
 
     def claims(self, device: HubDevice) -> bool:
         return device.kind in LIGHTING_KINDS
@@ -133,6 +137,7 @@ class LightingFamily(HubFamily):
             self.groups[group.id] = group
             try:
                 self.group_docs[group.id] = await group.get_state()
+                self._read_at[group.id] = time.monotonic()
             except RingError as err:
                 log.warning("light group %s: %s", clean(group.name), clean(err.one_line, 400))
 
@@ -285,10 +290,13 @@ class LightingFamily(HubFamily):
     async def _refresh(self, site: HubSite, group: LightGroup, mqtt: MqttDevice) -> None:
         """Read the group's state from Ring and publish what changed."""
         self.group_docs[group.id] = await group.get_state()
+        self._read_at[group.id] = time.monotonic()
         site.ctx.sink.changed(mqtt)
 
     def _refresh_soon(self, site: HubSite, group: LightGroup, mqtt: MqttDevice) -> None:
-        if group.id in self._refreshing:
+        """Read the group again in the background, unless a read is under way or was just made (a burst of hub
+        updates, the first build right after ``prepare``) costs one REST call."""
+        if group.id in self._refreshing or time.monotonic() - self._read_at.get(group.id, -1e9) < REREAD_S:
             return
         self._refreshing.add(group.id)
 
