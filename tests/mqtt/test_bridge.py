@@ -224,9 +224,9 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
     subscriber_factory: SubscriberFactory,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """Dings before, during and after three broker outages (the broker keeps no retained messages across a restart:
-    no persistence on its side for them — only the subscriber's persistent session survives, so that the test sees
-    what was published while it was away): every ding on the event topic exactly once, every retained state right."""
+    """Dings before, during and after three broker outages: every ding on the event topic exactly once (the broker
+    persists the test subscriber's session, so it gets what was published while it was reconnecting), and every
+    retained state right afterwards — also after a last restart from a broker that lost everything it held."""
     broker = broker_factory(persistence=True)
     door = doorbell_id(sim)
     loc = location_of(sim, door)
@@ -259,8 +259,15 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
         delivered = news(sub.received)
         assert sorted(delivered) == sorted(dings), "every ding exactly once"
         assert len(dings) == 10
-        # every retained state is right again, although the broker kept none of it (no persistence of retained
-        # messages matters here: the bridge republished its cache at each reconnect)
+        # a last restart from an empty broker (its persistence database gone: every retained message lost, as
+        # on a broker without persistence); the bridge republishes its whole cache when it is back
+        connects = bridge.link.stats.connects
+        await asyncio.to_thread(broker.stop)
+        for path in broker.persistence_dir.iterdir():
+            path.unlink()
+        await asyncio.to_thread(broker.start)
+        await _wait(lambda: bridge.link.stats.connects > connects, "the bridge connected again")
+        await bridge.link.wait_connected(WAIT_S)
         checker = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
         retained = await checker.retained_async()
         expected = {topic: payload for topic, payload in bridge.link._retained.items()}
@@ -268,9 +275,9 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
         assert not missing, sorted(missing)[:5]
         assert retained["ringvault/status"] == b"online"
         assert retained[f"ringvault/{loc}/{door}/ding/state"] == b"ON"
-        assert bridge.link.stats.outages == 3
+        assert bridge.link.stats.outages == 4
     outage_lines = [r for r in caplog.records if r.levelno >= logging.WARNING and "connection lost" in r.getMessage()]
-    assert len(outage_lines) == 3, [r.getMessage() for r in outage_lines]  # one line per outage, not per attempt
+    assert len(outage_lines) == 4, [r.getMessage() for r in outage_lines]  # one line per outage, not per attempt
     assert broker.password not in caplog.text
 
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import signal
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -190,3 +192,28 @@ async def _retained_when(factory: SubscriberFactory, broker: Broker, check: Any)
         if check(snapshot) or asyncio.get_running_loop().time() > deadline:
             return snapshot
         await asyncio.sleep(0.2)
+
+
+async def test_an_event_leaves_the_outbox_only_after_the_brokers_puback(
+    broker: Broker, subscriber_factory: SubscriberFactory
+) -> None:
+    """A broker frozen (SIGSTOP) after the event was sent cannot acknowledge it: the event stays in the outbox until
+    the broker runs again and acknowledges, then it is delivered once."""
+    sub = subscriber_factory(broker, ["ringvault/+/+/events"], persistent=True)
+    link = link_to(broker)
+    async with running(link):
+        await link.wait_connected(WAIT_S)
+        assert broker.pid is not None
+        os.kill(broker.pid, signal.SIGSTOP)
+        try:
+            link.event("ringvault/loc/dev/events", '{"event_id":"1"}')
+            await asyncio.sleep(1.5)  # sent on the socket long ago; no PUBACK from a frozen broker
+            assert link.queued_events == 1
+            assert link.stats.events_sent == 0
+        finally:
+            os.kill(broker.pid, signal.SIGCONT)
+        await wait_until(lambda: link.queued_events == 0, "the PUBACK", WAIT_S)
+        await sub.wait_for_message_async("ringvault/loc/dev/events", '{"event_id":"1"}', WAIT_S)
+        await sub.barrier_async()
+        assert len(sub.on("ringvault/loc/dev/events")) == 1
+        assert link.stats.events_sent == 1

@@ -188,7 +188,7 @@ class MqttLink:
         self._wake.set()
 
     async def wait_connected(self, timeout: float | None = None) -> None:  # noqa: ASYNC109
-        """Until the link is connected and has sent the whole cache once (for tests and ``serve``'s banner)."""
+        """Until the link is connected and has sent its whole cache on this connection (tests, benchmarks)."""
         await asyncio.wait_for(self._sent_once.wait(), timeout)
 
     async def stop(self) -> None:
@@ -287,6 +287,7 @@ class MqttLink:
                     if error is not None:
                         raise error
             finally:
+                self._sent_once.clear()
                 for task in tasks:
                     task.cancel()
                 for task in tasks:
