@@ -17,6 +17,7 @@ import httpx
 import pytest
 
 from ringvault.cloud import RingApi
+from ringvault.cloud.models.kinds import DeviceClass
 from ringvault.mqtt.families import alarm as alarm_module
 from ringvault.mqtt.families import default_families, family_modules
 from ringvault.mqtt.families.alarm import AlarmFamily, panel_state
@@ -123,10 +124,12 @@ async def test_every_alarm_device_with_its_entities_and_ring_state(sim: SimServe
         extender = sink.device("Range Extender")
         assert sink.states(extender)["ac_power"] == "ON" and "battery" not in sink.states(extender)
 
-        # topology and availability: sensors hang off the base station, which hangs off the bridge
+        # topology: every hub device hangs off its hub, the base station as a top-level Ring device (the
+        # convention the `other` family publishes it by)
         topics = Topics()
-        assert topics.device_block(front)["via_device"] == topics.node_id(base)
-        assert base.via is not None and base.via.ident == "bridge"
+        station = next(d for d in home.devices if d.device_class is DeviceClass.BASE_STATION)
+        hub_node = topics.node_id(MqttDevice(location=home.id, ident=str(station.id), name="hub"))
+        assert all(topics.device_block(d)["via_device"] == hub_node for d in sink.devices)
         assert all(d.ident in expected and d.location == home.id for d in sink.devices)
         assert all(d.available is not None and d.available() for d in sink.devices)
         check_published(sink.devices)

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from ringvault.cloud import RingApi
+from ringvault.cloud.models.kinds import DeviceClass
 from ringvault.mqtt.families.lighting import LightingFamily, parse_light_command
 from ringvault.mqtt.model import CommandRejected
 from ringvault.mqtt.options import BridgeOptions
@@ -67,7 +68,8 @@ async def test_every_light_motion_sensor_and_group_with_its_entities(sim: SimSer
         group = sink.device("Backyard Lights")
         assert group.entity("light").options["supported_color_modes"] == ["onoff"]
         assert light(sink.state(group.entity("light"))) == {"state": "OFF", "color_mode": "onoff"}
-        assert all(d.via is not None and d.via.ident == "bridge" for d in sink.devices)  # no base station there
+        bridge = next(d for d in home.devices if d.device_class is DeviceClass.BEAMS_BRIDGE)
+        assert all(d.via is not None and d.via.ident == str(bridge.id) for d in sink.devices)  # the lighting bridge
         check_published(sink.devices)
 
 

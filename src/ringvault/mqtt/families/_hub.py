@@ -274,11 +274,14 @@ class HubSite:
         return list(self.connection.devices.values())
 
     def via(self, device: HubDevice) -> MqttDevice:
-        """The device a hub device is reached through: its base station (the ``hub.*`` device of the same asset,
-        as published by the alarm family; only its ids matter here) or, without one, the bridge."""
-        for other in self.connection.devices.values():
-            if other.kind is K.BASE_STATION and other.asset_uuid == device.asset_uuid and other is not device:
-                return MqttDevice(location=self.location.id, ident=other.zid, name=clean(other.name))
+        """The device a hub device is reached through: its hub — the base station or lighting bridge (the ticket's
+        asset that lists it) as a top-level Ring device, ``MqttDevice(location, ident=str(<its Ring device id>))``
+        by the bridge's device conventions (the ``other`` family publishes those; only the ids matter here) — or,
+        when the ticket names no such device, the bridge itself."""
+        for asset in self.connection.assets:
+            if asset.uuid == device.asset_uuid and asset.doorbot_id is not None:
+                name = next((d.name for d in self.location.devices if d.id == asset.doorbot_id), asset.kind)
+                return MqttDevice(location=self.location.id, ident=str(asset.doorbot_id), name=clean(name))
         return self.ctx.bridge
 
     def mqtt_device(self, device: HubDevice, *, name: str | None = None, model: str | None = None) -> MqttDevice:
