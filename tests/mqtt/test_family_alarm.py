@@ -607,15 +607,20 @@ async def test_a_base_station_silent_at_start_publishes_its_devices_once_it_answ
 ) -> None:
     home = await alarm_location(api)
     hub_control(sim, "POST", f"/{home.id}/assets/base_station/silent", {"silent": True})
-    impatient = replace(HUB_OPTIONS, devices_timeout_s=1.0)
+    impatient = replace(HUB_OPTIONS, devices_timeout_s=3.0)
     with caplog.at_level(logging.WARNING, logger="ringvault.mqtt"):
-        async with started(api, AlarmFamily(BridgeOptions()), hub_options=impatient) as (_, sink):
+        async with (
+            started(api, AlarmFamily(BridgeOptions()), hub_options=impatient) as (_, sink),
+            started(api, LightingFamily(BridgeOptions()), hub_options=impatient) as (_, lights),
+        ):
             assert sink.devices == []  # the base station never listed its devices
+            assert len(lights.devices) == 4  # the lighting bridge did: the family after waited no second time
             lines = [r.getMessage() for r in caplog.records if r.name == "ringvault.mqtt.hub"]
-            assert len(lines) == 1 and f"hub devices of {home.name} not listed yet" in lines[0]
+            assert len(lines) == 1 and lines[0].startswith(f"hub devices of {home.name} not listed yet")
             # the way out: the base station answers again after the next reconnect; its devices are added then
             hub_control(sim, "POST", f"/{home.id}/assets/base_station/silent", {"silent": False})
             await asyncio.to_thread(hub_control, sim, "POST", f"/{home.id}/drop")
             await wait_until(lambda: len(sink.devices) == 9, "the alarm devices after the reconnect")
             assert sink.states(panel_of(sink))["alarm"] == "disarmed"
+            assert len(lights.devices) == 4  # nothing twice
             check_published(sink.devices)

@@ -15,6 +15,7 @@ import asyncio
 import json
 import logging
 import math
+import weakref
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -396,6 +397,11 @@ def info_attributes(device: HubDevice) -> dict[str, Any]:
 # the family base
 
 
+#: Locations whose hub did not list its devices in time at a family's start: the hub families after it do not wait
+#: again (one wait, one log line, for the bridge's start).
+_UNLISTED: weakref.WeakSet[Location] = weakref.WeakSet()
+
+
 class HubFamily:
     """Finds every location's hub devices, builds an ``MqttDevice`` for each device it ``claims``, and keeps them
     current: a device's ``on_data`` → ``sink.changed``; the socket closing or opening → every device of the
@@ -458,12 +464,15 @@ class HubFamily:
 
     # -- plumbing ----------------------------------------------------------------------------------------------
     async def _start_location(self, ctx: BridgeContext, location: Location) -> list[MqttDevice]:
-        try:
-            # the location's own bound (``get_devices`` alone waits its fixed default of 20 s)
-            await location.get_devices(timeout=location.hub_options.devices_timeout_s)
-        except RingError as err:
-            # the socket keeps trying: devices it lists later arrive through on_device_added
-            log.warning("%s: hub devices of %s not listed yet: %s", self.name, clean(location.name), err.one_line)
+        if location not in _UNLISTED or location.hub is None:  # a hub family before this one waited already
+            try:
+                # the location's own bound (``get_devices`` alone waits its fixed default of 20 s)
+                await location.get_devices(timeout=location.hub_options.devices_timeout_s)
+            except RingError as err:
+                # the socket keeps trying: devices it lists later arrive through on_device_added
+                _UNLISTED.add(location)
+                log.warning("hub devices of %s not listed yet (they are published once they are): %s",
+                            clean(location.name), clean(err.one_line, 400))  # fmt: skip
         connection = location.hub
         if connection is None:
             return []
