@@ -69,6 +69,14 @@ async def test_a_mode_changed_in_the_ring_app_is_polled(sim: SimServer, api: Rin
         sim.state.world.set_mode(device.location, other)  # as if switched in the Ring app
         await wait_until(lambda: sink.state(select) == other, "the polled mode")
         assert device in sink.changes
+        assert device.available is not None and device.available()
+        # modes switched off in the Ring app: the select goes unavailable (its last state is not Ring's any more),
+        # and comes back when they are on again
+        sim.state.world.set_mode(device.location, "disabled")
+        await wait_until(lambda: not device.available(), "the select unavailable")
+        assert sink.state(select) is None
+        sim.state.world.set_mode(device.location, "home")
+        await wait_until(lambda: device.available() and sink.state(select) == "home", "the select back")
 
 
 async def test_bad_mode_commands_are_rejected_and_change_nothing(sim: SimServer, api: RingApi) -> None:

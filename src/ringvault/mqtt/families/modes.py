@@ -100,6 +100,13 @@ class ModesFamily:
         def current() -> LocationMode | None:
             return location.on_location_mode.value
 
+        def available() -> bool:
+            """Unavailable while Ring says modes are off (``disabled``/``unset``) or read-only."""
+            mode = current()
+            return mode is not None and mode.is_switchable
+
+        device.available = available
+
         def read() -> StatePayload:
             mode = current()
             return mode.mode if mode is not None and mode.mode in MODES else None
