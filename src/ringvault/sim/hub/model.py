@@ -41,6 +41,11 @@ BRIGHTNESS_TYPES = frozenset({"hub.redsky", "hub.kili", "security-keypad"})
 LIGHT_TYPES = frozenset(
     {"switch.multilevel.beams", "switch.beams", "switch.transformer.beams", "group.light-group.beams"}
 )
+#: Z-Wave switches, dimmers (also fans) and bulbs: ``on`` and, when multilevel, ``level`` (reference §7.8 "switch /
+#: outlet / fan / bulb", "dimmer / fan"; ring-mqtt switch.js, multi-level-switch.js). The seeded world has none;
+#: the control API adds them.
+SWITCH_TYPES = frozenset({"switch", "switch.multilevel", "switch.multilevel.bulb"})
+LEVEL_SWITCH_TYPES = frozenset({"switch.multilevel", "switch.multilevel.bulb"})
 
 
 @dataclass

@@ -36,7 +36,15 @@ from ringvault.sim.hub.history import (
     HistoryStore,
     make_context,
 )
-from ringvault.sim.hub.model import BRIGHTNESS_TYPES, LIGHT_TYPES, VOLUME_TYPES, HubDevice, HubLocation
+from ringvault.sim.hub.model import (
+    BRIGHTNESS_TYPES,
+    LEVEL_SWITCH_TYPES,
+    LIGHT_TYPES,
+    SWITCH_TYPES,
+    VOLUME_TYPES,
+    HubDevice,
+    HubLocation,
+)
 
 JSON = dict[str, Any]
 
@@ -314,7 +322,8 @@ def _unit(value: Any) -> float | None:
 
 def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
     """``{"device":{"v1":{...}}}`` writes. ``volume`` on ``hub.redsky``/``security-keypad`` (rca, §7.8),
-    ``brightness`` on base stations and keypads (homebridge), ``on``/``level`` on Beams lights. [sim] A value out of
+    ``brightness`` on base stations and keypads (homebridge), ``on``/``level`` on Beams lights and Z-Wave switches
+    (§7.8; ``level`` on multilevel ones). [sim] A value out of
     0..1 (or of the wrong type) is not applied: the device's current value is pushed back unchanged, so a client
     waiting for the update sees the refusal. Fields a device type does not take are ignored."""
     kind = device.device_type
@@ -325,7 +334,7 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
             allowed = (
                 (key == "volume" and kind in VOLUME_TYPES and "volume" in device.device)
                 or (key == "brightness" and kind in BRIGHTNESS_TYPES)
-                or (key == "level" and kind in LIGHT_TYPES)
+                or (key == "level" and (kind in LIGHT_TYPES or kind in LEVEL_SWITCH_TYPES))
             )
             if not allowed:
                 continue
@@ -334,7 +343,7 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
                 refused[key] = device.device.get(key)
             else:
                 applied[key] = unit
-        elif key == "on" and kind in LIGHT_TYPES:
+        elif key == "on" and (kind in LIGHT_TYPES or kind in SWITCH_TYPES):
             if isinstance(value, bool):
                 applied["on"] = value
                 if not value:
