@@ -50,12 +50,14 @@ def configs_of(retained: dict[str, bytes]) -> dict[str, dict[str, Any]]:
 
 
 async def published_nodes(subscriber: Subscriber, wanted: set[str]) -> dict[str, bytes]:
-    """The retained tree once every wanted node has a discovery payload (or the last one seen, after ``WAIT_S``)."""
+    """The retained tree once every wanted node has a discovery payload and every entity its first state (the Wi-Fi
+    readings, say, are read one device a second after the start), or the last one seen after ``WAIT_S``."""
     started = time.monotonic()
     while True:
         retained = await subscriber.retained_async()
         nodes = {config["device"]["identifiers"][0] for config in configs_of(retained).values()}
-        if wanted <= nodes or time.monotonic() - started > WAIT_S:
+        complete = wanted <= nodes and not check_retained_tree(retained)
+        if complete or time.monotonic() - started > WAIT_S:
             return retained
         await asyncio.sleep(0.5)
 
