@@ -198,10 +198,9 @@ class Bridge:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.link.stop()
+        await self.link.stop()  # "offline" published, the broker left (a link still connecting gives up)
         for task in [t for t in (self._link_task, self._publisher) if t is not None]:
-            if task is self._publisher or not task.done():
-                task.cancel()
+            task.cancel()  # (the link's has ended by now, unless the broker did not answer in time)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
