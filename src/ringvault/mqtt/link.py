@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ringvault.mqtt.model import Topics
     from ringvault.mqtt.options import BridgeOptions, BrokerUrl
 
-__all__ = ["BrokerLoginError", "LinkStats", "MqttLink", "OutboxMessage"]
+__all__ = ["BrokerLoginError", "BrokerTlsError", "LinkStats", "MqttLink", "OutboxMessage"]
 
 log = logging.getLogger("ringvault.mqtt.link")
 
@@ -60,6 +60,10 @@ _BATCH = 20
 _TRANSIENT_MAX = 100
 #: How long a publish may wait for its PUBACK before the connection counts as broken.
 _PUBLISH_TIMEOUT_S = 10.0
+
+
+class BrokerTlsError(RingError):
+    """The CA file for an ``mqtts://`` broker cannot be read or is no certificate (one line)."""
 
 
 class BrokerLoginError(RingError):
@@ -128,6 +132,15 @@ class MqttLink:
         self._finished = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._sent_once: asyncio.Event = asyncio.Event()
+        self._tls: ssl.SSLContext | None = None
+        if broker.tls:
+            try:
+                self._tls = ssl.create_default_context(cafile=broker.ca_file)
+            except (OSError, ssl.SSLError) as exc:  # (an SSLError is an OSError; said apart for the reader)
+                raise BrokerTlsError(
+                    f"cannot use {broker.ca_file} as the broker's CA certificate ({exc.strerror or exc}); give a "
+                    "PEM file with --ca-file"
+                ) from None
         self._backoff = ExponentialBackoff(
             initial_s=options.reconnect_initial_s, max_s=options.reconnect_max_s, jitter_s=options.reconnect_initial_s
         )
@@ -250,9 +263,6 @@ class MqttLink:
         self._connected.clear()
 
     def _make_client(self) -> aiomqtt.Client:
-        tls: ssl.SSLContext | None = None
-        if self.broker.tls:
-            tls = ssl.create_default_context(cafile=self.broker.ca_file)
         client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -261,7 +271,7 @@ class MqttLink:
             identifier=self.client_id,
             will=aiomqtt.Will(self.topics.status, b"offline", qos=1, retain=True),
             keepalive=self.options.keepalive_s,
-            tls_context=tls,
+            tls_context=self._tls,
             timeout=_PUBLISH_TIMEOUT_S,
             logger=logging.getLogger("ringvault.mqtt.aiomqtt"),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a PUBACK waits for no Nagle delay
