@@ -140,7 +140,7 @@ async def restart_to_correct(broker: Broker, bridge: Bridge, restarts: int) -> d
             while True:
                 held = await checker.retained_async()
                 # what the bridge holds true now (its own diagnostic changed with the reconnect)
-                expected = {**bridge.link._retained, bridge.topics.status: b"online"}
+                expected = {**bridge.link.retained_now(), bridge.topics.status: b"online"}
                 if all(held.get(t) == p for t, p in expected.items()):
                     break
                 if time.perf_counter() - started > 60:
@@ -152,7 +152,7 @@ async def restart_to_correct(broker: Broker, bridge: Bridge, restarts: int) -> d
         await asyncio.sleep(1.0)
     return {
         "restarts": restarts,
-        "topics": len(bridge.link._retained) + 1,
+        "topics": len(bridge.link.retained_now()) + 1,
         **{k: round(v, 2) for k, v in spread(times).items()},
     }
 

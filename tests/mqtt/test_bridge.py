@@ -186,7 +186,7 @@ async def test_commands_good_bad_and_too_fast(
         assert sim.state.world.devices[cam].led_on is False
         # and the bridge is alive: still connected, still answering
         assert bridge.link.connected
-        assert not bridge.link._outbox
+        assert bridge.link.queued_events == 0
     assert broker.password not in caplog.text
 
 
@@ -271,7 +271,7 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
         await bridge.link.wait_connected(WAIT_S)
         checker = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
         retained = await checker.retained_async()
-        expected = {topic: payload for topic, payload in bridge.link._retained.items()}
+        expected = bridge.link.retained_now()
         missing = {t for t, p in expected.items() if retained.get(t) != p}
         assert not missing, sorted(missing)[:5]
         assert retained["ringvault/status"] == b"online"

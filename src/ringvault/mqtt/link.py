@@ -165,6 +165,10 @@ class MqttLink:
         self._wake.set()
         return True
 
+    def retained_now(self) -> dict[str, bytes]:
+        """Every retained topic and the payload the broker should hold for it (what a reconnect publishes)."""
+        return dict(self._retained)
+
     def cached(self, topic: str) -> bytes | None:
         """The retained payload last put on ``topic`` (None: none)."""
         return self._retained.get(topic)
