@@ -117,6 +117,7 @@ def test_a_refused_login_is_one_line_without_the_password(
         (["--broker", "mqtt://user:s3cret-pw@host", "--bypass", "everything"], "--bypass 'everything'"),
         (["--broker", "mqtt://user:s3cret-pw@host", "--ca-file", "/nonexistent/ca.pem"], "--ca-file"),
         (["--broker", "mqtt://user:s3cret-pw@host", "--base-topic", "a/#"], "base_topic"),
+        (["--broker", "mqtt://user:s3cret-pw@host", "--ca-file", __file__], "--ca-file is for mqtts://"),
     ],
 )
 def test_bad_options_are_one_usage_line(
@@ -164,3 +165,16 @@ def test_serve_with_a_broker_bridges_on_its_one_push_registration(
         serve.proc.kill()
     assert sub.last("ringvault/status") is not None and sub.last("ringvault/status").text == "offline"  # type: ignore[union-attr]
     assert broker.password not in output(serve.proc) + errors(serve.proc)
+
+
+def test_a_ca_file_that_is_no_certificate_is_one_line(
+    cloud_env: SimServer, logged_in: Path, rv_home: Path, tmp_path: Path
+) -> None:
+    not_pem = tmp_path / "ca.pem"
+    not_pem.write_text("this is not a certificate\n")
+    args = ["mqtt", "--broker", "mqtts://user:s3cret-pw@127.0.0.1:8883", "--ca-file", str(not_pem)]
+    result = run_cli(args, cli_env(cloud_env, rv_home), tmp_path, "bad-ca", WAIT_S)
+    assert result.returncode not in (0, 2), result.describe()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "CA certificate" in lines[0] and str(not_pem) in lines[0], lines
+    assert "s3cret-pw" not in result.output and "Traceback" not in result.output

@@ -19,7 +19,7 @@ from ringvault.mqtt.archive import StoreLinks
 from ringvault.mqtt.bridge import MAX_COMMAND_BYTES, Bridge
 from ringvault.mqtt.options import BrokerUrl
 from ringvault.sim.server import SimServer
-from tests.cli.watch_helpers import ding
+from tests.cli.watch_helpers import ding, set_faults
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import DoorbellFamily, fast_options, lit_camera, running_bridge
 from tests.mqtt.broker import Received
@@ -186,7 +186,7 @@ async def test_commands_good_bad_and_too_fast(
         assert sim.state.world.devices[cam].led_on is False
         # and the bridge is alive: still connected, still answering
         assert bridge.link.connected
-        assert not bridge.link._outbox
+        assert bridge.link.queued_events == 0
     assert broker.password not in caplog.text
 
 
@@ -204,12 +204,13 @@ async def test_a_ring_error_on_a_command_is_one_line_and_the_state_republished(
     caplog.set_level(logging.WARNING, logger="ringvault.mqtt")
     async with running_bridge(sim, rv_home, broker) as (bridge, _api, _family):
         await sub.wait_for_message_async(f"ringvault/{loc}/{cam}/light/state", "OFF", WAIT_S)
-        sim.state.world.devices[cam].spec = type(sim.state.world.devices[cam].spec)(
-            **{**vars(sim.state.world.devices[cam].spec), "light": False}
-        )  # Ring now answers 404 to the light: the client raises a RingError
+        # Ring answers the light with server errors: the client retries, then raises a RingError
+        await asyncio.to_thread(set_faults, sim, error_rate=1.0, path_pattern="floodlight_light")
         sub.clear()
         sub.publish(f"ringvault/{loc}/{cam}/light/set", "ON")
         await sub.wait_for_message_async(f"ringvault/{loc}/{cam}/light/state", "OFF", WAIT_S)
+        await asyncio.to_thread(set_faults, sim, error_rate=0.0, path_pattern=None)
+        assert sim.state.world.devices[cam].led_on is False
         lines = [r for r in caplog.records if r.name == "ringvault.mqtt.bridge"]
         assert len(lines) == 1 and "Ring refused it" in lines[0].getMessage(), [r.getMessage() for r in lines]
         assert lines[0].exc_info is None
@@ -270,7 +271,7 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
         await bridge.link.wait_connected(WAIT_S)
         checker = subscriber_factory(broker, ["ringvault/#", "homeassistant/#"])
         retained = await checker.retained_async()
-        expected = {topic: payload for topic, payload in bridge.link._retained.items()}
+        expected = bridge.link.retained_now()
         missing = {t for t, p in expected.items() if retained.get(t) != p}
         assert not missing, sorted(missing)[:5]
         assert retained["ringvault/status"] == b"online"

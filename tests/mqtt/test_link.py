@@ -217,3 +217,25 @@ async def test_an_event_leaves_the_outbox_only_after_the_brokers_puback(
         await sub.barrier_async()
         assert len(sub.on("ringvault/loc/dev/events")) == 1
         assert link.stats.events_sent == 1
+
+
+@pytest.mark.parametrize("when", ["connecting", "publishing"])
+async def test_a_stop_at_any_moment_leaves_offline_never_a_stale_online(
+    broker: Broker, subscriber_factory: SubscriberFactory, when: str
+) -> None:
+    """Stopped while it connects, or while it is busy sending its cache: the broker ends up holding ``offline``
+    (or nothing, when it never got as far as ``online``), never an ``online`` nobody will take back."""
+    link = link_to(broker)
+    for n in range(3000):
+        link.retain(f"ringvault/loc/dev{n}/x/state", str(n))
+    task = asyncio.create_task(link.run())
+    if when == "publishing":
+        await wait_until(lambda: link.connected, "connected", WAIT_S)
+    else:
+        await asyncio.sleep(0)
+    await link.stop()
+    assert task.done() and task.exception() is None
+    held = await subscriber_factory(broker, ["ringvault/status"]).retained_async()
+    assert held.get("ringvault/status") in (None, b"offline"), held
+    if when == "publishing":
+        assert held == {"ringvault/status": b"offline"}

@@ -198,10 +198,9 @@ class Bridge:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
-        await self.link.stop()
+        await self.link.stop()  # "offline" published, the broker left (a link still connecting gives up)
         for task in [t for t in (self._link_task, self._publisher) if t is not None]:
-            if task is self._publisher or not task.done():
-                task.cancel()
+            task.cancel()  # (the link's has ended by now, unless the broker did not answer in time)
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
 
@@ -283,7 +282,12 @@ class Bridge:
     # -- publishing -----------------------------------------------------------------------------------------
     def _republish_discovery(self, device: MqttDevice) -> None:
         for entity in device.entities:
-            self.link.retain(self.topics.config(entity), _json(self.topics.discovery_payload(entity, ORIGIN)))
+            try:
+                payload = self.topics.discovery_payload(entity, ORIGIN)
+            except ValueError as exc:  # a family's mistake: that entity is left out, the others are published
+                self._read_failed(device, f"{entity.key} discovery", exc)
+                continue
+            self.link.retain(self.topics.config(entity), _json(payload))
 
     async def _publish_loop(self) -> None:
         while True:
@@ -292,7 +296,10 @@ class Bridge:
             while self._dirty:
                 device = next(iter(self._dirty))
                 del self._dirty[device]
-                self._publish_device(device, force=device in self._forced)
+                try:
+                    self._publish_device(device, force=device in self._forced)
+                except Exception as exc:  # the one publisher must outlive any device's surprise
+                    self._read_failed(device, "its states", exc)
                 self._forced.discard(device)
             await asyncio.sleep(0)
 

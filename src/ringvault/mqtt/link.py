@@ -35,7 +35,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import aiomqtt
 from aiomqtt.exceptions import MqttConnectError
@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from ringvault.mqtt.model import Topics
     from ringvault.mqtt.options import BridgeOptions, BrokerUrl
 
-__all__ = ["BrokerLoginError", "LinkStats", "MqttLink", "OutboxMessage"]
+__all__ = ["BrokerLoginError", "BrokerTlsError", "LinkStats", "MqttLink", "OutboxMessage"]
 
 log = logging.getLogger("ringvault.mqtt.link")
 
@@ -60,6 +60,10 @@ _BATCH = 20
 _TRANSIENT_MAX = 100
 #: How long a publish may wait for its PUBACK before the connection counts as broken.
 _PUBLISH_TIMEOUT_S = 10.0
+
+
+class BrokerTlsError(RingError):
+    """The CA file for an ``mqtts://`` broker cannot be read or is no certificate (one line)."""
 
 
 class BrokerLoginError(RingError):
@@ -124,8 +128,19 @@ class MqttLink:
         self._connected = asyncio.Event()
         self._stopping = False
         self._stop_event = asyncio.Event()
+        self._running = False
+        self._finished = asyncio.Event()
         self._client: aiomqtt.Client | None = None
         self._sent_once: asyncio.Event = asyncio.Event()
+        self._tls: ssl.SSLContext | None = None
+        if broker.tls:
+            try:
+                self._tls = ssl.create_default_context(cafile=broker.ca_file)
+            except (OSError, ssl.SSLError) as exc:  # (an SSLError is an OSError; said apart for the reader)
+                raise BrokerTlsError(
+                    f"cannot use {broker.ca_file} as the broker's CA certificate ({exc.strerror or exc}); give a "
+                    "PEM file with --ca-file"
+                ) from None
         self._backoff = ExponentialBackoff(
             initial_s=options.reconnect_initial_s, max_s=options.reconnect_max_s, jitter_s=options.reconnect_initial_s
         )
@@ -149,6 +164,10 @@ class MqttLink:
         self._dirty[topic] = None
         self._wake.set()
         return True
+
+    def retained_now(self) -> dict[str, bytes]:
+        """Every retained topic and the payload the broker should hold for it (what a reconnect publishes)."""
+        return dict(self._retained)
 
     def cached(self, topic: str) -> bytes | None:
         """The retained payload last put on ``topic`` (None: none)."""
@@ -191,20 +210,28 @@ class MqttLink:
         """Until the link is connected and has sent its whole cache on this connection (tests, benchmarks)."""
         await asyncio.wait_for(self._sent_once.wait(), timeout)
 
-    async def stop(self) -> None:
-        """Publish ``offline`` (retained) and disconnect: a clean stop, so no Last-Will follows."""
+    async def stop(self, timeout: float = 10.0) -> None:  # noqa: ASYNC109
+        """A clean stop: the running session publishes ``offline`` (retained) and disconnects (so no Last-Will
+        follows); returns once ``run()`` has ended (or after ``timeout``)."""
         self._stopping = True
         self._stop_event.set()
-        client = self._client
-        if client is not None and self.connected:
-            with contextlib.suppress(aiomqtt.MqttError, asyncio.TimeoutError):
-                await client.publish(self.topics.status, b"offline", qos=1, retain=True, timeout=5.0)
-        self._wake.set()
+        if self._running:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._finished.wait(), timeout)
 
     # -- the connection loop --------------------------------------------------------------------------------
     async def run(self) -> None:
         """Connect, keep connected, reconnect with backoff; returns after ``stop()``. Raises ``BrokerLoginError``
         when the broker refuses the credentials."""
+        self._running = True
+        self._finished.clear()
+        try:
+            await self._run()
+        finally:
+            self._running = False
+            self._finished.set()
+
+    async def _run(self) -> None:
         failures = 0
         in_outage = False
         while not self._stopping:
@@ -240,9 +267,6 @@ class MqttLink:
         self._connected.clear()
 
     def _make_client(self) -> aiomqtt.Client:
-        tls: ssl.SSLContext | None = None
-        if self.broker.tls:
-            tls = ssl.create_default_context(cafile=self.broker.ca_file)
         client = aiomqtt.Client(
             self.broker.host,
             self.broker.port,
@@ -251,7 +275,7 @@ class MqttLink:
             identifier=self.client_id,
             will=aiomqtt.Will(self.topics.status, b"offline", qos=1, retain=True),
             keepalive=self.options.keepalive_s,
-            tls_context=tls,
+            tls_context=self._tls,
             timeout=_PUBLISH_TIMEOUT_S,
             logger=logging.getLogger("ringvault.mqtt.aiomqtt"),
             socket_options=[(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)],  # a PUBACK waits for no Nagle delay
@@ -264,7 +288,7 @@ class MqttLink:
         client = self._make_client()
         async with client:
             self._client = client
-            tasks: list[asyncio.Task[None]] = []
+            tasks: list[asyncio.Task[Any]] = []
             try:
                 await client.publish(self.topics.status, b"online", qos=1, retain=True)
                 await client.subscribe(self.topics.command_filter, qos=1)
@@ -277,11 +301,17 @@ class MqttLink:
                 self._connected.set()
                 self.republish_all()
                 self._notify_state()
+                stopper = asyncio.create_task(self._stop_event.wait(), name="ringvault-mqtt-stop")
                 tasks = [
                     asyncio.create_task(self._sender(client), name="ringvault-mqtt-sender"),
                     asyncio.create_task(self._receiver(client), name="ringvault-mqtt-receiver"),
+                    stopper,
                 ]
                 done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+                if stopper in done:  # a clean stop: say so, then leave (a DISCONNECT: the broker drops the will)
+                    with contextlib.suppress(aiomqtt.MqttError):
+                        await client.publish(self.topics.status, b"offline", qos=1, retain=True, timeout=5.0)
+                    return
                 for task in done:
                     error = task.exception()
                     if error is not None:
@@ -299,7 +329,7 @@ class MqttLink:
                 self._notify_state()
 
     async def _sender(self, client: aiomqtt.Client) -> None:
-        while not self._stopping:
+        while True:
             self._wake.clear()
             await self._send_retained(client)
             while self._transient:
@@ -314,8 +344,6 @@ class MqttLink:
                 self.stats.events_sent += 1
             if not self._dirty:
                 self._sent_once.set()
-                if self._stopping:
-                    return
                 await self._wake.wait()
 
     async def _send_retained(self, client: aiomqtt.Client) -> None:
