@@ -14,7 +14,7 @@ import pytest
 from ringvault.sim.config import SimConfig
 from ringvault.sim.server import SimServer
 
-pytest_plugins = ["tests.cli_fixtures", "tests.pg.fixtures"]
+pytest_plugins = ["tests.cli_fixtures", "tests.pg.fixtures", "tests.mqtt.fixtures"]
 
 
 def _run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:

@@ -2,7 +2,6 @@
 Mosquitto broker. The Last-Will when the process is killed, a clean stop, a refused login and a bad URL in one line
 (never the password), and serve's bridge on serve's one push registration with links to serve's own pages."""
 
-# ruff: noqa: F401, F811  (the broker fixtures of tests/mqtt are imported to be used here, as parameters)
 from __future__ import annotations
 
 import json
@@ -16,7 +15,7 @@ from ringvault.sim.server import SimServer
 from tests.cli.watch_helpers import ding, errors, output, wait_for
 from tests.cli_process import CliProcess, cli_env, run_cli
 from tests.mqtt.broker import Broker, Received
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory, broker, broker_factory, subscriber_factory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.server.events_helpers import Serve
 
 pytestmark = pytest.mark.timeout(240)

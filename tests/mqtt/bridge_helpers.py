@@ -103,12 +103,25 @@ def fast_options(**overrides: Any) -> BridgeOptions:
 
 @contextlib.asynccontextmanager
 async def running_bridge(
-    sim: SimServer, home: Path, broker: Broker, *, family: DoorbellFamily | None = None, **overrides: Any
+    sim: SimServer,
+    home: Path,
+    broker: Broker,
+    *,
+    family: DoorbellFamily | None = None,
+    every_family: bool = False,
+    **overrides: Any,
 ) -> AsyncIterator[tuple[Bridge, RingApi, DoorbellFamily]]:
-    """A started bridge (our test family only) on a logged-in API, connected to ``broker``; stopped afterwards."""
+    """A started bridge on a logged-in API, connected to ``broker``; stopped afterwards. Its families: our test
+    family only, or with ``every_family`` every family the bridge ships instead (the whole world)."""
     family = family or DoorbellFamily()
     async with open_api(sim, home) as api:
-        bridge = Bridge(api, fast_options(**overrides), BrokerUrl.parse(broker.url), families=[family])
+        options = fast_options(**overrides)
+        families: list[Any] = [family]
+        if every_family:
+            from ringvault.mqtt.families import default_families
+
+            families = default_families(options)
+        bridge = Bridge(api, options, BrokerUrl.parse(broker.url), families=families)
         try:
             await bridge.start()
             await bridge.link.wait_connected(30)

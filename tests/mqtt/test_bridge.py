@@ -23,7 +23,7 @@ from tests.cli.watch_helpers import ding, set_faults
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import DoorbellFamily, fast_options, lit_camera, running_bridge
 from tests.mqtt.broker import Received
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.ha_schema import check_retained_tree
 
 pytestmark = pytest.mark.timeout(240)
@@ -235,7 +235,8 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
     sub = subscriber_factory(broker, [f"ringvault/{loc}/{door}/events"], persistent=True)
     caplog.set_level(logging.INFO, logger="ringvault.mqtt")
     dings: list[str] = []
-    async with running_bridge(sim, rv_home, broker, ding_hold_s=600.0) as (bridge, _api, _family):
+    # every family the bridge ships: the whole simulated world's retained tree (~440 topics) must come back
+    async with running_bridge(sim, rv_home, broker, every_family=True, ding_hold_s=600.0) as (bridge, _api, _f):
 
         def news(messages: list[Received]) -> list[str]:
             return [e["event_id"] for e in events_of(messages, events_topic) if e["type"] == "new"]
@@ -274,6 +275,8 @@ async def test_broker_restarted_three_times_loses_no_ding_and_restores_every_sta
         expected = bridge.link.retained_now()
         missing = {t for t, p in expected.items() if retained.get(t) != p}
         assert not missing, sorted(missing)[:5]
+        assert check_retained_tree(retained) == []
+        assert len(expected) > 300  # the whole world, not a handful of test entities
         assert retained["ringvault/status"] == b"online"
         assert retained[f"ringvault/{loc}/{door}/ding/state"] == b"ON"
         assert bridge.link.stats.outages == 4
@@ -363,3 +366,37 @@ async def _wait(check: Any, what: str) -> None:
     from tests.mqtt.sink_helpers import wait_until
 
     await wait_until(check, what, WAIT_S)
+
+
+async def test_a_refused_broker_login_under_serve_stops_the_families_too(
+    sim: SimServer, rv_home: Path, broker_factory: BrokerFactory
+) -> None:
+    """``serve --broker`` does not wait on the link: when the broker refuses the login, the bridge says so once and
+    stops its families and timers (before, they went on reading Ring's devices for a link that had ended)."""
+    broker = broker_factory()
+    family = DoorbellFamily()
+    failures: list[Exception] = []
+    closed: list[bool] = []
+    original = family.aclose
+
+    async def aclose() -> None:
+        closed.append(True)
+        await original()
+
+    family.aclose = aclose  # type: ignore[method-assign]
+    wrong = BrokerUrl.parse(broker.url.replace(f":{broker.password}@", ":not-the-password@"))
+    async with open_api(sim, rv_home) as api:
+        bridge = Bridge(api, fast_options(), wrong, families=[family])
+        bridge.on_link_failed = failures.append
+        try:
+            await bridge.start()
+            for _ in range(600):
+                if closed:
+                    break
+                await asyncio.sleep(0.05)
+        finally:
+            await bridge.aclose()
+    assert len(failures) == 1 and "refused" in str(failures[0]).lower()
+    assert broker.password not in str(failures[0])
+    assert closed == [True]  # stopped once, by the failure; the later aclose() stops nothing twice
+    assert bridge.families == []

@@ -17,6 +17,7 @@ from ringvault.mqtt.bridge import Bridge
 from ringvault.mqtt.model import segment
 from ringvault.mqtt.options import BrokerUrl
 from ringvault.sim.server import SimServer
+from tests.cli.watch_helpers import ding, doorbells
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import fast_options
 from tests.mqtt.broker import Broker, Subscriber
@@ -104,3 +105,89 @@ async def test_every_device_of_the_world_is_discovered_and_every_payload_is_vali
     # every entity of a Ring device is reached through the bridge's device (directly or through its hub)
     assert all(config["origin"]["name"] == "ringvault" for config in configs.values())
     assert retained["ringvault/status"] == b"online"
+
+
+def _events(messages: list[Any], topic: str) -> list[dict[str, Any]]:
+    return [json.loads(m.payload) for m in messages if m.topic == topic]
+
+
+def _panel(sim: SimServer) -> tuple[str, str]:
+    """``(location id, zid)`` of the simulated security panel."""
+    for location in httpx.get(f"{sim.url}/_sim/hub", timeout=20).json()["locations"]:
+        for asset in location["assets"]:
+            for doc in asset["devices"]:
+                general = doc["general"]["v2"]
+                if general["deviceType"] == "security-panel":
+                    return location["location_id"], general["zid"]
+    raise AssertionError("the simulated world has no security panel")
+
+
+async def test_a_ding_sets_the_sensor_fires_the_event_entity_and_reaches_the_event_topic(
+    sim: SimServer, rv_home: Path, broker: Broker, subscriber_factory: Any
+) -> None:
+    """With every family the bridge ships: a simulated ding turns the doorbell's ding binary_sensor ON (retained)
+    and OFF after the hold, fires its ``event`` entity (not retained) and publishes ``new`` then ``end`` with Ring's
+    ding id on the doorbell's event topic."""
+    door = doorbells(sim, 1)[0]
+    root = f"ringvault/{sim.state.world.devices[door].location_id}/{door}"
+    watcher: Subscriber = subscriber_factory(broker, ["ringvault/#"])
+    async with open_api(sim, rv_home) as api:
+        bridge = Bridge(api, fast_options(ding_hold_s=3.0), BrokerUrl.parse(broker.url))
+        try:
+            await bridge.start()
+            await bridge.link.wait_connected(30)
+            await watcher.wait_for_message_async(f"{root}/ding/state", "OFF", WAIT_S)
+            ding_id = await asyncio.to_thread(ding, sim, door)
+            on = await watcher.wait_for_message_async(f"{root}/ding/state", "ON", WAIT_S)
+            fired = await watcher.wait_for_async(
+                lambda ms: [m for m in ms if m.topic == f"{root}/ding_event/state"], WAIT_S, "the ding event entity"
+            )
+            await watcher.wait_for_async(
+                lambda ms: any(e["type"] == "end" for e in _events(ms, f"{root}/events")), WAIT_S, "the end message"
+            )
+            offs = await watcher.wait_for_async(
+                lambda ms: [m for m in ms if m.topic == f"{root}/ding/state" and m.payload == b"OFF" and m.at > on.at],
+                WAIT_S,
+                "the sensor OFF after the hold",
+            )
+        finally:
+            await bridge.aclose()
+    assert offs and on.payload == b"ON"
+    event_entity = json.loads(fired[0].payload)
+    assert event_entity["event_type"] == "ding" and fired[0].retain is False
+    news = [e for e in _events(watcher.received, f"{root}/events") if e["type"] == "new"]
+    assert [e["event_id"] for e in news] == [ding_id]
+    assert news[0]["kind"] == "ding" and news[0]["device_id"] == str(door)
+
+
+async def test_arming_over_mqtt_moves_the_panel_and_its_notice_reaches_the_panel_s_event_topic(
+    sim: SimServer, rv_home: Path, broker: Broker, subscriber_factory: Any
+) -> None:
+    """ARM_HOME on the panel's ``set`` topic arms the simulated panel, the state topic follows, and the alarm notice
+    Ring pushes for it (it names no device) lands on the security panel's event topic, not the bridge's."""
+    location, zid = _panel(sim)
+    root = f"ringvault/{location}/{zid}"
+    watcher: Subscriber = subscriber_factory(broker, ["ringvault/#"])
+    async with open_api(sim, rv_home) as api:
+        bridge = Bridge(api, fast_options(), BrokerUrl.parse(broker.url))
+        try:
+            await bridge.start()
+            await bridge.link.wait_connected(30)
+            await watcher.wait_for_message_async(f"{root}/alarm/state", "disarmed", WAIT_S)
+            watcher.publish(f"{root}/alarm/set", "ARM_HOME")
+            await watcher.wait_for_message_async(f"{root}/alarm/state", "armed_home", WAIT_S)
+            notices = await watcher.wait_for_async(
+                lambda ms: [e for e in _events(ms, f"{root}/events") if e["kind"] == "alarm"], WAIT_S, "the notice"
+            )
+        finally:
+            await bridge.aclose()
+    hub = (await asyncio.to_thread(httpx.get, f"{sim.url}/_sim/hub/{location}", timeout=20)).json()
+    modes = [
+        doc["device"]["v1"].get("mode")
+        for asset in hub["assets"]
+        for doc in asset["devices"]
+        if doc["general"]["v2"]["zid"] == zid
+    ]
+    assert modes == ["some"]
+    assert notices[0]["type"] == "new"
+    assert not [m for m in watcher.received if m.topic == "ringvault/bridge/bridge/events"]

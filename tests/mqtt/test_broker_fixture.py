@@ -23,7 +23,7 @@ from tests.mqtt.broker import (
     Subscriber,
     process_alive,
 )
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 
 ROOT = Path(__file__).resolve().parents[2]
 

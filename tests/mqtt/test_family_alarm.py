@@ -28,7 +28,6 @@ from ringvault.mqtt.model import CommandRejected, Family, MqttDevice, Topics
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
 from tests.mqtt.family_helpers import (
     HUB_OPTIONS,
     alarm_location,
@@ -42,6 +41,7 @@ from tests.mqtt.family_helpers import (
     started,
     wait_state,
 )
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.sink_helpers import MemorySink, wait_until
 
 

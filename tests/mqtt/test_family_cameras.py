@@ -24,7 +24,7 @@ from ringvault.mqtt.options import BrokerUrl
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import fast_options
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.ha_schema import check_retained_tree
 from tests.mqtt.rest_family_helpers import (
     RING_DEVICES,

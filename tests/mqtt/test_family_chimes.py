@@ -11,7 +11,7 @@ import pytest
 from ringvault.mqtt.families.chimes import ChimeDevice, ChimeFamily
 from ringvault.mqtt.model import CommandRejected
 from ringvault.sim.server import SimServer
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.rest_family_helpers import (
     RING_DEVICES,
     count,

@@ -11,7 +11,7 @@ import pytest
 from ringvault.mqtt.families.intercoms import IntercomDevice, IntercomFamily
 from ringvault.mqtt.model import CommandRejected
 from ringvault.sim.server import SimServer
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.rest_family_helpers import discovery, named, rest_bridge, running, sim_call, then, topic_root
 from tests.mqtt.sink_helpers import wait_until
 

@@ -15,8 +15,8 @@ from ringvault.mqtt.model import CommandRejected
 from ringvault.mqtt.options import BridgeOptions
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
 from tests.mqtt.family_helpers import check_published, hub_bridge, settled_retained, started, wait_state
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.sink_helpers import wait_until
 
 

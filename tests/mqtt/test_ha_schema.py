@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.mqtt.broker import Broker
-from tests.mqtt.conftest import SubscriberFactory
+from tests.mqtt.fixtures import SubscriberFactory
 from tests.mqtt.ha_schema import (
     check_device_discovery,
     check_discovery,

@@ -24,7 +24,7 @@ from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api, sim_get
 from tests.mqtt.bridge_helpers import DoorbellFamily, fast_options
 from tests.mqtt.broker import Broker, Received
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.ha_schema import check_retained_tree
 
 pytestmark = pytest.mark.timeout(300)

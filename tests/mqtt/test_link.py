@@ -17,7 +17,7 @@ from ringvault.mqtt.link import BrokerLoginError, MqttLink
 from ringvault.mqtt.model import Topics
 from ringvault.mqtt.options import BridgeOptions, BrokerUrl
 from tests.mqtt.broker import Broker, free_port
-from tests.mqtt.conftest import BrokerFactory, SubscriberFactory
+from tests.mqtt.fixtures import BrokerFactory, SubscriberFactory
 from tests.mqtt.sink_helpers import wait_until
 
 pytestmark = pytest.mark.timeout(180)

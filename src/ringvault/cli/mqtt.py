@@ -54,6 +54,8 @@ def bridge_options(
     snapshot_interval: float = 3600.0,
     bypass: str = "none",
     serve_url: str | None = None,
+    health_check: float = 300.0,
+    command_rate: int = 10,
 ) -> BridgeOptions:
     """``BridgeOptions`` from the command's options, or one usage line and exit 2."""
     from ringvault.mqtt.options import BridgeOptions
@@ -72,6 +74,7 @@ def bridge_options(
             ding_hold_s=ding_hold, snapshot_modes=frozenset(modes),  # type: ignore[arg-type]  # checked above
             snapshot_interval_s=snapshot_interval,
             bypass_policy=bypass, serve_url=serve_url.rstrip("/") if serve_url else None,  # type: ignore[arg-type]
+            health_check_s=health_check, command_rate=command_rate,
         )  # fmt: skip
     except ValueError as exc:
         fail(str(exc), code=EXIT_USAGE)
@@ -126,6 +129,18 @@ def mqtt(
         str | None,
         typer.Option("--serve-url", help="The URL of `ringvault serve` on that archive, for recording links."),
     ] = None,
+    health_check: Annotated[
+        float,
+        typer.Option(
+            "--health-check",
+            min=60,
+            help="Seconds between the checks of Ring's history against what push delivered (one page per camera).",
+        ),
+    ] = 300.0,
+    command_rate: Annotated[
+        int,
+        typer.Option("--command-rate", min=1, max=1000, help="Commands accepted per device per 10 seconds."),
+    ] = 10,
 ) -> None:
     """Publish every Ring device and event to an MQTT broker with Home Assistant discovery, until Ctrl+C or
     SIGTERM. Events are kept while the broker is away and delivered when it is back."""
@@ -134,6 +149,7 @@ def mqtt(
     settings = bridge_options(
         base_topic=base_topic, discovery_prefix=discovery_prefix, motion_hold=motion_hold, ding_hold=ding_hold,
         snapshot=snapshot, snapshot_interval=snapshot_interval, bypass=bypass, serve_url=serve_url,
+        health_check=health_check, command_rate=command_rate,
     )  # fmt: skip
     store: ArchiveStore | None = None
     if archive is not None:

@@ -120,6 +120,9 @@ class Bridge:
         self._unsubscribe: list[Any] = []
         self._read_failures: set[tuple[int, str]] = set()
         self._started = False
+        self._stopping: asyncio.Task[None] | None = None
+        self._start_done = False
+        self._stop_after_start = False
         self.on_link_failed: Callable[[Exception], None] | None = None
         """Told when the link ends with an error (the broker refused the login), for a caller that does not
         ``wait()`` on it (``serve``)."""
@@ -157,6 +160,10 @@ class Bridge:
                 self.add_device(device)
         self.changed(self.device)  # families may have added entities to the bridge's own device
         self._republish_discovery(self.device)
+        self._start_done = True
+        if self._stop_after_start:  # the link failed while the families were starting (serve: nobody waits on it)
+            await self.aclose()
+            return
         self._unsubscribe.append(self.watch.on_event.subscribe(self._on_event))
         self._unsubscribe.append(self.watch.on_archived.subscribe(self._on_archived))
         if self._owns_watch:
@@ -184,7 +191,8 @@ class Bridge:
         if self._owns_watch and self.watch is not None:
             with contextlib.suppress(Exception):
                 await self.watch.aclose()
-        for family in self.families:
+        families, self.families = self.families, []  # (a second aclose stops nothing twice)
+        for family in families:
             try:
                 await family.aclose()
             except Exception as exc:
@@ -251,6 +259,12 @@ class Bridge:
         error = task.exception()
         if isinstance(error, Exception):
             self.on_link_failed(error)
+            # nobody waits on the link (serve): stop the families and timers, which would otherwise go on reading
+            # Ring's devices and queueing for a link that has ended (a start under way stops when it is done)
+            if not self._start_done:
+                self._stop_after_start = True
+                return
+            self._stopping = asyncio.get_running_loop().create_task(self.aclose(), name="ringvault-mqtt-stop")
 
     def _link_changed(self) -> None:
         self.changed(self.device)
@@ -358,9 +372,14 @@ class Bridge:
                 if dev_ident == wanted and device is not self.device:
                     return device
         if event.location_id is not None:
-            found = self.devices.get((segment(event.location_id), "location"))
+            place = segment(event.location_id)
+            found = self.devices.get((place, "location"))
             if found is not None:
                 return found
+            if event.kind == "alarm":  # a mode notice names no device: the location's security panel
+                for (where, _), device in self.devices.items():
+                    if where == place and any(e.component == "alarm_control_panel" for e in device.entities):
+                        return device
         return self.device
 
     def _on_event(self, event: RingEvent) -> None:

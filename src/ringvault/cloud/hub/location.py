@@ -75,8 +75,9 @@ class HubLocation(ABC):
         return self._hub
 
     # -- devices -------------------------------------------------------------------------------------------
-    async def get_devices(self, *, timeout: float = 20.0) -> list[HubDevice]:  # noqa: ASYNC109
-        """Every alarm and Smart Lighting device of the location ([] without hubs; no socket is opened then)."""
+    async def get_devices(self, *, timeout: float | None = None) -> list[HubDevice]:  # noqa: ASYNC109
+        """Every alarm and Smart Lighting device of the location ([] without hubs; no socket is opened then), waiting
+        at most ``timeout`` s (None: ``hub_options.devices_timeout_s``)."""
         if not self.has_hubs:
             return []
         return await self._connection().get_devices(timeout=timeout)

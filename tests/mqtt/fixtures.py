@@ -1,5 +1,6 @@
 """Fixtures of the MQTT tests: a real Mosquitto broker per test (``broker``, ``broker_factory``) and recording
-clients on it (``subscriber``, ``subscriber_factory``); see ``tests/mqtt/broker.py``.
+clients on it (``subscriber``, ``subscriber_factory``); see ``tests/mqtt/broker.py``. A plugin of the root conftest
+(``pytest_plugins``), so that the CLI tests in tests/cli use them too.
 
 A machine without Mosquitto fails these tests with :data:`tests.mqtt.broker.MISSING`, in CI and outside it, never
 skips them. Every broker a test started is stopped by its PID when the test ends, and the test errors if one of them
