@@ -97,6 +97,54 @@ async def test_a_live_view_lands_in_the_archive_as_an_on_demand_event(
     assert world(sim)  # the simulator is still fine
 
 
+async def test_a_live_recording_into_the_archive_waits_for_a_sync_and_notes_its_folder_for_the_next(
+    sim: SimServer, rv_home: Path, tmp_path: Path
+) -> None:
+    """``live --archive`` writes temporary files into the archive as a sync does: it holds the archive's writer lock
+    (a sync under way makes it wait; it says so once) and notes its folder in the sync's in-flight list before its
+    ``.part`` file exists, so a recording killed midway is cleaned by the next sync, and no sync cleaning up after a
+    killed run removes the temporary file of a recording under way."""
+    import asyncio
+
+    from filelock import FileLock
+
+    from ringvault.archive.sync.download import INFLIGHT_FILENAME
+    from ringvault.archive.sync.run import LOCK_FILENAME
+
+    root = tmp_path / "archive"
+    root.mkdir()
+    sync_lock = FileLock(root / LOCK_FILENAME, thread_local=False)
+    sync_lock.acquire()  # a sync of this archive is running
+    waits: list[bool] = []
+    async with running_answerer() as answerer, open_api(sim, rv_home) as api:
+        camera = (await _cameras(sim, api))[0]
+        store = ArchiveStore.open(root)
+        try:
+            async with await camera.start_live_view(LiveViewOptions(signalling_url=answerer.socket_base)) as session:
+                recording = asyncio.create_task(
+                    record_into_archive(session, camera, store, root, duration=1.0, on_wait=lambda: waits.append(True))
+                )
+                for _ in range(100):
+                    if waits:
+                        break
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.5)
+                assert waits == [True] and not recording.done()
+                assert not list(root.glob("media/**/*.mp4"))  # nothing written while the sync holds the archive
+                sync_lock.release()
+                kept = await recording
+        finally:
+            store.close()
+            if sync_lock.is_locked:
+                sync_lock.release()
+    listed = (root / INFLIGHT_FILENAME).read_text().splitlines()
+    assert kept.path.parent.relative_to(root.resolve()).as_posix() in listed
+    assert validate_mp4(kept.path).ok
+    probe = FileLock(root / LOCK_FILENAME, thread_local=False)
+    probe.acquire(timeout=0)  # released once the recording is kept (a Timeout here otherwise)
+    probe.release()
+
+
 def test_a_ding_id_is_read_from_a_session_jwt_when_there_is_one() -> None:
     import base64
     import json

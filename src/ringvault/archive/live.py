@@ -19,6 +19,7 @@ import contextlib
 import json
 import logging
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -97,16 +98,41 @@ async def record_into_archive(
     duration: float,
     location_name: str | None = None,
     layout: MediaLayout | None = None,
+    on_wait: Callable[[], None] | None = None,
 ) -> ArchivedLiveView:
-    """Record ``duration`` seconds of ``session`` into the archive at ``root`` (see the module docstring)."""
+    """Record ``duration`` seconds of ``session`` into the archive at ``root`` (see the module docstring).
+
+    It holds the archive's writer lock while it writes (a sync of the same archive waits for it; one running makes
+    this wait, and ``on_wait`` hears so), and notes its folder in the sync's in-flight list before the temporary
+    file exists: a recording killed midway leaves a ``.part`` file that the next sync removes, and no sync cleaning
+    up after a killed run can remove the temporary file of a recording under way."""
     if not fits_archive(camera.id):
         raise UnstorableIdError(unstorable_reason(camera.id))
+    from ringvault.archive.sync.run import archive_lock
+
+    async with archive_lock(root, on_wait=on_wait):
+        return await _record(session, camera, store, root, duration, location_name, layout)
+
+
+async def _record(
+    session: LiveViewSession,
+    camera: RingCamera,
+    store: ArchiveStore,
+    root: Path,
+    duration: float,
+    location_name: str | None,
+    layout: MediaLayout | None,
+) -> ArchivedLiveView:
+    from ringvault.archive.sync.download import Inflight
+
     layout = layout or MediaLayout()
     created_at = datetime.now(UTC)
     event_id = ding_id_of_session(session.session_id) or f"live-{camera.id}-{int(created_at.timestamp() * 1000)}"
     ref = _ref(camera, location_name)
     rel = layout.recording_path(ref, created_at=created_at, kind=KIND, ding_id=event_id)
     directory = await asyncio.to_thread(ensure_inside, root, rel.parent)
+    inflight = Inflight(await asyncio.to_thread(root.resolve))
+    await asyncio.to_thread(inflight.note, directory)  # (never reset here: a killed sync's own list stays)
     dest = directory / rel.name
     part = AtomicFile(dest, validate=validate_mp4)
     await asyncio.to_thread(part.__enter__)

@@ -122,8 +122,9 @@ async def _act(
     store = await asyncio.to_thread(ArchiveStore.open, archive)
     try:
         kept = await record_into_archive(
-            session, camera, store, archive, duration=duration, location_name=names.get(camera.location_id or "")
-        )
+            session, camera, store, archive, duration=duration, location_name=names.get(camera.location_id or ""),
+            on_wait=lambda: echo("live: a sync of this archive is running; recording once it is done", err=True),
+        )  # fmt: skip
     finally:
         store.close()
     echo(f"{camera.name}: archived a {kept.duration_s:.1f} s live view as on_demand event {kept.event_id}")

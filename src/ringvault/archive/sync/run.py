@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -71,6 +71,21 @@ async def run_sync(
     options = options or SyncOptions()
     if options.dry_run:
         return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
+
+    def waiting() -> None:
+        if progress is not None:
+            progress(SyncProgress(phase="wait", done=0, total=0, message="another sync of this archive is running"))
+
+    async with archive_lock(archive_dir, on_wait=waiting):
+        return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
+
+
+@contextlib.asynccontextmanager
+async def archive_lock(archive_dir: Path, *, on_wait: Callable[[], None] | None = None) -> AsyncIterator[None]:
+    """Hold the archive's writer lock (``.sync.lock``, an OS lock freed even by SIGKILL): one sync — or one
+    ``live --archive`` recording — writes temporary files into the archive at a time. ``on_wait`` is told once when
+    another holder makes this one wait; the wait polls in a thread, so the event loop (and a cancellation) stays
+    responsive."""
     from filelock import FileLock, Timeout
 
     await asyncio.to_thread(archive_dir.mkdir, parents=True, exist_ok=True)
@@ -78,9 +93,8 @@ async def run_sync(
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        if progress is not None:
-            progress(SyncProgress(phase="wait", done=0, total=0, message="another sync of this archive is running"))
-        # Wait in a thread, polling, so the event loop (and a cancellation) stays responsive.
+        if on_wait is not None:
+            on_wait()
         while True:
             try:
                 await asyncio.to_thread(lock.acquire, timeout=1.0)
@@ -88,7 +102,7 @@ async def run_sync(
             except Timeout:
                 continue
     try:
-        return await _run_sync(api, store, archive_dir, options, progress=progress, file_progress=file_progress)
+        yield
     finally:
         lock.release()
 
