@@ -37,6 +37,11 @@ def world_nodes(sim: SimServer) -> dict[str, str]:
         for asset in location["assets"]:
             for doc in asset["devices"]:
                 general = doc.get("general", {}).get("v2", {})
+                if general.get("deviceType") == "hub.redsky" and asset.get("doorbotId") is not None:
+                    # the base station's own hub device is published as the account's device of that box
+                    node = f"ringvault_{segment(location['location_id'])}_{segment(asset['doorbotId'])}"
+                    expected[node] = f"hub.redsky {general.get('name')}"
+                    continue
                 node = f"ringvault_{segment(location['location_id'])}_{segment(general['zid'])}"
                 expected[node] = f"{general.get('deviceType')} {general.get('name')}"
     return expected

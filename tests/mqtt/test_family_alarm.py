@@ -70,14 +70,20 @@ async def test_the_registry_finds_the_hub_families_in_order() -> None:
     assert {"AlarmFamily", "LightingFamily", "UnknownHubFamily", "ModesFamily"} <= kinds
 
 
+def base_station(sink: MemorySink) -> MqttDevice:
+    """The alarm base station's device (named as the account names the box)."""
+    return next(d for d in sink.devices if d.model == "Alarm Base Station")
+
+
 async def test_every_alarm_device_with_its_entities_and_ring_state(sim: SimServer, api: RingApi) -> None:
     home = await alarm_location(api)
     expected = sim_hub_devices(sim, home.id)
     async with started(api, AlarmFamily(BridgeOptions())) as (_, sink):
         names = {d.name for d in sink.devices}
+        station = next(d for d in home.devices if d.device_class is DeviceClass.BASE_STATION)
         assert {
             f"{home.name} Alarm",
-            f"{home.name} Base Station",
+            station.name,  # the account's name for the box (the hub's own device is merged into it)
             "Keypad",
             "Front Door Contact",
             "Kitchen Window",
@@ -112,8 +118,9 @@ async def test_every_alarm_device_with_its_entities_and_ring_state(sim: SimServe
         }
         assert sink.states(listener)["smoke"] == "OFF" and sink.states(listener)["co"] == "OFF"
 
-        base = sink.device(f"{home.name} Base Station")
-        base_zid = base.ident
+        base = sink.device(station.name)
+        assert base.ident == str(station.id)  # one device: the account's id, the hub's own data
+        base_zid = next(zid for zid, doc in expected.items() if doc.get("deviceType") == "hub.redsky")
         assert sink.states(base)["volume"] == str(round(expected[base_zid]["volume"] * 100))
         assert base.entity("volume").options["max"] == 100 and base.entity("volume").category == "config"
         assert sink.states(base)["ac_power"] == "ON" and base.entity("ac_power").category == "diagnostic"
@@ -124,13 +131,13 @@ async def test_every_alarm_device_with_its_entities_and_ring_state(sim: SimServe
         extender = sink.device("Range Extender")
         assert sink.states(extender)["ac_power"] == "ON" and "battery" not in sink.states(extender)
 
-        # topology: every hub device hangs off its hub, the base station as a top-level Ring device (the
-        # convention the `other` family publishes it by)
+        # topology: every hub device hangs off its hub, the base station, published under the account's Ring
+        # device id; the base station itself is reached through the bridge
         topics = Topics()
-        station = next(d for d in home.devices if d.device_class is DeviceClass.BASE_STATION)
         hub_node = topics.node_id(MqttDevice(location=home.id, ident=str(station.id), name="hub"))
-        assert all(topics.device_block(d)["via_device"] == hub_node for d in sink.devices)
-        assert all(d.ident in expected and d.location == home.id for d in sink.devices)
+        assert all(topics.device_block(d)["via_device"] == hub_node for d in sink.devices if d is not base)
+        assert base.via is not None and base.via.ident == "bridge"
+        assert all(d.ident in expected and d.location == home.id for d in sink.devices if d is not base)
         assert all(d.available is not None and d.available() for d in sink.devices)
         check_published(sink.devices)
 
@@ -144,7 +151,12 @@ async def test_every_hub_device_is_published_by_exactly_one_family(sim: SimServe
             for device in sink.devices:
                 if device.location == home.id:
                     owners.setdefault(device.ident, []).append(family.name)
-    expected = set(sim_hub_devices(sim, home.id))
+    station = next(d for d in home.devices if d.device_class is DeviceClass.BASE_STATION)
+    # the base station's own hub device is published under the account's id of that box
+    expected = {
+        str(station.id) if flat.get("deviceType") == "hub.redsky" else zid
+        for zid, flat in sim_hub_devices(sim, home.id).items()
+    }
     assert expected <= set(owners)
     assert all(len(names) == 1 for names in owners.values()), owners
     mystery = next(zid for zid, flat in sim_hub_devices(sim, home.id).items() if flat["name"] == "Mystery")
@@ -285,20 +297,21 @@ async def test_the_siren_switch_and_the_volume_are_confirmed_by_ring(sim: SimSer
         await siren.command("OFF")
         assert sink.state(siren) == "OFF"
 
-        base = sink.device(f"{home.name} Base Station")
+        base = base_station(sink)
         volume = base.entity("volume")
         assert volume.command is not None
         target = "35" if sink.state(volume) != "35" else "65"
         await volume.command(target)
         assert sink.state(volume) == target
-        assert sim_hub_devices(sim, home.id)[base.ident]["volume"] == int(target) / 100
+        station = next(d for d in sim_hub_devices(sim, home.id).values() if d.get("deviceType") == "hub.redsky")
+        assert station["volume"] == int(target) / 100
 
 
 async def test_malformed_commands_are_rejected_in_one_line_and_change_nothing(sim: SimServer, api: RingApi) -> None:
     home = await alarm_location(api)
     async with started(api, AlarmFamily(BridgeOptions())) as (_, sink):
         panel = panel_of(sink)
-        base = sink.device(f"{home.name} Base Station")
+        base = base_station(sink)
         before = sim_hub_devices(sim, home.id)
         cases = [
             (panel.entity("alarm"), "ARM_NIGHT", "send DISARM, ARM_HOME or ARM_AWAY"),
@@ -524,8 +537,16 @@ async def test_e2e_discovery_of_every_hub_device_and_arming_through_mqtt(
     async with hub_bridge(sim, rv_home, broker, hub_families(BridgeOptions())):
         retained = await settled_retained(sub)  # every config valid per Home Assistant, every state readable
         configs = [t for t in retained if t.startswith("homeassistant/") and t.endswith("/config")]
+        station_id = next(
+            a["doorbotId"]
+            for h in hub_control(sim, "GET", "")["locations"]
+            if h["location_id"] == loc
+            for a in h["assets"]
+            if a["kind"].startswith("base_station")
+        )
         for zid in devices:  # every hub device of the simulated world, the unknown one included
-            assert any(f"/ringvault_{loc}_{zid}/" in topic for topic in configs), devices[zid]["name"]
+            ident = station_id if devices[zid]["deviceType"] == "hub.redsky" else zid  # (the box's account id)
+            assert any(f"/ringvault_{loc}_{ident}/" in topic for topic in configs), devices[zid]["name"]
         mode_configs = [
             t for t in configs if t.startswith("homeassistant/select/") and t.endswith("_location/mode/config")
         ]

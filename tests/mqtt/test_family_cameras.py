@@ -452,7 +452,9 @@ async def test_every_rest_device_is_discovered_valid_and_retained(
         assert retained[f"{floodlight}/status"] == b"online"
         garage = topic_root(named(sim, "Garage Door"), sim)
         assert retained[f"{garage}/info/state"] == b"third_party_gdo"
-        assert len(bridge.devices) >= 20
+        # every device of Ring's list but the alarm base stations (the alarm family's), and the bridge itself
+        rest = [d for d in sim.state.world.devices.values() if d.family != "base_stations"]
+        assert len(bridge.devices) == len(rest) + 1
 
 
 @pytest.mark.timeout(240)

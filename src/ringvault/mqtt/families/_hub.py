@@ -274,32 +274,47 @@ class HubSite:
     def hub_devices(self) -> list[HubDevice]:
         return list(self.connection.devices.values())
 
+    def hub_device_id(self, device: HubDevice) -> int | None:
+        """The Ring device id of the hub (the ticket's asset) that lists ``device``, when the ticket names one."""
+        for asset in self.connection.assets:
+            if asset.uuid == device.asset_uuid and asset.doorbot_id is not None:
+                return asset.doorbot_id
+        return None
+
     def via(self, device: HubDevice) -> MqttDevice:
         """The device a hub device is reached through: its hub — the base station or lighting bridge (the ticket's
         asset that lists it) as a top-level Ring device, ``MqttDevice(location, ident=str(<its Ring device id>))``
-        by the bridge's device conventions (the ``other`` family publishes those; only the ids matter here) — or,
-        when the ticket names no such device, the bridge itself."""
-        for asset in self.connection.assets:
-            if asset.uuid == device.asset_uuid and asset.doorbot_id is not None:
-                name = next((d.name for d in self.location.devices if d.id == asset.doorbot_id), asset.kind)
-                return MqttDevice(location=self.location.id, ident=str(asset.doorbot_id), name=clean(name))
+        by the bridge's device conventions (the alarm family publishes a base station under that id, the ``other``
+        family a lighting bridge; only the ids matter here) — or, when the ticket names no such device, the bridge
+        itself."""
+        hub_id = self.hub_device_id(device)
+        if hub_id is not None:
+            name = next((d.name for d in self.location.devices if d.id == hub_id), str(hub_id))
+            return MqttDevice(location=self.location.id, ident=str(hub_id), name=clean(name))
         return self.ctx.bridge
 
-    def mqtt_device(self, device: HubDevice, *, name: str | None = None, model: str | None = None) -> MqttDevice:
+    def mqtt_device(
+        self, device: HubDevice, *, name: str | None = None, model: str | None = None, as_hub: bool = False
+    ) -> MqttDevice:
         """The ``MqttDevice`` of a hub device (ident: its zid), available while the socket is open and Ring says
-        the device talks to its hub (``commStatus``, as ring-mqtt's ``isOnline``)."""
+        the device talks to its hub (``commStatus``, as ring-mqtt's ``isOnline``).
+
+        ``as_hub``: the device *is* the hub that lists it (the alarm base station's own ``hub.redsky`` device). It
+        then takes the hub's Ring device id as its ident (one Home Assistant device for Ring's two records of one
+        box: the account's device list and the hub's own device), and is reached through the bridge."""
         connection = self.connection
 
         def available() -> bool:
             return connection.connected and not device.is_offline
 
+        hub_id = self.hub_device_id(device) if as_hub else None
         return MqttDevice(
             location=self.location.id,
-            ident=device.zid,
+            ident=str(hub_id) if hub_id is not None else device.zid,
             name=clean(name if name is not None else device.name),
             model=clean(model if model is not None else (device.device_type or "unknown"), 80),
             manufacturer=clean(as_str(device.data.get("manufacturerName")) or "Ring", 80),
-            via=self.via(device),
+            via=self.ctx.bridge if hub_id is not None else self.via(device),
             available=available,
         )
 

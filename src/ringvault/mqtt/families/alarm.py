@@ -437,7 +437,12 @@ class AlarmFamily(HubFamily):
         return mqtt
 
     def _base_station(self, site: HubSite, device: HubDevice) -> MqttDevice:
-        mqtt = site.mqtt_device(device, name=f"{clean(site.location.name)} Base Station", model="Alarm Base Station")
+        # one Home Assistant device for the base station: the account's device (its Ring id, the ``via`` of every
+        # alarm device) and the hub's own ``hub.redsky`` device (volume, power) are the same box
+        hub_id = site.hub_device_id(device)
+        listed = next((d for d in site.location.devices if d.id == hub_id), None) if hub_id is not None else None
+        name = listed.name if listed is not None and listed.name else f"{site.location.name} Base Station"
+        mqtt = site.mqtt_device(device, name=clean(name), model="Alarm Base Station", as_hub=True)
         if "volume" in device.data:
             mqtt.add(_volume(site, device))
         _power_entities(mqtt, device)

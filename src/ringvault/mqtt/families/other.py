@@ -38,13 +38,17 @@ KIND_MAX = 64
 
 
 def takes(device: AnyDevice) -> bool:
-    """What the camera, chime and intercom families leave: everything but Ring's own cameras, chimes, intercoms."""
+    """What the camera, chime, intercom and alarm families leave: everything but Ring's own cameras, chimes,
+    intercoms and alarm base stations."""
     from ringvault.cloud.camera import RingCamera
     from ringvault.cloud.chime import RingChime
     from ringvault.cloud.intercom import RingIntercom
+    from ringvault.cloud.models.kinds import DeviceClass
     from ringvault.mqtt.families import cameras
 
     if isinstance(device, RingChime | RingIntercom):
+        return False
+    if device.device_class is DeviceClass.BASE_STATION:  # the alarm family publishes it, with the hub's own data
         return False
     return not (isinstance(device, RingCamera) and cameras.takes(device))
 
