@@ -177,3 +177,24 @@ def test_a_ca_file_that_is_no_certificate_is_one_line(
     lines = [line for line in result.stderr.splitlines() if line.strip()]
     assert len(lines) == 1 and "CA certificate" in lines[0] and str(not_pem) in lines[0], lines
     assert "s3cret-pw" not in result.output and "Traceback" not in result.output
+
+
+def test_serve_takes_the_bridge_options_and_refuses_a_bad_one_in_one_line(
+    cloud_env: SimServer, rv_home: Path, tmp_path: Path
+) -> None:
+    args = [
+        "serve",
+        "--archive",
+        str(tmp_path / "archive"),
+        "--port",
+        "0",
+        "--broker",
+        "mqtt://u:s3cret-pw@127.0.0.1:9",
+    ]
+    result = run_cli([*args, "--mqtt-bypass", "everything"], cli_env(cloud_env, rv_home), tmp_path, "bad", WAIT_S)
+    assert result.returncode == 2, result.describe()
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "--mqtt-bypass 'everything'" in lines[0], lines
+    assert "s3cret-pw" not in result.output
+    result = run_cli([*args, "--mqtt-snapshot", "often"], cli_env(cloud_env, rv_home), tmp_path, "bad2", WAIT_S)
+    assert result.returncode == 2 and "--mqtt-snapshot 'often'" in result.stderr, result.describe()

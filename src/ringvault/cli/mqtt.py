@@ -56,16 +56,18 @@ def bridge_options(
     serve_url: str | None = None,
     health_check: float = 300.0,
     command_rate: int = 10,
+    prefix: str = "--",
 ) -> BridgeOptions:
-    """``BridgeOptions`` from the command's options, or one usage line and exit 2."""
+    """``BridgeOptions`` from the command's options, or one usage line and exit 2 (naming the option as the command
+    spells it: ``prefix`` is ``--mqtt-`` for ``serve``)."""
     from ringvault.mqtt.options import BridgeOptions
 
     modes = list(snapshot) if snapshot is not None else ["motion", "ding"]
     bad = [mode for mode in modes if mode not in SNAPSHOT_MODES]
     if bad:
-        fail(f"--snapshot {bad[0]!r}: the modes are {', '.join(SNAPSHOT_MODES)}", code=EXIT_USAGE)
+        fail(f"{prefix}snapshot {bad[0]!r}: the modes are {', '.join(SNAPSHOT_MODES)}", code=EXIT_USAGE)
     if bypass not in BYPASS_POLICIES:
-        fail(f"--bypass {bypass!r}: the policies are {', '.join(BYPASS_POLICIES)}", code=EXIT_USAGE)
+        fail(f"{prefix}bypass {bypass!r}: the policies are {', '.join(BYPASS_POLICIES)}", code=EXIT_USAGE)
     if serve_url is not None and not serve_url.startswith(("http://", "https://")):
         fail(f"--serve-url {serve_url!r} must start with http:// or https://", code=EXIT_USAGE)
     try:

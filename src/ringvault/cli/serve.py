@@ -161,6 +161,19 @@ def serve(
     mqtt_discovery_prefix: Annotated[
         str, typer.Option("--mqtt-discovery-prefix", help="Home Assistant's MQTT discovery prefix.")
     ] = "homeassistant",
+    mqtt_motion_hold: Annotated[
+        float, typer.Option("--mqtt-motion-hold", min=1, help="As `ringvault mqtt --motion-hold`.")
+    ] = 180.0,
+    mqtt_ding_hold: Annotated[
+        float, typer.Option("--mqtt-ding-hold", min=1, help="As `ringvault mqtt --ding-hold`.")
+    ] = (180.0),
+    mqtt_snapshot: Annotated[
+        list[str] | None, typer.Option("--mqtt-snapshot", help="As `ringvault mqtt --snapshot` (repeat).")
+    ] = None,
+    mqtt_bypass: Annotated[str, typer.Option("--mqtt-bypass", help="As `ringvault mqtt --bypass`.")] = "none",
+    mqtt_health_check: Annotated[
+        float, typer.Option("--mqtt-health-check", min=60, help="As `ringvault mqtt --health-check`.")
+    ] = 300.0,
 ) -> None:
     """Serve the archive over HTTP: the seed-001 connector (/connector/download/...), the JSON API (/api/...),
     OpenAPI docs at /docs. Binds 127.0.0.1 unless an API key is set."""
@@ -199,7 +212,8 @@ def serve(
 
             mqtt_options = bridge_options(
                 base_topic=mqtt_base_topic, discovery_prefix=mqtt_discovery_prefix,
-                serve_url=f"http://{shown}:{bound_port}",
+                serve_url=f"http://{shown}:{bound_port}", motion_hold=mqtt_motion_hold, ding_hold=mqtt_ding_hold,
+                snapshot=mqtt_snapshot, bypass=mqtt_bypass, health_check=mqtt_health_check, prefix="--mqtt-",
             )  # fmt: skip
         import uvicorn
 
