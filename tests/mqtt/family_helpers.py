@@ -19,6 +19,7 @@ from ringvault.cloud.hub.device import flatten
 from ringvault.mqtt.bridge import Bridge
 from ringvault.mqtt.model import BridgeContext, Family, MqttDevice, Topics
 from ringvault.mqtt.options import BridgeOptions, BrokerUrl
+from ringvault.mqtt.settings import BridgeSettings
 from ringvault.sim.server import SimServer
 from tests.cloud.api_helpers import open_api
 from tests.mqtt.bridge_helpers import fast_options
@@ -78,12 +79,20 @@ async def alarm_location(api: RingApi) -> Location:
 
 @asynccontextmanager
 async def started(
-    api: RingApi, family: Family, options: BridgeOptions | None = None, *, hub_options: HubOptions = HUB_OPTIONS
+    api: RingApi,
+    family: Family,
+    options: BridgeOptions | None = None,
+    *,
+    hub_options: HubOptions = HUB_OPTIONS,
+    settings: BridgeSettings | None = None,
 ) -> AsyncIterator[tuple[Family, MemorySink]]:
     """``family`` started with a ``MemorySink`` (its devices in ``sink.devices``), closed afterwards."""
     await prepare(api, hub_options)
     sink = MemorySink()
-    ctx = BridgeContext(api=api, options=options or BridgeOptions(), sink=sink, bridge=bridge_device())
+    ctx = BridgeContext(
+        api=api, options=options or BridgeOptions(), sink=sink, bridge=bridge_device(),
+        settings=settings or BridgeSettings(),
+    )  # fmt: skip
     devices = await family.start(ctx)
     sink.devices.extend(devices)
     try:

@@ -29,6 +29,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from aiolimiter import AsyncLimiter
@@ -43,6 +44,7 @@ from ringvault.mqtt.model import (
     Topics,
     segment,
 )
+from ringvault.mqtt.settings import BridgeSettings
 
 if TYPE_CHECKING:
     from ringvault.archive.follow import EventWatch
@@ -93,6 +95,7 @@ class Bridge:
         families: list[Family] | None = None,
         watch: EventWatch | None = None,
         archive: ArchiveLinks | None = None,
+        settings: BridgeSettings | None = None,
     ) -> None:
         self.api = api
         self.options = options
@@ -104,6 +107,11 @@ class Bridge:
         self.watch = watch
         self._owns_watch = watch is None
         self.archive = archive
+        if settings is None:  # beside the token file (as push's credentials), or in memory without one
+            token_store = getattr(api.auth, "token_store", None)
+            path = getattr(token_store, "path", None)
+            settings = BridgeSettings.beside(path) if isinstance(path, Path) else BridgeSettings()
+        self.settings = settings
         self.device = self._bridge_device()
         self.devices: dict[tuple[str, str], MqttDevice] = {}
         self.commands_rejected = 0
@@ -140,8 +148,9 @@ class Bridge:
         if self.watch is None:
             self.watch = EventWatch(self.api)
         ctx = BridgeContext(
-            api=self.api, options=self.options, sink=self, bridge=self.device, watch=self.watch, archive=self.archive
-        )
+            api=self.api, options=self.options, sink=self, bridge=self.device, watch=self.watch, archive=self.archive,
+            settings=self.settings,
+        )  # fmt: skip
         families = self._families if self._families is not None else default_families(self.options)
         self._publisher = asyncio.create_task(self._publish_loop(), name="ringvault-mqtt-publisher")
         self._link_task = asyncio.create_task(self.link.run(), name="ringvault-mqtt-link")

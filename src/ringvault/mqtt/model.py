@@ -31,6 +31,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
+from ringvault.mqtt.settings import BridgeSettings
+
 if TYPE_CHECKING:
     from ringvault.archive.follow import EventWatch
     from ringvault.cloud.api import RingApi
@@ -307,7 +309,8 @@ class Sink(Protocol):
 class BridgeContext:
     """What a family gets: the logged-in API, the options, the sink, the event watch (``on_archived`` tells which
     recordings reached the archive) and the archive (None without one); ``bridge`` is the bridge's own device (the
-    ``via`` of top-level Ring devices)."""
+    ``via`` of top-level Ring devices); ``settings`` keeps what a user sets that Ring does not (bypass modes,
+    snooze lengths, light durations) across restarts."""
 
     api: RingApi
     options: BridgeOptions
@@ -315,6 +318,7 @@ class BridgeContext:
     bridge: MqttDevice
     watch: EventWatch | None = None
     archive: ArchiveLinks | None = None
+    settings: BridgeSettings = field(default_factory=BridgeSettings)
 
 
 class Family(Protocol):

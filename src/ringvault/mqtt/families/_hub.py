@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 from ringvault.cloud.errors import RingError
 from ringvault.cloud.hub.kinds import HubDeviceKind
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice, StatePayload
+from ringvault.mqtt.settings import BridgeSettings
 from ringvault.textsafe import printable
 
 if TYPE_CHECKING:
@@ -426,6 +427,8 @@ class HubFamily:
 
     def __init__(self, options: BridgeOptions) -> None:
         self.options = options
+        self.settings = BridgeSettings()
+        """What the user set through the bridge, kept across restarts (the context's, from ``start``)."""
         self.sites: list[HubSite] = []
         self._unsubscribe: list[Callable[[], None]] = []
         self._timers: list[asyncio.TimerHandle] = []
@@ -454,6 +457,7 @@ class HubFamily:
 
     # -- the Family protocol ---------------------------------------------------------------------------------
     async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
+        self.settings = ctx.settings
         built: list[MqttDevice] = []
         for location in await ctx.api.get_locations():
             if not location.has_hubs:

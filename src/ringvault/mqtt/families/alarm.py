@@ -14,7 +14,8 @@ and values follow Home Assistant's MQTT documentation (integrations ``alarm_cont
   so an entry delay — which also sets ``transitionDelayEndTimestamp`` — would show as ``arming``);
 - CO uses Home Assistant's ``carbon_monoxide`` device class (ring-mqtt still uses ``gas``);
 - each bypassable sensor's ``bypass_mode`` select (ring-mqtt's) starts from ``BridgeOptions.bypass_policy``
-  (none → Never, faulted → Faulted, always → Always) and is kept in memory: a restart returns to the policy. Motion
+  (none → Never, faulted → Faulted, always → Always); a mode chosen through it is kept across restarts (the
+  bridge's settings, as ring-mqtt keeps its state file). Motion
   and glassbreak sensors offer ``Faulted`` too (ring-mqtt: Never/Always only), since the policy ``faulted`` bypasses
   a motion sensor that sees motion when arming.
 """
@@ -172,7 +173,12 @@ class AlarmFamily(HubFamily):
         return _POLICY_MODE[self.options.bypass_policy]
 
     def bypass_mode(self, zid: str) -> str:
-        return self.bypass_modes.get(zid, self.default_bypass)
+        """The sensor's mode: chosen through its select (this run, or kept from an earlier one), else the policy's."""
+        chosen = self.bypass_modes.get(zid)
+        if chosen is None:
+            stored = self.settings.get("bypass_mode", zid)
+            chosen = stored if stored in BYPASS_MODES else None
+        return chosen if isinstance(chosen, str) else self.default_bypass
 
     def bypass_list(self, site: HubSite) -> list[HubDevice]:
         """The sensors an arm bypasses now: ``Always`` ones, and ``Faulted`` ones that are open / see motion."""
@@ -329,6 +335,7 @@ class AlarmFamily(HubFamily):
             for mode in BYPASS_MODES:
                 if mode.lower() == wanted:
                     self.bypass_modes[zid] = mode
+                    self.settings.set("bypass_mode", zid, mode)  # kept across restarts, as ring-mqtt does
                     return
             raise CommandRejected(
                 f"bypass mode of {clean(device.name)}: {clean(payload, 40)!r} is not one of {', '.join(BYPASS_MODES)}"

@@ -7,8 +7,8 @@ test sounds as switches that turn themselves off after 5 s; ringvault uses Home 
 (``play_ding_sound``, ``play_motion_sound``), which is what they are. ``snooze_left`` (sensor, minutes) shows the
 time left, counted down from Ring's ``do_not_disturb.seconds_left`` as of the last read.
 
-``snooze_minutes`` is the bridge's own setting (Ring keeps no "next snooze length"): it lives in memory and starts at
-1440 each run.
+``snooze_minutes`` is the bridge's own setting (Ring keeps no "next snooze length"): 1440 until set, then kept across
+restarts in the bridge's settings (``ringvault.mqtt.settings``).
 """
 
 from __future__ import annotations
@@ -69,6 +69,9 @@ class ChimeDevice:
             via=self.ctx.bridge,
             available=lambda: not (chime.is_offline or chime.removed),
         )
+        stored = self.ctx.settings.get("snooze_minutes", str(chime.id))
+        if isinstance(stored, int) and 1 <= stored <= 1440:  # chosen in an earlier run (Ring keeps no such value)
+            self.snooze_minutes = stored
         self._build()
         self._read_snooze()
         self._unsubscribe.append(chime.on_data.subscribe(self._data))
@@ -182,6 +185,7 @@ class ChimeDevice:
         from ringvault.cloud.chime import MAX_SNOOZE_MINUTES
 
         self.snooze_minutes = parse_int(payload, f"{self.device.name} snooze minutes", 1, MAX_SNOOZE_MINUTES)
+        self.ctx.settings.set("snooze_minutes", str(self.chime.id), self.snooze_minutes)
 
     def _player(self, kind: Literal["ding", "motion"]) -> Callable[[str], Any]:
         async def play(payload: str) -> None:

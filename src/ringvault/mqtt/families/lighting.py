@@ -223,10 +223,14 @@ class LightingFamily(HubFamily):
 
     def _duration(self, key: str, initial: int) -> Entity:
         """The on-duration used when switching on (ring-mqtt beam.js ``beam_duration``: 0–32767 s, a box)."""
+        stored = self.settings.get("light_duration", key)  # chosen in an earlier run
+        if isinstance(stored, int) and 0 <= stored <= MAX_LIGHT_DURATION_S:
+            initial = stored
         self.durations.setdefault(key, max(0, min(MAX_LIGHT_DURATION_S, initial)))
 
         async def command(payload: str) -> None:
             self.durations[key] = round(parse_number(payload, "light duration (seconds)", 0, MAX_LIGHT_DURATION_S))
+            self.settings.set("light_duration", key, self.durations[key])
 
         return Entity(
             "number",

@@ -1,0 +1,119 @@
+"""``BridgeSettings``: what a user sets through the bridge that Ring does not keep — a sensor's bypass mode, a
+chime's snooze length, a light's on-duration — kept across restarts (ring-mqtt keeps the same in its state file).
+
+One small JSON file beside the token file (``<token stem>.mqtt.json``, 0600, replaced atomically), or memory only
+when there is no token file. ``{"version": 1, "values": {"<namespace>": {"<key>": value}}}``; values are short
+strings or integers. A file that cannot be read (damaged, someone else's) is reported in one line and the bridge
+starts from the defaults — a lost preference must never stop the bridge. Bounded: at most ``MAX_KEYS`` entries
+(a hostile stream of new ids cannot grow it without end); the oldest go first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from pathlib import Path
+from typing import Any
+
+from ringvault.transport.files import write_private_file
+
+__all__ = ["MAX_KEYS", "BridgeSettings"]
+
+log = logging.getLogger(__name__)
+
+#: Entries kept in all (a home has a few hundred devices at most).
+MAX_KEYS = 5000
+#: The longest string value kept (a select option, a number written as text).
+MAX_VALUE_CHARS = 200
+_VERSION = 1
+
+
+def _storable(value: object) -> bool:
+    if isinstance(value, bool):
+        return False
+    if isinstance(value, int):
+        return abs(value) < 2**53
+    return isinstance(value, str) and len(value) <= MAX_VALUE_CHARS
+
+
+class BridgeSettings:
+    """``get``/``set`` by namespace and key; ``path`` None keeps them in memory only."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path
+        self._values: dict[str, dict[str, str | int]] = {}
+        self._lock = threading.Lock()
+        if path is not None:
+            self._load(path)
+
+    @classmethod
+    def beside(cls, token_path: Path) -> BridgeSettings:
+        """The settings kept beside a token file: ``<stem>.mqtt.json``."""
+        stem = token_path.name.removesuffix(".json")
+        return cls(token_path.with_name(f"{stem}.mqtt.json"))
+
+    def _load(self, path: Path) -> None:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError:
+            return
+        except OSError as exc:
+            log.warning("MQTT settings %s cannot be read (%s); starting from the defaults", path, exc.strerror)
+            return
+        try:
+            doc = json.loads(text)
+            values = doc["values"] if isinstance(doc, dict) else None
+            if not isinstance(values, dict):
+                raise ValueError("no values")
+        except (ValueError, KeyError, TypeError):
+            log.warning("MQTT settings %s are damaged; starting from the defaults (it is rewritten on the next change)",
+                        path)  # fmt: skip
+            return
+        count = 0
+        for namespace, entries in values.items():
+            if not isinstance(namespace, str) or not isinstance(entries, dict):
+                continue
+            for key, value in entries.items():
+                if isinstance(key, str) and _storable(value) and count < MAX_KEYS:
+                    self._values.setdefault(namespace, {})[key] = value
+                    count += 1
+
+    def get(self, namespace: str, key: str) -> str | int | None:
+        with self._lock:
+            return self._values.get(namespace, {}).get(key)
+
+    def set(self, namespace: str, key: str, value: str | int) -> None:
+        """Keep ``value`` (and write the file); an unstorable value raises ``ValueError``. A file that cannot be
+        written is one log line: the value is kept in memory for this run."""
+        if not _storable(value):
+            raise ValueError(f"a bridge setting is a short string or an integer, not {type(value).__name__}")
+        with self._lock:
+            entries = self._values.setdefault(namespace, {})
+            if entries.get(key) == value:
+                return
+            entries.pop(key, None)
+            entries[key] = value  # (re-inserted: the newest last)
+            self._trim()
+            text = json.dumps({"version": _VERSION, "values": self._values}, ensure_ascii=True, sort_keys=False)
+        self._write(text)
+
+    def _trim(self) -> None:
+        total = sum(len(entries) for entries in self._values.values())
+        for entries in self._values.values():
+            while total > MAX_KEYS and entries:
+                entries.pop(next(iter(entries)))
+                total -= 1
+
+    def _write(self, text: str) -> None:
+        if self.path is None:
+            return
+        try:
+            write_private_file(self.path, text)
+        except OSError as exc:
+            log.warning("MQTT settings cannot be saved to %s (%s); kept until the bridge stops", self.path,
+                        exc.strerror or exc)  # fmt: skip
+
+    def snapshot(self) -> dict[str, Any]:
+        with self._lock:
+            return {namespace: dict(entries) for namespace, entries in self._values.items()}
