@@ -332,6 +332,28 @@ async def test_malformed_commands_are_rejected_in_one_line_and_change_nothing(si
         assert sim_hub_devices(sim, home.id) == before
 
 
+async def test_alarm_sirens_are_switched_and_confirmed_by_ring(sim: SimServer, api: RingApi) -> None:
+    """An indoor siren takes ``{"on": ...}``, the outdoor strobe siren-test commands (ring-mqtt siren.js); either
+    way the switch shows ON only once Ring reports ``sirenStatus: active``."""
+    home = await alarm_location(api)
+    async with started(api, AlarmFamily(BridgeOptions())) as (_, sink):
+        known = len(sink.devices)
+        for name, kind in (("Indoor Siren", "siren"), ("Yard Strobe", "siren.outdoor-strobe")):
+            document = {"name": name, "deviceType": kind, "sirenStatus": "inactive"}
+            await asyncio.to_thread(hub_control, sim, "POST", f"/{home.id}/devices", {"document": document})
+        await wait_until(lambda: len(sink.devices) == known + 2, "the two sirens")
+        for name in ("Indoor Siren", "Yard Strobe"):
+            switch = sink.device(name).entity("siren")
+            assert switch.command is not None and sink.state(switch) == "OFF"
+            await switch.command("ON")
+            assert sink.state(switch) == "ON"
+            assert sim_device(sim, home.id, name)["sirenStatus"] == "active"
+            await switch.command("OFF")
+            assert sink.state(switch) == "OFF"
+            assert sim_device(sim, home.id, name)["sirenStatus"] == "inactive"
+        check_published(sink.devices)
+
+
 async def test_devices_that_appear_later_are_added_with_the_right_entities(sim: SimServer, api: RingApi) -> None:
     home = await alarm_location(api)
     documents: list[dict[str, Any]] = [

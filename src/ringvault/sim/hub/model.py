@@ -46,6 +46,11 @@ LIGHT_TYPES = frozenset(
 #: the control API adds them.
 SWITCH_TYPES = frozenset({"switch", "switch.multilevel", "switch.multilevel.bulb"})
 LEVEL_SWITCH_TYPES = frozenset({"switch.multilevel", "switch.multilevel.bulb"})
+#: Alarm sirens: ``sirenStatus`` (``active``/``inactive``) follows an ``on`` write, or for the outdoor strobe siren the
+#: ``siren-test.start``/``siren-test.stop`` commands. [inferred] from ring-mqtt devices/siren.js, the one public client
+#: that drives them: it sends those writes and shows the siren as on while ``sirenStatus`` is ``active``; the
+#: reference does not document sirens.
+SIREN_TYPES = frozenset({"siren", "siren.outdoor-strobe"})
 
 
 @dataclass

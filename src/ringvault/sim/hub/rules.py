@@ -40,6 +40,7 @@ from ringvault.sim.hub.model import (
     BRIGHTNESS_TYPES,
     LEVEL_SWITCH_TYPES,
     LIGHT_TYPES,
+    SIREN_TYPES,
     SWITCH_TYPES,
     VOLUME_TYPES,
     HubDevice,
@@ -343,6 +344,11 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
                 refused[key] = device.device.get(key)
             else:
                 applied[key] = unit
+        elif key == "on" and kind == "siren":  # (the outdoor strobe takes siren-test commands instead)
+            if isinstance(value, bool):
+                applied["sirenStatus"] = "active" if value else "inactive"
+            else:
+                refused["sirenStatus"] = device.device.get("sirenStatus")
         elif key == "on" and (kind in LIGHT_TYPES or kind in SWITCH_TYPES):
             if isinstance(value, bool):
                 applied["on"] = value
@@ -392,6 +398,9 @@ def apply_set(fx: Effects, device: HubDevice, item: JSON, timing: Timing) -> Non
                     set_siren(fx, False)
             elif kind == "light-mode.set":
                 light_mode(fx, device, data, timing)
+            elif kind in ("siren-test.start", "siren-test.stop") and device.device_type in SIREN_TYPES - {"siren"}:
+                fx.update(device, {"sirenStatus": "active" if kind == "siren-test.start" else "inactive"},
+                          level=LEVEL_SETTING)  # fmt: skip
     fields = item.get("device")
     v1 = fields.get("v1") if isinstance(fields, dict) else None
     if isinstance(v1, dict):
