@@ -16,6 +16,7 @@ import json
 import logging
 import math
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -418,7 +419,7 @@ def info_attributes(device: HubDevice) -> dict[str, Any]:
 _UNLISTED: weakref.WeakSet[Location] = weakref.WeakSet()
 
 
-class HubFamily:
+class HubFamily(ABC):
     """Finds every location's hub devices, builds an ``MqttDevice`` for each device it ``claims``, and keeps them
     current: a device's ``on_data`` → ``sink.changed``; the socket closing or opening → every device of the
     location (availability); a device that appears later (``on_device_added``) → ``sink.add_device``."""
@@ -435,20 +436,20 @@ class HubFamily:
         self._tasks: set[asyncio.Task[Any]] = set()
 
     # -- what a subclass decides ---------------------------------------------------------------------------
-    def claims(self, device: HubDevice) -> bool:
-        raise NotImplementedError
+    @abstractmethod
+    def claims(self, device: HubDevice) -> bool: ...
 
-    def build(self, site: HubSite, device: HubDevice) -> MqttDevice | None:
-        raise NotImplementedError
+    @abstractmethod
+    def build(self, site: HubSite, device: HubDevice) -> MqttDevice | None: ...
 
-    async def prepare(self, site: HubSite) -> None:
+    async def prepare(self, site: HubSite) -> None:  # noqa: B027 - an optional hook
         """Per-location REST reads a family needs before its devices are built (light groups ...)."""
 
     def build_order(self, device: HubDevice) -> int:
         """Devices others name as ``via`` first (base stations)."""
         return 0
 
-    def updated(self, site: HubSite, device: HubDevice, mqtt: MqttDevice) -> None:
+    def updated(self, site: HubSite, device: HubDevice, mqtt: MqttDevice) -> None:  # noqa: B027 - an optional hook
         """A claimed device's data changed (after ``sink.changed``): timers and the like."""
 
     def extra(self, site: HubSite) -> list[MqttDevice]:
@@ -465,7 +466,7 @@ class HubFamily:
             built.extend(await self._start_location(ctx, location))
         return built
 
-    def on_event(self, event: RingEvent) -> None:
+    def on_event(self, event: RingEvent) -> None:  # noqa: B027 - an optional hook
         """Hub devices change through the socket, not through push events."""
 
     async def aclose(self) -> None:

@@ -12,17 +12,20 @@ import json
 import logging
 import time
 import weakref
+from abc import ABC, abstractmethod
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from ringvault.mqtt.model import CommandRejected, Entity
+from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice
 
 if TYPE_CHECKING:
     from ringvault.cloud.api import RingApi
     from ringvault.cloud.models.health import DeviceHealth
     from ringvault.cloud.push import RingEvent
+    from ringvault.mqtt.model import BridgeContext
+    from ringvault.mqtt.options import BridgeOptions
 
 __all__ = [
     "DEVICE_POLL_S",
@@ -33,6 +36,8 @@ __all__ = [
     "HealthPoller",
     "Hold",
     "OneLineLog",
+    "RestFamily",
+    "RestUnit",
     "battery_entity",
     "confirm",
     "display_name",
@@ -371,3 +376,104 @@ async def _read_devices(api: RingApi, seconds: float) -> None:
             problems.failed("devices", f"reading Ring's device list failed ({type(exc).__name__})")
             continue
         problems.ok("devices")
+
+
+class RestUnit(Protocol):
+    """One REST device of a family: its ``MqttDevice``, re-read on ``changed()``, stopped by ``aclose()``."""
+
+    device: MqttDevice
+
+    def changed(self) -> None: ...
+
+    def aclose(self) -> None: ...
+
+
+U = TypeVar("U", bound=RestUnit)
+D = TypeVar("D", bound=HasHealth)
+
+
+class RestFamily(ABC, Generic[D, U]):
+    """What the chime and intercom families share: one unit per Ring device of the family's class (``listed`` at
+    start, ``on_device_added`` later — a device Ring lists again under the same id replaces its unit), the shared
+    device-list reader, the Wi-Fi ``HealthPoller`` over the units not removed, and the clean stop."""
+
+    name: str
+
+    def __init__(self, options: BridgeOptions) -> None:
+        self.options = options
+        self.units: dict[int, U] = {}
+        self._ctx: BridgeContext | None = None
+        self._health: HealthPoller | None = None
+        self._unsubscribe: list[Callable[[], None]] = []
+        self._release_poll: Callable[[], Awaitable[None]] | None = None
+
+    # -- what a family decides ---------------------------------------------------------------------------------
+    @abstractmethod
+    async def listed(self, api: RingApi) -> Sequence[D]:
+        """The family's Ring devices at start."""
+
+    @abstractmethod
+    def accepts(self, device: object) -> bool:
+        """Whether a device Ring added later is the family's."""
+
+    @abstractmethod
+    def make_unit(self, device: D, ctx: BridgeContext, health: HealthPoller) -> U: ...
+
+    @abstractmethod
+    def ring_device(self, unit: U) -> D: ...
+
+    def replaced(self, old: U, new: U) -> None:
+        """A device listed again under the same id: carry over what the old unit held (nothing by default)."""
+
+    def unit_event(self, unit: U, event: RingEvent) -> None:
+        """A Ring event of one of the family's devices (none by default)."""
+
+    # -- the plumbing ------------------------------------------------------------------------------------------
+    async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
+        self._ctx = ctx
+        self._health = HealthPoller(self._present, self._health_read)
+        devices = [self._add(device).device for device in await self.listed(ctx.api)]
+        self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
+        self._release_poll = poll_devices(ctx.api)
+        self._health.start()
+        return devices
+
+    def _add(self, device: D) -> U:
+        assert self._ctx is not None and self._health is not None
+        old = self.units.get(device.id)
+        if old is not None:
+            old.aclose()
+        unit = self.make_unit(device, self._ctx, self._health)
+        if old is not None:
+            self.replaced(old, unit)
+        self.units[device.id] = unit
+        return unit
+
+    def _device_added(self, device: object) -> None:
+        if self._ctx is not None and self.accepts(device):
+            self._ctx.sink.add_device(self._add(device).device)  # type: ignore[arg-type]  # (accepts checked it)
+
+    def _present(self) -> list[D]:
+        return [self.ring_device(u) for u in self.units.values() if not getattr(self.ring_device(u), "removed", False)]
+
+    def _health_read(self, device_id: int) -> None:
+        unit = self.units.get(device_id)
+        if unit is not None:
+            unit.changed()
+
+    def on_event(self, event: RingEvent) -> None:
+        unit = self.units.get(event.device_id) if event.device_id is not None else None
+        if unit is not None:
+            self.unit_event(unit, event)
+
+    async def aclose(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            unsubscribe()
+        self._unsubscribe.clear()
+        release, self._release_poll = self._release_poll, None
+        if release is not None:
+            await release()
+        if self._health is not None:
+            await self._health.aclose()
+        for unit in self.units.values():
+            unit.aclose()

@@ -18,25 +18,25 @@ import contextlib
 import logging
 import math
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
 from ringvault.mqtt.families._rest import (
     HealthPoller,
+    RestFamily,
     confirm,
     display_name,
     parse_int,
     parse_on_off,
-    poll_devices,
     shown,
     signal_entity,
 )
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice
 
 if TYPE_CHECKING:
+    from ringvault.cloud.api import RingApi
     from ringvault.cloud.chime import RingChime
-    from ringvault.cloud.push import RingEvent
     from ringvault.mqtt.model import BridgeContext, StatePayload
     from ringvault.mqtt.options import BridgeOptions
 
@@ -209,65 +209,25 @@ class ChimeDevice:
             self._timer = None
 
 
-class ChimeFamily:
+class ChimeFamily(RestFamily["RingChime", ChimeDevice]):
     name = "chimes"
 
-    def __init__(self, options: BridgeOptions) -> None:
-        self.options = options
-        self.units: dict[int, ChimeDevice] = {}
-        self._ctx: BridgeContext | None = None
-        self._health: HealthPoller | None = None
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._release_poll: Callable[[], Awaitable[None]] | None = None
+    async def listed(self, api: RingApi) -> list[RingChime]:
+        return await api.get_chimes()
 
-    async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
-        self._ctx = ctx
-        self._health = HealthPoller(self._chimes, self._health_read)
-        devices = [self._add(chime).device for chime in await ctx.api.get_chimes()]
-        self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
-        self._release_poll = poll_devices(ctx.api)
-        self._health.start()
-        return devices
-
-    def _add(self, chime: RingChime) -> ChimeDevice:
-        assert self._ctx is not None and self._health is not None
-        old = self.units.get(chime.id)
-        if old is not None:
-            old.aclose()
-        unit = ChimeDevice(chime, self._ctx, self._health)
-        if old is not None:
-            unit.snooze_minutes = old.snooze_minutes
-        self.units[chime.id] = unit
-        return unit
-
-    def _device_added(self, device: object) -> None:
+    def accepts(self, device: object) -> bool:
         from ringvault.cloud.chime import RingChime
 
-        if self._ctx is not None and isinstance(device, RingChime):
-            self._ctx.sink.add_device(self._add(device).device)
+        return isinstance(device, RingChime)
 
-    def _chimes(self) -> list[RingChime]:
-        return [u.chime for u in self.units.values() if not u.chime.removed]
+    def make_unit(self, device: RingChime, ctx: BridgeContext, health: HealthPoller) -> ChimeDevice:
+        return ChimeDevice(device, ctx, health)
 
-    def _health_read(self, device_id: int) -> None:
-        unit = self.units.get(device_id)
-        if unit is not None:
-            unit.changed()
+    def ring_device(self, unit: ChimeDevice) -> RingChime:
+        return unit.chime
 
-    def on_event(self, event: RingEvent) -> None:
-        return None  # chimes have no events of their own
-
-    async def aclose(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        release, self._release_poll = self._release_poll, None
-        if release is not None:
-            await release()
-        if self._health is not None:
-            await self._health.aclose()
-        for unit in self.units.values():
-            unit.aclose()
+    def replaced(self, old: ChimeDevice, new: ChimeDevice) -> None:
+        new.snooze_minutes = old.snooze_minutes  # (chimes have no events of their own: ``unit_event`` stays a no-op)
 
 
 def make_family(options: BridgeOptions) -> ChimeFamily:

@@ -13,7 +13,7 @@ entities.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
@@ -21,16 +21,17 @@ from typing import TYPE_CHECKING, Any
 from ringvault.mqtt.families._rest import (
     HealthPoller,
     Hold,
+    RestFamily,
     battery_entity,
     display_name,
     iso,
-    poll_devices,
     shown,
     signal_entity,
 )
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice
 
 if TYPE_CHECKING:
+    from ringvault.cloud.api import RingApi
     from ringvault.cloud.intercom import RingIntercom
     from ringvault.cloud.push import RingEvent
     from ringvault.mqtt.model import BridgeContext
@@ -187,65 +188,25 @@ class IntercomDevice:
         self.unlocked.cancel()
 
 
-class IntercomFamily:
+class IntercomFamily(RestFamily["RingIntercom", IntercomDevice]):
     name = "intercoms"
 
-    def __init__(self, options: BridgeOptions) -> None:
-        self.options = options
-        self.units: dict[int, IntercomDevice] = {}
-        self._ctx: BridgeContext | None = None
-        self._health: HealthPoller | None = None
-        self._unsubscribe: list[Callable[[], None]] = []
-        self._release_poll: Callable[[], Awaitable[None]] | None = None
+    async def listed(self, api: RingApi) -> list[RingIntercom]:
+        return await api.get_intercoms()
 
-    async def start(self, ctx: BridgeContext) -> list[MqttDevice]:
-        self._ctx = ctx
-        self._health = HealthPoller(self._intercoms, self._health_read)
-        devices = [self._add(intercom).device for intercom in await ctx.api.get_intercoms()]
-        self._unsubscribe.append(ctx.api.on_device_added.subscribe(self._device_added))
-        self._release_poll = poll_devices(ctx.api)
-        self._health.start()
-        return devices
-
-    def _add(self, intercom: RingIntercom) -> IntercomDevice:
-        assert self._ctx is not None and self._health is not None
-        old = self.units.get(intercom.id)
-        if old is not None:
-            old.aclose()
-        unit = IntercomDevice(intercom, self._ctx, self._health)
-        self.units[intercom.id] = unit
-        return unit
-
-    def _device_added(self, device: object) -> None:
+    def accepts(self, device: object) -> bool:
         from ringvault.cloud.intercom import RingIntercom
 
-        if self._ctx is not None and isinstance(device, RingIntercom):
-            self._ctx.sink.add_device(self._add(device).device)
+        return isinstance(device, RingIntercom)
 
-    def _intercoms(self) -> list[RingIntercom]:
-        return [u.intercom for u in self.units.values() if not u.intercom.removed]
+    def make_unit(self, device: RingIntercom, ctx: BridgeContext, health: HealthPoller) -> IntercomDevice:
+        return IntercomDevice(device, ctx, health)
 
-    def _health_read(self, device_id: int) -> None:
-        unit = self.units.get(device_id)
-        if unit is not None:
-            unit.changed()
+    def ring_device(self, unit: IntercomDevice) -> RingIntercom:
+        return unit.intercom
 
-    def on_event(self, event: RingEvent) -> None:
-        unit = self.units.get(event.device_id) if event.device_id is not None else None
-        if unit is not None:
-            unit.on_event(event)
-
-    async def aclose(self) -> None:
-        for unsubscribe in self._unsubscribe:
-            unsubscribe()
-        self._unsubscribe.clear()
-        release, self._release_poll = self._release_poll, None
-        if release is not None:
-            await release()
-        if self._health is not None:
-            await self._health.aclose()
-        for unit in self.units.values():
-            unit.aclose()
+    def unit_event(self, unit: IntercomDevice, event: RingEvent) -> None:
+        unit.on_event(event)
 
 
 def make_family(options: BridgeOptions) -> IntercomFamily:
