@@ -271,7 +271,8 @@ def test_the_next_recurring_export_survives_a_restart(sim: SimServer, serve: Ser
     first = serve(recur_every_s=4.0)
     key = _connect(first, _people(sim, 1)[0], duration="90d")
     imported = _imported(first, key)
-    due = _status(first, key)
+    with first.client() as client:  # (the import's step may still be finishing: ``waiting`` is null until it has)
+        due: dict[str, Any] = wait_for("the next export scheduled", lambda: _waiting_for(client, key, "recurring"))
     assert due["waiting"]["reason"] == "recurring" and due["recurring"]["next_at"] == due["waiting"]["until"]
     first.stop()  # down when the next export is due
     second = serve(recur_every_s=4.0)
