@@ -141,7 +141,9 @@ class Serve:
             ["serve", "--port", "0", "--archive", str(archive), *args], cli_env(sim, home), workdir, name
         )
         started = time.monotonic()
-        while "listening on " not in output(self.proc):
+        # wait for the whole banner, not only its first line: it ends with the watcher's line, then the bridge's
+        last = "MQTT: " if "--broker" in args else "watcher: "
+        while last not in output(self.proc):
             if self.proc.poll() is not None:
                 raise AssertionError(f"serve ended at start: {self.proc.result().describe()}")
             if time.monotonic() - started > WAIT_S:
