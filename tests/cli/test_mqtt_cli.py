@@ -141,7 +141,7 @@ def test_serve_with_a_broker_bridges_on_its_one_push_registration(
     broker = broker_factory()
     sub = subscriber_factory(broker, ["ringvault/#"])
     archive = tmp_path / "archive"
-    serve = Serve(sim, rv_home, archive, tmp_path, "serve", "--broker", broker.url)
+    serve = Serve(sim, rv_home, archive, tmp_path, "serve", "--broker", broker.url, "--mqtt-command-rate", "20")
     try:
         assert "MQTT: bridging to mqtt://" in output(serve.proc)
         sub.wait_for_message("ringvault/status", "online", WAIT_S)
@@ -198,3 +198,5 @@ def test_serve_takes_the_bridge_options_and_refuses_a_bad_one_in_one_line(
     assert "s3cret-pw" not in result.output
     result = run_cli([*args, "--mqtt-snapshot", "often"], cli_env(cloud_env, rv_home), tmp_path, "bad2", WAIT_S)
     assert result.returncode == 2 and "--mqtt-snapshot 'often'" in result.stderr, result.describe()
+    result = run_cli([*args, "--mqtt-command-rate", "0"], cli_env(cloud_env, rv_home), tmp_path, "bad3", WAIT_S)
+    assert result.returncode == 2 and "--mqtt-command-rate" in result.stderr, result.describe()

@@ -174,6 +174,9 @@ def serve(
     mqtt_health_check: Annotated[
         float, typer.Option("--mqtt-health-check", min=60, help="As `ringvault mqtt --health-check`.")
     ] = 300.0,
+    mqtt_command_rate: Annotated[
+        int, typer.Option("--mqtt-command-rate", min=1, max=1000, help="As `ringvault mqtt --command-rate`.")
+    ] = 10,
 ) -> None:
     """Serve the archive over HTTP: the seed-001 connector (/connector/download/...), the JSON API (/api/...),
     OpenAPI docs at /docs. Binds 127.0.0.1 unless an API key is set."""
@@ -213,7 +216,8 @@ def serve(
             mqtt_options = bridge_options(
                 base_topic=mqtt_base_topic, discovery_prefix=mqtt_discovery_prefix,
                 serve_url=f"http://{shown}:{bound_port}", motion_hold=mqtt_motion_hold, ding_hold=mqtt_ding_hold,
-                snapshot=mqtt_snapshot, bypass=mqtt_bypass, health_check=mqtt_health_check, prefix="--mqtt-",
+                snapshot=mqtt_snapshot, bypass=mqtt_bypass, health_check=mqtt_health_check,
+                command_rate=mqtt_command_rate, prefix="--mqtt-",
             )  # fmt: skip
         import uvicorn
 
