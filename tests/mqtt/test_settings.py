@@ -36,6 +36,21 @@ def test_values_survive_a_new_instance_in_a_private_file(tmp_path: Path) -> None
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]  # replaced atomically
 
 
+def test_two_bridges_on_one_file_keep_each_other_s_changes(tmp_path: Path) -> None:
+    """Two bridges on one home (another base topic, or a second machine on the same directory) each hold a copy;
+    a write merges into the file as it is now instead of replacing it with the writer's copy."""
+    path = tmp_path / "token.mqtt.json"
+    one, two = BridgeSettings(path), BridgeSettings(path)
+    one.set("bypass_mode", "zid-1", "Always")
+    two.set("snooze_minutes", "42", 30)  # two never read zid-1: it must not drop it
+    one.set("light_duration", "zid-9", 120)  # nor one the snooze
+    again = BridgeSettings(path)
+    assert again.snapshot() == {
+        "bypass_mode": {"zid-1": "Always"}, "snooze_minutes": {"42": 30}, "light_duration": {"zid-9": 120},
+    }  # fmt: skip
+    assert stat.S_IMODE(os.stat(f"{path}.lock").st_mode) == 0o600
+
+
 def test_a_damaged_file_is_one_line_and_the_defaults(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="ringvault.mqtt.settings")
     for damaged in ("{not json", "[]", json.dumps({"values": {"bypass_mode": {"z": {"deep": 1}}, "x": 5}})):
@@ -62,7 +77,8 @@ def test_what_is_kept_is_bounded_and_typed(tmp_path: Path) -> None:
 
 def test_an_unwritable_file_is_one_line_and_kept_in_memory(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.WARNING, logger="ringvault.mqtt.settings")
-    settings = BridgeSettings(tmp_path / "missing-dir" / "s.json")
+    (tmp_path / "a-file").write_text("")  # a parent that is a file: no lock, no write (root ignores modes)
+    settings = BridgeSettings(tmp_path / "a-file" / "s.json")
     settings.set("bypass_mode", "z", "Always")
     assert settings.get("bypass_mode", "z") == "Always"
     assert len([r for r in caplog.records if "cannot be saved" in r.getMessage()]) == 1
