@@ -21,7 +21,7 @@ from ringvault.cloud.hub.kinds import HubDeviceKind, kind_of, type_label
 if TYPE_CHECKING:
     from ringvault.cloud.hub.connection import HubConnection
 
-__all__ = ["MAX_LIGHT_DURATION_S", "HubDevice", "flatten", "zid_of"]
+__all__ = ["CHIRPS", "MAX_LIGHT_DURATION_S", "HubDevice", "flatten", "impulses_of", "zid_of"]
 
 #: The longest ``duration`` a Beams ``light-mode.set`` takes (homebridge and ring-mqtt cap it there).
 MAX_LIGHT_DURATION_S = 32767
@@ -31,6 +31,11 @@ _ONLINE = frozenset({"ok", "online"})
 _BEAMS_LIGHTS = frozenset({HubDeviceKind.BEAMS_LIGHT, HubDeviceKind.BEAMS_TRANSFORMER})
 _SWITCHED = frozenset({HubDeviceKind.LIGHT, HubDeviceKind.SWITCH, HubDeviceKind.DIMMER})
 _DIMMABLE = frozenset({HubDeviceKind.LIGHT, HubDeviceKind.DIMMER})
+#: At most this many impulses of one update are announced, each type at most ``_IMPULSE_CHARS`` long.
+_MAX_IMPULSES = 16
+_IMPULSE_CHARS = 100
+#: A keypad's ``chirps`` setting (ring-mqtt keypad.js: ``enabled``/``disabled``).
+CHIRPS = ("enabled", "disabled")
 
 
 def _part(doc: Mapping[str, Any], outer: str, inner: str) -> dict[str, Any]:
@@ -42,6 +47,20 @@ def _part(doc: Mapping[str, Any], outer: str, inner: str) -> dict[str, Any]:
 def flatten(doc: Mapping[str, Any]) -> dict[str, Any]:
     """``{**general.v2, **device.v1}`` of a device document (missing or odd parts count as empty)."""
     return {**_part(doc, "general", "v2"), **_part(doc, "device", "v1")}
+
+
+def impulses_of(doc: Mapping[str, Any]) -> list[str]:
+    """The ``impulseType`` of each ``impulse.v1`` item of a document (bounded; odd items skipped)."""
+    impulse = doc.get("impulse")
+    items = impulse.get("v1") if isinstance(impulse, Mapping) else None
+    if not isinstance(items, list):
+        return []
+    found = []
+    for item in items[:_MAX_IMPULSES]:
+        kind = item.get("impulseType") if isinstance(item, Mapping) else None
+        if isinstance(kind, str) and 0 < len(kind) <= _IMPULSE_CHARS:
+            found.append(kind)
+    return found
 
 
 def zid_of(doc: Mapping[str, Any]) -> str | None:
@@ -96,6 +115,9 @@ class HubDevice:
         self.data: dict[str, Any] = flatten(doc)
         self.zid: str = zid_of(doc) or ""
         self.on_data: Signal[dict[str, Any]] = Signal()
+        self.on_impulse: Signal[str] = Signal()
+        """Each ``impulse.v1[].impulseType`` of a live update: something that happened without a state to keep
+        (``keypad.motion``: someone came near a keypad, ring-mqtt keypad.js; mode switches carry impulses too)."""
         self._waiters: list[tuple[Callable[[Mapping[str, Any]], bool], asyncio.Future[dict[str, Any]]]] = []
 
     # -- identity ------------------------------------------------------------------------------------------
@@ -176,8 +198,10 @@ class HubDevice:
     def _apply_partial(self, doc: Mapping[str, Any]) -> None:
         """A live update: shallow-merge into ``data``, deep-merge into ``raw``; ``on_data`` always (like rca)."""
         self.data = {**self.data, **flatten(doc)}
-        self.raw = deep_merge(self.raw, doc)
+        self.raw = deep_merge(self.raw, {key: value for key, value in doc.items() if key != "impulse"})
         self._emit(doc)
+        for impulse in impulses_of(doc):
+            self.on_impulse.emit(impulse)
 
     def _emit(self, doc: Mapping[str, Any]) -> None:
         for entry in list(self._waiters):
@@ -221,6 +245,14 @@ class HubDevice:
                 hint="Only base stations and keypads that report a volume can be set.",
             )
         await self.set_info({"device": {"v1": {"volume": level}}})
+
+    async def set_chirps(self, enabled: bool) -> None:
+        """Switch a keypad's chirps (``{"chirps": "enabled"|"disabled"}``, ring-mqtt keypad.js)."""
+        if not isinstance(enabled, bool):
+            raise ValueError(f"chirps are on (True) or off (False), not {enabled!r}")
+        if self.kind is not HubDeviceKind.KEYPAD or "chirps" not in self.data:
+            raise CapabilityError(f"{self.name} ({self.type_label}) has no chirps setting")
+        await self.set_info({"device": {"v1": {"chirps": CHIRPS[0] if enabled else CHIRPS[1]}}})
 
     async def set_light(self, on: bool, *, duration_s: int | None = None) -> None:
         """Switch a light: Smart Lighting lights get ``light-mode.set`` (``on`` for ``duration_s`` seconds, at most

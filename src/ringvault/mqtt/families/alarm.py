@@ -45,6 +45,7 @@ from ringvault.mqtt.families._hub import (
     parse_number,
     safe_json,
 )
+from ringvault.mqtt.families._keypad import KEYPAD_MOTION_HOLD_S, keypad_extras
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice, StatePayload
 
 if TYPE_CHECKING:
@@ -161,6 +162,8 @@ class AlarmFamily(HubFamily):
         """per sensor zid: the bypass mode chosen through its select (absent: the policy's)"""
         self.refusals: dict[str, str | None] = {}
         """per location id: the last arm Ring refused (shown as an attribute of the panel), None after a success"""
+        self.keypad_motion_hold_s = KEYPAD_MOTION_HOLD_S
+        """how long a keypad's proximity motion stays ON after Ring's last ``keypad.motion`` (ring-mqtt: 20 s)"""
 
     def claims(self, device: HubDevice) -> bool:
         return device.kind in ALARM_KINDS
@@ -441,6 +444,8 @@ class AlarmFamily(HubFamily):
         mqtt = site.mqtt_device(device, model="Security Keypad")
         if "volume" in device.data:
             mqtt.add(_volume(site, device))
+        keypad_extras(site, device, mqtt, later=self.later, subscriptions=self._unsubscribe,
+                      hold_s=self.keypad_motion_hold_s)  # fmt: skip
         return mqtt
 
     def _base_station(self, site: HubSite, device: HubDevice) -> MqttDevice:

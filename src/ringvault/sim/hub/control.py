@@ -5,6 +5,8 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 - ``GET  /_sim/hub/{loc}`` — one location (``assets[].devices`` = what ``DeviceInfoDocGetList`` answers per asset).
 - ``POST /_sim/hub/{loc}/devices/{zid or name}/fault`` ``{"faulted": bool}`` — open/close a contact, trip/clear a
   motion sensor (``motionStatus`` on Beams), wet/dry a flood sensor; may start the entry delay.
+- ``POST /_sim/hub/{loc}/devices/{zid or name}/impulse`` ``{"impulseType": "keypad.motion"}`` — an update that
+  carries only an impulse (someone near a keypad).
 - ``POST /_sim/hub/{loc}/alarm`` ``{"kind": "burglar"|"fire"|"co"|"panic"}`` — sound the alarm now.
 - ``POST /_sim/hub/{loc}/drop`` — drop every socket of the location abruptly (no close frame).
 - ``POST /_sim/hub/{loc}/disconnect-event`` — send ``HubDisconnectionEventType``.
@@ -20,6 +22,7 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 
 from __future__ import annotations
 
+import re
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body
@@ -37,6 +40,8 @@ JsonBody = Annotated[dict[str, Any], Body()]
 SESSION_STATUSES = ("online", "cell-backup", "unknown")
 #: Raw frames pushed through the control API are capped (the simulator's own memory).
 MAX_RAW_BYTES = 16 * 1024 * 1024
+#: An impulse type the control API sends (Ring's are dotted words: ``keypad.motion``, ``security-panel.mode-switched``).
+_IMPULSE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 def _problem(message: str, status: int = 422) -> Response:
@@ -107,6 +112,22 @@ async def fault(location_id: str, device_ref: str, state: StateDep, body: JsonBo
     if not isinstance(faulted, bool):
         return _problem('send {"faulted": true|false}')
     state.hub.set_fault(hub, device, faulted)
+    return ring_json(device.document())
+
+
+@router.post("/{location_id}/devices/{device_ref}/impulse")
+async def impulse(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
+    """The device reports an impulse and nothing else: {"impulseType": "keypad.motion"} (someone at a keypad)."""
+    hub = _hub(state.hub, location_id)
+    if hub is None:
+        return _no_hub(location_id)
+    device = state.hub.find_device(hub, device_ref)
+    if device is None:
+        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    kind = body.get("impulseType")
+    if not isinstance(kind, str) or not _IMPULSE.fullmatch(kind):
+        return _problem('send {"impulseType": "keypad.motion"} (letters, digits, ".", "-" and "_"; at most 64)')
+    state.hub.impulse(hub, device, kind)
     return ring_json(device.document())
 
 

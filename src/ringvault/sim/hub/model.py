@@ -213,7 +213,9 @@ def _live_state(spec: _Spec, rng: random.Random, group_id: str | None) -> JSON:
             "batteryBackup": "charged",
         }
     if kind == "security-keypad":
-        return {"volume": round(rng.choice((0.4, 0.6, 0.8)), 2), "brightness": 0.8, "acStatus": "ok", "faulted": False}
+        # chirps: ring-mqtt keypad.js reads and writes "enabled"/"disabled"
+        return {"volume": round(rng.choice((0.4, 0.6, 0.8)), 2), "brightness": 0.8, "acStatus": "ok", "faulted": False,
+                "chirps": "enabled"}  # fmt: skip
     if kind in ("sensor.contact", "sensor.motion"):
         return {"faulted": False}
     if kind == "sensor.flood-freeze":

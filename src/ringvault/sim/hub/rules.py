@@ -344,6 +344,11 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
                 refused[key] = device.device.get(key)
             else:
                 applied[key] = unit
+        elif key == "chirps" and kind == "security-keypad":  # ring-mqtt keypad.js: "enabled" / "disabled"
+            if value in ("enabled", "disabled"):
+                applied["chirps"] = value
+            else:
+                refused["chirps"] = device.device.get("chirps")
         elif key == "on" and kind == "siren":  # (the outdoor strobe takes siren-test commands instead)
             if isinstance(value, bool):
                 applied["sirenStatus"] = "active" if value else "inactive"
@@ -360,6 +365,13 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
         fx.update(device, applied, level=LEVEL_SETTING)
     if refused:
         fx.update(device, refused, record=False)
+
+
+def impulse(fx: Effects, device: HubDevice, kind: str) -> None:
+    """Something a device saw that changes none of its fields: a partial document with only an ``impulse`` (ring-mqtt
+    keypad.js reads ``impulse.v1[0].impulseType == "keypad.motion"`` from such an update: someone near a keypad).
+    [sim] not recorded in rs/history (no setting changed)."""
+    fx.update(device, {}, impulses=(kind,), record=False)
 
 
 def light_mode(fx: Effects, device: HubDevice, data: Any, timing: Timing) -> None:

@@ -359,6 +359,13 @@ class HubService:
             rules.set_fault(fx, device, faulted, self.timing())
             self._finish(fx)
 
+    def impulse(self, hub: HubLocation, device: HubDevice, kind: str) -> None:
+        with self.lock:
+            self.advance_locked()
+            fx = self._effects(hub, rules.SYSTEM)
+            rules.impulse(fx, device, kind)
+            self._finish(fx)
+
     def trigger_alarm(self, hub: HubLocation, kind: str) -> bool:
         with self.lock:
             fx = self._effects(hub, rules.SYSTEM)
