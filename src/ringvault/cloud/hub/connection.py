@@ -343,7 +343,7 @@ class HubConnection:
         elif channel == "DataUpdate" and msg_type == SESSION_INFO:
             self._session_info(msg.get("body"))
         elif channel == "DataUpdate" and datatype == DEVICE_DOC:
-            self._apply_updates(source, msg.get("body"))
+            self._apply_updates(source, msg.get("body"), msg.get("context"))
         self._answer_waiters(msg_type, source, msg.get("body"))
 
     def _ignore(self, what: str) -> None:
@@ -380,7 +380,7 @@ class HubConnection:
             log.info("hub of %s: %d devices", self.location_name, len(self.devices))
         self._notify()
 
-    def _apply_updates(self, src: str, body: Any) -> None:
+    def _apply_updates(self, src: str, body: Any, context: Any = None) -> None:
         for doc in self._items(body):
             zid = zid_of(doc)
             if zid is None:
@@ -390,7 +390,7 @@ class HubConnection:
             if device is None:
                 self._add(src or self._default_asset(), doc)
             else:
-                device._apply_partial(doc)
+                device._apply_partial(doc, context)
 
     def _add(self, src: str, doc: dict[str, Any]) -> None:
         if len(self.devices) >= self.options.max_devices:

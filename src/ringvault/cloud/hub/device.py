@@ -12,6 +12,7 @@ import asyncio
 import copy
 import math
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ringvault.cloud.device import Signal, deep_merge
@@ -21,7 +22,7 @@ from ringvault.cloud.hub.kinds import HubDeviceKind, kind_of, type_label
 if TYPE_CHECKING:
     from ringvault.cloud.hub.connection import HubConnection
 
-__all__ = ["CHIRPS", "MAX_LIGHT_DURATION_S", "HubDevice", "flatten", "impulses_of", "zid_of"]
+__all__ = ["CHIRPS", "MAX_LIGHT_DURATION_S", "HubDevice", "Impulse", "context_of", "flatten", "impulses_of", "zid_of"]
 
 #: The longest ``duration`` a Beams ``light-mode.set`` takes (homebridge and ring-mqtt cap it there).
 MAX_LIGHT_DURATION_S = 32767
@@ -34,6 +35,32 @@ _DIMMABLE = frozenset({HubDeviceKind.LIGHT, HubDeviceKind.DIMMER})
 #: At most this many impulses of one update are announced, each type at most ``_IMPULSE_CHARS`` long.
 _MAX_IMPULSES = 16
 _IMPULSE_CHARS = 100
+#: The longest ``initiatingEntityName`` kept from an update's context.
+_NAME_CHARS = 200
+
+
+@dataclass(frozen=True)
+class Impulse:
+    """One ``impulse.v1`` item of a live update, with who caused it and when (the frame's ``context``, §7.5:
+    ``initiatingEntityName`` — else ``initiatingEntityType`` — and ``eventOccurredTsMs``), as ring-mqtt reads them
+    for its panel's "last armed by" attributes. ``by`` and ``at_ms`` are None when the frame carried no context."""
+
+    kind: str
+    by: str | None = None
+    at_ms: int | None = None
+
+
+def context_of(context: Any) -> tuple[str | None, int | None]:
+    """``(by, at_ms)`` from a frame's ``context`` (odd or missing fields read as None)."""
+    if not isinstance(context, Mapping):
+        return None, None
+    name = context.get("initiatingEntityName") or context.get("initiatingEntityType")
+    by = name[:_NAME_CHARS] if isinstance(name, str) and name else None
+    at = context.get("eventOccurredTsMs")
+    at_ms = at if isinstance(at, int) and not isinstance(at, bool) and 0 <= at < 2**53 else None
+    return by, at_ms
+
+
 #: A keypad's ``chirps`` setting (ring-mqtt keypad.js: ``enabled``/``disabled``).
 CHIRPS = ("enabled", "disabled")
 
@@ -115,7 +142,7 @@ class HubDevice:
         self.data: dict[str, Any] = flatten(doc)
         self.zid: str = zid_of(doc) or ""
         self.on_data: Signal[dict[str, Any]] = Signal()
-        self.on_impulse: Signal[str] = Signal()
+        self.on_impulse: Signal[Impulse] = Signal()
         """Each ``impulse.v1[].impulseType`` of a live update: something that happened without a state to keep
         (``keypad.motion``: someone came near a keypad, ring-mqtt keypad.js; mode switches carry impulses too)."""
         self._waiters: list[tuple[Callable[[Mapping[str, Any]], bool], asyncio.Future[dict[str, Any]]]] = []
@@ -195,13 +222,17 @@ class HubDevice:
             self._emit(doc)
         return changed
 
-    def _apply_partial(self, doc: Mapping[str, Any]) -> None:
-        """A live update: shallow-merge into ``data``, deep-merge into ``raw``; ``on_data`` always (like rca)."""
+    def _apply_partial(self, doc: Mapping[str, Any], context: Any = None) -> None:
+        """A live update: shallow-merge into ``data``, deep-merge into ``raw``; ``on_data`` always (like rca);
+        then ``on_impulse`` for each of its impulses (``context``: the frame's, who caused it and when)."""
         self.data = {**self.data, **flatten(doc)}
         self.raw = deep_merge(self.raw, {key: value for key, value in doc.items() if key != "impulse"})
         self._emit(doc)
-        for impulse in impulses_of(doc):
-            self.on_impulse.emit(impulse)
+        kinds = impulses_of(doc)
+        if kinds:
+            by, at_ms = context_of(context)
+            for kind in kinds:
+                self.on_impulse.emit(Impulse(kind, by, at_ms))
 
     def _emit(self, doc: Mapping[str, Any]) -> None:
         for entry in list(self._waiters):

@@ -14,7 +14,7 @@ from ringvault.mqtt.families._hub import HubSite, as_str, clean, confirm, guarde
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice, StatePayload
 
 if TYPE_CHECKING:
-    from ringvault.cloud.hub.device import HubDevice
+    from ringvault.cloud.hub.device import HubDevice, Impulse
 
 __all__ = ["KEYPAD_MOTION_HOLD_S", "KEYPAD_MOTION_IMPULSE", "keypad_extras"]
 
@@ -40,8 +40,8 @@ def keypad_extras(
     def motion() -> StatePayload:
         return on_off(time.monotonic() < held_until[0])
 
-    def impulse(kind: str) -> None:
-        if kind != KEYPAD_MOTION_IMPULSE:
+    def impulse(seen: Impulse) -> None:
+        if seen.kind != KEYPAD_MOTION_IMPULSE:
             return
         held_until[0] = time.monotonic() + hold_s
         site.ctx.sink.changed(mqtt)

@@ -46,10 +46,11 @@ from ringvault.mqtt.families._hub import (
     safe_json,
 )
 from ringvault.mqtt.families._keypad import KEYPAD_MOTION_HOLD_S, keypad_extras
+from ringvault.mqtt.families._panel_log import PanelLog
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice, StatePayload
 
 if TYPE_CHECKING:
-    from ringvault.cloud.hub.device import HubDevice
+    from ringvault.cloud.hub.device import HubDevice, Impulse
     from ringvault.mqtt.options import BridgeOptions
 
 __all__ = ["BYPASS_MODES", "ORDER", "AlarmFamily", "make_family", "panel_state"]
@@ -162,6 +163,8 @@ class AlarmFamily(HubFamily):
         """per sensor zid: the bypass mode chosen through its select (absent: the policy's)"""
         self.refusals: dict[str, str | None] = {}
         """per location id: the last arm Ring refused (shown as an attribute of the panel), None after a success"""
+        self.panel_logs: dict[str, PanelLog] = {}
+        """per location id: who last armed, disarmed, cleared (the panel's attributes)"""
         self.keypad_motion_hold_s = KEYPAD_MOTION_HOLD_S
         """how long a keypad's proximity motion stays ON after Ring's last ``keypad.motion`` (ring-mqtt: 20 s)"""
 
@@ -266,7 +269,25 @@ class AlarmFamily(HubFamily):
                 icon="mdi:alarm-light",
             )
         )
+        self._follow_panel_log(site, device, mqtt)
         return mqtt
+
+    def _follow_panel_log(self, site: HubSite, device: HubDevice, mqtt: MqttDevice) -> None:
+        """Who armed, disarmed, cleared: live from the panel's impulses, and once from its newest history."""
+        record = self.panel_logs.setdefault(site.location.id, PanelLog())
+
+        def impulse(seen: Impulse) -> None:
+            if record.seen(seen):
+                site.ctx.sink.changed(mqtt)
+
+        self._unsubscribe.append(device.on_impulse.subscribe(impulse))
+
+        async def seed() -> None:
+            items = await site.location.get_alarm_history(limit=50, affected_id=device.zid)
+            if record.seed(items):
+                site.ctx.sink.changed(mqtt)
+
+        self.spawn(seed(), f"alarm history of {clean(site.location.name)}")
 
     async def _switch(self, site: HubSite, mode: AlarmMode) -> None:
         """Arm or disarm, bypassing what the sensors' bypass modes say; a refusal is one log line."""
@@ -296,6 +317,7 @@ class AlarmFamily(HubFamily):
                 "faulted_sensors": faulted,
                 "bypass_policy": self.options.bypass_policy,
                 "last_refusal": self.refusals.get(site.location.id),
+                **self.panel_logs.get(site.location.id, PanelLog()).attributes(),
             }
         )
 
