@@ -389,7 +389,7 @@ def test_valve_rules() -> None:
     for state in (b"open", b"closed", b"opening", b"closing", b"None"):
         assert check_retained_tree({**tree, f"{BASE}/v/state": state}) == [], state
     problems = check_retained_tree({**tree, f"{BASE}/v/state": b"OPEN"})  # states are case-sensitive
-    assert problems == [f"{config}: retained state 'OPEN' on {BASE}/valve/state is not one of "
+    assert problems == [f"{config}: retained state 'OPEN' on {BASE}/v/state is not one of "
                         "['', 'None', 'closed', 'closing', 'open', 'opening']"]  # fmt: skip
     custom = {**VALID["valve"], "state_open": "on"}
     assert check_retained_tree({**tree, config: json.dumps(custom).encode(), f"{BASE}/v/state": b"on"}) == []
