@@ -81,6 +81,11 @@ async def test_a_jammed_or_refusing_lock_pushes_its_state_back_unchanged(
         report = await hub.update_of(lock)
         assert v1_of(report) == {"locked": "locked"}
         assert report["msg"]["context"]["initiatingEntityType"] == "device"
+        # command types that are not strings are ignored, and the socket keeps working
+        for odd in ({}, [], None, 5):
+            await hub.command(hub.asset(BASE), lock, odd)  # type: ignore[arg-type]
+        await hub.command(hub.asset(BASE), lock, "lock.lock")  # the first answer since is this one's
+        assert v1_of(await hub.update_of(lock)) == {"locked": "locked"}
         # marked as refusing: the command is answered with the unchanged state
         refuse = await ring.post(f"/_sim/hub/{location}/devices/{lock}/refuse", json={"refuse": True})
         assert refuse.json() == {"zid": lock, "refuse": True}

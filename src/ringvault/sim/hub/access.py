@@ -42,7 +42,10 @@ def is_lock(device_type: str) -> bool:
 
 
 def takes(device: HubDevice, command_type: Any) -> bool:
-    """Whether this is a lock or valve command for this device (``apply_set`` hands it over then)."""
+    """Whether this is a lock or valve command for this device (``apply_set`` hands it over then). Any JSON may
+    arrive as ``commandType``: only a string is looked up (a list or object would not even hash)."""
+    if not isinstance(command_type, str):
+        return False
     if is_lock(device.device_type):
         return command_type in LOCK_COMMANDS
     return device.device_type == VALVE_TYPE and command_type in VALVE_COMMANDS
