@@ -3,7 +3,7 @@
 ``check_discovery(component, payload)`` returns the problems of one discovery payload (``homeassistant/<component>/
 [<node_id>/]<object_id>/config``), an empty list when Home Assistant would take it as meant. It covers the components
 the bridge uses — alarm_control_panel, binary_sensor, button, event, image, light (default and json schema), lock,
-number, select, sensor, siren, switch — and the ``device``, ``origin`` and availability blocks.
+number, select, sensor, siren, switch, valve — and the ``device``, ``origin`` and availability blocks.
 ``check_device_discovery`` does the same for the device form (``homeassistant/device/<id>/config`` with ``components``),
 ``check_discovery_topic`` checks a discovery topic, and ``check_retained_tree`` checks a whole retained snapshot (every
 config valid, unique ids unique, and every state and availability topic an entity reads holding a retained message
@@ -71,6 +71,13 @@ def _positive_int(value: Any) -> str | None:
     # cv.positive_int: an int >= 0
     if isinstance(value, bool) or not isinstance(value, int) or value < 0:
         return f"must be an integer >= 0, got {value!r}"
+    return None
+
+
+def _integer(value: Any) -> str | None:
+    # [core mqtt/valve.py] position_open/position_closed: ``int`` (any integer, negative too)
+    if isinstance(value, bool) or not isinstance(value, int):
+        return f"must be an integer, got {value!r}"
     return None
 
 
@@ -199,6 +206,8 @@ DEVICE_CLASS_UNITS: dict[str, tuple[str | None, ...]] = {
 }
 #: [core button/__init__.py] ButtonDeviceClass
 BUTTON_DEVICE_CLASSES = ("identify", "restart", "update")
+#: [core valve/__init__.py] ValveDeviceClass
+VALVE_DEVICE_CLASSES = ("water", "gas")
 #: [core event/__init__.py] EventDeviceClass
 EVENT_DEVICE_CLASSES = ("button", "doorbell", "motion")
 #: [core switch/__init__.py] SwitchDeviceClass
@@ -397,6 +406,21 @@ COMPONENTS: dict[str, tuple[dict[str, Check], frozenset[str]]] = {
             "value_template": _string,
         },
         frozenset({"command_topic"}),
+    ),
+    # [core mqtt/valve.py] _PLATFORM_SCHEMA_BASE (MQTT_BASE_SCHEMA + its own keys; nothing required, command_topic
+    # optional); [docs valve.mqtt]
+    "valve": (
+        {
+            **BASE_OPTIONS, **_NAME,
+            "command_template": _string, "command_topic": _publish_topic,
+            "device_class": lambda v: None if v is None else _one_of(*VALVE_DEVICE_CLASSES)(v),
+            "optimistic": _boolean, "payload_close": _string_or_null, "payload_open": _string_or_null,
+            "payload_stop": _string_or_null, "position_closed": _integer, "position_open": _integer,
+            "reports_position": _boolean, "retain": _boolean, "state_closed": _string, "state_closing": _string,
+            "state_open": _string, "state_opening": _string, "state_topic": _subscribe_topic,
+            "value_template": _string,
+        },
+        frozenset(),
     ),
 }  # fmt: skip
 
@@ -600,6 +624,11 @@ def _cross_field_problems(component: str, payload: Mapping[str, Any]) -> list[Pr
             problems.append("image_topic/url_topic: exactly one of them is required")
         if "content_type" in payload and has_url:
             problems.append("content_type: cannot be used together with url_topic")
+    if component == "valve" and payload.get("reports_position") is True:
+        # [core mqtt/valve.py] _validate_and_add_defaults: these four need a valve without a position
+        for key in ("payload_open", "payload_close", "state_open", "state_closed"):
+            if key in payload:
+                problems.append(f"{key}: not allowed when reports_position is true")
     if component == "sensor":
         problems += _sensor_problems(payload)
     if component == "light" and "supported_color_modes" in payload:
@@ -847,6 +876,13 @@ def _allowed_states(component: str, config: Mapping[str, Any]) -> set[str] | Non
         keys = {"state_jammed": "JAMMED", "state_locked": "LOCKED", "state_locking": "LOCKING",
                 "state_unlocked": "UNLOCKED", "state_unlocking": "UNLOCKING", "state_open": "OPEN",
                 "state_opening": "OPENING"}  # fmt: skip
+        return {config.get(key, default) for key, default in keys.items()} | reset
+    if component == "valve":
+        # [docs valve.mqtt] state_topic: the four states (a position instead of open/closed when reports_position;
+        # JSON {"state", "position"} too), "None" resets to unknown, an empty payload is ignored
+        if config.get("reports_position") is True or "value_template" in config:
+            return None
+        keys = {"state_open": "open", "state_opening": "opening", "state_closed": "closed", "state_closing": "closing"}
         return {config.get(key, default) for key, default in keys.items()} | reset
     if component == "select":
         return set(config.get("options") or []) | reset

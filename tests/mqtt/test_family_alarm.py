@@ -366,7 +366,7 @@ async def test_devices_that_appear_later_are_added_with_the_right_entities(sim: 
         {"name": "Indoor Siren", "deviceType": "siren", "sirenStatus": "inactive"},
         {"name": "Basement Window", "deviceType": "sensor.contact", "subCategoryId": 2, "faulted": False},
         {"name": "Zone 1", "deviceType": "sensor.zone", "faulted": False},
-        {"name": "Front Lock", "deviceType": "lock.zwave", "locked": "locked"},
+        {"name": "Panic Button", "deviceType": "security-panic", "batteryLevel": 70},
     ]  # fmt: skip
     alarm_family, unknown_family = AlarmFamily(BridgeOptions()), UnknownHubFamily(BridgeOptions())
     async with started(api, alarm_family) as (_, sink), started(api, unknown_family) as (_, other):
@@ -374,7 +374,7 @@ async def test_devices_that_appear_later_are_added_with_the_right_entities(sim: 
         for document in documents:
             await asyncio.to_thread(hub_control, sim, "POST", f"/{home.id}/devices", {"document": document})
         await wait_until(lambda: len(sink.devices) == known + len(documents) - 1, "the new alarm devices")
-        await wait_until(lambda: any(d.name == "Front Lock" for d in other.devices), "the lock (not an alarm kind)")
+        await wait_until(lambda: any(d.name == "Panic Button" for d in other.devices), "the panic button")
         assert sink.states(sink.device("Garage Tilt"))["tilt"] == "ON"
         assert sink.device("Garage Tilt").entity("tilt").options == {"device_class": "garage_door"}
         assert sink.states(sink.device("Garage Tilt"))["bypass_mode"] == "Never"
@@ -386,11 +386,11 @@ async def test_devices_that_appear_later_are_added_with_the_right_entities(sim: 
         assert sink.states(sink.device("Indoor Siren"))["siren"] == "OFF"
         assert sink.device("Basement Window").entity("contact").options == {"device_class": "window"}
         assert sink.device("Zone 1").entity("zone").options == {"device_class": "safety"}
-        lock = other.device("Front Lock")
-        assert other.states(lock)["state"] == "lock.zwave"
+        panic = other.device("Panic Button")
+        assert other.states(panic)["state"] == "security-panic"
         check_published(sink.devices + other.devices)
         # each new device went through add_device once, and not into the other family
-        assert not any(d.name == "Front Lock" for d in sink.devices)
+        assert not any(d.name == "Panic Button" for d in sink.devices)
         assert not any(d.name == "Garage Tilt" for d in other.devices)
 
 
@@ -462,7 +462,7 @@ async def test_hostile_documents_never_break_a_read(
              "sensor.tilt", "sensor.glassbreak", "sensor", "alarm.smoke", "alarm.co", "listener.smoke-co",
              "comp.bluejay.x", "siren", "siren.outdoor-strobe", "range-extender.zwave", "hub.kili",
              "switch.multilevel.beams", "switch.transformer.beams", "motion-sensor.beams", "group.light-group.beams",
-             "switch", "switch.multilevel", "switch.multilevel.bulb", "lock", "thermostat.x", "",
+             "switch", "switch.multilevel", "switch.multilevel.bulb", "security-panic", "thermostat.x", "",
              "\x1b]0;x\x07"]  # fmt: skip
     families = [AlarmFamily(BridgeOptions()), LightingFamily(BridgeOptions()), UnknownHubFamily(BridgeOptions())]
     async with (

@@ -93,6 +93,7 @@ VALID: dict[str, dict[str, Any]] = {
     ),
     "siren": entity("siren", command_topic=f"{BASE}/siren/set", state_topic=f"{BASE}/siren/state"),
     "switch": entity("motion_detection", command_topic=f"{BASE}/motion_detection/set", state_topic=f"{BASE}/md/state"),
+    "valve": entity("valve", command_topic=f"{BASE}/valve/set", state_topic=f"{BASE}/v/state", device_class="water"),
 }
 
 
@@ -171,6 +172,9 @@ BROKEN = [
     ("lock", _set("code_format", "(unclosed"), "code_format: is not a valid regular expression"),
     ("sensor", _set("entity_picture", "ftp://x/y.png"), "entity_picture: must be an http(s) URL"),
     ("select", _set("options", "a,b"), "options: must be a list of strings"),
+    ("valve", _set("position_open", 99.5), "position_open: must be an integer"),
+    ("valve", _set("payload_stop", 5), "payload_stop: must be a string or null"),
+    ("valve", _set("reports_position", "yes"), "reports_position: must be true or false"),
     # enumerations
     ("binary_sensor", _set("device_class", "doorbell"), "device_class: must be one of battery"),
     ("sensor", _set("device_class", "wifi"), "device_class: must be one of"),
@@ -184,6 +188,7 @@ BROKEN = [
     ("light", _set("supported_color_modes", ["dim"]), "unknown mode(s) ['dim']"),
     ("sensor", _set("availability_mode", "most"), "availability_mode: must be one of all, any, latest"),
     ("image", _set("image_encoding", "hex"), "image_encoding: must be one of b64, raw"),
+    ("valve", _set("device_class", "sprinkler"), "device_class: must be one of water, gas"),
     # topics
     ("switch", _set("command_topic", "a/+/set"), "command_topic: must not contain the wildcards"),
     ("switch", _set("command_topic", ""), "command_topic: must not be empty"),
@@ -367,3 +372,24 @@ def test_the_checker_reads_a_real_brokers_retained_messages(
         "homeassistant/sensor/ringvault_123456/battery/config: retained state 'n/a' on "
         f"{BASE}/battery/state is not a number"
     ]
+
+
+def test_valve_rules() -> None:
+    """[core mqtt/valve.py]: nothing is required (a valve without a command topic only reports), ``payload_open``
+    and friends cannot be combined with ``reports_position``, and the state topic takes the four states or "None"."""
+    assert check_discovery("valve", {"state_topic": "v/state"}) == []
+    assert check_discovery("valve", {**VALID["valve"], "payload_open": None, "device_class": None}) == []
+    positioned = {**VALID["valve"], "reports_position": True, "payload_open": "OPEN", "state_closed": "shut"}
+    problems = check_discovery("valve", positioned)
+    assert "valve: payload_open: not allowed when reports_position is true" in problems
+    assert "valve: state_closed: not allowed when reports_position is true" in problems
+    assert check_discovery("valve", {**VALID["valve"], "reports_position": True}) == []
+    config = "homeassistant/valve/ringvault_123456/valve/config"
+    tree = {config: json.dumps(VALID["valve"]).encode(), "ringvault/status": b"online", f"{BASE}/status": b"online"}
+    for state in (b"open", b"closed", b"opening", b"closing", b"None"):
+        assert check_retained_tree({**tree, f"{BASE}/v/state": state}) == [], state
+    problems = check_retained_tree({**tree, f"{BASE}/v/state": b"OPEN"})  # states are case-sensitive
+    assert problems == [f"{config}: retained state 'OPEN' on {BASE}/v/state is not one of "
+                        "['', 'None', 'closed', 'closing', 'open', 'opening']"]  # fmt: skip
+    custom = {**VALID["valve"], "state_open": "on"}
+    assert check_retained_tree({**tree, config: json.dumps(custom).encode(), f"{BASE}/v/state": b"on"}) == []

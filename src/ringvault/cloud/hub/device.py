@@ -310,5 +310,34 @@ class HubDevice:
             raise CapabilityError(f"{self.name} ({self.type_label}) cannot be dimmed")
         await self.set_info({"device": {"v1": {"level": value}}})
 
+    # -- locks and water valves (reference §7.8) ----------------------------------------------------------
+    @property
+    def locked(self) -> str | None:
+        """A lock's ``locked``: ``locked``, ``unlocked``, ``jammed`` or ``unknown`` (§7.7; whatever text Ring sends)."""
+        return _str(self.data.get("locked"))
+
+    @property
+    def valve_state(self) -> str | None:
+        """A water valve's ``valveState``: ``open`` or ``closed`` (§7.7; whatever text Ring sends)."""
+        return _str(self.data.get("valveState"))
+
+    async def set_locked(self, locked: bool) -> None:
+        """Lock or unlock a lock (``lock.lock`` / ``lock.unlock``). Returns once sent: the new ``locked`` arrives as
+        the device's next update (``on_data``); a jammed lock answers with its unchanged state."""
+        if not isinstance(locked, bool):
+            raise ValueError(f"locked must be True or False, got {locked!r}")
+        if self.kind is not HubDeviceKind.LOCK:
+            raise CapabilityError(f"{self.name} ({self.type_label}) is not a lock")
+        await self.send_command("lock.lock" if locked else "lock.unlock")
+
+    async def set_valve_open(self, open_valve: bool) -> None:
+        """Open or close a water valve (``valve.open`` / ``valve.close``). Returns once sent: the new ``valveState``
+        arrives as the device's next update (``on_data``)."""
+        if not isinstance(open_valve, bool):
+            raise ValueError(f"open must be True or False, got {open_valve!r}")
+        if self.kind is not HubDeviceKind.VALVE:
+            raise CapabilityError(f"{self.name} ({self.type_label}) is not a water valve")
+        await self.send_command("valve.open" if open_valve else "valve.close")
+
     def __repr__(self) -> str:
         return f"<HubDevice zid={self.zid!r} name={self.name!r} type={self.device_type!r} kind={self.kind.value}>"

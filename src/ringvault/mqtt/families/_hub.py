@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from ringvault.mqtt.options import BridgeOptions
 
 __all__ = [
+    "ACCESS_KINDS",
     "ALARM_KINDS",
     "IGNORED_KINDS",
     "LIGHTING_KINDS",
@@ -82,6 +83,8 @@ ALARM_KINDS = frozenset(
 LIGHTING_KINDS = frozenset(
     {K.BEAMS_LIGHT, K.BEAMS_TRANSFORMER, K.BEAMS_MOTION_SENSOR, K.BEAMS_GROUP, K.LIGHT, K.SWITCH, K.DIMMER}
 )
+#: Kinds the ``access`` family publishes (locks and water valves; ring-mqtt lock.js, valve.js).
+ACCESS_KINDS = frozenset({K.LOCK, K.VALVE})
 #: Kinds nobody publishes: access codes are codes, not devices (ring-mqtt lib/ring.js returns "ignore" for them).
 IGNORED_KINDS = frozenset({K.ACCESS_CODE})
 

@@ -1,5 +1,5 @@
-"""Hub devices no other family publishes (a ``deviceType`` ringvault does not know, locks, thermostats, valves,
-panic buttons, adapters ...): each appears as one diagnostic ``sensor`` whose state is Ring's ``deviceType`` and
+"""Hub devices no other family publishes (a ``deviceType`` ringvault does not know, thermostats, panic buttons,
+adapters ...): each appears as one diagnostic ``sensor`` whose state is Ring's ``deviceType`` and
 whose JSON attributes are the device's flattened data (cleaned, bounded in size), so nothing Ring lists is hidden
 and nothing in it can crash the bridge or break a payload. ring-mqtt logs such devices as "not supported" and
 publishes nothing (lib/ring.js); the issue asks for them to appear.
@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ringvault.mqtt.families._hub import (
+    ACCESS_KINDS,
     ALARM_KINDS,
     IGNORED_KINDS,
     LIGHTING_KINDS,
@@ -34,12 +35,12 @@ ATTRIBUTES_BUDGET = 8_000
 
 
 class UnknownHubFamily(HubFamily):
-    """Every hub device of a kind the ``alarm`` and ``lighting`` families leave alone."""
+    """Every hub device of a kind the ``alarm``, ``lighting`` and ``access`` families leave alone."""
 
     name = "hub_unknown"
 
     def claims(self, device: HubDevice) -> bool:
-        return device.kind not in ALARM_KINDS | LIGHTING_KINDS | IGNORED_KINDS
+        return device.kind not in ALARM_KINDS | LIGHTING_KINDS | ACCESS_KINDS | IGNORED_KINDS
 
     def build(self, site: HubSite, device: HubDevice) -> MqttDevice | None:
         mqtt = site.mqtt_device(device)

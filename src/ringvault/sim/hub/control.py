@@ -15,6 +15,9 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 - ``POST /_sim/hub/{loc}/assets/{asset}/silent`` ``{"silent": bool}`` — the asset never answers device lists.
 - ``PUT  /_sim/hub/{loc}/frame-delay`` ``{"delay_ms": n}`` — delay every frame sent to the location's sockets.
 - ``POST /_sim/hub/{loc}/devices`` ``{"asset"?, "document": {...}}`` — add a device of any ``deviceType``.
+- ``POST /_sim/hub/{loc}/devices/{ref}/report`` ``{"device": {...}}`` — the device changed by itself (a lock turned
+  by hand, jammed ...): its ``device.v1`` fields pushed as an update.
+- ``POST /_sim/hub/{loc}/devices/{ref}/refuse`` ``{"refuse": bool}`` — a lock/valve refuses its commands.
 - ``POST /_sim/hub/{loc}/raw`` ``{"text": "..."}`` or ``{"repeat": "x", "size": n}`` — push a raw text frame.
 - ``PUT  /_sim/hub/tickets/refuse`` ``{"count": n|null, "status": 401, "stage": "handshake"|"ticket"}`` — refuse
   the next ``count`` tickets (null: all) at the socket handshake or at ``clap/tickets``; ``DELETE`` stops it.
@@ -231,6 +234,38 @@ async def add_device(location_id: str, state: StateDep, body: JsonBody) -> Respo
     if device is None:
         return _problem("a device with this zid exists", 409)
     return ring_json({"asset": asset.uuid, "document": device.document()}, status=201)
+
+
+@router.post("/{location_id}/devices/{device_ref}/report")
+async def report(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
+    """The device changed by itself: {"device": {...device.v1 fields}} pushed as its update (locks, valves ...)."""
+    hub = _hub(state.hub, location_id)
+    if hub is None:
+        return _no_hub(location_id)
+    device = state.hub.find_device(hub, device_ref)
+    if device is None:
+        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    fields = body.get("device")
+    if not isinstance(fields, dict) or not fields or "zid" in fields:
+        return _problem('send {"device": {"field": value, ...}} (device.v1 fields, at least one, no zid)')
+    state.hub.report(hub, device, fields)
+    return ring_json(device.document())
+
+
+@router.post("/{location_id}/devices/{device_ref}/refuse")
+async def refuse(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
+    """Make a lock or valve refuse its commands (its state pushed back unchanged): {"refuse": bool}."""
+    hub = _hub(state.hub, location_id)
+    if hub is None:
+        return _no_hub(location_id)
+    device = state.hub.find_device(hub, device_ref)
+    if device is None:
+        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    value = body.get("refuse")
+    if not isinstance(value, bool):
+        return _problem('send {"refuse": true|false}')
+    state.hub.set_refusing(hub, device, value)
+    return ring_json({"zid": device.zid, "refuse": value})
 
 
 @router.post("/{location_id}/raw")

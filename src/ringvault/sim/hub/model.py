@@ -124,6 +124,7 @@ class HubLocation:
     alarm: AlarmState = field(default_factory=AlarmState)
     lights_off_at_ms: dict[str, int] = field(default_factory=dict)  # Beams lights switched on for a duration
     frame_delay_s: float = 0.0  # control API: delay every frame sent to this location's sockets
+    refusing: set[str] = field(default_factory=set)  # control API: zids whose lock/valve commands are refused
 
     def devices_of(self, asset_uuid: str) -> list[HubDevice]:
         return [d for d in self.devices.values() if d.asset_uuid == asset_uuid]

@@ -26,6 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from ringvault.sim.hub import access
 from ringvault.sim.hub.history import (
     LEVEL_ALARM,
     LEVEL_MODE,
@@ -408,6 +409,8 @@ def apply_set(fx: Effects, device: HubDevice, item: JSON, timing: Timing) -> Non
                     set_siren(fx, True)
                 elif kind == "security-panel.silence-siren":
                     set_siren(fx, False)
+            elif access.takes(device, kind):
+                access.command(fx, device, str(kind))
             elif kind == "light-mode.set":
                 light_mode(fx, device, data, timing)
             elif kind in ("siren-test.start", "siren-test.stop") and device.device_type in SIREN_TYPES - {"siren"}:

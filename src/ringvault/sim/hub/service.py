@@ -24,7 +24,7 @@ from typing import Any
 
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
-from ringvault.sim.hub import rules
+from ringvault.sim.hub import access, rules
 from ringvault.sim.hub.history import Actor, HistoryStore, seed_history
 from ringvault.sim.hub.model import (
     BASE_STATION_KIND,
@@ -418,6 +418,22 @@ class HubService:
             fx.update(device, dict(device.device), v2=dict(device.general), level=40)
             self._finish(fx)
             return device
+
+    def report(self, hub: HubLocation, device: HubDevice, fields: JSON) -> None:
+        """The device changed by itself (a lock turned by hand, jammed ...): ``fields`` pushed as its update."""
+        with self.lock:
+            self.advance_locked()
+            fx = self._effects(hub)
+            access.report(fx, device, fields)
+            self._finish(fx)
+
+    def set_refusing(self, hub: HubLocation, device: HubDevice, refusing: bool) -> None:
+        """Make the device refuse (or take again) lock/valve commands (``sim.hub.access``)."""
+        with self.lock:
+            if refusing:
+                hub.refusing.add(device.zid)
+            else:
+                hub.refusing.discard(device.zid)
 
     def push_raw(self, location_id: str, text: str) -> int:
         with self.lock:
