@@ -42,11 +42,11 @@ from ringvault.mqtt.families._hub import (
     confirm,
     guarded,
     on_off,
-    parse_number,
     safe_json,
 )
 from ringvault.mqtt.families._keypad import KEYPAD_MOTION_HOLD_S, keypad_extras
 from ringvault.mqtt.families._panel_log import PanelLog
+from ringvault.mqtt.families._station import power_entities, volume_entity
 from ringvault.mqtt.model import CommandRejected, Entity, MqttDevice, StatePayload
 
 if TYPE_CHECKING:
@@ -465,7 +465,7 @@ class AlarmFamily(HubFamily):
     def _keypad(self, site: HubSite, device: HubDevice) -> MqttDevice:
         mqtt = site.mqtt_device(device, model="Security Keypad")
         if "volume" in device.data:
-            mqtt.add(_volume(site, device))
+            mqtt.add(volume_entity(site, device))
         keypad_extras(site, device, mqtt, later=self.later, subscriptions=self._unsubscribe,
                       hold_s=self.keypad_motion_hold_s)  # fmt: skip
         return mqtt
@@ -478,13 +478,13 @@ class AlarmFamily(HubFamily):
         name = listed.name if listed is not None and listed.name else f"{site.location.name} Base Station"
         mqtt = site.mqtt_device(device, name=clean(name), model="Alarm Base Station", as_hub=True)
         if "volume" in device.data:
-            mqtt.add(_volume(site, device))
-        _power_entities(mqtt, device)
+            mqtt.add(volume_entity(site, device))
+        power_entities(mqtt, device)
         return mqtt
 
     def _range_extender(self, site: HubSite, device: HubDevice) -> MqttDevice:
         mqtt = site.mqtt_device(device, model="Z-Wave Range Extender")
-        _power_entities(mqtt, device)
+        power_entities(mqtt, device)
         return mqtt
 
     def _siren(self, site: HubSite, device: HubDevice) -> MqttDevice:
@@ -543,72 +543,6 @@ def _switch_payload(payload: str, what: str) -> bool:
     if word not in ("ON", "OFF"):
         raise CommandRejected(f"{what}: {clean(payload, 40)!r} is not ON or OFF")
     return word == "ON"
-
-
-def _volume(site: HubSite, device: HubDevice) -> Entity:
-    """Volume 0–100 % (ring-mqtt base-station.js / keypad.js: a slider ``number``; Ring's ``volume`` is 0..1)."""
-
-    def read() -> StatePayload:
-        volume = as_float(device.data.get("volume"))
-        return str(round(max(0.0, min(1.0, volume)) * 100)) if volume is not None else None
-
-    async def command(payload: str) -> None:
-        level = round(parse_number(payload, f"volume of {clean(device.name)}", 0, 100)) / 100.0
-
-        def reached(data: Mapping[str, Any]) -> bool:
-            volume = as_float(data.get("volume"))
-            return volume is not None and abs(volume - level) < 0.005
-
-        await confirm(
-            device, lambda: device.set_volume(level), reached, what=f"volume {level:.0%}", timeout=site.timeout
-        )
-
-    return Entity(
-        "number",
-        "volume",
-        "Volume",
-        read=guarded(f"{device.zid} volume", read),
-        command=command,
-        options={"min": 0, "max": 100, "step": 1, "mode": "slider", "unit_of_measurement": "%"},
-        category="config",
-        icon="mdi:volume-high",
-    )
-
-
-def _power_entities(mqtt: MqttDevice, device: HubDevice) -> None:
-    """AC power (``acStatus`` ok/error) and the backup battery (``batteryBackup``) as diagnostics."""
-    if "acStatus" in device.data:
-
-        def ac() -> StatePayload:
-            status = as_str(device.data.get("acStatus"))
-            return on_off(status == "ok") if status is not None else None
-
-        mqtt.add(
-            Entity(
-                "binary_sensor",
-                "ac_power",
-                "AC Power",
-                read=guarded(f"{device.zid} ac power", ac),
-                options={"device_class": "power"},
-                category="diagnostic",
-            )
-        )
-    if "batteryBackup" in device.data:
-
-        def backup() -> StatePayload:
-            status = as_str(device.data.get("batteryBackup"))
-            return clean(status, 40) if status else None
-
-        mqtt.add(
-            Entity(
-                "sensor",
-                "battery_backup",
-                "Battery Backup",
-                read=guarded(f"{device.zid} battery backup", backup),
-                category="diagnostic",
-                icon="mdi:battery-charging",
-            )
-        )
 
 
 _Builder = Callable[[AlarmFamily, HubSite, "HubDevice"], MqttDevice]
