@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ringvault.cloud.device import Signal, deep_merge
 from ringvault.cloud.errors import CapabilityError
 from ringvault.cloud.hub.kinds import HubDeviceKind, kind_of, type_label
+from ringvault.cloud.hub.thermostat import Thermostat
 
 if TYPE_CHECKING:
     from ringvault.cloud.hub.connection import HubConnection
@@ -156,6 +157,16 @@ class HubDevice:
         return _str(self.data.get("mode"))
 
     @property
+    def parent_zid(self) -> str | None:
+        """The zid of the device this one belongs to (``parentZid``: a thermostat's temperature sensor ...)."""
+        return _str(self.data.get("parentZid")) or None
+
+    @property
+    def children(self) -> list[HubDevice]:
+        """The location's devices whose ``parentZid`` is this one (ring-mqtt lib/ring.js ``childDevices``)."""
+        return [d for d in self._connection.devices.values() if d is not self and d.parent_zid == self.zid]
+
+    @property
     def is_offline(self) -> bool:
         """Whether ``commStatus`` says the device does not talk to its hub (absent: assumed online)."""
         status = _str(self.data.get("commStatus"))
@@ -246,6 +257,18 @@ class HubDevice:
         if not (self.kind in _DIMMABLE or "level" in self.data):
             raise CapabilityError(f"{self.name} ({self.type_label}) cannot be dimmed")
         await self.set_info({"device": {"v1": {"level": value}}})
+
+    async def set_thermostat(
+        self,
+        *,
+        mode: str | None = None,
+        set_point: float | None = None,
+        dead_band: float | None = None,
+        fan_mode: str | None = None,
+    ) -> None:
+        """Set a thermostat's mode, set point (°C), auto dead band and/or fan mode in one write, each checked
+        against what it offers (``ringvault.cloud.hub.thermostat.Thermostat``)."""
+        await Thermostat(self).set(mode=mode, set_point=set_point, dead_band=dead_band, fan_mode=fan_mode)
 
     def __repr__(self) -> str:
         return f"<HubDevice zid={self.zid!r} name={self.name!r} type={self.device_type!r} kind={self.kind.value}>"
