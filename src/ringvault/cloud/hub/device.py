@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from ringvault.cloud.device import Signal, deep_merge
 from ringvault.cloud.errors import CapabilityError
 from ringvault.cloud.hub.kinds import HubDeviceKind, kind_of, type_label
-from ringvault.cloud.hub.thermostat import Thermostat
 
 if TYPE_CHECKING:
     from ringvault.cloud.hub.connection import HubConnection
@@ -162,6 +161,12 @@ class HubDevice:
         return _str(self.data.get("parentZid")) or None
 
     @property
+    def parent(self) -> HubDevice | None:
+        """The device named by ``parentZid``, when the location's hub lists it."""
+        zid = self.parent_zid
+        return self._connection.devices.get(zid) if zid is not None else None
+
+    @property
     def children(self) -> list[HubDevice]:
         """The location's devices whose ``parentZid`` is this one (ring-mqtt lib/ring.js ``childDevices``)."""
         return [d for d in self._connection.devices.values() if d is not self and d.parent_zid == self.zid]
@@ -268,6 +273,8 @@ class HubDevice:
     ) -> None:
         """Set a thermostat's mode, set point (°C), auto dead band and/or fan mode in one write, each checked
         against what it offers (``ringvault.cloud.hub.thermostat.Thermostat``)."""
+        from ringvault.cloud.hub.thermostat import Thermostat  # (it imports this module)
+
         await Thermostat(self).set(mode=mode, set_point=set_point, dead_band=dead_band, fan_mode=fan_mode)
 
     def __repr__(self) -> str:

@@ -15,10 +15,13 @@ Writes are ``{"device":{"v1":{...}}}`` (§7.8). A value the thermostat cannot ta
 
 from __future__ import annotations
 
+import asyncio
 import math
-from typing import TYPE_CHECKING, Any
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Literal
 
 from ringvault.cloud.errors import CapabilityError
+from ringvault.cloud.hub.device import flatten
 from ringvault.cloud.hub.kinds import HubDeviceKind
 
 if TYPE_CHECKING:
@@ -29,6 +32,7 @@ __all__ = [
     "DEFAULT_SET_POINT_RANGE",
     "OPERATING_STATUS_TYPE",
     "THERMOSTAT_MODES",
+    "Confirmation",
     "Thermostat",
 ]
 
@@ -44,6 +48,10 @@ DEFAULT_DEAD_BAND_MIN = 1.11111
 #: The child device that says whether the system heats or cools right now.
 OPERATING_STATUS_TYPE = "thermostat-operating-status"
 _TEMPERATURE_SENSOR_TYPE = "sensor.temperature"
+
+
+Confirmation = Literal["applied", "refused", "timeout"]
+"""Ring's answer to a thermostat write (``Thermostat.write_and_confirm``)."""
 
 
 def _number(value: Any) -> float | None:
@@ -206,6 +214,45 @@ class Thermostat:
     async def set_range(self, low: float, high: float) -> None:
         """Set the auto range (see ``range_write``)."""
         await self.device.set_info({"device": {"v1": self.range_write(low, high)}})
+
+    async def write_and_confirm(self, v1: Mapping[str, Any], *, timeout: float) -> Confirmation:  # noqa: ASYNC109
+        """Send a checked write (``write_for``/``range_write``) and wait for Ring's answer: the updates that carry
+        each written field — the new value, or the old one pushed back when Ring refuses it (the hub's answer to
+        every write, §7.8). ``applied`` when every field now holds what was asked, ``refused`` when one does not,
+        ``timeout`` when no such answer came within ``timeout`` seconds. A write that changes nothing is
+        ``applied`` at once (Ring need not answer a no-op)."""
+        wanted = dict(v1)
+        if self._holds(wanted):
+            await self.device.set_info({"device": {"v1": wanted}})
+            return "applied"
+        pending = set(wanted)
+
+        def answered(doc: Mapping[str, Any]) -> bool:
+            pending.difference_update(flatten(doc))
+            return not pending
+
+        future = self.device._next_update(answered)  # registered before the write it answers
+        try:
+            await self.device.set_info({"device": {"v1": wanted}})
+            async with asyncio.timeout(timeout):
+                await future
+        except TimeoutError:
+            return "timeout"
+        finally:
+            self.device._forget(future)
+        return "applied" if self._holds(wanted) else "refused"
+
+    def _holds(self, v1: Mapping[str, Any]) -> bool:
+        """Whether the device's data already holds every value of ``v1`` (numbers to 0.01)."""
+        for key, value in v1.items():
+            current = self.device.data.get(key)
+            if isinstance(value, float):
+                number = _number(current)
+                if number is None or abs(number - value) > 0.01:
+                    return False
+            elif current != value:
+                return False
+        return True
 
     def __repr__(self) -> str:
         return f"<Thermostat zid={self.device.zid!r} mode={self.mode!r} set_point={self.set_point!r}>"

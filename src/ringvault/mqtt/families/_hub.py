@@ -37,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "ALARM_KINDS",
+    "CLIMATE_KINDS",
     "IGNORED_KINDS",
     "LIGHTING_KINDS",
     "HubFamily",
@@ -48,6 +49,7 @@ __all__ = [
     "common_entities",
     "confirm",
     "guarded",
+    "is_thermostat_part",
     "on_off",
     "parse_number",
     "safe_json",
@@ -82,6 +84,8 @@ ALARM_KINDS = frozenset(
 LIGHTING_KINDS = frozenset(
     {K.BEAMS_LIGHT, K.BEAMS_TRANSFORMER, K.BEAMS_MOTION_SENSOR, K.BEAMS_GROUP, K.LIGHT, K.SWITCH, K.DIMMER}
 )
+#: Kinds the ``climate`` family publishes (ring-mqtt thermostat.js).
+CLIMATE_KINDS = frozenset({K.THERMOSTAT})
 #: Kinds nobody publishes: access codes are codes, not devices (ring-mqtt lib/ring.js returns "ignore" for them).
 IGNORED_KINDS = frozenset({K.ACCESS_CODE})
 
@@ -189,6 +193,16 @@ def safe_json(value: Any, budget: int = MAX_ATTRIBUTES) -> dict[str, Any]:
         result["_truncated"] = True
     json.dumps(result, allow_nan=False)  # the promise: it serializes (a bug here should fail loudly in tests)
     return result  # type: ignore[no-any-return]
+
+
+def is_thermostat_part(device: HubDevice) -> bool:
+    """Whether ``device`` belongs to a thermostat and shows on the thermostat's Home Assistant device (the
+    ``climate`` family's), never alone: the ``thermostat-operating-status`` device, or a device whose ``parentZid``
+    is a thermostat (its temperature sensor). ring-mqtt lib/ring.js returns "ignore" for both."""
+    if device.device_type == "thermostat-operating-status":
+        return True
+    parent = device.parent
+    return parent is not None and parent.kind in CLIMATE_KINDS
 
 
 def guarded(what: str, read: Callable[[], Any]) -> Callable[[], Any]:

@@ -41,6 +41,7 @@ from ringvault.mqtt.families._hub import (
     common_entities,
     confirm,
     guarded,
+    is_thermostat_part,
     on_off,
     parse_number,
     safe_json,
@@ -163,7 +164,7 @@ class AlarmFamily(HubFamily):
         """per location id: the last arm Ring refused (shown as an attribute of the panel), None after a success"""
 
     def claims(self, device: HubDevice) -> bool:
-        return device.kind in ALARM_KINDS
+        return device.kind in ALARM_KINDS and not is_thermostat_part(device)  # a thermostat's sensor: climate's
 
     def build_order(self, device: HubDevice) -> int:
         return _BUILD_FIRST.get(device.kind, 2)
