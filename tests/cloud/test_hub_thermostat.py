@@ -104,3 +104,20 @@ async def test_a_write_ring_refuses_comes_back_unchanged(sim: SimServer, api: Ri
     await device.set_info({"device": {"v1": {"setPoint": 40}}})  # past the checks: Ring pushes the old value back
     await eventually(lambda: bool(seen), what="Ring's answer")
     assert seen == [21.0] and Thermostat(device).set_point == 21.0
+
+
+async def test_write_and_confirm_tells_applied_refused_and_silence_apart(sim: SimServer, api: RingApi) -> None:
+    home, device = await _thermostat(sim, api, mode="heat")
+    thermostat = Thermostat(device)
+    assert await thermostat.write_and_confirm(thermostat.write_for(set_point=23.5), timeout=20) == "applied"
+    assert thermostat.set_point == 23.5
+    assert await thermostat.write_and_confirm(thermostat.write_for(set_point=23.5), timeout=20) == "applied"  # no-op
+    # past the checks (a range Ring knows better): Ring pushes the old value back
+    assert await thermostat.write_and_confirm({"setPoint": 40.0}, timeout=20) == "refused"
+    assert thermostat.set_point == 23.5
+    # the mode applied, the dead band refused: both answers are waited for
+    answer = await thermostat.write_and_confirm({"mode": "cool", "deadBand": 0.1}, timeout=20)
+    assert answer == "refused" and thermostat.mode == "cool"
+    control(sim, "POST", f"/{home.id}/assets/base_station/session", {"status": "unknown"})  # ignores writes
+    assert await thermostat.write_and_confirm(thermostat.write_for(mode="heat"), timeout=1.0) == "timeout"
+    assert thermostat.mode == "cool"
