@@ -5,8 +5,6 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 - ``GET  /_sim/hub/{loc}`` — one location (``assets[].devices`` = what ``DeviceInfoDocGetList`` answers per asset).
 - ``POST /_sim/hub/{loc}/devices/{zid or name}/fault`` ``{"faulted": bool}`` — open/close a contact, trip/clear a
   motion sensor (``motionStatus`` on Beams), wet/dry a flood sensor; may start the entry delay.
-- ``POST /_sim/hub/{loc}/devices/{zid or name}/temperature`` ``{"celsius": n}`` — a temperature sensor (a
-  thermostat's own one too) reports a new room temperature.
 - ``POST /_sim/hub/{loc}/alarm`` ``{"kind": "burglar"|"fire"|"co"|"panic"}`` — sound the alarm now.
 - ``POST /_sim/hub/{loc}/drop`` — drop every socket of the location abruptly (no close frame).
 - ``POST /_sim/hub/{loc}/disconnect-event`` — send ``HubDisconnectionEventType``.
@@ -15,6 +13,8 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 - ``POST /_sim/hub/{loc}/assets/{asset}/silent`` ``{"silent": bool}`` — the asset never answers device lists.
 - ``PUT  /_sim/hub/{loc}/frame-delay`` ``{"delay_ms": n}`` — delay every frame sent to the location's sockets.
 - ``POST /_sim/hub/{loc}/devices`` ``{"asset"?, "document": {...}}`` — add a device of any ``deviceType``.
+- ``POST /_sim/hub/{loc}/devices/{zid or name}/temperature`` ``{"celsius": n}`` — a temperature sensor (a
+  thermostat's own one too) reports a new room temperature.
 - ``POST /_sim/hub/{loc}/raw`` ``{"text": "..."}`` or ``{"repeat": "x", "size": n}`` — push a raw text frame.
 - ``PUT  /_sim/hub/tickets/refuse`` ``{"count": n|null, "status": 401, "stage": "handshake"|"ticket"}`` — refuse
   the next ``count`` tickets (null: all) at the socket handshake or at ``clap/tickets``; ``DELETE`` stops it.

@@ -359,14 +359,6 @@ class HubService:
             rules.set_fault(fx, device, faulted, self.timing())
             self._finish(fx)
 
-    def set_temperature(self, hub: HubLocation, device: HubDevice, celsius: float) -> None:
-        """A temperature sensor reports ``celsius`` (a thermostat's own sensor may change its operating status)."""
-        with self.lock:
-            self.advance_locked()
-            fx = self._effects(hub)
-            thermostat.set_temperature(fx, device, celsius)
-            self._finish(fx)
-
     def trigger_alarm(self, hub: HubLocation, kind: str) -> bool:
         with self.lock:
             fx = self._effects(hub, rules.SYSTEM)
@@ -419,6 +411,14 @@ class HubService:
             fx.update(device, dict(device.device), v2=dict(device.general), level=40)
             self._finish(fx)
             return device
+
+    def set_temperature(self, hub: HubLocation, device: HubDevice, celsius: float) -> None:
+        """A temperature sensor reports ``celsius`` (a thermostat's own sensor may change its operating status)."""
+        with self.lock:
+            self.advance_locked()
+            fx = self._effects(hub)
+            thermostat.set_temperature(fx, device, celsius)
+            self._finish(fx)
 
     def push_raw(self, location_id: str, text: str) -> int:
         with self.lock:
