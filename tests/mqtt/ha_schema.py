@@ -2,8 +2,8 @@
 
 ``check_discovery(component, payload)`` returns the problems of one discovery payload (``homeassistant/<component>/
 [<node_id>/]<object_id>/config``), an empty list when Home Assistant would take it as meant. It covers the components
-the bridge uses — alarm_control_panel, binary_sensor, button, event, image, light (default and json schema), lock,
-number, select, sensor, siren, switch, valve — and the ``device``, ``origin`` and availability blocks.
+the bridge uses — alarm_control_panel, binary_sensor, button, climate, event, image, light (default and json
+schema), lock, number, select, sensor, siren, switch, valve — and the ``device``, ``origin`` and availability blocks.
 ``check_device_discovery`` does the same for the device form (``homeassistant/device/<id>/config`` with ``components``),
 ``check_discovery_topic`` checks a discovery topic, and ``check_retained_tree`` checks a whole retained snapshot (every
 config valid, unique ids unique, and every state and availability topic an entity reads holding a retained message
@@ -223,6 +223,11 @@ ALARM_STATES = (
 )  # fmt: skip
 #: [core light/__init__.py] ColorMode, as supported_color_modes takes them
 COLOR_MODES = ("onoff", "brightness", "color_temp", "hs", "xy", "rgb", "rgbw", "rgbww", "white")
+#: [core climate/const.py] HVACMode: the values a climate's ``modes`` and mode state take ([docs climate.mqtt] modes:
+#: "needs to be a subset of the default values"; ``heat_cool`` is the range mode)
+HVAC_MODES = ("off", "heat", "cool", "heat_cool", "auto", "dry", "fan_only")
+#: [core climate/const.py] HVACAction; [docs climate.mqtt] action_topic: "Valid action values"
+HVAC_ACTIONS = ("off", "preheating", "heating", "cooling", "drying", "idle", "fan", "defrosting")
 #: [core mqtt/discovery.py] SUPPORTED_COMPONENTS
 SUPPORTED_COMPONENTS = (
     "alarm_control_panel", "binary_sensor", "button", "camera", "climate", "cover", "device_automation",
@@ -322,6 +327,50 @@ COMPONENTS: dict[str, tuple[dict[str, Check], frozenset[str]]] = {
             "payload_press": _string, "retain": _boolean,
         },
         frozenset({"command_topic"}),
+    ),
+    # [core mqtt/climate.py] _PLATFORM_SCHEMA_BASE (every option optional, no state_topic/command_topic of its own);
+    # [docs climate.mqtt]
+    "climate": (
+        {
+            **BASE_OPTIONS, **_NAME,
+            "action_template": _string, "action_topic": _subscribe_topic,
+            "current_humidity_template": _string, "current_humidity_topic": _subscribe_topic,
+            "current_temperature_template": _string, "current_temperature_topic": _subscribe_topic,
+            "fan_mode_command_template": _string, "fan_mode_command_topic": _publish_topic,
+            "fan_mode_state_template": _string, "fan_mode_state_topic": _subscribe_topic, "fan_modes": _string_list,
+            "target_humidity_command_template": _string, "target_humidity_command_topic": _publish_topic,
+            "target_humidity_state_template": _string, "target_humidity_state_topic": _subscribe_topic,
+            "min_humidity": _number, "max_humidity": _number,
+            "mode_command_template": _string, "mode_command_topic": _publish_topic,
+            "mode_state_template": _string, "mode_state_topic": _subscribe_topic,
+            "modes": lambda v: _string_list(v) or next(
+                (f"has {m!r}, not one of {', '.join(HVAC_MODES)}" for m in v if m not in HVAC_MODES), None
+            ),
+            "optimistic": _boolean, "payload_on": _string, "payload_off": _string,
+            "power_command_template": _string, "power_command_topic": _publish_topic,
+            # [core mqtt/climate.py] vol.In([PRECISION_TENTHS, PRECISION_HALVES, PRECISION_WHOLE])
+            "precision": lambda v: _number(v) or (None if v in (0.1, 0.5, 1.0) else f"must be 0.1, 0.5 or 1, not {v}"),
+            "preset_mode_command_template": _string, "preset_mode_command_topic": _publish_topic,
+            "preset_mode_state_topic": _subscribe_topic, "preset_mode_value_template": _string,
+            "preset_modes": _string_list, "retain": _boolean,
+            "swing_horizontal_mode_command_template": _string, "swing_horizontal_mode_command_topic": _publish_topic,
+            "swing_horizontal_mode_state_template": _string, "swing_horizontal_mode_state_topic": _subscribe_topic,
+            "swing_horizontal_modes": _string_list,
+            "swing_mode_command_template": _string, "swing_mode_command_topic": _publish_topic,
+            "swing_mode_state_template": _string, "swing_mode_state_topic": _subscribe_topic,
+            "swing_modes": _string_list,
+            "initial": _number, "min_temp": _number, "max_temp": _number, "temp_step": _number,
+            "temperature_command_template": _string, "temperature_command_topic": _publish_topic,
+            "temperature_high_command_template": _string, "temperature_high_command_topic": _publish_topic,
+            "temperature_high_state_template": _string, "temperature_high_state_topic": _subscribe_topic,
+            "temperature_low_command_template": _string, "temperature_low_command_topic": _publish_topic,
+            "temperature_low_state_template": _string, "temperature_low_state_topic": _subscribe_topic,
+            "temperature_state_template": _string, "temperature_state_topic": _subscribe_topic,
+            # [core helpers/config_validation.py] temperature_unit: "C" or "F"
+            "temperature_unit": _one_of("C", "F"),
+            "value_template": _string,
+        },
+        frozenset(),
     ),
     # [core mqtt/event.py]; [docs event.mqtt]: event_types is required
     "event": (
@@ -629,6 +678,8 @@ def _cross_field_problems(component: str, payload: Mapping[str, Any]) -> list[Pr
         for key in ("payload_open", "payload_close", "state_open", "state_closed"):
             if key in payload:
                 problems.append(f"{key}: not allowed when reports_position is true")
+    if component == "climate":
+        problems += _climate_problems(payload)
     if component == "sensor":
         problems += _sensor_problems(payload)
     if component == "light" and "supported_color_modes" in payload:
@@ -657,6 +708,26 @@ def _sensor_problems(payload: Mapping[str, Any]) -> list[Problem]:
         if unit is not None:
             problems.append(f"unit_of_measurement: impossible with the non-numeric device_class {device_class!r}")
     problems += _unit_problems(payload)
+    return problems
+
+
+def _climate_problems(payload: Mapping[str, Any]) -> list[Problem]:
+    """[core mqtt/climate.py]: valid_preset_mode_configuration, the vol.Inclusive("preset_modes") group,
+    valid_humidity_range_configuration and valid_humidity_state_configuration."""
+    problems: list[Problem] = []
+    presets = payload.get("preset_modes")
+    if isinstance(presets, list) and "none" in presets:
+        problems.append("preset_modes: must not include preset mode 'none'")
+    if ("preset_mode_command_topic" in payload) != ("preset_modes" in payload):
+        problems.append("preset_mode_command_topic/preset_modes: must be used together")
+    low, high = payload.get("min_humidity", 30), payload.get("max_humidity", 99)  # [core climate/const.py] defaults
+    if _number(low) is None and _number(high) is None:
+        if low >= high:
+            problems.append("min_humidity/max_humidity: max_humidity must be > min_humidity")
+        if high > 100:
+            problems.append("max_humidity: must be <= 100")
+    if "target_humidity_state_topic" in payload and "target_humidity_command_topic" not in payload:
+        problems.append("target_humidity_state_topic: cannot be used without target_humidity_command_topic")
     return problems
 
 
@@ -815,6 +886,8 @@ def _retained_state_problems(component: str, config: Mapping[str, Any], retained
             problems.append(f"no retained availability on {topic}")
         elif not template and payload.decode(errors="replace") not in (available, not_available):
             problems.append(f"availability[{index}] on {topic} is {payload!r}, not {available!r}/{not_available!r}")
+    if component == "climate":
+        return problems + _climate_retained_problems(config, retained)
     state_topic = config.get("state_topic")
     if component == "image":
         state_topic = config.get("image_topic") or config.get("url_topic")
@@ -840,6 +913,44 @@ def _retained_state_problems(component: str, config: Mapping[str, Any], retained
         else:
             if component == "number" and not config.get("min", 1) <= value <= config.get("max", 100):
                 problems.append(f"retained state {text!r} on {state_topic} is outside min..max")
+    return problems
+
+
+#: A climate's state topics and the template that renders each ([core mqtt/climate.py] VALUE_TEMPLATE_KEYS)
+_CLIMATE_STATE_TOPICS = {
+    "action_topic": "action_template", "current_humidity_topic": "current_humidity_template",
+    "current_temperature_topic": "current_temperature_template", "fan_mode_state_topic": "fan_mode_state_template",
+    "mode_state_topic": "mode_state_template", "preset_mode_state_topic": "preset_mode_value_template",
+    "swing_horizontal_mode_state_topic": "swing_horizontal_mode_state_template",
+    "swing_mode_state_topic": "swing_mode_state_template", "target_humidity_state_topic":
+    "target_humidity_state_template", "temperature_high_state_topic": "temperature_high_state_template",
+    "temperature_low_state_topic": "temperature_low_state_template",
+    "temperature_state_topic": "temperature_state_template",
+}  # fmt: skip
+
+
+def _climate_retained_problems(config: Mapping[str, Any], retained: Mapping[str, bytes]) -> list[str]:
+    """Every state topic a climate names holds a retained message; without a template, a mode must be one of
+    ``modes`` and an action an HVACAction ("None" resets either: [core mqtt/climate.py] PAYLOAD_NONE)."""
+    problems: list[str] = []
+    for key, template in _CLIMATE_STATE_TOPICS.items():
+        topic = config.get(key)
+        if not isinstance(topic, str):
+            continue
+        payload = retained.get(topic)
+        if payload is None:
+            problems.append(f"no retained state on {topic} ({key})")
+            continue
+        if template in config or "value_template" in config:
+            continue
+        text = payload.decode(errors="replace")
+        allowed = None
+        if key == "mode_state_topic":
+            allowed = set(config.get("modes") or HVAC_MODES[:3] + HVAC_MODES[4:]) | {"None"}
+        elif key == "action_topic":
+            allowed = set(HVAC_ACTIONS) | {"None", ""}
+        if allowed is not None and text not in allowed:
+            problems.append(f"retained {key} payload {text!r} on {topic} is not one of {sorted(allowed)}")
     return problems
 
 

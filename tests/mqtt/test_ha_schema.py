@@ -64,6 +64,30 @@ VALID: dict[str, dict[str, Any]] = {
     "button": entity(
         "reregister", command_topic=f"{BASE}/reregister/set", payload_press="PRESS", entity_category="config"
     ),
+    "climate": entity(
+        "thermostat",
+        mode_state_topic=f"{BASE}/thermostat/state",
+        mode_state_template="{{ value_json.mode }}",
+        mode_command_topic=f"{BASE}/thermostat/set",
+        mode_command_template='{"mode": {{ value | to_json }}}',
+        temperature_state_topic=f"{BASE}/thermostat/state",
+        temperature_state_template="{{ value_json.temperature }}",
+        temperature_command_topic=f"{BASE}/thermostat/set",
+        temperature_low_command_topic=f"{BASE}/thermostat/set",
+        temperature_high_command_topic=f"{BASE}/thermostat/set",
+        current_temperature_topic=f"{BASE}/thermostat/state",
+        action_topic=f"{BASE}/thermostat/state",
+        action_template="{{ value_json.action }}",
+        modes=["off", "heat", "cool", "heat_cool"],
+        fan_modes=["auto", "on"],
+        preset_modes=["Auxiliary"],
+        preset_mode_command_topic=f"{BASE}/thermostat/set",
+        min_temp=10,
+        max_temp=32,
+        temp_step=0.5,
+        precision=0.1,
+        temperature_unit="C",
+    ),
     "event": entity(
         "ding_event", state_topic=f"{BASE}/ding_event/state", device_class="doorbell", event_types=["ding"]
     ),
@@ -226,6 +250,17 @@ BROKEN = [
     ("light", _set("supported_color_modes", ["onoff", "brightness"]), "'onoff' must be the only mode"),
     ("light", _set("supported_color_modes", ["white", "color_temp"]), "'white' needs a color mode beside it"),
     ("light", _set("schema", "template"), "schema 'template' is not one this checker covers"),
+    # climate ([core mqtt/climate.py])
+    ("climate", _set("modes", ["off", "heating"]), "modes: has 'heating', not one of off, heat"),
+    ("climate", _set("precision", 0.25), "precision: must be 0.1, 0.5 or 1"),
+    ("climate", _set("temperature_unit", "celsius"), "temperature_unit: must be one of C, F"),
+    ("climate", _set("preset_modes", ["none", "Auxiliary"]), "preset_modes: must not include preset mode 'none'"),
+    ("climate", _delete("preset_mode_command_topic"), "preset_mode_command_topic/preset_modes: must be used together"),
+    ("climate", _set("state_topic", "x"), "state_topic: unknown option"),
+    ("climate", _set("aux_command_topic", "x"), "aux_command_topic: unknown option"),
+    ("climate", _set("max_humidity", 120), "max_humidity: must be <= 100"),
+    ("climate", _set("target_humidity_state_topic", "x"), "cannot be used without target_humidity_command_topic"),
+    ("climate", _set("temperature_command_topic", "a/#"), "temperature_command_topic: must not contain the wildcards"),
 ]
 
 
@@ -249,7 +284,7 @@ def test_rules_that_need_two_fields() -> None:
     number = {**VALID["number"], "device_class": "temperature", "unit_of_measurement": "C"}
     assert any("'C' is not a unit of device_class 'temperature'" in p for p in check_discovery("number", number))
     assert check_discovery("sensor", ["not", "an", "object"]) == ["sensor: the payload must be a JSON object, got list"]
-    assert check_discovery("climate", {})[0].startswith("climate: not a component this checker covers")
+    assert check_discovery("vacuum", {})[0].startswith("vacuum: not a component this checker covers")
 
 
 @pytest.mark.parametrize(
@@ -356,6 +391,31 @@ def test_a_retained_tree_is_checked_whole() -> None:
     ):
         assert any(expected in p for p in problems), (expected, problems)
     assert not any("removed" in p for p in problems)
+
+
+def test_a_climate_needs_a_retained_message_on_every_state_topic_it_names() -> None:
+    """One JSON state read through templates passes; a missing state topic, and (without templates) a mode outside
+    ``modes`` or an action that is no HVACAction, are reported."""
+    config = "homeassistant/climate/ringvault_123456/thermostat/config"
+    tree = {
+        config: json.dumps(VALID["climate"]).encode(),
+        "ringvault/status": b"online",
+        f"{BASE}/status": b"online",
+        f"{BASE}/thermostat/state": b'{"mode": "heat", "action": "heating"}',
+    }
+    assert check_retained_tree(tree) == []
+    del tree[f"{BASE}/thermostat/state"]
+    problems = check_retained_tree(tree)
+    assert any(f"no retained state on {BASE}/thermostat/state (mode_state_topic)" in p for p in problems), problems
+    plain = {key: value for key, value in VALID["climate"].items() if not key.endswith("_template")}
+    plain |= {"mode_state_topic": f"{BASE}/mode", "action_topic": f"{BASE}/action"}
+    tree |= {config: json.dumps(plain).encode(), f"{BASE}/thermostat/state": b"21", f"{BASE}/mode": b"auto",
+             f"{BASE}/action": b"heat"}  # fmt: skip
+    problems = check_retained_tree(tree)
+    assert any("mode_state_topic payload 'auto'" in p for p in problems), problems
+    assert any("action_topic payload 'heat'" in p for p in problems), problems
+    tree |= {f"{BASE}/mode": b"heat_cool", f"{BASE}/action": b"None"}
+    assert check_retained_tree(tree) == []
 
 
 def test_the_checker_reads_a_real_brokers_retained_messages(

@@ -68,6 +68,35 @@ def test_a_discovery_payload_names_both_availabilities_and_only_the_topics_it_us
     assert topics.discovery_payload(image, {})["image_topic"] == "ringvault/loc-1/12345/snapshot/state"
 
 
+def test_one_state_and_one_command_topic_may_stand_under_several_keys() -> None:
+    """A climate entity reads its mode, temperatures and action from one JSON state and sends every command to one
+    topic; the bridge names those two topics under each key (and under no ``state_topic``/``command_topic``)."""
+
+    async def command(payload: str) -> None:
+        return None
+
+    climate = _device().add(
+        Entity(
+            "climate",
+            "thermostat",
+            None,
+            read=lambda: "{}",
+            command=command,
+            state_key="mode_state_topic",
+            state_keys=("action_topic", "current_temperature_topic"),
+            command_key="mode_command_topic",
+            command_keys=("temperature_command_topic",),
+        )
+    )
+    payload = Topics().discovery_payload(climate, {})
+    state, command_topic = "ringvault/loc-1/12345/thermostat/state", "ringvault/loc-1/12345/thermostat/set"
+    assert payload["mode_state_topic"] == payload["action_topic"] == payload["current_temperature_topic"] == state
+    assert payload["mode_command_topic"] == payload["temperature_command_topic"] == command_topic
+    assert "state_topic" not in payload and "command_topic" not in payload
+    with pytest.raises(ValueError, match="does not name a topic"):
+        Entity("climate", "x", None, state_keys=("mode_state_template",))
+
+
 def test_an_entity_may_not_set_topics_or_odd_keys() -> None:
     device = _device()
     with pytest.raises(ValueError, match="entity key"):

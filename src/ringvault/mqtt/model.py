@@ -95,6 +95,11 @@ class Entity:
     - ``options``: the component's own discovery keys (``device_class``, ``payload_on``, ``options``, ``min`` ...),
       never topics: the bridge adds those;
     - ``state_key``: the discovery key that names the state topic (``state_topic``; ``image_topic`` for an image);
+    - ``command_key``: the discovery key that names the command topic (``command_topic``);
+    - ``state_keys``/``command_keys``: further discovery keys naming the same state/command topic, for a component
+      that reads several values from one JSON state through templates and sends several commands (``climate``: mode,
+      temperatures, fan mode and action from one state, every command to one topic as JSON through its
+      ``*_command_template``);
     - ``retain``: whether the state is retained (False for ``event`` entities, whose state is a trigger).
     """
 
@@ -108,12 +113,18 @@ class Entity:
     category: EntityCategory | None = None
     icon: str | None = None
     state_key: str = "state_topic"
+    command_key: str = "command_topic"
+    state_keys: tuple[str, ...] = ()
+    command_keys: tuple[str, ...] = ()
     retain: bool = True
     device: MqttDevice | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         if not _KEY_OK.fullmatch(self.key):
             raise ValueError(f"entity key {self.key!r} must match [a-z0-9_]{{1,48}}")
+        for topic_key in (self.state_key, self.command_key, *self.state_keys, *self.command_keys):
+            if not topic_key.endswith("_topic"):
+                raise ValueError(f"entity {self.key}: {topic_key!r} does not name a topic")
 
 
 @dataclass(eq=False)
@@ -245,9 +256,11 @@ class Topics:
             "availability_mode": "all",
         }
         if entity.read is not None:
-            payload[entity.state_key] = self.state(entity)
+            for key in (entity.state_key, *entity.state_keys):
+                payload[key] = self.state(entity)
         if entity.command is not None:
-            payload["command_topic"] = self.command(entity)
+            for key in (entity.command_key, *entity.command_keys):
+                payload[key] = self.command(entity)
         if entity.attributes is not None:
             payload["json_attributes_topic"] = self.attributes(entity)
         if entity.category is not None:

@@ -205,6 +205,22 @@ class HubDevice:
         return _str(self.data.get("mode"))
 
     @property
+    def parent_zid(self) -> str | None:
+        """The zid of the device this one belongs to (``parentZid``: a thermostat's temperature sensor ...)."""
+        return _str(self.data.get("parentZid")) or None
+
+    @property
+    def parent(self) -> HubDevice | None:
+        """The device named by ``parentZid``, when the location's hub lists it."""
+        zid = self.parent_zid
+        return self._connection.devices.get(zid) if zid is not None else None
+
+    @property
+    def children(self) -> list[HubDevice]:
+        """The location's devices whose ``parentZid`` is this one (ring-mqtt lib/ring.js ``childDevices``)."""
+        return [d for d in self._connection.devices.values() if d is not self and d.parent_zid == self.zid]
+
+    @property
     def is_offline(self) -> bool:
         """Whether ``commStatus`` says the device does not talk to its hub (absent: assumed online)."""
         status = _str(self.data.get("commStatus"))
@@ -338,6 +354,20 @@ class HubDevice:
         if self.kind is not HubDeviceKind.VALVE:
             raise CapabilityError(f"{self.name} ({self.type_label}) is not a water valve")
         await self.send_command("valve.open" if open_valve else "valve.close")
+
+    async def set_thermostat(
+        self,
+        *,
+        mode: str | None = None,
+        set_point: float | None = None,
+        dead_band: float | None = None,
+        fan_mode: str | None = None,
+    ) -> None:
+        """Set a thermostat's mode, set point (°C), auto dead band and/or fan mode in one write, each checked
+        against what it offers (``ringvault.cloud.hub.thermostat.Thermostat``)."""
+        from ringvault.cloud.hub.thermostat import Thermostat  # (it imports this module)
+
+        await Thermostat(self).set(mode=mode, set_point=set_point, dead_band=dead_band, fan_mode=fan_mode)
 
     def __repr__(self) -> str:
         return f"<HubDevice zid={self.zid!r} name={self.name!r} type={self.device_type!r} kind={self.kind.value}>"

@@ -38,6 +38,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ACCESS_KINDS",
     "ALARM_KINDS",
+    "CLIMATE_KINDS",
     "IGNORED_KINDS",
     "LIGHTING_KINDS",
     "HubFamily",
@@ -49,6 +50,7 @@ __all__ = [
     "common_entities",
     "confirm",
     "guarded",
+    "is_thermostat_part",
     "on_off",
     "parse_number",
     "safe_json",
@@ -85,6 +87,8 @@ LIGHTING_KINDS = frozenset(
 )
 #: Kinds the ``access`` family publishes (locks and water valves; ring-mqtt lock.js, valve.js).
 ACCESS_KINDS = frozenset({K.LOCK, K.VALVE})
+#: Kinds the ``climate`` family publishes (ring-mqtt thermostat.js).
+CLIMATE_KINDS = frozenset({K.THERMOSTAT})
 #: Kinds nobody publishes: access codes are codes, not devices (ring-mqtt lib/ring.js returns "ignore" for them).
 IGNORED_KINDS = frozenset({K.ACCESS_CODE})
 
@@ -192,6 +196,16 @@ def safe_json(value: Any, budget: int = MAX_ATTRIBUTES) -> dict[str, Any]:
         result["_truncated"] = True
     json.dumps(result, allow_nan=False)  # the promise: it serializes (a bug here should fail loudly in tests)
     return result  # type: ignore[no-any-return]
+
+
+def is_thermostat_part(device: HubDevice) -> bool:
+    """Whether ``device`` belongs to a thermostat and shows on the thermostat's Home Assistant device (the
+    ``climate`` family's), never alone: the ``thermostat-operating-status`` device, or a device whose ``parentZid``
+    is a thermostat (its temperature sensor). ring-mqtt lib/ring.js returns "ignore" for both."""
+    if device.device_type == "thermostat-operating-status":
+        return True
+    parent = device.parent
+    return parent is not None and parent.kind in CLIMATE_KINDS
 
 
 def guarded(what: str, read: Callable[[], Any]) -> Callable[[], Any]:

@@ -41,6 +41,7 @@ from ringvault.mqtt.families._hub import (
     common_entities,
     confirm,
     guarded,
+    is_thermostat_part,
     on_off,
     safe_json,
 )
@@ -169,7 +170,7 @@ class AlarmFamily(HubFamily):
         """how long a keypad's proximity motion stays ON after Ring's last ``keypad.motion`` (ring-mqtt: 20 s)"""
 
     def claims(self, device: HubDevice) -> bool:
-        return device.kind in ALARM_KINDS
+        return device.kind in ALARM_KINDS and not is_thermostat_part(device)  # a thermostat's sensor: climate's
 
     def build_order(self, device: HubDevice) -> int:
         return _BUILD_FIRST.get(device.kind, 2)

@@ -1,4 +1,4 @@
-"""Hub devices no other family publishes (a ``deviceType`` ringvault does not know, thermostats, panic buttons,
+"""Hub devices no other family publishes (a ``deviceType`` ringvault does not know, panic buttons,
 adapters ...): each appears as one diagnostic ``sensor`` whose state is Ring's ``deviceType`` and
 whose JSON attributes are the device's flattened data (cleaned, bounded in size), so nothing Ring lists is hidden
 and nothing in it can crash the bridge or break a payload. ring-mqtt logs such devices as "not supported" and
@@ -12,12 +12,14 @@ from typing import TYPE_CHECKING, Any
 from ringvault.mqtt.families._hub import (
     ACCESS_KINDS,
     ALARM_KINDS,
+    CLIMATE_KINDS,
     IGNORED_KINDS,
     LIGHTING_KINDS,
     HubFamily,
     HubSite,
     clean,
     guarded,
+    is_thermostat_part,
     safe_json,
 )
 from ringvault.mqtt.model import Entity, MqttDevice, StatePayload
@@ -40,7 +42,8 @@ class UnknownHubFamily(HubFamily):
     name = "hub_unknown"
 
     def claims(self, device: HubDevice) -> bool:
-        return device.kind not in ALARM_KINDS | LIGHTING_KINDS | ACCESS_KINDS | IGNORED_KINDS
+        known = ALARM_KINDS | LIGHTING_KINDS | ACCESS_KINDS | IGNORED_KINDS | CLIMATE_KINDS
+        return device.kind not in known and not is_thermostat_part(device)  # a thermostat's parts: climate's
 
     def build(self, site: HubSite, device: HubDevice) -> MqttDevice | None:
         mqtt = site.mqtt_device(device)

@@ -18,6 +18,8 @@ the socket sends them, change sensors, sound alarms, and break the socket in the
 - ``POST /_sim/hub/{loc}/devices/{ref}/report`` ``{"device": {...}}`` — the device changed by itself (a lock turned
   by hand, jammed ...): its ``device.v1`` fields pushed as an update.
 - ``POST /_sim/hub/{loc}/devices/{ref}/refuse`` ``{"refuse": bool}`` — a lock/valve refuses its commands.
+- ``POST /_sim/hub/{loc}/devices/{zid or name}/temperature`` ``{"celsius": n}`` — a temperature sensor (a
+  thermostat's own one too) reports a new room temperature.
 - ``POST /_sim/hub/{loc}/raw`` ``{"text": "..."}`` or ``{"repeat": "x", "size": n}`` — push a raw text frame.
 - ``PUT  /_sim/hub/tickets/refuse`` ``{"count": n|null, "status": 401, "stage": "handshake"|"ticket"}`` — refuse
   the next ``count`` tickets (null: all) at the socket handshake or at ``clap/tickets``; ``DELETE`` stops it.
@@ -284,3 +286,21 @@ async def raw(location_id: str, state: StateDep, body: JsonBody) -> Response:
     if not isinstance(text, str):
         return _problem("text must be a string")
     return ring_json({"sent": state.hub.push_raw(location_id, text), "length": len(text)})
+
+
+@router.post("/{location_id}/devices/{device_ref}/temperature")
+async def temperature(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
+    """A temperature sensor reports a new room temperature: {"celsius": n} (-50..100)."""
+    hub = _hub(state.hub, location_id)
+    if hub is None:
+        return _no_hub(location_id)
+    device = state.hub.find_device(hub, device_ref)
+    if device is None:
+        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    celsius = body.get("celsius")
+    if isinstance(celsius, bool) or not isinstance(celsius, int | float) or not -50 <= celsius <= 100:
+        return _problem('send {"celsius": n} with n from -50 to 100')
+    if "celsius" not in device.device and "celsius" not in device.general:
+        return _problem(f"hub device {device_ref!r} reports no temperature")
+    state.hub.set_temperature(hub, device, float(celsius))
+    return ring_json(device.document())

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ringvault.sim.hub import access
+from ringvault.sim.hub import access, thermostat
 from ringvault.sim.hub.history import (
     LEVEL_ALARM,
     LEVEL_MODE,
@@ -329,6 +329,9 @@ def write_fields(fx: Effects, device: HubDevice, v1: JSON) -> None:
     0..1 (or of the wrong type) is not applied: the device's current value is pushed back unchanged, so a client
     waiting for the update sees the refusal. Fields a device type does not take are ignored."""
     kind = device.device_type
+    if kind == thermostat.THERMOSTAT_TYPE:  # mode, setPoint, deadBand, fanMode: sim/hub/thermostat.py
+        thermostat.write(fx, device, v1)
+        return
     applied: JSON = {}
     refused: JSON = {}
     for key, value in v1.items():

@@ -24,7 +24,7 @@ from typing import Any
 
 from ringvault.sim.clock import SimClock
 from ringvault.sim.config import SimConfig
-from ringvault.sim.hub import access, rules
+from ringvault.sim.hub import access, rules, thermostat
 from ringvault.sim.hub.history import Actor, HistoryStore, seed_history
 from ringvault.sim.hub.model import (
     BASE_STATION_KIND,
@@ -434,6 +434,14 @@ class HubService:
                 hub.refusing.add(device.zid)
             else:
                 hub.refusing.discard(device.zid)
+
+    def set_temperature(self, hub: HubLocation, device: HubDevice, celsius: float) -> None:
+        """A temperature sensor reports ``celsius`` (a thermostat's own sensor may change its operating status)."""
+        with self.lock:
+            self.advance_locked()
+            fx = self._effects(hub)
+            thermostat.set_temperature(fx, device, celsius)
+            self._finish(fx)
 
     def push_raw(self, location_id: str, text: str) -> int:
         with self.lock:
