@@ -137,7 +137,7 @@ async def test_a_ding_sets_the_sensor_fires_the_event_entity_and_reaches_the_eve
     root = f"ringvault/{sim.state.world.devices[door].location_id}/{door}"
     watcher: Subscriber = subscriber_factory(broker, ["ringvault/#"])
     async with open_api(sim, rv_home) as api:
-        bridge = Bridge(api, fast_options(ding_hold_s=3.0), BrokerUrl.parse(broker.url))
+        bridge = Bridge(api, fast_options(ding_hold_s=6.0), BrokerUrl.parse(broker.url))
         try:
             await bridge.start()
             await bridge.link.wait_connected(30)

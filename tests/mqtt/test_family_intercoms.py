@@ -64,7 +64,7 @@ async def test_unlock_opens_the_door_at_ring_and_shows_unlocked_for_its_duration
 
 @pytest.mark.timeout(120)
 async def test_a_ring_and_an_unlock_elsewhere_reach_their_entities(sim: SimServer, rv_home: Path) -> None:
-    async with running(sim, rv_home, "intercoms", push=True, ding_hold_s=2.0) as run:
+    async with running(sim, rv_home, "intercoms", push=True, ding_hold_s=6.0) as run:
         unit = the_intercom(run.family)
         ding, lock = unit.device.entity("ding"), unit.device.entity("lock")
         answer = await sim_call(sim, "POST", f"/_sim/devices/{unit.intercom.id}/ding")
@@ -101,7 +101,7 @@ async def test_unlock_and_ring_over_the_broker(
     sub = subscriber_factory(broker, ["ringvault/#"])
     intercom = named(sim, "Building Entrance")
     root = topic_root(intercom, sim)
-    async with rest_bridge(sim, rv_home, broker, ding_hold_s=2.0):
+    async with rest_bridge(sim, rv_home, broker, ding_hold_s=6.0):
         await sub.wait_for_message_async(f"{root}/lock/state", "LOCKED", WAIT_S)
         sub.clear()
         await asyncio.to_thread(sub.publish, f"{root}/lock/set", "UNLOCK")
