@@ -9,7 +9,7 @@ import asyncio
 import logging
 import tempfile
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Callable, Coroutine
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -57,6 +57,7 @@ async def until(sub: Subscriber, topic: str, matches: Callable[[bytes], bool], a
         return next((m for m in messages if m.topic == topic and m.at >= after and matches(m.payload)), None)
 
     message = await sub.wait_for_async(found, WAIT_S, f"a message on {topic}")
+    assert message is not None  # (wait_for_async raises rather than return nothing)
     return message.at - after
 
 
@@ -94,7 +95,7 @@ async def bridged(
 
 
 def bench_main(
-    description: str | None, prefix: str, run: Callable[[str, Path, int, bool], Awaitable[dict[str, Any]]]
+    description: str | None, prefix: str, run: Callable[[str, Path, int, bool], Coroutine[Any, Any, dict[str, Any]]]
 ) -> None:
     """``--samples`` / ``--json`` / ``--nodelay``, the simulator in its own process with a logged-in home, then
     ``run(url, home, samples, nodelay)`` and its result as JSON."""
