@@ -34,7 +34,7 @@ from fastapi import APIRouter, Body
 from fastapi.responses import Response
 
 from ringvault.sim.deps import StateDep
-from ringvault.sim.hub.model import HubLocation
+from ringvault.sim.hub.model import HubDevice, HubLocation
 from ringvault.sim.hub.rules import ALARM_KINDS
 from ringvault.sim.hub.service import HUB_HOST, HubService, TicketRefusal
 from ringvault.sim.replies import ring_json
@@ -60,6 +60,17 @@ def _hub(service: HubService, location_id: str) -> HubLocation | None:
 
 def _no_hub(location_id: str) -> Response:
     return _problem(f"location {location_id} has no base station or lighting bridge", 404)
+
+
+def _device(service: HubService, location_id: str, device_ref: str) -> tuple[HubLocation, HubDevice] | Response:
+    """The location's hub and one of its devices (by zid or name), or the 404 that says which is missing."""
+    hub = _hub(service, location_id)
+    if hub is None:
+        return _no_hub(location_id)
+    device = service.find_device(hub, device_ref)
+    if device is None:
+        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    return hub, device
 
 
 @router.get("")
@@ -107,12 +118,10 @@ async def hub_location(location_id: str, state: StateDep) -> Response:
 @router.post("/{location_id}/devices/{device_ref}/fault")
 async def fault(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
     """Open/close a contact, trip/clear motion, wet/dry a flood sensor: {"faulted": bool}."""
-    hub = _hub(state.hub, location_id)
-    if hub is None:
-        return _no_hub(location_id)
-    device = state.hub.find_device(hub, device_ref)
-    if device is None:
-        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    found = _device(state.hub, location_id, device_ref)
+    if isinstance(found, Response):
+        return found
+    hub, device = found
     faulted = body.get("faulted")
     if not isinstance(faulted, bool):
         return _problem('send {"faulted": true|false}')
@@ -123,12 +132,10 @@ async def fault(location_id: str, device_ref: str, state: StateDep, body: JsonBo
 @router.post("/{location_id}/devices/{device_ref}/impulse")
 async def impulse(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
     """The device reports an impulse and nothing else: {"impulseType": "keypad.motion"} (someone at a keypad)."""
-    hub = _hub(state.hub, location_id)
-    if hub is None:
-        return _no_hub(location_id)
-    device = state.hub.find_device(hub, device_ref)
-    if device is None:
-        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    found = _device(state.hub, location_id, device_ref)
+    if isinstance(found, Response):
+        return found
+    hub, device = found
     kind = body.get("impulseType")
     if not isinstance(kind, str) or not _IMPULSE.fullmatch(kind):
         return _problem('send {"impulseType": "keypad.motion"} (letters, digits, ".", "-" and "_"; at most 64)')
@@ -241,12 +248,10 @@ async def add_device(location_id: str, state: StateDep, body: JsonBody) -> Respo
 @router.post("/{location_id}/devices/{device_ref}/report")
 async def report(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
     """The device changed by itself: {"device": {...device.v1 fields}} pushed as its update (locks, valves ...)."""
-    hub = _hub(state.hub, location_id)
-    if hub is None:
-        return _no_hub(location_id)
-    device = state.hub.find_device(hub, device_ref)
-    if device is None:
-        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    found = _device(state.hub, location_id, device_ref)
+    if isinstance(found, Response):
+        return found
+    hub, device = found
     fields = body.get("device")
     if not isinstance(fields, dict) or not fields or "zid" in fields:
         return _problem('send {"device": {"field": value, ...}} (device.v1 fields, at least one, no zid)')
@@ -257,12 +262,10 @@ async def report(location_id: str, device_ref: str, state: StateDep, body: JsonB
 @router.post("/{location_id}/devices/{device_ref}/refuse")
 async def refuse(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
     """Make a lock or valve refuse its commands (its state pushed back unchanged): {"refuse": bool}."""
-    hub = _hub(state.hub, location_id)
-    if hub is None:
-        return _no_hub(location_id)
-    device = state.hub.find_device(hub, device_ref)
-    if device is None:
-        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    found = _device(state.hub, location_id, device_ref)
+    if isinstance(found, Response):
+        return found
+    hub, device = found
     value = body.get("refuse")
     if not isinstance(value, bool):
         return _problem('send {"refuse": true|false}')
@@ -291,12 +294,10 @@ async def raw(location_id: str, state: StateDep, body: JsonBody) -> Response:
 @router.post("/{location_id}/devices/{device_ref}/temperature")
 async def temperature(location_id: str, device_ref: str, state: StateDep, body: JsonBody) -> Response:
     """A temperature sensor reports a new room temperature: {"celsius": n} (-50..100)."""
-    hub = _hub(state.hub, location_id)
-    if hub is None:
-        return _no_hub(location_id)
-    device = state.hub.find_device(hub, device_ref)
-    if device is None:
-        return _problem(f"no hub device {device_ref!r} at {location_id}", 404)
+    found = _device(state.hub, location_id, device_ref)
+    if isinstance(found, Response):
+        return found
+    hub, device = found
     celsius = body.get("celsius")
     if isinstance(celsius, bool) or not isinstance(celsius, int | float) or not -50 <= celsius <= 100:
         return _problem('send {"celsius": n} with n from -50 to 100')
